@@ -1,0 +1,125 @@
+"""The HTTP layer: ``create_app`` builds a Flask app around one :class:`Runtime`.
+
+Thin by design: views parse and validate (marshmallow), call one service function
+and serialise its answer. No view opens a transaction or talks to Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_smorest import Api
+
+from api.context import EXTENSION, TOKENS
+from api.errors import ErrorSchema, http_exception_body, register_error_handlers
+from api.metrics import RequestMetrics
+from rewards_engine.clock import Clock
+from rewards_engine.config import Settings
+from rewards_engine.logs import configure_logging
+from rewards_engine.runtime import Runtime
+from rewards_engine.tokens import TokenVerifier
+
+log = logging.getLogger("api.requests")
+
+API_VERSION = "1.0.0"
+DOCS_ASSETS = "/docs/assets/"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RewardsApi(Api):
+    """flask-smorest's Api, answering every HTTP error in the engine's error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):  # type: ignore[no-untyped-def]
+        return http_exception_body(error)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the app. Settings default to the environment's, read here and only here."""
+    settings = settings or Settings.from_env()
+    if settings.environment != "test":
+        configure_logging(settings.log_level)
+    runtime = Runtime(settings) if clock is None else Runtime(settings, clock=clock)
+
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Rewards engine",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Points, medals, rewards, cash bounties and the Honor Wall of the video "
+                    "donation program. Authenticate with `Authorization: Bearer <JWT>`."
+                )
+            }
+        },
+    )
+    app.extensions[EXTENSION] = runtime
+    app.extensions[TOKENS] = TokenVerifier(settings)
+
+    api = RewardsApi(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    register_error_handlers(app)
+    RequestMetrics().init_app(app)
+    _serve_docs_assets(app)
+    _track_requests(app)
+
+    from api.resources import register_blueprints
+
+    register_blueprints(api)
+    return app
+
+
+def _serve_docs_assets(app: Flask) -> None:
+    """Swagger UI's files from the installed package, so the docs work offline."""
+    import swagger_ui_bundle
+    from flask import send_from_directory
+
+    def asset(filename: str) -> Any:
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+    app.add_url_rule(f"{DOCS_ASSETS}<path:filename>", "docs_assets", asset)
+
+
+def _track_requests(app: Flask) -> None:
+    """A request id on every request and response, and one structured log line each."""
+
+    @app.before_request
+    def start() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        started = g.get("request_started")
+        if started is not None:
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "route": request.url_rule.rule if request.url_rule else None,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "request_id": g.get("request_id"),
+                    }
+                },
+            )
+        return response

@@ -1,0 +1,95 @@
+"""The ``rewards-engine`` console script: the engine's commands plus ``serve``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from rewards_engine.cli import cli
+from rewards_engine.config import ConfigError, Settings
+from rewards_engine.redis_server import EmbeddedRedis
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port (default: PORT or 8000).")
+@click.option("--host", default=None, help="Address to bind (default: HOST or 127.0.0.1).")
+@click.option("--workers", type=int, default=None, help="gunicorn workers (default: 2 per CPU).")
+@click.option("--scheduler/--no-scheduler", default=False, help="Also run the scheduler.")
+def serve(port: int | None, host: str | None, workers: int | None, scheduler: bool) -> None:
+    """Serve the API with gunicorn (several workers), optionally with the scheduler beside it."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    port = port or settings.port
+    host = host or settings.host
+    workers = workers or settings.web_worker_count()
+
+    embedded = EmbeddedRedis(settings.instance_dir) if settings.redis_is_embedded else None
+    started_redis = embedded.ensure_running() if embedded else False
+
+    env = dict(os.environ)
+    metrics_dir = settings.instance_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    commands = [
+        [
+            sys.executable, "-m", "gunicorn",
+            "--config", "python:api.gunicorn_conf",
+            "--bind", f"{host}:{port}",
+            "--workers", str(workers),
+            "api:create_app()",
+        ]
+    ]  # fmt: skip
+    if scheduler:
+        commands.append([sys.executable, "-m", "api.cli", "scheduler"])
+    children = [subprocess.Popen(command, env=env) for command in commands]  # noqa: S603
+
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+    click.echo(
+        f"serving on http://{shown}:{port} with {workers} workers"
+        + (" and the scheduler" if scheduler else "")
+        + f"\n  docs:    http://{shown}:{port}/docs\n  openapi: http://{shown}:{port}/openapi.json",
+        err=True,
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if started_redis and embedded is not None:
+            embedded.stop()
+    failed = [child.returncode for child in children if child.returncode not in (0, -15, None)]
+    if failed and not stopping:
+        raise click.ClickException(f"a child process exited with {failed[0]}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Per-request access to the runtime, the caller and their donor record."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+
+from rewards_engine.domain.actors import Actor
+from rewards_engine.models import Donor
+from rewards_engine.runtime import Runtime
+from rewards_engine.tokens import Principal, TokenVerifier
+
+EXTENSION = "rewards_engine"
+TOKENS = "rewards_engine.tokens"
+
+
+def runtime() -> Runtime:
+    return current_app.extensions[EXTENSION]
+
+
+def token_verifier() -> TokenVerifier:
+    return current_app.extensions[TOKENS]
+
+
+def principal() -> Principal:
+    return g.principal
+
+
+def donor() -> Donor:
+    """The calling donor (set by ``auth_required(Role.DONOR)``)."""
+    return g.donor
+
+
+def actor() -> Actor:
+    caller = principal()
+    return Actor(id=caller.actor_id, role=caller.role.value, request_id=g.get("request_id"))

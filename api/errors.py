@@ -1,0 +1,140 @@
+"""One JSON error shape for every error the API returns.
+
+``{"code": 422, "status": "Unprocessable Entity", "error": "invalid_input",
+"message": "...", "errors": {"json": {"field": ["why"]}}}``: ``code`` and ``status``
+are the HTTP status (flask-smorest's shape), ``error`` a stable machine-readable
+reason the app can switch on, ``errors`` the field-level messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import Flask, g, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from rewards_engine.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    Gone: 410,
+}
+
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorSchema(ma.Schema):
+    """The error payload (documentation only)."""
+
+    code = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    status = ma.fields.String(metadata={"description": "HTTP status name"})
+    error = ma.fields.String(metadata={"description": "Machine-readable reason"})
+    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
+    errors = ma.fields.Dict(metadata={"description": "Field-level messages, by location"})
+    request_id = ma.fields.String(metadata={"description": "Quote it to support"})
+
+
+def error_body(
+    status: int,
+    error: str,
+    message: str | None = None,
+    errors: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": status,
+        "status": HTTP_STATUS_CODES.get(status, "Error"),
+        "error": error,
+        "message": message or HTTP_STATUS_CODES.get(status, "Error"),
+    }
+    if errors:
+        body["errors"] = errors
+    request_id = g.get("request_id") if g else None
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def nest_field(path: str, message: str) -> dict[str, Any]:
+    """``clips.3.recorded_at`` becomes ``{"clips": {"3": {"recorded_at": [message]}}}``,
+    the same shape marshmallow gives for nested validation errors."""
+    node: Any = [message]
+    for part in reversed(path.split(".")):
+        node = {part: node}
+    return node
+
+
+def http_exception_body(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    message = data.get("message") or exc.description
+    if status == 422 and errors and not data.get("message"):
+        message = "the request has invalid fields; see errors"
+    error = data.get("error") or HTTP_ERROR_CODES.get(status, "error")
+    return error_body(status, error, message, errors), status, dict(data.get("headers") or {})
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def on_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
+        status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind)), 400)
+        errors = None
+        if exc.field:
+            errors = {exc.location: nest_field(exc.field, exc.message)}
+        body = error_body(status, exc.code, exc.message, errors)
+        if exc.details:
+            body["details"] = exc.details
+        return jsonify(body), status
+
+    @app.errorhandler(OperationalError)
+    def on_database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]
+        log.warning("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
+        body = error_body(503, "database_unavailable", "the database is unavailable; retry")
+        return jsonify(body), 503, {"Retry-After": "2"}
+
+    @app.errorhandler(DBAPIError)
+    def on_database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
+        if exc.connection_invalidated:
+            return on_database_unavailable(exc)  # type: ignore[arg-type]
+        return on_unexpected(exc)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        if isinstance(exc, HTTPException):
+            body, status, headers = http_exception_body(exc)
+            return jsonify(body), status, headers
+        log.exception("unhandled error")
+        return jsonify(error_body(500, "internal_error", "an unexpected error occurred")), 500

@@ -1,0 +1,72 @@
+"""Prometheus metrics: request counts and latencies by route, method and status.
+
+Under gunicorn every worker is a process; ``rewards-engine serve`` sets
+``PROMETHEUS_MULTIPROC_DIR`` so that the workers' figures are summed at scrape time.
+Without it (tests, a single process) each app keeps its own registry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class RequestMetrics:
+    def __init__(self) -> None:
+        multiproc = _multiprocess_dir() is not None
+        # In multiprocess mode values live in per-process files, not in a registry.
+        self.registry = None if multiproc else CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route, method and status",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and method",
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def init_app(self, app: Flask) -> None:
+        app.before_request(self._start)
+        app.after_request(self._finish)
+        app.add_url_rule("/metrics", "metrics", self.expose, methods=["GET"])
+
+    def _start(self) -> None:
+        g.metrics_started = time.perf_counter()
+
+    def _finish(self, response: Response) -> Response:
+        started = g.pop("metrics_started", None)
+        if started is None:
+            return response
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        self.requests.labels(request.method, route, str(response.status_code)).inc()
+        self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    def expose(self) -> Response:
+        if self.registry is None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

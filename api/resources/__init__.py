@@ -1,0 +1,13 @@
+"""The blueprints of the API, registered in one place."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+from api.resources import campaigns, health, me
+
+
+def register_blueprints(api: Api) -> None:
+    for module in (me, campaigns):
+        api.register_blueprint(module.blp, url_prefix="/v1")
+    health.register(api)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+
+class IncidentProgressSchema(ma.Schema):
+    incident_type = ma.fields.String(required=True)
+    accepted = ma.fields.Integer(required=True)
+    target = ma.fields.Integer(allow_none=True, required=True)
+    percent = ma.fields.Float(allow_none=True, required=True)
+
+
+class CampaignRulesSchema(ma.Schema):
+    bounty_cents = ma.fields.Integer(required=True)
+    currency = ma.fields.String(required=True)
+    points_per_clip = ma.fields.Integer(required=True)
+    cap_per_camera_per_incident_type = ma.fields.Integer(allow_none=True, required=True)
+    cap_paid_per_event = ma.fields.Integer(allow_none=True, required=True)
+    daily_cap_per_donor = ma.fields.Integer(allow_none=True, required=True)
+    staged_allowed = ma.fields.Boolean(required=True)
+    min_duration_s = ma.fields.Integer(required=True)
+    max_duration_s = ma.fields.Integer(required=True)
+    review_window_days = ma.fields.Integer(required=True)
+    retention_days = ma.fields.Integer(required=True)
+    stop_at_target = ma.fields.Boolean(required=True)
+    payout_provider = ma.fields.String(allow_none=True, required=True)
+
+
+class CampaignSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    starts_at = ma.fields.AwareDateTime(required=True)
+    ends_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    incident_types = ma.fields.List(ma.fields.String(), required=True)
+    targets = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Integer(), allow_none=True, required=True
+    )
+    rules = ma.fields.Nested(CampaignRulesSchema, required=True)
+
+    @ma.pre_dump
+    def with_rules(self, campaign: Any, **_: Any) -> dict[str, Any]:
+        """Group the paying rules under ``rules``; a detail also brings its progress."""
+        progress = getattr(campaign, "progress", None)
+        campaign = getattr(campaign, "campaign", campaign)
+        fields = ("id", "name", "description", "starts_at", "ends_at", "incident_types", "targets")
+        data = {name: getattr(campaign, name) for name in fields}
+        data["rules"] = campaign
+        if progress is not None:
+            data["progress"] = progress
+        return data
+
+
+class CampaignDetailSchema(CampaignSchema):
+    progress = ma.fields.List(ma.fields.Nested(IncidentProgressSchema), required=True)

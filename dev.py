@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Set up and run the project with nothing but Python 3.11+.
+
+    python3 dev.py serve   # .venv, install, migrate, demo fixtures, API + scheduler on :8000
+    python3 dev.py test    # .venv, install with dev extras, run the test suite
+    python3 dev.py lint    # ruff check and format check
+
+Extra arguments go to the command (``python3 dev.py test -k wall -x``). The virtual
+environment is reused; it is reinstalled only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def ensure_environment() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may be run by an old python3
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("creating .venv ...", file=sys.stderr, flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{digest}"
+    if stamp.exists():
+        return
+    print("installing the project and its dependencies ...", file=sys.stderr, flush=True)
+    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
+    for old in VENV.glob(".installed-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def run(command: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def serve(args: list[str]) -> None:
+    env = dict(os.environ)
+    env.setdefault("APP_ENV", "development")
+    tool = str(BIN / "rewards-engine")
+    run([tool, "migrate"], env)
+    run([tool, "load-fixtures"], env)
+    os.execve(tool, [tool, "serve", "--scheduler", *args], env)  # noqa: S606
+
+
+def test(args: list[str]) -> None:
+    os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
+
+
+def lint(args: list[str]) -> None:
+    run([str(BIN / "ruff"), "check", ".", *args])
+    run([str(BIN / "ruff"), "format", "--check", "."])
+
+
+COMMANDS = {"serve": serve, "test": test, "lint": lint}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    ensure_environment()
+    COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

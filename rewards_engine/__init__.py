@@ -1,0 +1,1 @@
+"""Rewards, ledger and Honor Wall engine of the video donation program."""

@@ -1,0 +1,139 @@
+"""The engine's commands: ``rewards-engine migrate``, ``load-fixtures``, ``jobs run`` ...
+
+The console script itself is ``api.cli:main``, which adds ``serve`` to these.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import timedelta
+
+import click
+
+from rewards_engine import jobs as job_registry
+from rewards_engine.config import ConfigError, Settings
+from rewards_engine.domain.roles import Role
+from rewards_engine.logs import configure_logging
+from rewards_engine.runtime import Runtime
+from rewards_engine.scheduler import JobBusy, Scheduler, run_job
+from rewards_engine.tokens import issue_token
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime() -> Runtime:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    configure_logging(settings.log_level)
+    return Runtime(settings)
+
+
+def progress(message: str) -> None:
+    """Show what a long command is doing, on a terminal only."""
+    if sys.stderr.isatty():
+        click.echo(f"\r\033[K{message}", nl=False, err=True)
+
+
+def end_progress() -> None:
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", nl=False, err=True)
+
+
+@click.group()
+def cli() -> None:
+    """The rewards engine of the video donation program."""
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest migration."""
+    from rewards_engine import schema
+
+    runtime = build_runtime()
+    runtime.settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    before = schema.current_revision(runtime.db.engine)
+    schema.upgrade_to_head(runtime.db.engine)
+    after = schema.current_revision(runtime.db.engine)
+    click.echo(f"schema at {after}" + ("" if before == after else f" (was {before})"))
+
+
+@cli.command("load-fixtures")
+@click.option("--update", is_flag=True, help="Overwrite existing records that differ.")
+@click.option("--path", type=click.Path(exists=True, file_okay=False), default=None)
+def load_fixtures_command(update: bool, path: str | None) -> None:
+    """Load campaigns, consent texts and demo donors from fixtures/ (idempotent)."""
+    from pathlib import Path
+
+    from rewards_engine.services.fixtures import load_fixtures
+
+    runtime = build_runtime()
+    directory = Path(path) if path else runtime.settings.fixtures_dir
+    report = load_fixtures(runtime.db, runtime.clock, directory, update=update, progress=progress)
+    end_progress()
+    click.echo(
+        f"created {report.created or 'nothing'}; updated {report.updated or 'nothing'}; "
+        f"unchanged {report.unchanged or 'nothing'}"
+    )
+    for line in report.differing:
+        click.echo(f"differs from the file (kept; --update applies it): {line}")
+
+
+@cli.command("issue-token")
+@click.option("--sub", "subject", required=True, help="The account id the token speaks for.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+def issue_token_command(subject: str, role: str, ttl: int) -> None:
+    """Print a signed JWT (for development and tests)."""
+    runtime = build_runtime()
+    try:
+        token = issue_token(
+            runtime.settings, subject, Role(role), timedelta(seconds=ttl), runtime.clock.now()
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(token)
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the scheduler process (one leader among all running schedulers runs the jobs)."""
+    runtime = build_runtime()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Scheduler(runtime, list(job_registry.JOBS)).run_forever(stop)
+
+
+@cli.group()
+def jobs() -> None:
+    """Run scheduled jobs by hand."""
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """The jobs and their schedules."""
+    for spec in job_registry.JOBS:
+        trigger = ", ".join(f"{k}={v}" for k, v in spec.trigger.items())
+        click.echo(f"{spec.name:24} {trigger:32} {spec.description}")
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option("--no-lock", is_flag=True, help="Run even if Redis cannot provide the job lock.")
+def jobs_run(name: str, no_lock: bool) -> None:
+    """Run the job NAME once, now."""
+    spec = job_registry.find_job(name)
+    if spec is None:
+        known = ", ".join(s.name for s in job_registry.JOBS) or "none"
+        raise click.ClickException(f"no job {name!r}; jobs: {known}")
+    runtime = build_runtime()
+    try:
+        result = run_job(runtime, spec, use_lock=not no_lock)
+    except JobBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(", ".join(f"{key}={value}" for key, value in result.items()) or "done")

@@ -1,0 +1,191 @@
+"""Settings read from the environment, once, by whoever starts a process.
+
+Nothing reads ``os.environ`` at import time: the app factory, the CLI and the tests
+each build a :class:`Settings` and pass it down, so a test can run two differently
+configured apps in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENVIRONMENTS = ("development", "test", "production")
+EMBEDDED = "embedded"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unusable; the message says which variable to set."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whichever spelling the operator used."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@dataclass(frozen=True)
+class PayPalSettings:
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    mode: str = "sandbox"
+    endpoint: str | None = None
+    webhook_id: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    api_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    api_base: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process of the engine needs to know about its installation."""
+
+    environment: str = "production"
+    instance_dir: Path = PROJECT_ROOT / "instance"
+    database_url: str = ""
+    redis_url: str = EMBEDDED
+    redis_namespace: str = "rewards"
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwt_private_key: str | None = field(default=None, repr=False)
+    jwt_audience: str | None = None
+    fixtures_dir: Path = PROJECT_ROOT / "fixtures"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 0
+    log_level: str = "INFO"
+    sql_echo: bool = False
+    paypal: PayPalSettings = field(default_factory=PayPalSettings)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; raise :class:`ConfigError` for anything unusable."""
+        env = os.environ if environ is None else environ
+        environment = env.get("APP_ENV", "production").lower()
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        instance_dir = Path(env.get("INSTANCE_DIR") or PROJECT_ROOT / "instance").resolve()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'rewards.db'}"
+        settings = cls(
+            environment=environment,
+            instance_dir=instance_dir,
+            database_url=normalise_database_url(database_url),
+            redis_url=env.get("REDIS_URL") or EMBEDDED,
+            redis_namespace=env.get("REDIS_NAMESPACE") or "rewards",
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
+            jwt_private_key=env.get("JWT_PRIVATE_KEY") or None,
+            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            fixtures_dir=Path(env.get("FIXTURES_DIR") or PROJECT_ROOT / "fixtures"),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8000),
+            web_workers=_int(env, "WEB_CONCURRENCY", 0),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            sql_echo=_bool(env, "SQL_ECHO", False),
+            paypal=PayPalSettings(
+                client_id=env.get("PAYPAL_CLIENT_ID") or None,
+                client_secret=env.get("PAYPAL_CLIENT_SECRET") or None,
+                mode=env.get("PAYPAL_MODE") or "sandbox",
+                endpoint=env.get("PAYPAL_ENDPOINT") or None,
+                webhook_id=env.get("PAYPAL_WEBHOOK_ID") or None,
+            ),
+            stripe=StripeSettings(
+                api_key=env.get("STRIPE_API_KEY") or None,
+                webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+                api_base=env.get("STRIPE_API_BASE") or None,
+            ),
+        )
+        return settings.with_jwt_defaults()
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in ("development", "test")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def redis_is_embedded(self) -> bool:
+        return self.redis_url == EMBEDDED
+
+    @property
+    def jwt_algorithm(self) -> str:
+        return "RS256" if self.jwt_public_key else "HS256"
+
+    def with_jwt_defaults(self) -> Settings:
+        """Refuse to run without a signing key, except in development.
+
+        In development the key is a random secret kept in the instance folder, so
+        that every worker, the scheduler and ``issue-token`` agree on it without a
+        well-known secret ever being shipped in the code.
+        """
+        if self.jwt_secret or self.jwt_public_key:
+            return self
+        if not self.is_development:
+            raise ConfigError(
+                "JWT_SECRET (or JWT_PUBLIC_KEY) is not set; set one, or set "
+                "APP_ENV=development to use a generated development secret"
+            )
+        return replace(self, jwt_secret=development_secret(self.instance_dir))
+
+    def web_worker_count(self) -> int:
+        return self.web_workers or max(2, (os.cpu_count() or 1) * 2)
+
+
+def development_secret(instance_dir: Path) -> str:
+    """A per-installation random secret, created once and shared by its processes."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / "dev-jwt-secret"
+    if not path.exists():
+        draft = instance_dir / f".dev-jwt-secret.{os.getpid()}"
+        draft.write_text(secrets.token_urlsafe(48))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # atomic: the first process to link wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,161 @@
+"""Engine, sessions and the unit of work: one transaction per use case.
+
+SQLite is the embedded default and PostgreSQL production. Their locking differs, so
+this module evens it out: on SQLite every write transaction starts with
+``BEGIN IMMEDIATE`` (the write lock is taken up front, so two workers never deadlock
+upgrading a read lock), runs in WAL mode with a busy timeout, and enforces foreign
+keys. On PostgreSQL, services lock the rows they change (``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite keeps no offset, so values are stored as naive UTC and given back aware;
+    a naive value handed in is refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@dataclass
+class UnitOfWork:
+    """A session in a transaction, plus work to run once it has committed.
+
+    Projections to Redis register here (``after_commit``) so that nothing outside
+    the database happens for a transaction that rolled back.
+    """
+
+    session: Session
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def run_after_commit(self) -> None:
+        for callback in self._after_commit:
+            try:
+                callback()
+            except Exception:  # a projection failure never undoes a committed write
+                log.exception("after-commit callback failed")
+
+
+class Database:
+    """The engine of one process and the factory of its units of work."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.is_sqlite:
+            in_memory = url in ("sqlite://", "sqlite:///:memory:")
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if not in_memory:
+                kwargs["poolclass"] = NullPool  # cheap to open; no locks kept by idle pools
+        else:
+            kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            bind=self.engine.execution_options(write=True), expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """One write transaction: commit on success, roll back on any exception."""
+        session = self._writer()
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        uow.run_after_commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session; it never commits.
+
+        ``close`` (not ``rollback``) ends it, so the objects read stay loaded and can
+        be serialised after the session is gone.
+        """
+        session = self._reader()
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both backends."""
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Pure rules of the program: no I/O, no framework, fast to test."""

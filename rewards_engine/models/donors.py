@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint
+
+from rewards_engine.models.base import Field, SQLModel, timestamp
+
+
+class Donor(SQLModel, table=True):
+    """A camera owner who donates clips; created on their first authenticated call.
+
+    ``account_id`` is the identity provider's subject (the JWT ``sub``). ``alias`` is a
+    random pseudonym drawn at creation, so it cannot be derived from any id.
+    """
+
+    __tablename__ = "donors"
+    __table_args__ = (
+        CheckConstraint("visibility IN ('public', 'alias', 'hidden')", name="visibility"),
+        CheckConstraint("status IN ('active', 'banned', 'erased')", name="status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str | None = Field(default=None, max_length=128, unique=True)
+    display_name: str | None = Field(default=None, max_length=32)
+    alias: str | None = Field(default=None, max_length=48)
+    visibility: str = Field(default="hidden", max_length=8)
+    status: str = Field(default="active", max_length=8)
+    timezone: str | None = Field(default=None, max_length=64)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()

@@ -1,0 +1,75 @@
+"""The wiring of one process: settings, database, Redis and clock, built once.
+
+The app factory, the CLI, the scheduler and the tests each build a :class:`Runtime`
+and hand it to the services; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+
+from rewards_engine.clock import Clock, SystemClock
+from rewards_engine.config import Settings
+from rewards_engine.db import Database
+from rewards_engine.redis_server import EmbeddedRedis
+
+log = logging.getLogger(__name__)
+
+REDIS_SOCKET_TIMEOUT_S = 2.0
+REDIS_CONNECT_TIMEOUT_S = 1.0
+
+
+def redis_url_for(settings: Settings) -> str:
+    """The URL to connect to, starting the embedded server when that is the default."""
+    if settings.redis_is_embedded:
+        embedded = EmbeddedRedis(settings.instance_dir)
+        embedded.ensure_running()
+        return embedded.url
+    return settings.redis_url
+
+
+def connect_redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        health_check_interval=15,
+        retry_on_timeout=False,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url, echo=self.settings.sql_echo)
+
+    @cached_property
+    def redis_url(self) -> str:
+        return redis_url_for(self.settings)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return connect_redis(self.redis_url)
+
+    def key(self, tag: str, *parts: str) -> str:
+        """A Redis key ``{namespace:tag}:part:...``.
+
+        The braces are a Redis Cluster hash tag: keys that must be used together in
+        one command or transaction share a tag and so land in one slot.
+        """
+        return ":".join((f"{{{self.settings.redis_namespace}:{tag}}}", *parts))
+
+    def close(self) -> None:
+        if "redis" in self.__dict__:
+            self.redis.close()
+        if "db" in self.__dict__:
+            self.db.dispose()

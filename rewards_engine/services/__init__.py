@@ -1,0 +1,1 @@
+"""Use cases. Each public function runs in one transaction of its own."""

@@ -1,0 +1,195 @@
+"""Loading the program's data files (``fixtures/*.toml``) into the database.
+
+Idempotent: a record that already exists is compared, not rewritten. Unless
+``update`` is asked for, differences are reported and kept, so that an admin's later
+change to a campaign is not silently undone by a re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database
+from rewards_engine.domain.errors import InvalidInput
+from rewards_engine.domain.profiles import (
+    Visibility,
+    normalise_display_name,
+    random_alias,
+    validate_timezone,
+)
+from rewards_engine.models import Campaign, ConsentVersion, Donor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FixtureReport:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    differing: list[str] = field(default_factory=list)
+
+    def count(self, bucket: dict[str, int], kind: str) -> None:
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+@dataclass(frozen=True)
+class FixtureKind:
+    """One data file: its table, its list key, its natural key and its validation."""
+
+    name: str
+    filename: str
+    list_key: str
+    model: type[SQLModel]
+    key_field: str
+    prepare: Callable[[dict[str, Any]], dict[str, Any]]
+    lookup: Callable[[Session, dict[str, Any]], Any]
+
+
+def _known_fields(model: type[SQLModel], record: dict[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(record) - set(model.model_fields))
+    if unknown:
+        raise InvalidInput(f"{source}: unknown field(s) {', '.join(unknown)}", field=unknown[0])
+    return dict(record)
+
+
+def _prepare_campaign(record: dict[str, Any]) -> dict[str, Any]:
+    record = _known_fields(Campaign, record, f"campaign {record.get('id')!r}")
+    for required in ("id", "name", "starts_at", "incident_types"):
+        if required not in record:
+            raise InvalidInput(f"campaign lacks {required!r}", field=required)
+    targets = record.get("targets") or {}
+    stray = set(targets) - set(record["incident_types"])
+    if stray:
+        raise InvalidInput(f"targets name unknown incident types {sorted(stray)}", field="targets")
+    for moment in ("starts_at", "ends_at"):
+        if moment in record and not isinstance(record[moment], datetime):
+            raise InvalidInput(f"{moment} must be a TOML date-time with an offset", field=moment)
+    return record
+
+
+def _prepare_consent(record: dict[str, Any]) -> dict[str, Any]:
+    record = _known_fields(ConsentVersion, record, f"consent {record.get('version')!r}")
+    for required in ("version", "title", "body", "published_at"):
+        if required not in record:
+            raise InvalidInput(f"consent lacks {required!r}", field=required)
+    return record
+
+
+def _prepare_donor(record: dict[str, Any]) -> dict[str, Any]:
+    record = _known_fields(Donor, record, f"donor {record.get('account_id')!r}")
+    if "account_id" not in record:
+        raise InvalidInput("donor lacks 'account_id'", field="account_id")
+    if record.get("display_name") is not None:
+        record["display_name"] = normalise_display_name(record["display_name"])
+    if record.get("timezone") is not None:
+        record["timezone"] = validate_timezone(record["timezone"])
+    record["visibility"] = Visibility(record.get("visibility", "hidden")).value
+    return record
+
+
+KINDS = (
+    FixtureKind(
+        "campaign",
+        "campaigns.toml",
+        "campaign",
+        Campaign,
+        "id",
+        _prepare_campaign,
+        lambda s, r: s.get(Campaign, r["id"]),
+    ),
+    FixtureKind(
+        "consent",
+        "consent.toml",
+        "consent",
+        ConsentVersion,
+        "version",
+        _prepare_consent,
+        lambda s, r: s.get(ConsentVersion, r["version"]),
+    ),
+    FixtureKind(
+        "donor",
+        "demo_donors.toml",
+        "donor",
+        Donor,
+        "account_id",
+        _prepare_donor,
+        lambda s, r: s.query(Donor).filter_by(account_id=r["account_id"]).first(),
+    ),
+)
+
+
+def read_records(directory: Path, kind: FixtureKind) -> list[dict[str, Any]]:
+    path = directory / kind.filename
+    if not path.exists():
+        return []
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    records = data.get(kind.list_key, [])
+    return [kind.prepare(dict(record)) for record in records]
+
+
+def _differences(existing: Any, record: dict[str, Any]) -> list[str]:
+    return [name for name, value in record.items() if getattr(existing, name) != value]
+
+
+def load_fixtures(
+    db: Database,
+    clock: Clock,
+    directory: Path,
+    *,
+    update: bool = False,
+    kinds: Iterable[FixtureKind] = KINDS,
+    progress: Callable[[str], None] | None = None,
+) -> FixtureReport:
+    """Insert what is missing (and, with ``update``, rewrite what differs), in one transaction."""
+    report = FixtureReport()
+    batches = [(kind, read_records(directory, kind)) for kind in kinds]  # validate all first
+    now = clock.now()
+    with db.transaction() as uow:
+        for kind, records in batches:
+            for record in records:
+                if progress:
+                    progress(f"{kind.name} {record[kind.key_field]}")
+                existing = kind.lookup(uow.session, record)
+                if existing is None:
+                    values = dict(record)
+                    if kind.model is Donor:
+                        values.setdefault("alias", random_alias())
+                        values.update(created_at=now, updated_at=now)
+                    uow.session.add(kind.model(**values))
+                    report.count(report.created, kind.name)
+                    continue
+                differing = _differences(existing, record)
+                if not differing:
+                    report.count(report.unchanged, kind.name)
+                elif update:
+                    for name in differing:
+                        setattr(existing, name, record[name])
+                    if hasattr(existing, "updated_at"):
+                        existing.updated_at = now
+                    report.count(report.updated, kind.name)
+                else:
+                    report.count(report.unchanged, kind.name)
+                    report.differing.append(
+                        f"{kind.name} {record[kind.key_field]}: {', '.join(differing)}"
+                    )
+    log.info(
+        "fixtures loaded",
+        extra={"fields": {"created": report.created, "updated": report.updated}},
+    )
+    return report

@@ -1,0 +1,90 @@
+"""Bearer tokens: JWTs carrying ``sub`` (the account id), ``role`` and ``exp``.
+
+HS256 with ``JWT_SECRET``, or RS256 when a public key is configured (then only
+tokens signed with the matching private key verify, and ``issue-token`` needs that
+private key). ``exp`` is mandatory: a token that never expires is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from rewards_engine.config import Settings
+from rewards_engine.domain.roles import Role
+
+MAX_SUBJECT_LENGTH = 128
+DEFAULT_TTL = timedelta(hours=1)
+
+
+class InvalidToken(Exception):
+    """The token cannot be trusted; ``reason`` is safe to show (it holds no secret)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+
+    @property
+    def actor_id(self) -> str:
+        """How the audit log names this caller."""
+        return f"{self.role.value}:{self.subject}"
+
+
+def issue_token(settings: Settings, subject: str, role: Role, ttl: timedelta, now: datetime) -> str:
+    if not subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise ValueError(f"subject must have 1 to {MAX_SUBJECT_LENGTH} characters")
+    claims: dict[str, object] = {
+        "sub": subject,
+        "role": role.value,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_algorithm == "RS256":
+        if not settings.jwt_private_key:
+            raise ValueError("JWT_PRIVATE_KEY is needed to issue RS256 tokens")
+        return jwt.encode(claims, settings.jwt_private_key, algorithm="RS256")
+    assert settings.jwt_secret is not None
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._algorithm = settings.jwt_algorithm
+        self._key = settings.jwt_public_key if self._algorithm == "RS256" else settings.jwt_secret
+        self._audience = settings.jwt_audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,  # type: ignore[arg-type]
+                algorithms=[self._algorithm],  # never trust the token's own "alg"
+                audience=self._audience,
+                options={"require": ["exp", "sub", "role"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("the token has expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidToken("the token's signature does not verify") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"the token lacks the {exc.claim!r} claim") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("the token is malformed or not for this service") from exc
+        subject, role = claims.get("sub"), claims.get("role")
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
+            raise InvalidToken("the token's subject is not a valid account id")
+        try:
+            return Principal(subject=subject, role=Role(role))
+        except ValueError as exc:
+            raise InvalidToken("the token's role is not one of donor, support, admin") from exc

@@ -1,0 +1,155 @@
+"""Fixtures shared by every test: real database, real Redis, app, client and tokens."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from api import create_app
+from rewards_engine import schema
+from rewards_engine.clock import FixedClock
+from rewards_engine.config import Settings
+from rewards_engine.db import Database
+from rewards_engine.domain.roles import Role
+from rewards_engine.models import metadata
+from rewards_engine.runtime import Runtime
+from rewards_engine.tokens import issue_token
+from tests.support.backends import database_for_run, delete_namespace, redis_for_run
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+# Inside the first campaign's window, so that its rules apply by default.
+DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def pytest_report_header() -> list[str]:
+    database = "PostgreSQL" if os.environ.get("TEST_DATABASE_URL") else "SQLite"
+    redis_kind = "server at TEST_REDIS_URL" if os.environ.get("TEST_REDIS_URL") else "embedded"
+    return [f"rewards-engine tests on {database}, Redis {redis_kind}"]
+
+
+@pytest.fixture(scope="session")
+def run_tag() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"{worker}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[str]:
+    with database_for_run(tmp_path_factory.mktemp("db"), run_tag) as url:
+        database = Database(url)
+        schema.upgrade_to_head(database.engine)
+        database.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_for_run(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def base_settings(
+    database_url: str, redis_url: str, run_tag: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        environment="test",
+        instance_dir=tmp_path_factory.mktemp("instance"),
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_namespace=f"t{run_tag}",
+        jwt_secret=TEST_JWT_SECRET,
+    )
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def runtime(settings: Settings, clock: FixedClock) -> Iterator[Runtime]:
+    runtime = Runtime(settings, clock=clock)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty every table and the run's Redis keys after each test that used them."""
+    yield
+    if "base_settings" not in request.fixturenames:
+        return
+    settings: Settings = request.getfixturevalue("base_settings")
+    truncate_all(settings.database_url)
+    delete_namespace(settings.redis_url, settings.redis_namespace)
+
+
+def truncate_all(url: str) -> None:
+    database = Database(url)
+    tables = [table.name for table in metadata.sorted_tables]
+    with database.engine.begin() as connection:
+        if database.is_postgres:
+            names = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                connection.execute(text(f'DELETE FROM "{name}"'))
+    database.dispose()
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Iterator[Flask]:
+    from api.context import EXTENSION
+
+    application = create_app(runtime.settings, clock=runtime.clock)
+    # Share the test's runtime, so tests and the app see one clock and one pool.
+    application.extensions[EXTENSION] = runtime
+    yield application
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def make_token(settings: Settings, subject: str, role: Role | str, ttl_s: int = 600) -> str:
+    """A token valid now (PyJWT checks ``exp`` against the real clock)."""
+    return issue_token(settings, subject, Role(role), timedelta(seconds=ttl_s), datetime.now(UTC))
+
+
+@pytest.fixture
+def auth(settings: Settings):  # type: ignore[no-untyped-def]
+    """``auth("donor-1")`` or ``auth("agent", "support")``: an Authorization header."""
+
+    def header(subject: str, role: Role | str = Role.DONOR) -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_token(settings, subject, role)}"}
+
+    return header
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def settings_with(base_settings: Settings):  # type: ignore[no-untyped-def]
+    def build(**changes: object) -> Settings:
+        return replace(base_settings, **changes)
+
+    return build

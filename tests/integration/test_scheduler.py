@@ -1,0 +1,90 @@
+"""Several schedulers may run; one leader runs each job, once per tick."""
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from rewards_engine.runtime import Runtime
+from rewards_engine.scheduler import JobBusy, JobSpec, RedisLease, Scheduler, run_job
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def ticks() -> Counter:
+    return Counter()
+
+
+def counting_job(ticks: Counter, lock: threading.Lock) -> JobSpec:
+    def tick(runtime: Runtime) -> dict[str, int]:
+        with lock:
+            ticks[int(time.time())] += 1
+        return {"ticked": 1}
+
+    return JobSpec("tick", tick, {"trigger": "interval", "seconds": 1}, "counts ticks")
+
+
+def test_two_schedulers_run_each_job_once_per_tick_and_fail_over(
+    runtime: Runtime, settings, ticks: Counter
+) -> None:
+    lock = threading.Lock()
+    spec = counting_job(ticks, lock)
+    second_runtime = Runtime(settings)  # another process would have its own runtime
+    first = Scheduler(runtime, [spec], heartbeat_s=0.3, lease_ttl_s=1.5)
+    second = Scheduler(second_runtime, [spec], heartbeat_s=0.3, lease_ttl_s=1.5)
+    first.start()
+    second.start()
+    try:
+        assert first.is_leader != second.is_leader  # exactly one leads
+        wait_until(lambda: len(first.runs) + len(second.runs) >= 4)
+        leader, follower = (first, second) if first.is_leader else (second, first)
+        assert follower.runs == []
+        assert max(ticks.values()) == 1  # never two runs in one second
+
+        leader.stop()  # the leader dies (its lease is released or expires)
+        before = len(follower.runs)
+        wait_until(lambda: follower.is_leader and len(follower.runs) >= before + 2)
+    finally:
+        first.stop()
+        second.stop()
+        second_runtime.close()
+
+
+def test_a_job_runs_under_its_mutex(runtime: Runtime) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_: Runtime) -> dict[str, int]:
+        started.set()
+        release.wait(5)
+        return {"done": 1}
+
+    spec = JobSpec("slow", slow, {"trigger": "interval", "seconds": 60}, "slow")
+    worker = threading.Thread(target=run_job, args=(runtime, spec))
+    worker.start()
+    started.wait(5)
+    with pytest.raises(JobBusy):
+        run_job(runtime, spec)
+    release.set()
+    worker.join(5)
+    assert run_job(runtime, spec) == {"done": 1}  # free again once the first run ended
+
+
+def test_a_lease_is_held_by_one_owner_until_released(runtime: Runtime) -> None:
+    key = runtime.key("sched", "test-lease")
+    one = RedisLease(runtime.redis, key, ttl_s=5, owner="one")
+    two = RedisLease(runtime.redis, key, ttl_s=5, owner="two")
+    assert one.acquire()
+    assert one.acquire()  # renewing
+    assert not two.acquire()
+    two.release()  # not the owner: no effect
+    assert not two.acquire()
+    one.release()
+    assert two.acquire()
