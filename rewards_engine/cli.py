@@ -137,3 +137,24 @@ def jobs_run(name: str, no_lock: bool) -> None:
     except JobBusy as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(", ".join(f"{key}={value}" for key, value in result.items()) or "done")
+
+
+@cli.group("ledger")
+def ledger_group() -> None:
+    """Check the ledger."""
+
+
+@ledger_group.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance and counter from the entries; exit 1 on any difference."""
+    from rewards_engine.services import ledger
+
+    report = ledger.verify(build_runtime().db)
+    for line in report.balance_mismatches + report.unbalanced_transfers + report.counter_mismatches:
+        click.echo(line)
+    click.echo(
+        f"checked {report.accounts_checked} accounts and {report.transfers_checked} transfers: "
+        + ("all consistent" if report.ok else "DIFFERENCES FOUND")
+    )
+    if not report.ok:
+        sys.exit(1)

@@ -153,9 +153,11 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def insert(self, table: Any) -> Any:
-        """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both backends."""
-        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
-
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both backends."""
+    dialect = session.get_bind().dialect.name
+    return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)

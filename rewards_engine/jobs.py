@@ -6,9 +6,33 @@ changes nothing the first run did not.
 
 from __future__ import annotations
 
-from rewards_engine.scheduler import JobSpec
+from rewards_engine.runtime import Runtime
+from rewards_engine.scheduler import JobResult, JobSpec
+from rewards_engine.services import idempotency, vesting
 
-JOBS: list[JobSpec] = []
+
+def vest_earnings(runtime: Runtime) -> JobResult:
+    return vesting.vest_due(runtime.db, runtime.clock).as_dict()
+
+
+def purge_idempotency_keys(runtime: Runtime) -> JobResult:
+    return {"deleted": idempotency.purge_expired(runtime.db, runtime.clock.now())}
+
+
+JOBS: list[JobSpec] = [
+    JobSpec(
+        "vest-earnings",
+        vest_earnings,
+        {"trigger": "interval", "minutes": 10},
+        "move earnings past their review window from pending to available",
+    ),
+    JobSpec(
+        "purge-idempotency-keys",
+        purge_idempotency_keys,
+        {"trigger": "cron", "hour": 3, "minute": 17},
+        "forget idempotency keys older than 7 days",
+    ),
+]
 
 
 def find_job(name: str) -> JobSpec | None:

@@ -18,10 +18,12 @@ _REDACTIONS = (
     (re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[redacted-email]"),
-    (re.compile(r"(?i)(access_token|client_secret|api_key|password)([\"'=:\s]+)[^\s,\"'&]+"),
-     r"\1\2[redacted]"),
+    (
+        re.compile(r"(?i)(access_token|client_secret|api_key|password)([\"'=:\s]+)[^\s,\"'&]+"),
+        r"\1\2[redacted]",
+    ),
     (re.compile(r"\b(sk|rk|whsec)_(test|live)?_?[A-Za-z0-9]{6,}"), "[redacted-key]"),
-)  # fmt: skip
+)
 
 
 def redact(text: str) -> str:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,9 @@ class EmbeddedRedis:
         """Stop the server if it runs (SHUTDOWN NOSAVE keeps tests quick and clean)."""
         if not self.is_running():
             return
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
+        client = redis.Redis(
+            unix_socket_path=str(self.socket_path), socket_timeout=5, retry=Retry(NoBackoff(), 0)
+        )
         try:
             client.shutdown(nosave=True)
         except redis.ConnectionError:

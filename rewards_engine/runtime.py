@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
@@ -39,7 +41,8 @@ def connect_redis(url: str) -> redis.Redis:
         socket_timeout=REDIS_SOCKET_TIMEOUT_S,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         health_check_interval=15,
-        retry_on_timeout=False,
+        # A down Redis must fail fast: requests and jobs fall back to the database.
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
     )
 
 

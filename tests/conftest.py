@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -43,12 +44,30 @@ def run_tag() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[str]:
+def migrated_database_url(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[str]:
+    """The run's database, migrated once (for SQLite, a template copied for each test)."""
     with database_for_run(tmp_path_factory.mktemp("db"), run_tag) as url:
         database = Database(url)
         schema.upgrade_to_head(database.engine)
         database.dispose()
         yield url
+
+
+@pytest.fixture
+def database_url(migrated_database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A clean database for one test.
+
+    SQLite: a fresh copy of the migrated template. PostgreSQL: the run's database,
+    emptied after the test (TRUNCATE; the ledger's append-only triggers fire on row
+    updates and deletes only).
+    """
+    if migrated_database_url.startswith("sqlite"):
+        copy = tmp_path / "test.db"
+        shutil.copyfile(migrated_database_url.removeprefix("sqlite:///"), copy)
+        yield f"sqlite:///{copy}"
+        return
+    yield migrated_database_url
+    truncate_all(migrated_database_url)
 
 
 @pytest.fixture(scope="session")
@@ -59,12 +78,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_settings(
-    database_url: str, redis_url: str, run_tag: str, tmp_path_factory: pytest.TempPathFactory
+    migrated_database_url: str,
+    redis_url: str,
+    run_tag: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     return Settings(
         environment="test",
         instance_dir=tmp_path_factory.mktemp("instance"),
-        database_url=database_url,
+        database_url=migrated_database_url,
         redis_url=redis_url,
         redis_namespace=f"t{run_tag}",
         jwt_secret=TEST_JWT_SECRET,
@@ -72,8 +94,9 @@ def base_settings(
 
 
 @pytest.fixture
-def settings(base_settings: Settings) -> Settings:
-    return base_settings
+def settings(base_settings: Settings, database_url: str) -> Iterator[Settings]:
+    yield replace(base_settings, database_url=database_url)
+    delete_namespace(base_settings.redis_url, base_settings.redis_namespace)
 
 
 @pytest.fixture
@@ -86,17 +109,6 @@ def runtime(settings: Settings, clock: FixedClock) -> Iterator[Runtime]:
     runtime = Runtime(settings, clock=clock)
     yield runtime
     runtime.close()
-
-
-@pytest.fixture(autouse=True)
-def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Empty every table and the run's Redis keys after each test that used them."""
-    yield
-    if "base_settings" not in request.fixturenames:
-        return
-    settings: Settings = request.getfixturevalue("base_settings")
-    truncate_all(settings.database_url)
-    delete_namespace(settings.redis_url, settings.redis_namespace)
 
 
 def truncate_all(url: str) -> None:
@@ -145,11 +157,3 @@ def auth(settings: Settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def fixtures_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "fixtures"
-
-
-@pytest.fixture
-def settings_with(base_settings: Settings):  # type: ignore[no-untyped-def]
-    def build(**changes: object) -> Settings:
-        return replace(base_settings, **changes)
-
-    return build

@@ -1,4 +1,4 @@
-"""The calling donor's own profile."""
+"""The calling donor's own profile, balances, ledger and consent."""
 
 from __future__ import annotations
 
@@ -9,27 +9,62 @@ from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
-from api.schemas.donors import ProfilePatchSchema, ProfileSchema
+from api.schemas.common import PageArgs, page_of
+from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
+from api.schemas.ledger import LedgerEntrySchema
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import donors
+from rewards_engine.services import consents, donors, ledger
 
-blp = Blueprint("me", __name__, description="The calling donor's profile")
+blp = Blueprint("me", __name__, description="The calling donor's profile, balances and ledger")
 
 
 @blp.route("/me")
 class Me(MethodView):
     @auth_required(Role.DONOR)
-    @blp.response(200, ProfileSchema)
+    @blp.response(200, MeSchema)
     def get(self) -> Any:
-        """The donor's profile: display name, visibility and status"""
-        return context.donor()
+        """The donor's profile and balances"""
+        return donors.get_profile(context.runtime().db, context.donor().id)
 
     @auth_required(Role.DONOR)
     @blp.arguments(ProfilePatchSchema)
-    @blp.response(200, ProfileSchema)
+    @blp.response(200, MeSchema)
     def patch(self, changes: dict[str, Any]) -> Any:
         """Change display name, wall visibility or time zone (omitted fields are kept)"""
         runtime = context.runtime()
-        return donors.update_profile(
-            runtime.db, runtime.clock, context.donor().id, donors.ProfileChanges(**changes)
-        )
+        donor_id = context.donor().id
+        donors.update_profile(runtime.db, runtime.clock, donor_id, donors.ProfileChanges(**changes))
+        return donors.get_profile(runtime.db, donor_id)
+
+
+@blp.route("/me/ledger")
+class MyLedger(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_of(LedgerEntrySchema))
+    def get(self, args: dict[str, Any]) -> Any:
+        """The donor's ledger entries, newest first"""
+        return ledger.donor_entries(context.runtime().db, context.donor().id, **args)
+
+
+@blp.route("/me/consent")
+class MyConsent(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.arguments(ConsentGrantSchema)
+    @blp.response(200, MeSchema)
+    @blp.alt_response(422, description="Not the current consent version")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Grant the current consent version (needed before donating)"""
+        runtime = context.runtime()
+        donor_id = context.donor().id
+        consents.grant(runtime.db, runtime.clock, donor_id, body["version"])
+        return donors.get_profile(runtime.db, donor_id)
+
+
+@blp.route("/consent")
+class CurrentConsent(MethodView):
+    @blp.response(200, ConsentTextSchema)
+    def get(self) -> Any:
+        """The current consent text, to show before a donor grants it (public)"""
+        runtime = context.runtime()
+        return consents.get_current(runtime.db, runtime.clock)

@@ -44,3 +44,45 @@ def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
         }
         _PAGE_SCHEMAS[name] = ma.Schema.from_dict(fields, name=name)
     return _PAGE_SCHEMAS[name]
+
+
+class IdempotencyHeader(ma.Schema):
+    """The ``Idempotency-Key`` header: a retry with the same key replays the first answer."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=255),
+        metadata={
+            "description": "Any unique string (a UUID). The same key with the same body "
+            "replays the first answer; with another body it is refused (422)."
+        },
+    )
+
+
+class CashBalanceSchema(ma.Schema):
+    currency = ma.fields.String(required=True)
+    pending_cents = ma.fields.Integer(required=True)
+    available_cents = ma.fields.Integer(required=True)
+    in_flight_cents = ma.fields.Integer(required=True)
+
+
+class PointsBalanceSchema(ma.Schema):
+    pending = ma.fields.Integer(required=True, attribute="points_pending")
+    available = ma.fields.Integer(required=True, attribute="points_available")
+    total = ma.fields.Integer(required=True, attribute="points")
+
+
+class BalancesSchema(ma.Schema):
+    """Points (pending until the review window passes, then available to spend) and
+    cash per currency (pending, available to pay out, in flight in a payout batch)."""
+
+    points = ma.fields.Nested(PointsBalanceSchema, required=True)
+    cash = ma.fields.List(ma.fields.Nested(CashBalanceSchema), required=True)
+
+    @ma.pre_dump
+    def split(self, balances: Any, **_: Any) -> dict[str, Any]:
+        return {"points": balances, "cash": balances.cash}

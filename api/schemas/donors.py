@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
-from api.schemas.common import StrictSchema
+from api.schemas.common import BalancesSchema, StrictSchema
 from rewards_engine.domain.profiles import DISPLAY_NAME_MAX, Visibility
 
 VISIBILITIES = [v.value for v in Visibility]
@@ -18,7 +20,20 @@ class ProfileSchema(ma.Schema):
     visibility = ma.fields.String(required=True, metadata={"enum": VISIBILITIES})
     status = ma.fields.String(required=True, metadata={"enum": ["active", "banned", "erased"]})
     timezone = ma.fields.String(allow_none=True, required=True)
+    consent_version = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "The consent version held"}
+    )
     created_at = ma.fields.AwareDateTime(required=True)
+
+
+class MeSchema(ProfileSchema):
+    balances = ma.fields.Nested(BalancesSchema, required=True)
+
+    @ma.pre_dump
+    def flatten(self, profile: Any, **_: Any) -> dict[str, Any]:
+        data = {name: getattr(profile.donor, name) for name in ProfileSchema._declared_fields}
+        data["balances"] = profile.balances
+        return data
 
 
 class ProfilePatchSchema(StrictSchema):
@@ -33,3 +48,15 @@ class ProfilePatchSchema(StrictSchema):
         validate=ma.validate.Length(max=64),
         metadata={"description": "IANA time zone, e.g. Europe/Berlin; days count in it"},
     )
+
+
+class ConsentGrantSchema(StrictSchema):
+    version = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+
+
+class ConsentTextSchema(ma.Schema):
+    version = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    summary = ma.fields.String(required=True)
+    body = ma.fields.String(required=True)
+    published_at = ma.fields.AwareDateTime(required=True)

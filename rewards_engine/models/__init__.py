@@ -3,6 +3,24 @@
 from rewards_engine.models.audit import AuditRecord
 from rewards_engine.models.base import metadata
 from rewards_engine.models.campaigns import Campaign, ConsentVersion
+from rewards_engine.models.clips import CampaignCounter, Clip, SubmissionBatch
+from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
+from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
+from rewards_engine.models.requests import IdempotencyKey
 
-__all__ = ["AuditRecord", "Campaign", "ConsentVersion", "Donor", "metadata"]
+__all__ = [
+    "AuditRecord",
+    "Campaign",
+    "CampaignCounter",
+    "Clip",
+    "ConsentRecord",
+    "ConsentVersion",
+    "Donor",
+    "IdempotencyKey",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransfer",
+    "SubmissionBatch",
+    "metadata",
+]

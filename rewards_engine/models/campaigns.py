@@ -34,6 +34,8 @@ class Campaign(SQLModel, table=True):
     min_duration_s: int = Field(default=1)
     max_duration_s: int = Field(default=600)
     review_window_days: int = Field(default=14)
+    # Footage recorded this many days or more before it is donated waits for a person.
+    review_if_older_than_days: int | None = Field(default=None)
     retention_days: int = Field(default=730)
     payout_provider: str | None = Field(default=None, max_length=16)
     created_at: datetime = timestamp()

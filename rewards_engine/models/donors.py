@@ -27,5 +27,7 @@ class Donor(SQLModel, table=True):
     visibility: str = Field(default="hidden", max_length=8)
     status: str = Field(default="active", max_length=8)
     timezone: str | None = Field(default=None, max_length=64)
+    # The consent version the donor holds now; None before a grant and after withdrawal.
+    consent_version: str | None = Field(default=None, max_length=32)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

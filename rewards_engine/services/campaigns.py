@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from rewards_engine.db import Database
 from rewards_engine.domain.errors import NotFound
-from rewards_engine.models import Campaign
+from rewards_engine.models import Campaign, CampaignCounter
 from rewards_engine.pagination import Page, fetch_page
 
 
@@ -62,5 +62,10 @@ def get_campaign(db: Database, campaign_id: str) -> CampaignDetail:
 
 
 def accepted_counts(session: Session, campaign_id: str) -> dict[str, int]:
-    """Accepted clips per incident type (clips arrive with the donations issue)."""
-    return {}  # PLACEHOLDER-ISSUE-3
+    """Accepted clips per incident type, from the counters kept with every change."""
+    rows = session.execute(
+        select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
+            CampaignCounter.campaign_id == campaign_id
+        )
+    )
+    return {kind: int(count) for kind, count in rows}

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, insert
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.profiles import (
     Visibility,
@@ -17,6 +17,8 @@ from rewards_engine.domain.profiles import (
     validate_timezone,
 )
 from rewards_engine.models import Donor
+from rewards_engine.services import ledger
+from rewards_engine.services.ledger import Balances
 
 UNSET = object()
 
@@ -38,7 +40,7 @@ def ensure_donor(db: Database, clock: Clock, account_id: str) -> Donor:
     now = clock.now()
     with db.transaction() as uow:
         statement = (
-            db.insert(Donor.__table__)
+            insert(uow.session, Donor.__table__)
             .values(
                 account_id=account_id,
                 alias=random_alias(),
@@ -91,3 +93,18 @@ def update_profile(db: Database, clock: Clock, donor_id: int, changes: ProfileCh
         if values:
             donor.updated_at = clock.now()
     return donor
+
+
+@dataclass(frozen=True)
+class Profile:
+    donor: Donor
+    balances: Balances
+
+
+def get_profile(db: Database, donor_id: int) -> Profile:
+    """The donor and their balances, read together."""
+    with db.read() as session:
+        donor = session.get(Donor, donor_id)
+        if donor is None:
+            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+        return Profile(donor, ledger.balances(session, donor_id))

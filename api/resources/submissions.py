@@ -1,0 +1,75 @@
+"""Donating clips and reading one's own clips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import context
+from api.auth import auth_required
+from api.schemas.common import IdempotencyHeader, page_of
+from api.schemas.submissions import (
+    ClipFilterArgs,
+    ClipSchema,
+    SubmissionRequestSchema,
+    SubmissionResultSchema,
+)
+from rewards_engine.domain.roles import Role
+from rewards_engine.domain.submissions import ClipInput
+from rewards_engine.services import submissions
+
+blp = Blueprint("submissions", __name__, description="Donated clips")
+
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+@blp.route("/submissions")
+class Submissions(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.arguments(IdempotencyHeader, location="headers")
+    @blp.arguments(SubmissionRequestSchema)
+    @blp.response(201, SubmissionResultSchema)
+    @blp.alt_response(409, description="Consent not current, or the campaign is not open")
+    def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
+        """Donate 1 to 500 clips; each is accepted, pending review, a duplicate or rejected
+
+        The whole call is one transaction: a clip that breaks a rule of the
+        campaign is a 422 naming its index and field, and nothing is written.
+        """
+        runtime = context.runtime()
+        request = submissions.SubmissionRequest(
+            campaign_id=body["campaign_id"],
+            consent_version=body["consent_version"],
+            clips=[ClipInput(**clip) for clip in body["clips"]],
+        )
+        result = submissions.submit(
+            runtime.db,
+            runtime.clock,
+            context.actor(),
+            context.donor().id,
+            request,
+            headers["idempotency_key"],
+        )
+        return (result, 201, REPLAYED) if result.replayed else result
+
+    @auth_required(Role.DONOR)
+    @blp.arguments(ClipFilterArgs, location="query")
+    @blp.response(200, page_of(ClipSchema))
+    def get(self, args: dict[str, Any]) -> Any:
+        """The donor's clips, newest first, filtered by status or campaign"""
+        filters = submissions.ClipFilter(args.pop("status"), args.pop("campaign_id"))
+        return submissions.list_donor_clips(
+            context.runtime().db, context.donor().id, filters, **args
+        )
+
+
+@blp.route("/submissions/<int:clip_id>")
+class SubmissionById(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.response(200, ClipSchema)
+    @blp.alt_response(404, description="No such clip among the donor's")
+    def get(self, clip_id: int) -> Any:
+        """One of the donor's clips"""
+        return submissions.get_donor_clip(context.runtime().db, context.donor().id, clip_id)

@@ -1,0 +1,102 @@
+"""Donated clips and the calls (batches) that brought them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, text
+
+from rewards_engine.models.base import BIG_INT, Field, SQLModel, big_id, timestamp
+
+CLIP_STATUSES = ("accepted", "pending_review", "duplicate", "rejected", "reversed")
+
+
+class SubmissionBatch(SQLModel, table=True):
+    """One ``POST /v1/submissions`` call: its clips commit or fail together."""
+
+    __tablename__ = "submission_batches"
+    __table_args__ = (Index("ix_submission_batches_donor_id_id", "donor_id", "id"),)
+
+    id: int | None = big_id()
+    donor_id: int = Field(foreign_key="donors.id")
+    campaign_id: str = Field(foreign_key="campaigns.id", max_length=64)
+    consent_version: str = Field(max_length=32)
+    clip_count: int
+    accepted: int
+    points: int = Field(sa_type=BigInteger())
+    cash_cents: int = Field(sa_type=BigInteger())
+    currency: str = Field(max_length=3)
+    created_at: datetime = timestamp()
+
+
+class Clip(SQLModel, table=True):
+    """A donated clip's metadata (the video itself lives in the camera maker's storage).
+
+    One hash is owned once per campaign: the partial unique index covers every row
+    that is not itself a duplicate, so a second donor's copy is stored as a
+    ``duplicate`` (evidence for fraud review) and the first keeps the clip.
+    """
+
+    __tablename__ = "clips"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('accepted', 'pending_review', 'duplicate', 'rejected', 'reversed')",
+            name="status",
+        ),
+        CheckConstraint("points >= 0 AND cash_cents >= 0", name="earnings_non_negative"),
+        Index(
+            "uq_clips_campaign_hash_owner",
+            "campaign_id",
+            "video_sha256",
+            unique=True,
+            sqlite_where=text("status <> 'duplicate'"),
+            postgresql_where=text("status <> 'duplicate'"),
+        ),
+        Index("ix_clips_donor_created", "donor_id", "created_at", "id"),
+        Index("ix_clips_camera_caps", "campaign_id", "camera_id", "incident_type"),
+        Index("ix_clips_event_caps", "donor_id", "campaign_id", "event_id"),
+        Index(
+            "ix_clips_vesting",
+            "vests_at",
+            sqlite_where=text("vested_at IS NULL"),
+            postgresql_where=text("vested_at IS NULL"),
+        ),
+    )
+
+    id: int | None = big_id()
+    batch_id: int = Field(sa_type=BIG_INT, sa_column_args=[ForeignKey("submission_batches.id")])
+    donor_id: int = Field(foreign_key="donors.id")
+    campaign_id: str = Field(foreign_key="campaigns.id", max_length=64)
+    video_sha256: str = Field(max_length=64)
+    perceptual_hash: int | None = Field(default=None, sa_type=BigInteger())
+    event_id: str = Field(max_length=128)
+    incident_type: str = Field(max_length=32)
+    camera_id: str = Field(max_length=128)
+    recorded_at: datetime = timestamp(default=False)
+    duration_s: float = Field(sa_type=Float())
+    staged: bool
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=48)
+    duplicate_of_id: int | None = Field(default=None, sa_type=BIG_INT)
+    points: int = Field(default=0)
+    cash_cents: int = Field(default=0)
+    currency: str = Field(max_length=3)
+    created_at: datetime = timestamp()
+    vests_at: datetime | None = timestamp(nullable=True, default=False)
+    vested_at: datetime | None = timestamp(nullable=True, default=False)
+    reviewed_at: datetime | None = timestamp(nullable=True, default=False)
+    reversed_at: datetime | None = timestamp(nullable=True, default=False)
+
+
+class CampaignCounter(SQLModel, table=True):
+    """Accepted clips per campaign and incident type, kept with every change.
+
+    Reading progress (and stopping at a target) then costs one row, not a count over
+    millions of clips. ``ledger verify`` recounts it.
+    """
+
+    __tablename__ = "campaign_counters"
+
+    campaign_id: str = Field(foreign_key="campaigns.id", primary_key=True, max_length=64)
+    incident_type: str = Field(primary_key=True, max_length=32)
+    accepted: int = Field(default=0, sa_type=BigInteger())

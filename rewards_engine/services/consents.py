@@ -1,0 +1,75 @@
+"""Consent: which text is current, and which version each donor holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database
+from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.models import ConsentRecord, ConsentVersion, Donor
+
+
+def current_version(session: Session, now: datetime) -> ConsentVersion | None:
+    """The newest published consent text (a future publication is not current yet)."""
+    return session.scalars(
+        select(ConsentVersion)
+        .where(ConsentVersion.published_at <= now)
+        .order_by(ConsentVersion.published_at.desc())
+        .limit(1)
+    ).first()
+
+
+def get_current(db: Database, clock: Clock) -> ConsentVersion:
+    with db.read() as session:
+        version = current_version(session, clock.now())
+    if version is None:
+        raise NotFound("no consent text is published yet", code="consent_not_published")
+    return version
+
+
+def require_current(session: Session, donor: Donor, given_version: str, now: datetime) -> None:
+    """A donation needs the current consent, both as sent and as held by the donor."""
+    current = current_version(session, now)
+    if current is None:
+        raise Conflict("no consent text is published yet", code="consent_not_published")
+    if given_version != current.version:
+        raise Conflict(
+            f"consent version {given_version!r} is not current; the current one is "
+            f"{current.version!r}: show it to the donor and grant it",
+            code="consent_outdated",
+            details={"current_version": current.version},
+        )
+    if donor.consent_version != current.version:
+        raise Conflict(
+            f"the donor has not granted consent version {current.version!r}",
+            code="consent_required",
+            details={"current_version": current.version},
+        )
+
+
+def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
+    """Record that the donor grants ``version``, which must be the current one."""
+    now = clock.now()
+    with db.transaction() as uow:
+        current = current_version(uow.session, now)
+        if current is None or version != current.version:
+            raise InvalidInput(
+                f"only the current consent version ({current.version if current else 'none'}) "
+                f"can be granted",
+                code="consent_outdated",
+                field="version",
+            )
+        donor = uow.session.get(Donor, donor_id, with_for_update=True)
+        if donor is None:
+            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+        if donor.consent_version != version:
+            uow.session.add(
+                ConsentRecord(donor_id=donor_id, version=version, action="grant", created_at=now)
+            )
+            donor.consent_version = version
+            donor.updated_at = now
+    return donor

@@ -1,0 +1,344 @@
+"""Posting transfers, reading balances and verifying the ledger.
+
+``post`` is called inside another use case's transaction; it never commits. The
+transfer's idempotency key is unique in the database, so posting the same business
+event twice (a retried job, a replayed request) records it once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from rewards_engine.db import Database, insert
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict
+from rewards_engine.domain.ledger import (
+    POINTS,
+    AccountKind,
+    AccountRef,
+    Leg,
+    TransferKind,
+    check_balanced,
+    donor_owner,
+)
+from rewards_engine.models import (
+    CampaignCounter,
+    Clip,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransfer,
+)
+from rewards_engine.pagination import Page, fetch_page
+
+
+def account_ids(
+    session: Session, refs: Sequence[AccountRef], now: datetime
+) -> dict[AccountRef, int]:
+    """The ids of these accounts, creating the missing ones (safe under concurrency)."""
+    wanted = set(refs)
+
+    def lookup() -> dict[AccountRef, int]:
+        condition = or_(
+            *(
+                and_(
+                    LedgerAccount.owner == ref.owner,
+                    LedgerAccount.kind == ref.kind.value,
+                    LedgerAccount.currency == ref.currency,
+                )
+                for ref in wanted
+            )
+        )
+        rows = session.execute(
+            select(
+                LedgerAccount.id, LedgerAccount.owner, LedgerAccount.kind, LedgerAccount.currency
+            ).where(condition)
+        )
+        return {AccountRef(o, AccountKind(k), c): i for i, o, k, c in rows}
+
+    found = lookup()
+    missing = wanted - set(found)
+    if missing:
+        statement = insert(session, LedgerAccount.__table__).values(
+            [
+                {
+                    "owner": ref.owner,
+                    "donor_id": ref.donor_id,
+                    "kind": ref.kind.value,
+                    "currency": ref.currency,
+                    "balance": 0,
+                    "created_at": now,
+                }
+                for ref in missing
+            ]
+        )
+        session.execute(statement.on_conflict_do_nothing())
+        found = lookup()
+    return found
+
+
+def post(
+    session: Session,
+    *,
+    now: datetime,
+    kind: TransferKind,
+    reference: tuple[str, str | int],
+    actor: Actor,
+    idempotency_key: str,
+    legs: Sequence[Leg],
+    reason: str | None = None,
+    reverses_id: int | None = None,
+) -> LedgerTransfer | None:
+    """Record one transfer; None if a transfer with this key exists already.
+
+    Donor balances move in the same statement that checks them: a leg marked
+    ``keep_non_negative`` that would go below zero raises :class:`Conflict` and the
+    caller's whole transaction rolls back.
+    """
+    check_balanced(legs)
+    inserted = session.execute(
+        insert(session, LedgerTransfer.__table__)
+        .values(
+            kind=kind.value,
+            reference_type=reference[0],
+            reference_id=str(reference[1]),
+            actor=actor.id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            reverses_id=reverses_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(LedgerTransfer.__table__.c.id)
+    ).scalar()
+    if inserted is None:
+        return None
+    ids = account_ids(session, [leg.account for leg in legs], now)
+    for leg in legs:
+        if leg.account.donor_id is None:
+            continue  # program accounts keep no cached balance (no hot row)
+        balance = session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == ids[leg.account])
+            .values(balance=LedgerAccount.balance + leg.amount)
+            .returning(LedgerAccount.balance)
+        ).scalar_one()
+        if leg.keep_non_negative and balance < 0:
+            available = balance - leg.amount
+            raise Conflict(
+                f"the {leg.account.kind.value.replace('_', ' ')} balance is {available}; "
+                f"it cannot go below zero",
+                code="insufficient_balance",
+                details={"account": leg.account.kind.value, "balance": available},
+            )
+    session.execute(
+        LedgerEntry.__table__.insert(),
+        [
+            {
+                "transfer_id": inserted,
+                "account_id": ids[leg.account],
+                "amount": leg.amount,
+                "created_at": now,
+            }
+            for leg in legs
+        ],
+    )
+    return session.get(LedgerTransfer, inserted)
+
+
+@dataclass(frozen=True)
+class CashBalance:
+    currency: str
+    pending_cents: int = 0
+    available_cents: int = 0
+    in_flight_cents: int = 0
+
+
+@dataclass(frozen=True)
+class Balances:
+    points_pending: int = 0
+    points_available: int = 0
+    cash: list[CashBalance] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return self.points_pending + self.points_available
+
+
+def balances(session: Session, donor_id: int) -> Balances:
+    rows = session.execute(
+        select(LedgerAccount.kind, LedgerAccount.currency, LedgerAccount.balance).where(
+            LedgerAccount.owner == donor_owner(donor_id)
+        )
+    ).all()
+    points = {kind: balance for kind, currency, balance in rows if currency == POINTS}
+    cash: dict[str, dict[str, int]] = defaultdict(dict)
+    for kind, currency, balance in rows:
+        if currency != POINTS:
+            cash[currency][kind] = balance
+    return Balances(
+        points_pending=points.get(AccountKind.POINTS_PENDING.value, 0),
+        points_available=points.get(AccountKind.POINTS_AVAILABLE.value, 0),
+        cash=[
+            CashBalance(
+                currency,
+                kinds.get(AccountKind.CASH_PENDING.value, 0),
+                kinds.get(AccountKind.CASH_AVAILABLE.value, 0),
+                kinds.get(AccountKind.CASH_IN_FLIGHT.value, 0),
+            )
+            for currency, kinds in sorted(cash.items())
+        ],
+    )
+
+
+def donor_balances(db: Database, donor_id: int) -> Balances:
+    with db.read() as session:
+        return balances(session, donor_id)
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One line of a donor's ledger, as the app shows it."""
+
+    id: int
+    created_at: datetime
+    account: str
+    currency: str
+    amount: int
+    kind: str
+    reference_type: str
+    reference_id: str
+    reason: str | None
+    actor_kind: str  # "system", "support", "admin" or "donor"; never a staff member's id
+
+
+def donor_entries(
+    db: Database, donor_id: int, *, limit: int, cursor: str | None
+) -> Page[EntryView]:
+    """The donor's entries, newest first."""
+    query = (
+        select(LedgerEntry)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.owner == donor_owner(donor_id))
+    )
+    with db.read() as session:
+        page = fetch_page(
+            session,
+            query,
+            kind="ledger",
+            columns=(LedgerEntry.id,),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+        )
+        if not page.items:
+            return Page([], None)
+        accounts = {
+            a.id: a
+            for a in session.scalars(
+                select(LedgerAccount).where(LedgerAccount.owner == donor_owner(donor_id))
+            )
+        }
+        transfers = {
+            t.id: t
+            for t in session.scalars(
+                select(LedgerTransfer).where(
+                    LedgerTransfer.id.in_({e.transfer_id for e in page.items})
+                )
+            )
+        }
+    views = []
+    for entry in page.items:
+        account, transfer = accounts[entry.account_id], transfers[entry.transfer_id]
+        views.append(
+            EntryView(
+                id=entry.id,
+                created_at=entry.created_at,
+                account=account.kind,
+                currency=account.currency,
+                amount=entry.amount,
+                kind=transfer.kind,
+                reference_type=transfer.reference_type,
+                reference_id=transfer.reference_id,
+                reason=transfer.reason,
+                actor_kind=transfer.actor.split(":", 1)[0],
+            )
+        )
+    return Page(views, page.next_cursor)
+
+
+@dataclass
+class VerifyReport:
+    accounts_checked: int = 0
+    transfers_checked: int = 0
+    balance_mismatches: list[str] = field(default_factory=list)
+    unbalanced_transfers: list[str] = field(default_factory=list)
+    counter_mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.balance_mismatches or self.unbalanced_transfers or self.counter_mismatches)
+
+
+def verify(db: Database) -> VerifyReport:
+    """Recompute every cached figure from the facts and list every difference.
+
+    - each donor account's cached balance against the sum of its entries;
+    - each transfer's entries sum to zero per currency;
+    - each campaign counter against a count of accepted clips.
+    """
+    report = VerifyReport()
+    with db.read() as session:
+        sums = dict(
+            session.execute(
+                select(LedgerEntry.account_id, func.sum(LedgerEntry.amount)).group_by(
+                    LedgerEntry.account_id
+                )
+            ).all()
+        )
+        for account in session.scalars(
+            select(LedgerAccount).where(LedgerAccount.donor_id.is_not(None))
+        ):
+            report.accounts_checked += 1
+            expected = int(sums.get(account.id) or 0)
+            if account.balance != expected:
+                report.balance_mismatches.append(
+                    f"account {account.id} ({account.owner} {account.kind} {account.currency}): "
+                    f"cached {account.balance}, entries sum to {expected}"
+                )
+        per_transfer = session.execute(
+            select(LedgerEntry.transfer_id, LedgerAccount.currency, func.sum(LedgerEntry.amount))
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .group_by(LedgerEntry.transfer_id, LedgerAccount.currency)
+        ).all()
+        report.transfers_checked = len({transfer_id for transfer_id, _, _ in per_transfer})
+        for transfer_id, currency, total in per_transfer:
+            if total:
+                report.unbalanced_transfers.append(
+                    f"transfer {transfer_id}: {currency} legs sum to {total}"
+                )
+        counted = {
+            (campaign, kind): count
+            for campaign, kind, count in session.execute(
+                select(Clip.campaign_id, Clip.incident_type, func.count())
+                .where(Clip.status == "accepted")
+                .group_by(Clip.campaign_id, Clip.incident_type)
+            )
+        }
+        for counter in session.scalars(select(CampaignCounter)):
+            actual = counted.pop((counter.campaign_id, counter.incident_type), 0)
+            if counter.accepted != actual:
+                report.counter_mismatches.append(
+                    f"campaign {counter.campaign_id} {counter.incident_type}: "
+                    f"counter {counter.accepted}, accepted clips {actual}"
+                )
+        for (campaign, kind), actual in counted.items():
+            report.counter_mismatches.append(
+                f"campaign {campaign} {kind}: no counter, accepted clips {actual}"
+            )
+    return report

@@ -1,0 +1,409 @@
+"""Donating clips: one call, one transaction, every clip decided and paid through the ledger."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database, insert
+from rewards_engine.domain import submissions as rules_of_clips
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
+from rewards_engine.domain.ledger import TransferKind, earnings
+from rewards_engine.domain.submissions import (
+    PAID_STATUSES,
+    ClipInput,
+    ClipStatus,
+    Decision,
+    PriorCounts,
+    Rules,
+)
+from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, SubmissionBatch
+from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.services import consents, idempotency, ledger
+
+log = logging.getLogger(__name__)
+
+HASH_RACE_RETRIES = 3
+_PAID = [status.value for status in PAID_STATUSES]
+
+
+def rules_of(campaign: Campaign) -> Rules:
+    return Rules(
+        campaign_id=campaign.id,
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
+        incident_types=tuple(campaign.incident_types),
+        targets=dict(campaign.targets or {}),
+        stop_at_target=campaign.stop_at_target,
+        bounty_cents=campaign.bounty_cents,
+        currency=campaign.currency,
+        points_per_clip=campaign.points_per_clip,
+        cap_per_camera_per_incident_type=campaign.cap_per_camera_per_incident_type,
+        cap_paid_per_event=campaign.cap_paid_per_event,
+        daily_cap_per_donor=campaign.daily_cap_per_donor,
+        staged_allowed=campaign.staged_allowed,
+        min_duration_s=campaign.min_duration_s,
+        max_duration_s=campaign.max_duration_s,
+        review_window_days=campaign.review_window_days,
+        review_if_older_than_days=campaign.review_if_older_than_days,
+    )
+
+
+@dataclass(frozen=True)
+class SubmissionRequest:
+    campaign_id: str
+    consent_version: str
+    clips: Sequence[ClipInput]
+
+    def canonical(self) -> dict[str, Any]:
+        """The request as data, for the idempotency fingerprint."""
+        return {
+            "campaign_id": self.campaign_id,
+            "consent_version": self.consent_version,
+            "clips": [asdict(clip) for clip in self.clips],
+        }
+
+
+@dataclass(frozen=True)
+class ClipOutcome:
+    index: int
+    clip_id: int
+    status: str
+    reason: str | None
+    points: int
+    cash_cents: int
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    batch_id: int
+    campaign_id: str
+    currency: str
+    outcomes: list[ClipOutcome]
+    replayed: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(outcome.status for outcome in self.outcomes)
+        return {status.value: counted.get(status.value, 0) for status in ClipStatus}
+
+    @property
+    def points(self) -> int:
+        return sum(outcome.points for outcome in self.outcomes)
+
+    @property
+    def cash_cents(self) -> int:
+        return sum(outcome.cash_cents for outcome in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("replayed")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, replayed: bool) -> SubmissionResult:
+        outcomes = [ClipOutcome(**outcome) for outcome in data["outcomes"]]
+        return cls(data["batch_id"], data["campaign_id"], data["currency"], outcomes, replayed)
+
+
+def submit(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    donor_id: int,
+    request: SubmissionRequest,
+    idempotency_key: str | None = None,
+) -> SubmissionResult:
+    """Decide, store and pay one call's clips, all or nothing.
+
+    Two donors sending the same new hash at the same moment collide on the unique
+    index; the loser's transaction is retried and then sees the winner's clip.
+    """
+    key = idempotency.Idempotency.for_request(
+        f"donor:{donor_id}", idempotency_key, "submit_clips", request.canonical()
+    )
+    for attempt in range(1, HASH_RACE_RETRIES + 1):
+        try:
+            return _submit_once(db, clock, actor, donor_id, request, key)
+        except IntegrityError as exc:
+            if "uq_clips_campaign_hash_owner" not in str(exc.orig) and "video_sha256" not in str(
+                exc.orig
+            ):
+                raise
+            if attempt == HASH_RACE_RETRIES:
+                raise
+            log.info("clip hash race; retrying", extra={"fields": {"attempt": attempt}})
+    raise AssertionError("unreachable")
+
+
+def _submit_once(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    donor_id: int,
+    request: SubmissionRequest,
+    key: idempotency.Idempotency | None,
+) -> SubmissionResult:
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        replay = idempotency.claim(session, key, now)
+        if replay is not None:
+            return SubmissionResult.from_json(replay, replayed=True)
+        # One donor's calls run one at a time, so their caps are counted exactly.
+        donor = session.get(Donor, donor_id, with_for_update=True)
+        if donor is None:
+            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+        if donor.status != "active":
+            raise Forbidden("this account cannot donate", code=f"donor_{donor.status}")
+        campaign = session.get(Campaign, request.campaign_id)
+        if campaign is None:
+            raise InvalidInput(
+                f"no campaign {request.campaign_id!r}",
+                code="unknown_campaign",
+                field="campaign_id",
+            )
+        rules = rules_of(campaign)
+        rules.check_open(now)
+        consents.require_current(session, donor, request.consent_version, now)
+        rules_of_clips.validate(rules, request.clips, now)
+
+        prior = _prior_counts(session, donor_id, rules, request.clips, now)
+        decisions = rules_of_clips.decide(rules, request.clips, prior, now)
+        result = _store(session, now, actor, donor_id, rules, request, decisions)
+        idempotency.store(session, key, result.to_json())
+    log.info(
+        "clips submitted",
+        extra={"fields": {"donor_id": donor_id, "batch_id": result.batch_id, **result.counts}},
+    )
+    return result
+
+
+def _prior_counts(
+    session: Session, donor_id: int, rules: Rules, clips: Sequence[ClipInput], now: datetime
+) -> PriorCounts:
+    prior = PriorCounts()
+    campaign = rules.campaign_id
+    hashes = {clip.video_sha256 for clip in clips}
+    prior.owners = dict(
+        session.execute(
+            select(Clip.video_sha256, Clip.id).where(
+                Clip.campaign_id == campaign,
+                Clip.video_sha256.in_(hashes),
+                Clip.status != ClipStatus.DUPLICATE.value,
+            )
+        ).all()
+    )
+    if rules.cap_per_camera_per_incident_type is not None:
+        rows = session.execute(
+            select(Clip.camera_id, Clip.incident_type, func.count())
+            .where(
+                Clip.campaign_id == campaign,
+                Clip.camera_id.in_({clip.camera_id for clip in clips}),
+                Clip.status.in_(_PAID),
+            )
+            .group_by(Clip.camera_id, Clip.incident_type)
+        )
+        prior.per_camera = Counter({(camera, kind): n for camera, kind, n in rows})
+    if rules.cap_paid_per_event is not None:
+        rows = session.execute(
+            select(Clip.event_id, func.count())
+            .where(
+                Clip.donor_id == donor_id,
+                Clip.campaign_id == campaign,
+                Clip.event_id.in_({clip.event_id for clip in clips}),
+                Clip.status.in_(_PAID),
+            )
+            .group_by(Clip.event_id)
+        )
+        prior.per_event = Counter(dict(rows.all()))
+    if rules.daily_cap_per_donor is not None:
+        day_start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+        prior.today = session.scalar(
+            select(func.count()).where(
+                Clip.donor_id == donor_id,
+                Clip.created_at >= day_start,
+                Clip.campaign_id == campaign,
+                Clip.status.in_(_PAID),
+            )
+        )
+    if rules.stop_at_target and rules.targets:
+        rows = session.execute(
+            select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
+                CampaignCounter.campaign_id == campaign
+            )
+        )
+        prior.accepted_per_type = Counter(dict(rows.all()))
+    return prior
+
+
+def _store(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    donor_id: int,
+    rules: Rules,
+    request: SubmissionRequest,
+    decisions: list[Decision],
+) -> SubmissionResult:
+    accepted = [d for d in decisions if d.status == ClipStatus.ACCEPTED]
+    points = sum(d.points for d in accepted)
+    cash = sum(d.cash_cents for d in accepted)
+    batch_id = session.execute(
+        insert(session, SubmissionBatch.__table__)
+        .values(
+            donor_id=donor_id,
+            campaign_id=rules.campaign_id,
+            consent_version=request.consent_version,
+            clip_count=len(decisions),
+            accepted=len(accepted),
+            points=points,
+            cash_cents=cash,
+            currency=rules.currency,
+            created_at=now,
+        )
+        .returning(SubmissionBatch.__table__.c.id)
+    ).scalar_one()
+    vests_at = rules_of_clips.vests_at(rules, now)
+
+    def row(clip: ClipInput, decision: Decision, duplicate_of: int | None) -> dict[str, Any]:
+        return {
+            "batch_id": batch_id,
+            "donor_id": donor_id,
+            "campaign_id": rules.campaign_id,
+            "video_sha256": clip.video_sha256,
+            "perceptual_hash": clip.perceptual_hash,
+            "event_id": clip.event_id,
+            "incident_type": clip.incident_type,
+            "camera_id": clip.camera_id,
+            "recorded_at": clip.recorded_at,
+            "duration_s": clip.duration_s,
+            "staged": clip.staged,
+            "status": decision.status.value,
+            "reason": decision.reason.value if decision.reason else None,
+            "duplicate_of_id": duplicate_of,
+            "points": decision.points,
+            "cash_cents": decision.cash_cents,
+            "currency": rules.currency,
+            "created_at": now,
+            "vests_at": vests_at if decision.status == ClipStatus.ACCEPTED else None,
+        }
+
+    table = Clip.__table__
+    returning = insert(session, table).returning(table.c.id, sort_by_parameter_order=True)
+    # Clips that hold their hash first, then the copies that point at them.
+    firsts = [i for i, d in enumerate(decisions) if d.duplicate_of_index is None]
+    ids: dict[int, int] = {}
+    if firsts:
+        inserted = session.execute(
+            returning,
+            [row(request.clips[i], decisions[i], decisions[i].duplicate_of_id) for i in firsts],
+        ).scalars()
+        ids.update(zip(firsts, inserted, strict=True))
+    copies = [i for i, d in enumerate(decisions) if d.duplicate_of_index is not None]
+    if copies:
+        inserted = session.execute(
+            returning,
+            [
+                row(request.clips[i], decisions[i], ids[decisions[i].duplicate_of_index])  # type: ignore[index]
+                for i in copies
+            ],
+        ).scalars()
+        ids.update(zip(copies, inserted, strict=True))
+
+    legs = earnings(donor_id, points, cash, rules.currency)
+    if legs:
+        ledger.post(
+            session,
+            now=now,
+            kind=TransferKind.EARNING,
+            reference=("batch", batch_id),
+            actor=actor,
+            idempotency_key=f"earn:batch:{batch_id}",
+            legs=legs,
+            reason=f"{len(accepted)} accepted clips in campaign {rules.campaign_id}",
+        )
+    accepted_types = Counter(
+        request.clips[i].incident_type
+        for i, d in enumerate(decisions)
+        if d.status == ClipStatus.ACCEPTED
+    )
+    add_to_counters(session, rules.campaign_id, accepted_types)
+    outcomes = [
+        ClipOutcome(
+            index=i,
+            clip_id=ids[i],
+            status=d.status.value,
+            reason=d.reason.value if d.reason else None,
+            points=d.points,
+            cash_cents=d.cash_cents,
+        )
+        for i, d in enumerate(decisions)
+    ]
+    return SubmissionResult(batch_id, rules.campaign_id, rules.currency, outcomes)
+
+
+def add_to_counters(session: Session, campaign_id: str, accepted: Counter[str]) -> None:
+    """Add (or, negative, remove) accepted clips to the campaign's progress counters."""
+    changes = {kind: n for kind, n in accepted.items() if n}
+    if not changes:
+        return
+    table = CampaignCounter.__table__
+    statement = insert(session, table).values(
+        [
+            {"campaign_id": campaign_id, "incident_type": k, "accepted": n}
+            for k, n in changes.items()
+        ]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["campaign_id", "incident_type"],
+            set_={"accepted": table.c.accepted + statement.excluded.accepted},
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ClipFilter:
+    status: str | None = None
+    campaign_id: str | None = None
+
+
+def list_donor_clips(
+    db: Database, donor_id: int, filters: ClipFilter, *, limit: int, cursor: str | None
+) -> Page[Clip]:
+    """The donor's own clips, newest first."""
+    query = select(Clip).where(Clip.donor_id == donor_id)
+    if filters.status is not None:
+        query = query.where(Clip.status == filters.status)
+    if filters.campaign_id is not None:
+        query = query.where(Clip.campaign_id == filters.campaign_id)
+    with db.read() as session:
+        return fetch_page(
+            session,
+            query,
+            kind="clips",
+            columns=(Clip.created_at, Clip.id),
+            types=(datetime, int),
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+def get_donor_clip(db: Database, donor_id: int, clip_id: int) -> Clip:
+    """One of the donor's clips; another donor's clip is 'not found', not 'forbidden'."""
+    with db.read() as session:
+        clip = session.get(Clip, clip_id)
+    if clip is None or clip.donor_id != donor_id:
+        raise NotFound(f"no clip {clip_id}", code="clip_not_found")
+    return clip

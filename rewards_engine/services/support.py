@@ -1,0 +1,326 @@
+"""Support staff's corrections: adjustments, clip reversals and reviews, all audited."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.ledger import (
+    POINTS,
+    AccountKind,
+    AccountRef,
+    Leg,
+    TransferKind,
+    earnings,
+    issue,
+)
+from rewards_engine.domain.submissions import ClipStatus, vests_at
+from rewards_engine.models import Campaign, Clip, Donor
+from rewards_engine.services import audit, idempotency, ledger
+from rewards_engine.services.ledger import Balances
+from rewards_engine.services.submissions import add_to_counters, rules_of
+
+REASON_MIN, REASON_MAX = 3, 500
+MAX_ADJUSTMENT = 100_000_000  # points or cents in one adjustment
+
+
+def require_reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not REASON_MIN <= len(text) <= REASON_MAX:
+        raise InvalidInput(
+            f"a reason of {REASON_MIN} to {REASON_MAX} characters is required",
+            code="reason_required",
+            field="reason",
+        )
+    return text
+
+
+def _locked_donor(session: Session, donor_id: int) -> Donor:
+    donor = session.get(Donor, donor_id, with_for_update=True)
+    if donor is None:
+        raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+    return donor
+
+
+def _locked_clip(session: Session, clip_id: int) -> Clip:
+    """Lock the clip's donor, then the clip: the order every writer locks them in."""
+    donor_id = session.scalar(select(Clip.donor_id).where(Clip.id == clip_id))
+    if donor_id is None:
+        raise NotFound(f"no clip {clip_id}", code="clip_not_found")
+    _locked_donor(session, donor_id)
+    clip = session.get(Clip, clip_id, with_for_update=True)
+    assert clip is not None
+    return clip
+
+
+@dataclass(frozen=True)
+class DonorOverview:
+    donor: Donor
+    balances: Balances
+    recent_clips: list[Clip]
+
+
+def donor_overview(db: Database, donor_id: int, recent: int = 20) -> DonorOverview:
+    with db.read() as session:
+        donor = session.get(Donor, donor_id)
+        if donor is None:
+            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+        clips = list(
+            session.scalars(
+                select(Clip)
+                .where(Clip.donor_id == donor_id)
+                .order_by(Clip.created_at.desc(), Clip.id.desc())
+                .limit(recent)
+            )
+        )
+        return DonorOverview(donor, ledger.balances(session, donor_id), clips)
+
+
+@dataclass(frozen=True)
+class AdjustmentResult:
+    transfer_id: int
+    donor_id: int
+    asset: str
+    currency: str
+    amount: int
+    reason: str
+    balance_after: int
+    replayed: bool = False
+
+
+def adjust(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    donor_id: int,
+    *,
+    asset: str,
+    amount: int,
+    reason: str,
+    currency: str | None = None,
+    idempotency_key: str | None = None,
+) -> AdjustmentResult:
+    """Add or remove available points or cash; an available balance never goes below zero."""
+    reason = require_reason(reason)
+    if asset not in ("points", "cash"):
+        raise InvalidInput("asset is points or cash", field="asset")
+    if amount == 0 or abs(amount) > MAX_ADJUSTMENT:
+        raise InvalidInput(
+            f"amount is a non-zero whole number of at most {MAX_ADJUSTMENT:,} in size",
+            field="amount",
+        )
+    if asset == "points":
+        kind, currency = AccountKind.POINTS_AVAILABLE, POINTS
+    else:
+        if currency is None or len(currency) != 3 or not currency.isalpha():
+            raise InvalidInput("cash adjustments need a 3-letter currency", field="currency")
+        kind, currency = AccountKind.CASH_AVAILABLE, currency.upper()
+    request = {
+        "donor_id": donor_id,
+        "asset": asset,
+        "currency": currency,
+        "amount": amount,
+        "reason": reason,
+    }
+    key = idempotency.Idempotency.for_request(actor.id, idempotency_key, "adjust", request)
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        replay = idempotency.claim(session, key, now)
+        if replay is not None:
+            return AdjustmentResult(**replay, replayed=True)
+        _locked_donor(session, donor_id)
+        before = ledger.balances(session, donor_id)
+        legs = issue(donor_id, kind, currency, amount)
+        legs[0] = Leg(legs[0].account, amount, keep_non_negative=amount < 0)
+        transfer = ledger.post(
+            session,
+            now=now,
+            kind=TransferKind.ADJUSTMENT,
+            reference=("donor", donor_id),
+            actor=actor,
+            idempotency_key=f"adjust:{actor.id}:{key.key if key else uuid.uuid4().hex}",
+            legs=legs,
+            reason=reason,
+        )
+        if transfer is None:
+            raise Conflict("this adjustment was already recorded", code="duplicate_adjustment")
+        after = ledger.balances(session, donor_id)
+        audit.record(
+            session,
+            clock,
+            actor,
+            action="ledger.adjust",
+            target_type="donor",
+            target_id=donor_id,
+            before=_balances_json(before),
+            after=_balances_json(after),
+            reason=reason,
+        )
+        account = AccountRef.donor(donor_id, kind, currency)
+        result = AdjustmentResult(
+            transfer_id=transfer.id,  # type: ignore[arg-type]
+            donor_id=donor_id,
+            asset=asset,
+            currency=currency,
+            amount=amount,
+            reason=reason,
+            balance_after=_balance_of(after, account),
+        )
+        payload = asdict(result)
+        payload.pop("replayed")
+        idempotency.store(session, key, payload)
+    return result
+
+
+def _balance_of(balances: Balances, account: AccountRef) -> int:
+    if account.currency == POINTS:
+        return balances.points_available
+    for cash in balances.cash:
+        if cash.currency == account.currency:
+            return cash.available_cents
+    return 0
+
+
+def _balances_json(balances: Balances) -> dict[str, Any]:
+    return asdict(balances)
+
+
+@dataclass(frozen=True)
+class ReversalResult:
+    clip: Clip
+    already_reversed: bool
+    transfer_id: int | None
+
+
+def reverse_clip(
+    db: Database, clock: Clock, actor: Actor, clip_id: int, reason: str
+) -> ReversalResult:
+    """Reverse a clip and all it earned. Reversing a reversed clip changes nothing.
+
+    What it earned is taken back from where it is now: still pending if the review
+    window is open, else available. An available balance may go below zero here
+    (the points were spent, or the cash paid): that debt is shown and later earnings
+    repay it.
+    """
+    reason = require_reason(reason)
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        clip = _locked_clip(session, clip_id)
+        if clip.status == ClipStatus.REVERSED:
+            return ReversalResult(clip, True, None)
+        if clip.status not in (ClipStatus.ACCEPTED, ClipStatus.PENDING_REVIEW):
+            raise Conflict(
+                f"a {clip.status} clip earned nothing and cannot be reversed",
+                code="clip_not_reversible",
+                details={"status": clip.status},
+            )
+        before = {"status": clip.status, "points": clip.points, "cash_cents": clip.cash_cents}
+        transfer_id = None
+        if clip.status == ClipStatus.ACCEPTED:
+            transfer_id = _take_back(session, now, actor, clip, reason)
+            add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: -1}))
+        clip.status = ClipStatus.REVERSED.value
+        clip.reason = "reversed_by_support"
+        clip.reversed_at = now
+        audit.record(
+            session,
+            clock,
+            actor,
+            action="clip.reverse",
+            target_type="clip",
+            target_id=clip_id,
+            before=before,
+            after={"status": clip.status},
+            reason=reason,
+        )
+    return ReversalResult(clip, False, transfer_id)
+
+
+def _take_back(session: Session, now: Any, actor: Actor, clip: Clip, reason: str) -> int | None:
+    legs = earnings(
+        clip.donor_id,
+        -clip.points,
+        -clip.cash_cents,
+        clip.currency,
+        vested=clip.vested_at is not None,
+    )
+    if not legs:
+        return None
+    transfer = ledger.post(
+        session,
+        now=now,
+        kind=TransferKind.REVERSAL,
+        reference=("clip", clip.id),
+        actor=actor,
+        idempotency_key=f"reverse:clip:{clip.id}",
+        legs=legs,
+        reason=reason,
+    )
+    return transfer.id if transfer else None
+
+
+def review_clip(
+    db: Database, clock: Clock, actor: Actor, clip_id: int, *, accept: bool, reason: str
+) -> Clip:
+    """Decide a clip that waits for review: accept it (it earns now) or reject it."""
+    reason = require_reason(reason)
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        clip = _locked_clip(session, clip_id)
+        donor_id = clip.donor_id
+        if clip.status != ClipStatus.PENDING_REVIEW:
+            raise Conflict(
+                f"the clip is {clip.status}, not waiting for review",
+                code="clip_not_pending_review",
+                details={"status": clip.status},
+            )
+        campaign = session.get(Campaign, clip.campaign_id)
+        assert campaign is not None
+        rules = rules_of(campaign)
+        before = {"status": clip.status}
+        clip.reviewed_at = now
+        if accept:
+            clip.status = ClipStatus.ACCEPTED.value
+            clip.reason = None
+            clip.points, clip.cash_cents = rules.points_per_clip, rules.bounty_cents
+            clip.vests_at = vests_at(rules, now)
+            legs = earnings(donor_id, clip.points, clip.cash_cents, clip.currency)
+            if legs:
+                ledger.post(
+                    session,
+                    now=now,
+                    kind=TransferKind.EARNING,
+                    reference=("clip", clip.id),
+                    actor=actor,
+                    idempotency_key=f"earn:clip:{clip.id}",
+                    legs=legs,
+                    reason="accepted after review",
+                )
+            add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: 1}))
+        else:
+            clip.status = ClipStatus.REJECTED.value
+            clip.reason = "rejected_in_review"
+        audit.record(
+            session,
+            clock,
+            actor,
+            action="clip.review",
+            target_type="clip",
+            target_id=clip_id,
+            before=before,
+            after={"status": clip.status},
+            reason=reason,
+        )
+    return clip

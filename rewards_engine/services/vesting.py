@@ -1,0 +1,115 @@
+"""Vesting: earnings leave ``pending`` once the campaign's review window has passed."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.ledger import POINTS, AccountKind, Leg, TransferKind, move
+from rewards_engine.domain.submissions import ClipStatus
+from rewards_engine.models import Clip, Donor
+from rewards_engine.services import ledger
+
+log = logging.getLogger(__name__)
+ACTOR = Actor.system("vest-earnings")
+DONORS_PER_TRANSACTION = 200
+
+
+@dataclass
+class VestingReport:
+    donors: int = 0
+    clips: int = 0
+    points: int = 0
+    cash_cents: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "donors": self.donors,
+            "clips": self.clips,
+            "points": self.points,
+            "cash_cents": self.cash_cents,
+        }
+
+
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        Clip.status == ClipStatus.ACCEPTED.value,
+        Clip.vested_at.is_(None),
+        Clip.vests_at <= now,
+    )
+
+
+def vest_due(db: Database, clock: Clock) -> VestingReport:
+    """Move every due clip's earnings from pending to available, a donor at a time.
+
+    Donors are locked in id order (as every writer locks a donor first), their due
+    clips marked vested and their earnings moved in the same transaction: a rerun,
+    or a second scheduler, finds nothing left to do.
+    """
+    now = clock.now()
+    report = VestingReport()
+    with db.read() as session:
+        donor_ids = list(session.scalars(select(Clip.donor_id).where(*_due(now)).distinct()))
+    for start in range(0, len(donor_ids), DONORS_PER_TRANSACTION):
+        chunk = sorted(donor_ids[start : start + DONORS_PER_TRANSACTION])
+        with db.transaction() as uow:
+            session = uow.session
+            session.execute(
+                select(Donor.id).where(Donor.id.in_(chunk)).order_by(Donor.id).with_for_update()
+            )
+            rows = session.execute(
+                select(Clip.id, Clip.donor_id, Clip.points, Clip.cash_cents, Clip.currency)
+                .where(Clip.donor_id.in_(chunk), *_due(now))
+                .order_by(Clip.donor_id, Clip.id)
+            ).all()
+            by_donor: dict[int, list] = defaultdict(list)  # type: ignore[type-arg]
+            for row in rows:
+                by_donor[row.donor_id].append(row)
+            for donor_id, clips in by_donor.items():
+                _vest_donor(session, now, donor_id, clips, report)
+            if rows:
+                session.execute(
+                    update(Clip).where(Clip.id.in_([r.id for r in rows])).values(vested_at=now)
+                )
+    log.info("earnings vested", extra={"fields": report.as_dict()})
+    return report
+
+
+def _vest_donor(session, now, donor_id, clips, report) -> None:  # type: ignore[no-untyped-def]
+    points = sum(c.points for c in clips)
+    cash: dict[str, int] = defaultdict(int)
+    for clip in clips:
+        cash[clip.currency] += clip.cash_cents
+    legs: list[Leg] = []
+    if points:
+        legs += move(
+            donor_id, AccountKind.POINTS_PENDING, AccountKind.POINTS_AVAILABLE, POINTS, points
+        )
+    for currency, cents in sorted(cash.items()):
+        if cents:
+            legs += move(
+                donor_id, AccountKind.CASH_PENDING, AccountKind.CASH_AVAILABLE, currency, cents
+            )
+    report.donors += 1
+    report.clips += len(clips)
+    report.points += points
+    report.cash_cents += sum(cash.values())
+    if not legs:
+        return
+    ledger.post(
+        session,
+        now=now,
+        kind=TransferKind.VESTING,
+        reference=("donor", donor_id),
+        actor=ACTOR,
+        idempotency_key=f"vest:{donor_id}:{clips[0].id}:{clips[-1].id}:{len(clips)}",
+        legs=legs,
+        reason=f"{len(clips)} clips passed their review window",
+    )

@@ -1,0 +1,128 @@
+"""The ledger's guarantees: balanced, append-only, verifiable."""
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from rewards_engine.cli import cli
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict
+from rewards_engine.domain.ledger import POINTS, AccountKind, TransferKind, issue, move
+from rewards_engine.services import ledger
+from rewards_engine.services.donors import ensure_donor
+from tests.support.factories import add_campaign
+
+SYSTEM = Actor.system("test")
+
+
+@pytest.fixture
+def donor_id(runtime) -> int:
+    return ensure_donor(runtime.db, runtime.clock, "ledger-donor").id
+
+
+def post(runtime, key: str, legs, kind=TransferKind.ADJUSTMENT):  # type: ignore[no-untyped-def]
+    with runtime.db.transaction() as uow:
+        return ledger.post(
+            uow.session,
+            now=runtime.clock.now(),
+            kind=kind,
+            reference=("test", 1),
+            actor=SYSTEM,
+            idempotency_key=key,
+            legs=legs,
+        )
+
+
+def test_the_same_key_posts_once(runtime, donor_id) -> None:
+    legs = issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 30)
+    assert post(runtime, "k1", legs) is not None
+    assert post(runtime, "k1", legs) is None
+    assert ledger.donor_balances(runtime.db, donor_id).points_available == 30
+
+
+def test_a_spend_cannot_take_a_guarded_balance_below_zero(runtime, donor_id) -> None:
+    post(runtime, "fund", issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 10))
+    legs = move(
+        donor_id,
+        AccountKind.POINTS_AVAILABLE,
+        AccountKind.POINTS_PENDING,
+        POINTS,
+        11,
+        keep_source_non_negative=True,
+    )
+    with pytest.raises(Conflict):
+        post(runtime, "spend", legs)
+    assert ledger.donor_balances(runtime.db, donor_id).points_available == 10
+    exact = move(
+        donor_id,
+        AccountKind.POINTS_AVAILABLE,
+        AccountKind.POINTS_PENDING,
+        POINTS,
+        10,
+        keep_source_non_negative=True,
+    )
+    assert post(runtime, "spend", exact) is not None
+
+
+def test_ledger_rows_cannot_be_changed_or_deleted(runtime, donor_id) -> None:
+    post(runtime, "fixed", issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 5))
+    for statement in (
+        "UPDATE ledger_entries SET amount = 500",
+        "DELETE FROM ledger_entries",
+        "UPDATE ledger_transfers SET reason = 'rewritten'",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), runtime.db.engine.begin() as conn:
+            conn.execute(text(statement))
+
+
+def test_verify_finds_a_tampered_balance_and_the_cli_fails(
+    runtime, donor_id, settings, monkeypatch
+) -> None:
+    post(runtime, "a", issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 40))
+    post(runtime, "b", issue(donor_id, AccountKind.CASH_PENDING, "USD", 200))
+    assert ledger.verify(runtime.db).ok
+    with runtime.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE ledger_accounts SET balance = balance + 1000 "
+                "WHERE kind = 'points_available'"
+            )
+        )
+    report = ledger.verify(runtime.db)
+    assert not report.ok
+    assert len(report.balance_mismatches) == 1
+    assert "cached 1040, entries sum to 40" in report.balance_mismatches[0]
+
+    environment = {
+        "APP_ENV": "test",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "JWT_SECRET": "x" * 40,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["ledger", "verify"])
+    assert result.exit_code == 1
+    assert "DIFFERENCES FOUND" in result.output
+
+
+def test_verify_finds_an_unbalanced_transfer_and_a_wrong_counter(runtime, donor_id) -> None:
+    add_campaign(runtime, id="c1", incident_types=["a"])
+    post(runtime, "c", issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 7))
+    with runtime.db.engine.begin() as conn:
+        account = conn.execute(
+            text("SELECT id FROM ledger_accounts WHERE donor_id IS NOT NULL")
+        ).scalar()
+        transfer = conn.execute(text("SELECT id FROM ledger_transfers")).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO ledger_entries (transfer_id, account_id, amount, created_at) "
+                "VALUES (:t, :a, 3, '2025-01-01 00:00:00')"
+            ),
+            {"t": transfer, "a": account},
+        )
+        conn.execute(text("INSERT INTO campaign_counters VALUES ('c1', 'a', 3)"))
+    report = ledger.verify(runtime.db)
+    assert any("PTS legs sum to 3" in line for line in report.unbalanced_transfers)
+    assert report.counter_mismatches == ["campaign c1 a: counter 3, accepted clips 0"]
