@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, create_engine, event, text
+from sqlalchemy import DateTime, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -161,3 +161,40 @@ def insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both backends."""
     dialect = session.get_bind().dialect.name
     return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+
+
+def allocate_ids(session: Session, table: Any, count: int) -> list[int]:
+    """Reserve ``count`` primary keys of ``table`` before inserting its rows.
+
+    With the ids known up front, a bulk insert needs no RETURNING, and the drivers
+    take their fast executemany path (psycopg pipelines it). PostgreSQL draws them
+    from the column's sequence; SQLite, where the caller holds the write lock
+    (``BEGIN IMMEDIATE``), continues after the largest id.
+    """
+    if count == 0:
+        return []
+    name = table.name
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                "FROM generate_series(1, :count)"
+            ),
+            {"table": name, "count": count},
+        )
+        return [int(value) for (value,) in rows]
+    start = session.execute(text(f'SELECT COALESCE(MAX(id), 0) FROM "{name}"')).scalar_one()  # noqa: S608
+    return list(range(start + 1, start + 1 + count))
+
+
+def one_of(session: Session, column: Any, values: Any) -> Any:
+    """``column IN values``, as ``column = ANY(:array)`` on PostgreSQL.
+
+    One array parameter instead of hundreds of placeholders: the query text stays
+    short and the same for any number of values, so the driver and the server can
+    cache it.
+    """
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)

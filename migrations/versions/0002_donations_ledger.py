@@ -198,7 +198,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("clips", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_clips_camera_caps", ["campaign_id", "camera_id", "incident_type"], unique=False
+            "ix_clips_camera_caps", ["camera_id", "campaign_id", "incident_type"], unique=False
         )
         batch_op.create_index(
             "ix_clips_donor_created", ["donor_id", "created_at", "id"], unique=False
@@ -215,7 +215,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "uq_clips_campaign_hash_owner",
-            ["campaign_id", "video_sha256"],
+            ["video_sha256", "campaign_id"],
             unique=True,
             sqlite_where=sa.text("status <> 'duplicate'"),
             postgresql_where=sa.text("status <> 'duplicate'"),

@@ -44,16 +44,16 @@ class Clip(SQLModel, table=True):
             name="status",
         ),
         CheckConstraint("points >= 0 AND cash_cents >= 0", name="earnings_non_negative"),
-        Index(
+        Index(  # the hash leads: it is what every lookup knows and it is near-unique
             "uq_clips_campaign_hash_owner",
-            "campaign_id",
             "video_sha256",
+            "campaign_id",
             unique=True,
             sqlite_where=text("status <> 'duplicate'"),
             postgresql_where=text("status <> 'duplicate'"),
         ),
         Index("ix_clips_donor_created", "donor_id", "created_at", "id"),
-        Index("ix_clips_camera_caps", "campaign_id", "camera_id", "incident_type"),
+        Index("ix_clips_camera_caps", "camera_id", "campaign_id", "incident_type"),
         Index("ix_clips_event_caps", "donor_id", "campaign_id", "event_id"),
         Index(
             "ix_clips_vesting",

@@ -40,6 +40,8 @@ class Idempotency:
     def for_request(
         cls, scope: str, key: str | None, operation: str, request: Any
     ) -> Idempotency | None:
+        """``request`` is the request as data, or a function that returns it (called
+        only when there is a key to fingerprint)."""
         if key is None:
             return None
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
@@ -49,7 +51,8 @@ class Idempotency:
                 field="Idempotency-Key",
                 location="headers",
             )
-        canonical = json.dumps(request, sort_keys=True, default=str, separators=(",", ":"))
+        data = request() if callable(request) else request
+        canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
         fingerprint = hashlib.sha256(f"{operation}\n{canonical}".encode()).hexdigest()
         return cls(scope, key, operation, fingerprint)
 
