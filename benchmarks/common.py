@@ -104,12 +104,24 @@ def server_env(settings: Settings) -> dict[str, str]:
 @contextmanager
 def served(settings: Settings, port: int, workers: int) -> Iterator[str]:
     """``rewards-engine serve`` (gunicorn) on a port, until the block ends."""
-    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port),
-               "--workers", str(workers)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "api.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     process = subprocess.Popen(
-        command, env=server_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        command,
+        env=server_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

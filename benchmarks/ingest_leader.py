@@ -76,11 +76,16 @@ def prepare(runtime: Runtime) -> int:
     with runtime.db.transaction() as uow:
         uow.session.add(
             Campaign(
-                id=CAMPAIGN, name="Leader benchmark", starts_at=now - timedelta(days=400),
-                incident_types=list(KINDS), points_per_clip=10, bounty_cents=5,
-                min_duration_s=2, max_duration_s=600,
+                id=CAMPAIGN,
+                name="Leader benchmark",
+                starts_at=now - timedelta(days=400),
+                incident_types=list(KINDS),
+                points_per_clip=10,
+                bounty_cents=5,
+                min_duration_s=2,
+                max_duration_s=600,
             )
-        )  # fmt: skip
+        )
     donor = donors.ensure_donor(runtime.db, runtime.clock, "leader")
     consents.grant(runtime.db, runtime.clock, donor.id, "2024-12-01")
     return donor.id
@@ -90,9 +95,16 @@ def run_raw(runtime: Runtime, donor_id: int, total: int) -> dict[str, Any]:
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         batch = SubmissionBatch(
-            donor_id=donor_id, campaign_id=CAMPAIGN, consent_version="2024-12-01",
-            clip_count=0, accepted=0, points=0, cash_cents=0, currency="USD", created_at=now,
-        )  # fmt: skip
+            donor_id=donor_id,
+            campaign_id=CAMPAIGN,
+            consent_version="2024-12-01",
+            clip_count=0,
+            accepted=0,
+            points=0,
+            cash_cents=0,
+            currency="USD",
+            created_at=now,
+        )
         uow.session.add(batch)
         uow.session.flush()
         batch_id = batch.id
@@ -157,9 +169,11 @@ def run_http(runtime: Runtime, total: int, workers: int, clients: int) -> dict[s
                         return
                     index, payload = queue.pop(0)
                 response = session.post(
-                    f"{base}/v1/submissions", json=payload, timeout=120,
+                    f"{base}/v1/submissions",
+                    json=payload,
+                    timeout=120,
                     headers={**headers, "Idempotency-Key": f"leader-{index}"},
-                )  # fmt: skip
+                )
                 with lock:
                     if response.status_code != 201:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
@@ -175,9 +189,12 @@ def run_http(runtime: Runtime, total: int, workers: int, clients: int) -> dict[s
     assert not errors, errors[:3]
     assert accepted[0] == total, f"only {accepted[0]} of {total} accepted"
     return {
-        "clips": total, "seconds": round(seconds, 2), "clips_per_s": round(total / seconds),
-        "gunicorn_workers": workers, "client_threads": clients,
-    }  # fmt: skip
+        "clips": total,
+        "seconds": round(seconds, 2),
+        "clips_per_s": round(total / seconds),
+        "gunicorn_workers": workers,
+        "client_threads": clients,
+    }
 
 
 def run_backend(backend: str, total: int, workers: int, clients: int) -> dict[str, Any]:

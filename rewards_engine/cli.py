@@ -158,3 +158,22 @@ def ledger_verify() -> None:
     )
     if not report.ok:
         sys.exit(1)
+
+
+@cli.group("wall")
+def wall_group() -> None:
+    """Maintain the Honor Wall."""
+
+
+@wall_group.command("rebuild")
+@click.option("--board", default=None, help="One board (e.g. month:2025-01); default: all live.")
+def wall_rebuild(board: str | None) -> None:
+    """Rebuild boards from the database, swapping each in atomically."""
+    from rewards_engine.services import wall
+
+    runtime = build_runtime()
+    names = [board] if board else wall.live_boards(runtime)
+    with click.progressbar(names, label="rebuilding", file=sys.stderr) as boards:
+        for name in boards:
+            result = wall.rebuild(runtime, name)
+            click.echo(f"\n{name}: {result}", err=True)

@@ -71,24 +71,18 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @dataclass
 class UnitOfWork:
-    """A session in a transaction, plus work to run once it has committed.
+    """A session in a transaction, plus the events it publishes.
 
-    Projections to Redis register here (``after_commit``) so that nothing outside
-    the database happens for a transaction that rolled back.
+    Events reach the database's subscribers only once the transaction has
+    committed, so that nothing outside the database (the Honor Wall in Redis)
+    ever reflects a write that rolled back.
     """
 
     session: Session
-    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    events: list[object] = field(default_factory=list)
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self._after_commit.append(callback)
-
-    def run_after_commit(self) -> None:
-        for callback in self._after_commit:
-            try:
-                callback()
-            except Exception:  # a projection failure never undoes a committed write
-                log.exception("after-commit callback failed")
+    def publish(self, event: object) -> None:
+        self.events.append(event)
 
 
 class Database:
@@ -112,6 +106,11 @@ class Database:
         self._writer = sessionmaker(
             bind=self.engine.execution_options(write=True), expire_on_commit=False
         )
+        self._subscribers: list[Callable[[list[object]], None]] = []
+
+    def subscribe(self, handler: Callable[[list[object]], None]) -> None:
+        """Call ``handler`` with the events of every committed transaction that had any."""
+        self._subscribers.append(handler)
 
     @property
     def is_sqlite(self) -> bool:
@@ -134,7 +133,12 @@ class Database:
             raise
         finally:
             session.close()
-        uow.run_after_commit()
+        if uow.events:
+            for handler in self._subscribers:
+                try:
+                    handler(uow.events)
+                except Exception:  # a projection failure never undoes a committed write
+                    log.exception("event handler failed")
 
     @contextmanager
     def read(self) -> Iterator[Session]:

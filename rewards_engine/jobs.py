@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
-from rewards_engine.services import idempotency, vesting
+from rewards_engine.services import idempotency, vesting, wall
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
@@ -19,7 +19,40 @@ def purge_idempotency_keys(runtime: Runtime) -> JobResult:
     return {"deleted": idempotency.purge_expired(runtime.db, runtime.clock.now())}
 
 
+def wall_drain(runtime: Runtime) -> JobResult:
+    rebuilt = wall.ensure_built(runtime)
+    report = wall.drain(runtime).as_dict()
+    return {**report, "rebuilt": int(rebuilt), "purged": wall.purge_outbox(runtime)}
+
+
+def wall_rebuild(runtime: Runtime) -> JobResult:
+    return wall.rebuild_live(runtime)
+
+
+def wall_rollover(runtime: Runtime) -> JobResult:
+    return wall.rollover(runtime)
+
+
 JOBS: list[JobSpec] = [
+    JobSpec(
+        "wall-drain",
+        wall_drain,
+        {"trigger": "interval", "seconds": 5},
+        "apply pending Honor Wall changes to Redis (after an outage, or a lost server)",
+        max_runtime_s=300,
+    ),
+    JobSpec(
+        "wall-rollover",
+        wall_rollover,
+        {"trigger": "cron", "minute": 5},
+        "archive closed week and month boards and let their Redis keys expire",
+    ),
+    JobSpec(
+        "wall-rebuild",
+        wall_rebuild,
+        {"trigger": "cron", "hour": 2, "minute": 30},
+        "rebuild every live board from the database (and correct any drifted tally)",
+    ),
     JobSpec(
         "vest-earnings",
         vest_earnings,

@@ -53,7 +53,12 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url, echo=self.settings.sql_echo)
+        from rewards_engine.services import wall
+
+        database = Database(self.settings.database_url, echo=self.settings.sql_echo)
+        # Committed changes reach the Honor Wall at once; the wall-drain job retries.
+        database.subscribe(lambda events: wall.handle_events(self, events))
+        return database
 
     @cached_property
     def redis_url(self) -> str:

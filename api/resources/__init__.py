@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from api.resources import admin, campaigns, health, me, submissions
+from api.resources import admin, campaigns, health, me, submissions, wall
 
 
 def register_blueprints(api: Api) -> None:
-    for module in (me, campaigns, submissions, admin):
+    for module in (me, campaigns, submissions, wall, admin):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask.views import MethodView
@@ -13,7 +14,7 @@ from api.schemas.common import PageArgs, page_of
 from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
 from api.schemas.ledger import LedgerEntrySchema
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import consents, donors, ledger
+from rewards_engine.services import consents, donors, ledger, wall
 
 blp = Blueprint("me", __name__, description="The calling donor's profile, balances and ledger")
 
@@ -21,10 +22,11 @@ blp = Blueprint("me", __name__, description="The calling donor's profile, balanc
 @blp.route("/me")
 class Me(MethodView):
     @auth_required(Role.DONOR)
+    @blp.etag
     @blp.response(200, MeSchema)
     def get(self) -> Any:
-        """The donor's profile and balances"""
-        return donors.get_profile(context.runtime().db, context.donor().id)
+        """The donor's profile, balances and all-time rank (ETag: poll with If-None-Match)"""
+        return _profile()
 
     @auth_required(Role.DONOR)
     @blp.arguments(ProfilePatchSchema)
@@ -34,12 +36,20 @@ class Me(MethodView):
         runtime = context.runtime()
         donor_id = context.donor().id
         donors.update_profile(runtime.db, runtime.clock, donor_id, donors.ProfileChanges(**changes))
-        return donors.get_profile(runtime.db, donor_id)
+        return _profile()
+
+
+def _profile() -> donors.Profile:
+    runtime = context.runtime()
+    donor_id = context.donor().id
+    profile = donors.get_profile(runtime.db, donor_id)
+    return replace(profile, all_time_rank=wall.all_time_rank(runtime, donor_id))
 
 
 @blp.route("/me/ledger")
 class MyLedger(MethodView):
     @auth_required(Role.DONOR)
+    @blp.etag
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, page_of(LedgerEntrySchema))
     def get(self, args: dict[str, Any]) -> Any:
@@ -58,7 +68,7 @@ class MyConsent(MethodView):
         runtime = context.runtime()
         donor_id = context.donor().id
         consents.grant(runtime.db, runtime.clock, donor_id, body["version"])
-        return donors.get_profile(runtime.db, donor_id)
+        return _profile()
 
 
 @blp.route("/consent")

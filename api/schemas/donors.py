@@ -28,11 +28,20 @@ class ProfileSchema(ma.Schema):
 
 class MeSchema(ProfileSchema):
     balances = ma.fields.Nested(BalancesSchema, required=True)
+    all_time_rank = ma.fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Rank on the all-time Honor Wall (where you would stand "
+            "if hidden); null before your first accepted clip"
+        },
+    )
 
     @ma.pre_dump
     def flatten(self, profile: Any, **_: Any) -> dict[str, Any]:
         data = {name: getattr(profile.donor, name) for name in ProfileSchema._declared_fields}
         data["balances"] = profile.balances
+        data["all_time_rank"] = profile.all_time_rank
         return data
 
 

@@ -8,6 +8,7 @@ from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.requests import IdempotencyKey
+from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
 __all__ = [
     "AuditRecord",
@@ -22,5 +23,9 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransfer",
     "SubmissionBatch",
+    "WallOutbox",
+    "WallSnapshot",
+    "WallSnapshotEntry",
+    "WallTally",
     "metadata",
 ]

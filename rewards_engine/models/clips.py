@@ -55,6 +55,7 @@ class Clip(SQLModel, table=True):
         Index("ix_clips_donor_created", "donor_id", "created_at", "id"),
         Index("ix_clips_camera_caps", "camera_id", "campaign_id", "incident_type"),
         Index("ix_clips_event_caps", "donor_id", "campaign_id", "event_id"),
+        Index("ix_clips_accepted_at", "accepted_at"),
         Index(
             "ix_clips_vesting",
             "vests_at",
@@ -82,6 +83,7 @@ class Clip(SQLModel, table=True):
     cash_cents: int = Field(default=0)
     currency: str = Field(max_length=3)
     created_at: datetime = timestamp()
+    accepted_at: datetime | None = timestamp(nullable=True, default=False)
     vests_at: datetime | None = timestamp(nullable=True, default=False)
     vested_at: datetime | None = timestamp(nullable=True, default=False)
     reviewed_at: datetime | None = timestamp(nullable=True, default=False)

@@ -29,5 +29,9 @@ class Donor(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     # The consent version the donor holds now; None before a grant and after withdrawal.
     consent_version: str | None = Field(default=None, max_length=32)
+    # Under a fraud hold: keeps earning, but is not paid nor shown on the public wall.
+    on_hold: bool = Field(default=False)
+    # Bumped by every change the Honor Wall shows; orders the writes to Redis.
+    wall_version: int = Field(default=0)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

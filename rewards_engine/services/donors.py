@@ -17,7 +17,7 @@ from rewards_engine.domain.profiles import (
     validate_timezone,
 )
 from rewards_engine.models import Donor
-from rewards_engine.services import ledger
+from rewards_engine.services import ledger, wall
 from rewards_engine.services.ledger import Balances
 
 UNSET = object()
@@ -88,10 +88,13 @@ def update_profile(db: Database, clock: Clock, donor_id: int, changes: ProfileCh
         donor = uow.session.get(Donor, donor_id, with_for_update=True)
         if donor is None:
             raise NotFound(f"no donor {donor_id}", code="donor_not_found")
-        for name, value in values.items():
-            setattr(donor, name, value)
-        if values:
+        changed = {name for name, value in values.items() if getattr(donor, name) != value}
+        for name in changed:
+            setattr(donor, name, values[name])
+        if changed:
             donor.updated_at = clock.now()
+        if changed & {"display_name", "visibility"}:
+            wall.record_donor_changed(uow, clock.now(), donor_id)
     return donor
 
 
@@ -99,6 +102,7 @@ def update_profile(db: Database, clock: Clock, donor_id: int, changes: ProfileCh
 class Profile:
     donor: Donor
     balances: Balances
+    all_time_rank: int | None = None
 
 
 def get_profile(db: Database, donor_id: int) -> Profile:

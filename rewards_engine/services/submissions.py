@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, allocate_ids, insert, one_of
+from rewards_engine.db import Database, UnitOfWork, allocate_ids, insert, one_of
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
@@ -29,7 +29,7 @@ from rewards_engine.domain.submissions import (
 )
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, SubmissionBatch
 from rewards_engine.pagination import Page, fetch_page
-from rewards_engine.services import consents, idempotency, ledger
+from rewards_engine.services import consents, idempotency, ledger, wall
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def _submit_once(
 
         prior = _prior_counts(session, donor_id, rules, request.clips, now)
         decisions = rules_of_clips.decide(rules, request.clips, prior, now)
-        result = _store(session, now, actor, donor_id, rules, request, decisions)
+        result = _store(uow, now, actor, donor_id, rules, request, decisions)
         idempotency.store(session, key, result.to_json())
     log.info(
         "clips submitted",
@@ -254,7 +254,7 @@ def _prior_counts(
 
 
 def _store(
-    session: Session,
+    uow: UnitOfWork,
     now: datetime,
     actor: Actor,
     donor_id: int,
@@ -262,6 +262,7 @@ def _store(
     request: SubmissionRequest,
     decisions: list[Decision],
 ) -> SubmissionResult:
+    session = uow.session
     accepted = [d for d in decisions if d.status == ClipStatus.ACCEPTED]
     points = sum(d.points for d in accepted)
     cash = sum(d.cash_cents for d in accepted)
@@ -305,6 +306,7 @@ def _store(
             "cash_cents": decision.cash_cents,
             "currency": rules.currency,
             "created_at": now,
+            "accepted_at": now if decision.status == ClipStatus.ACCEPTED else None,
             "vests_at": vests_at if decision.status == ClipStatus.ACCEPTED else None,
         }
 
@@ -335,6 +337,7 @@ def _store(
         if d.status == ClipStatus.ACCEPTED
     )
     add_to_counters(session, rules.campaign_id, accepted_types)
+    wall.record_accepted(uow, now, donor_id, {rules.campaign_id: len(accepted)})
     outcomes = [
         ClipOutcome(
             index=i,

@@ -25,7 +25,7 @@ from rewards_engine.domain.ledger import (
 )
 from rewards_engine.domain.submissions import ClipStatus, vests_at
 from rewards_engine.models import Campaign, Clip, Donor
-from rewards_engine.services import audit, idempotency, ledger
+from rewards_engine.services import audit, idempotency, ledger, wall
 from rewards_engine.services.ledger import Balances
 from rewards_engine.services.submissions import add_to_counters, rules_of
 
@@ -227,12 +227,16 @@ def reverse_clip(
             )
         before = {"status": clip.status, "points": clip.points, "cash_cents": clip.cash_cents}
         transfer_id = None
-        if clip.status == ClipStatus.ACCEPTED:
+        was_counted = clip.status == ClipStatus.ACCEPTED
+        if was_counted:
             transfer_id = _take_back(session, now, actor, clip, reason)
             add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: -1}))
         clip.status = ClipStatus.REVERSED.value
         clip.reason = "reversed_by_support"
         clip.reversed_at = now
+        if was_counted:
+            session.flush()
+            wall.record_reversed(uow, now, clip)
         audit.record(
             session,
             clock,
@@ -294,6 +298,7 @@ def review_clip(
         if accept:
             clip.status = ClipStatus.ACCEPTED.value
             clip.reason = None
+            clip.accepted_at = now
             clip.points, clip.cash_cents = rules.points_per_clip, rules.bounty_cents
             clip.vests_at = vests_at(rules, now)
             legs = earnings(donor_id, clip.points, clip.cash_cents, clip.currency)
@@ -309,6 +314,7 @@ def review_clip(
                     reason="accepted after review",
                 )
             add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: 1}))
+            wall.record_accepted(uow, now, donor_id, {clip.campaign_id: 1})
         else:
             clip.status = ClipStatus.REJECTED.value
             clip.reason = "rejected_in_review"

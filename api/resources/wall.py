@@ -1,0 +1,46 @@
+"""The Honor Wall: public pages and the donor's own standing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import context
+from api.auth import auth_required
+from api.schemas.wall import WallMeQuery, WallPageSchema, WallQuery, WallStandingSchema
+from rewards_engine.domain.roles import Role
+from rewards_engine.services import wall
+
+blp = Blueprint("honor_wall", __name__, description="The Honor Wall: rankings of donors")
+
+
+@blp.route("/honor-wall")
+class HonorWall(MethodView):
+    @blp.etag
+    @blp.arguments(WallQuery, location="query")
+    @blp.response(200, WallPageSchema)
+    @blp.alt_response(422, description="Unknown board, bad limit or cursor")
+    def get(self, args: dict[str, Any]) -> Any:
+        """A page of a board, best first (public; names are display names or pseudonyms)"""
+        page = wall.read_page(
+            context.runtime(), args["board"], limit=args["limit"], cursor=args["cursor"]
+        )
+        blp.set_etag(page.etag)
+        return page
+
+
+@blp.route("/honor-wall/me")
+class MyStanding(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.etag
+    @blp.arguments(WallMeQuery, location="query")
+    @blp.response(200, WallStandingSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """The donor's rank, count and percentile, and the donors around them"""
+        standing = wall.read_standing(
+            context.runtime(), args["board"], context.donor().id, args["around"]
+        )
+        blp.set_etag(standing.etag)
+        return standing
