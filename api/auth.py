@@ -56,7 +56,10 @@ def auth_required(role: Role) -> Callable[[F], F]:
             g.principal = caller
             if caller.role == Role.DONOR:
                 runtime = context.runtime()
-                g.donor = donors.ensure_donor(runtime.db, runtime.clock, caller.subject)
+                lookup = runtime.extension(
+                    "donor_lookup", lambda: donors.DonorLookup(runtime.db, runtime.clock)
+                )
+                g.donor = lookup.get(caller.subject)
             return view(*args, **kwargs)
 
         documented = Blueprint.doc(

@@ -102,21 +102,21 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def served(settings: Settings, port: int, workers: int) -> Iterator[str]:
-    """``rewards-engine serve`` (gunicorn) on a port, until the block ends."""
-    command = [
-        sys.executable,
-        "-m",
-        "api.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+def served(settings: Settings, port: int, workers: int, app: str | None = None) -> Iterator[str]:
+    """``rewards-engine serve`` (gunicorn) on a port, until the block ends; ``app``
+    serves another WSGI target (``module:variable``) with the same gunicorn settings."""
+    env = server_env(settings)
+    if app is None:
+        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+                   "--workers", str(workers)]  # fmt: skip
+    else:
+        metrics = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+        command = [sys.executable, "-m", "gunicorn", "--config", "python:api.gunicorn_conf",
+                   "--bind", f"127.0.0.1:{port}", "--workers", str(workers), app]  # fmt: skip
     process = subprocess.Popen(
         command,
-        env=server_env(settings),
+        env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -137,6 +137,39 @@ def served(settings: Settings, port: int, workers: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: int = 10,
+    connections: int = 16,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """Requests per second and latency percentiles from ``wrk`` (Debian package ``wrk``)."""
+    script = Path(tempfile.mkdtemp()) / "report.lua"
+    script.write_text(
+        "done = function(summary, latency, requests)\n"
+        "  io.write(string.format('RESULT %d %d %d %d %d\\n', summary.requests,"
+        " summary.duration, latency:percentile(50), latency:percentile(99),"
+        " summary.errors.status + summary.errors.connect + summary.errors.read"
+        " + summary.errors.write + summary.errors.timeout))\n"
+        "end\n"
+    )
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+               "-s", str(script)]  # fmt: skip
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    requests, duration_us, p50, p99, errors = map(int, line.split()[1:])
+    return {
+        "requests_per_s": round(requests / (duration_us / 1e6), 1),
+        "p50_ms": round(p50 / 1000, 2),
+        "p99_ms": round(p99 / 1000, 2),
+        "errors": errors,
+    }
 
 
 def report(name: str, payload: dict[str, object]) -> None:

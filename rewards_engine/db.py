@@ -98,7 +98,10 @@ class Database:
             if not in_memory:
                 kwargs["poolclass"] = NullPool  # cheap to open; no locks kept by idle pools
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2)
+            # No pre-ping (a round trip per checkout): after a server restart the first
+            # use of a dead connection fails (a 503 for that request), SQLAlchemy then
+            # drops the whole stale pool, and the next requests connect afresh.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=3600)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

@@ -19,12 +19,15 @@ replays can never leave a stale or double-counted value.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis
+
+from rewards_engine.domain.wall import TIME_SPAN
 
 MEMBER_BASE = 10**12 - 1  # members sort so that, on equal scores, lower ids come first
 
@@ -61,6 +64,54 @@ redis.call('INCR', KEYS[4])
 return 1
 """
 
+# Reads, one round trip each. Scores are exact integers below 2**53; Lua would print
+# them with 14 digits, so they are formatted with %.0f before going back to Redis.
+# KEYS: listed, rev. ARGV: offset, limit, 2**31.
+_PAGE = """
+local span = tonumber(ARGV[3])
+local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
+local higher = 0
+if #rows > 0 and tonumber(ARGV[1]) > 0 then
+  local clips = math.floor(tonumber(rows[2]) / span)
+  higher = redis.call('ZCOUNT', KEYS[1], string.format('%.0f', (clips + 1) * span), '+inf')
+end
+return {redis.call('GET', KEYS[2]) or '0', redis.call('ZCARD', KEYS[1]), rows, higher}
+"""
+
+# KEYS: listed, shadow, rev. ARGV: member, around, 2**31.
+_STANDING = """
+local span = tonumber(ARGV[3])
+local around = tonumber(ARGV[2])
+local total = redis.call('ZCARD', KEYS[1])
+local listed = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local score = listed or redis.call('ZSCORE', KEYS[2], ARGV[1])
+local position, higher, start, stop = -1, 0, 0, -1
+if not score then
+  start = math.max(total - around, 0)
+  stop = total - 1
+else
+  local clips = math.floor(tonumber(score) / span)
+  higher = redis.call('ZCOUNT', KEYS[1], string.format('%.0f', (clips + 1) * span), '+inf')
+  if listed then
+    position = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+    stop = position + around
+  else
+    position = redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', tonumber(score)), '+inf')
+    stop = position + around - 1
+  end
+  start = math.max(position - math.max(around, 1), 0)
+end
+local rows = {}
+if stop >= start then rows = redis.call('ZREVRANGE', KEYS[1], start, stop, 'WITHSCORES') end
+local first_higher = 0
+if #rows > 0 then
+  local clips = math.floor(tonumber(rows[2]) / span)
+  first_higher = redis.call('ZCOUNT', KEYS[1], string.format('%.0f', (clips + 1) * span), '+inf')
+end
+return {redis.call('GET', KEYS[3]) or '0', total, listed and 1 or 0, score or '', position,
+        higher, start, rows, first_higher}
+"""
+
 # KEYS: temp listed, temp shadow, temp versions, listed, shadow, versions, rev
 _SWAP = """
 for i = 1, 3 do
@@ -72,6 +123,11 @@ for i = 1, 3 do
 end
 return redis.call('INCR', KEYS[7])
 """
+
+
+def _pairs(flat: list[Any]) -> list[tuple[int, float]]:
+    """``[member, score, member, score, ...]`` as ``(donor id, score)`` pairs."""
+    return [(donor_of(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 @dataclass(frozen=True)
@@ -108,21 +164,33 @@ class PageRead:
 
 
 @dataclass(frozen=True)
-class DonorRead:
+class StandingRead:
     rev: int
-    total: int
+    total: int  # listed donors
     listed: bool
     score: float | None  # None: not on the board
     position: int | None  # 0-based among listed donors (where they would be, if unlisted)
     higher_count: int  # listed donors with strictly more clips
+    window_start: int  # position of the first entry of ``entries``
+    entries: list[tuple[int, float]]
+    first_rank: int | None
+    profiles: dict[int, dict[str, Any]]
 
 
 class HonorWall:
+    """One process's access to the boards; keep one per process (it caches names)."""
+
+    PROFILE_TTL_S = 5.0  # how stale a renamed donor's name may be on public pages
+    PROFILE_CACHE_MAX = 200_000
+
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self.client = client
         self.namespace = namespace
         self._apply = client.register_script(_APPLY)
         self._swap = client.register_script(_SWAP)
+        self._page = client.register_script(_PAGE)
+        self._standing = client.register_script(_STANDING)
+        self._profiles: dict[int, tuple[float, dict[str, Any] | None]] = {}
 
     def keys(self, board: str) -> BoardKeys:
         tag = f"{{{self.namespace}:wall:{board}}}"
@@ -156,6 +224,7 @@ class HonorWall:
                 client=pipe,
             )
         for donor_id, profile in profiles.items():
+            self._profiles.pop(donor_id, None)
             if profile is None:
                 pipe.hdel(self.profiles_key, member_of(donor_id))
             else:
@@ -163,78 +232,81 @@ class HonorWall:
         results = pipe.execute()
         return sum(1 for result in results[: len(updates)] if result == 1)
 
+    def profiles(self, donors: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Public profiles of listed donors, from a short-lived cache or Redis."""
+        now = time.monotonic()
+        found: dict[int, dict[str, Any]] = {}
+        missing = []
+        for donor in donors:
+            cached = self._profiles.get(donor)
+            if cached is None or cached[0] <= now:
+                missing.append(donor)
+            elif cached[1] is not None:
+                found[donor] = cached[1]
+        if missing:
+            if len(self._profiles) > self.PROFILE_CACHE_MAX:
+                self._profiles.clear()
+            raw = self.client.hmget(self.profiles_key, [member_of(d) for d in missing])
+            for donor, value in zip(missing, raw, strict=True):
+                profile = None if value is None else json.loads(value)
+                self._profiles[donor] = (now + self.PROFILE_TTL_S, profile)
+                if profile is not None:
+                    found[donor] = profile
+        return found
+
     def read_page(self, board: str, offset: int, limit: int) -> PageRead:
         keys = self.keys(board)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(keys.rev)
-        pipe.zcard(keys.listed)
-        pipe.zrevrange(keys.listed, offset, offset + limit - 1, withscores=True)
-        rev, total, rows = pipe.execute()
-        entries = [(donor_of(member), score) for member, score in rows]
-        first_rank, profiles = None, {}
-        if entries:
-            first_rank, profiles = self._ranks_and_profiles(keys, entries)
-        return PageRead(int(rev or 0), total, entries, first_rank, profiles)
+        rev, total, rows, higher = self._page(
+            keys=[keys.listed, keys.rev], args=[offset, limit, TIME_SPAN]
+        )
+        entries = _pairs(rows)
+        return PageRead(
+            int(rev), int(total), entries, int(higher) + 1, self.profiles([d for d, _ in entries])
+        )
 
-    def _ranks_and_profiles(
-        self, keys: BoardKeys, entries: list[tuple[int, float]]
-    ) -> tuple[int, dict[int, dict[str, Any]]]:
-        from rewards_engine.domain.wall import decode_clips, min_score_for
+    def read_standing(self, board: str, donor_id: int, around: int) -> StandingRead:
+        """A donor's place and the listed donors around it, in one round trip.
 
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcount(keys.listed, min_score_for(decode_clips(entries[0][1]) + 1), "+inf")
-        pipe.hmget(self.profiles_key, [member_of(donor) for donor, _ in entries])
-        higher, raw_profiles = pipe.execute()
-        profiles = {
-            donor: json.loads(raw)
-            for (donor, _), raw in zip(entries, raw_profiles, strict=True)
-            if raw is not None
-        }
-        return higher + 1, profiles
-
-    def read_donor(self, board: str, donor_id: int) -> DonorRead:
-        from rewards_engine.domain.wall import decode_clips, min_score_for
-
+        The window always reaches one entry above the donor (to tell how many clips
+        pass them). Unlisted donors (hidden, under review) get the place they would
+        have among the listed ones.
+        """
         keys = self.keys(board)
-        member = member_of(donor_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(keys.rev)
-        pipe.zcard(keys.listed)
-        pipe.zrevrank(keys.listed, member)
-        pipe.zscore(keys.listed, member)
-        pipe.zscore(keys.shadow, member)
-        rev, total, position, listed_score, shadow_score = pipe.execute()
-        score = listed_score if listed_score is not None else shadow_score
-        if score is None:
-            return DonorRead(int(rev or 0), total, False, None, None, 0)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcount(keys.listed, min_score_for(decode_clips(score) + 1), "+inf")
-        if position is None:  # where they would stand: after every higher score
-            pipe.zcount(keys.listed, f"({int(score)}", "+inf")
-        results = pipe.execute()
-        higher = results[0]
-        if position is None:
-            position = results[1]
-        return DonorRead(int(rev or 0), total, listed_score is not None, score, position, higher)
+        rev, total, listed, score, position, higher, start, rows, first_higher = self._standing(
+            keys=[keys.listed, keys.shadow, keys.rev],
+            args=[member_of(donor_id), around, TIME_SPAN],
+        )
+        entries = _pairs(rows)
+        return StandingRead(
+            rev=int(rev),
+            total=int(total),
+            listed=bool(int(listed)),
+            score=float(score) if score else None,
+            position=int(position) if score else None,
+            higher_count=int(higher),
+            window_start=int(start),
+            entries=entries,
+            first_rank=int(first_higher) + 1,
+            profiles=self.profiles([d for d, _ in entries]),
+        )
 
-    def read_range(self, board: str, start: int, stop: int) -> PageRead:
-        """Listed entries by position ``start`` to ``stop`` (inclusive), with ranks."""
-        keys = self.keys(board)
-        rows = self.client.zrevrange(keys.listed, max(start, 0), stop, withscores=True)
-        entries = [(donor_of(member), score) for member, score in rows]
-        first_rank, profiles = (None, {})
-        if entries:
-            first_rank, profiles = self._ranks_and_profiles(keys, entries)
-        return PageRead(0, 0, entries, first_rank, profiles)
+    def rank_of(self, board: str, donor_id: int) -> int | None:
+        """The donor's competition rank (listed or not), None if not on the board."""
+        read = self.read_standing(board, donor_id, 0)
+        return None if read.score is None else read.higher_count + 1
 
     def rev(self, board: str) -> int:
         return int(self.client.get(self.keys(board).rev) or 0)
 
     def rebuild(
-        self, board: str, rows: Iterable[tuple[int, Placement, float, int]], batch: int = 10_000
+        self,
+        board: str,
+        rows: Iterable[tuple[int, Placement, float, int, dict[str, Any] | None]],
+        batch: int = 10_000,
     ) -> int:
-        """Fill temporary keys from ``(donor, placement, score, version)`` rows and swap
-        them in atomically; returns the number of donors written."""
+        """Fill temporary keys from ``(donor, placement, score, version, profile)`` rows
+        and swap them in atomically; listed donors' public profiles are rewritten too
+        (they are lost with the boards if Redis loses its data). Returns donors written."""
         keys = self.keys(board)
         self.client.delete(keys.temp_listed, keys.temp_shadow, keys.temp_versions)
         count = 0
@@ -242,6 +314,7 @@ class HonorWall:
         listed: dict[str, float] = {}
         shadow: dict[str, float] = {}
         versions: dict[str, int] = {}
+        profiles: dict[str, str] = {}
 
         def flush() -> None:
             if listed:
@@ -250,16 +323,21 @@ class HonorWall:
                 pipe.zadd(keys.temp_shadow, shadow)
             if versions:
                 pipe.hset(keys.temp_versions, mapping=versions)
+            if profiles:
+                pipe.hset(self.profiles_key, mapping=profiles)
             pipe.execute()
+            profiles.clear()
             listed.clear()
             shadow.clear()
             versions.clear()
 
-        for donor_id, placement, score, version in rows:
+        for donor_id, placement, score, version, profile in rows:
             member = member_of(donor_id)
             versions[member] = version
             if placement == Placement.LISTED:
                 listed[member] = score
+                if profile is not None:
+                    profiles[member] = json.dumps(profile)
             elif placement == Placement.SHADOW:
                 shadow[member] = score
             count += 1

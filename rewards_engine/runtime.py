@@ -7,8 +7,10 @@ and hand it to the services; nothing is created at import time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -20,6 +22,7 @@ from rewards_engine.db import Database
 from rewards_engine.redis_server import EmbeddedRedis
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REDIS_SOCKET_TIMEOUT_S = 2.0
 REDIS_CONNECT_TIMEOUT_S = 1.0
@@ -50,6 +53,7 @@ def connect_redis(url: str) -> redis.Redis:
 class Runtime:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    _extensions: dict[str, object] = field(default_factory=dict, repr=False)
 
     @cached_property
     def db(self) -> Database:
@@ -75,6 +79,12 @@ class Runtime:
         one command or transaction share a tag and so land in one slot.
         """
         return ":".join((f"{{{self.settings.redis_namespace}:{tag}}}", *parts))
+
+    def extension(self, name: str, build: Callable[[], T]) -> T:
+        """A per-process object built once on first use (e.g. a client with a cache)."""
+        if name not in self._extensions:
+            self._extensions[name] = build()
+        return self._extensions[name]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         if "redis" in self.__dict__:

@@ -7,6 +7,7 @@ private key). ``exp`` is mandatory: a token that never expires is refused.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from rewards_engine.config import Settings
 from rewards_engine.domain.roles import Role
 
 MAX_SUBJECT_LENGTH = 128
+LEEWAY_S = 30  # clock skew tolerated on exp
 DEFAULT_TTL = timedelta(hours=1)
 
 
@@ -58,12 +60,37 @@ def issue_token(settings: Settings, subject: str, role: Role, ttl: timedelta, no
 
 
 class TokenVerifier:
+    """Verifies tokens, remembering each good one for up to a minute.
+
+    A mobile app sends the same token on every call; checking its signature once a
+    minute instead of on each call is safe, because the same bytes verify the same
+    way and the expiry is still checked every time.
+    """
+
+    REMEMBER_S = 60
+    MAX_REMEMBERED = 50_000
+
     def __init__(self, settings: Settings) -> None:
         self._algorithm = settings.jwt_algorithm
         self._key = settings.jwt_public_key if self._algorithm == "RS256" else settings.jwt_secret
         self._audience = settings.jwt_audience
+        self._verified: dict[str, tuple[float, float, Principal]] = {}
 
     def verify(self, token: str) -> Principal:
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None:
+            remember_until, expires, principal = known
+            if now < remember_until and now < expires + LEEWAY_S:
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= self.MAX_REMEMBERED:
+            self._verified.clear()
+        self._verified[token] = (now + self.REMEMBER_S, expires, principal)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -71,7 +98,7 @@ class TokenVerifier:
                 algorithms=[self._algorithm],  # never trust the token's own "alg"
                 audience=self._audience,
                 options={"require": ["exp", "sub", "role"]},
-                leeway=30,
+                leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("the token has expired") from exc
@@ -85,6 +112,6 @@ class TokenVerifier:
         if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
             raise InvalidToken("the token's subject is not a valid account id")
         try:
-            return Principal(subject=subject, role=Role(role))
+            return Principal(subject=subject, role=Role(role)), float(claims["exp"])
         except ValueError as exc:
             raise InvalidToken("the token's role is not one of donor, support, admin") from exc

@@ -11,3 +11,4 @@ def register_blueprints(api: Api) -> None:
     for module in (me, campaigns, submissions, wall, admin):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)
+    wall.register_schemas(api)

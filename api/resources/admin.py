@@ -40,8 +40,8 @@ class AdminDonor(MethodView):
 @blp.route("/admin/donors/<int:donor_id>/adjustments")
 class Adjustments(MethodView):
     @auth_required(Role.SUPPORT)
-    @blp.arguments(IdempotencyHeader, location="headers")
-    @blp.arguments(AdjustmentRequestSchema)
+    @blp.arguments(IdempotencyHeader(), location="headers")
+    @blp.arguments(AdjustmentRequestSchema())
     @blp.response(201, AdjustmentSchema)
     @blp.alt_response(409, description="It would take the available balance below zero")
     def post(self, headers: dict[str, Any], body: dict[str, Any], donor_id: int) -> Any:
@@ -60,7 +60,7 @@ class Adjustments(MethodView):
 @blp.route("/admin/submissions/<int:clip_id>/reverse")
 class Reverse(MethodView):
     @auth_required(Role.SUPPORT)
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, ReversalSchema)
     @blp.alt_response(409, description="The clip earned nothing (duplicate or rejected)")
     def post(self, body: dict[str, Any], clip_id: int) -> Any:
@@ -74,7 +74,7 @@ class Reverse(MethodView):
 @blp.route("/admin/submissions/<int:clip_id>/review")
 class Review(MethodView):
     @auth_required(Role.SUPPORT)
-    @blp.arguments(ReviewRequestSchema)
+    @blp.arguments(ReviewRequestSchema())
     @blp.response(200, ClipSchema)
     @blp.alt_response(409, description="The clip is not waiting for review")
     def post(self, body: dict[str, Any], clip_id: int) -> Any:
@@ -93,7 +93,7 @@ class Review(MethodView):
 @blp.route("/admin/audit-log")
 class AuditLog(MethodView):
     @auth_required(Role.ADMIN)
-    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.arguments(AuditQuerySchema(), location="query")
     @blp.response(200, page_of(AuditRecordSchema))
     def get(self, args: dict[str, Any]) -> Any:
         """Every support and admin action, newest first"""

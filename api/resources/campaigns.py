@@ -17,7 +17,7 @@ blp = Blueprint("campaigns", __name__, description="Donation campaigns and their
 
 @blp.route("/campaigns")
 class Campaigns(MethodView):
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_of(CampaignSchema))
     def get(self, args: dict[str, Any]) -> Any:
         """Campaigns, newest first"""

@@ -29,7 +29,7 @@ class Me(MethodView):
         return _profile()
 
     @auth_required(Role.DONOR)
-    @blp.arguments(ProfilePatchSchema)
+    @blp.arguments(ProfilePatchSchema())
     @blp.response(200, MeSchema)
     def patch(self, changes: dict[str, Any]) -> Any:
         """Change display name, wall visibility or time zone (omitted fields are kept)"""
@@ -50,7 +50,7 @@ def _profile() -> donors.Profile:
 class MyLedger(MethodView):
     @auth_required(Role.DONOR)
     @blp.etag
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_of(LedgerEntrySchema))
     def get(self, args: dict[str, Any]) -> Any:
         """The donor's ledger entries, newest first"""
@@ -60,7 +60,7 @@ class MyLedger(MethodView):
 @blp.route("/me/consent")
 class MyConsent(MethodView):
     @auth_required(Role.DONOR)
-    @blp.arguments(ConsentGrantSchema)
+    @blp.arguments(ConsentGrantSchema())
     @blp.response(200, MeSchema)
     @blp.alt_response(422, description="Not the current consent version")
     def post(self, body: dict[str, Any]) -> Any:

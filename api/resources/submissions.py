@@ -28,8 +28,8 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 @blp.route("/submissions")
 class Submissions(MethodView):
     @auth_required(Role.DONOR)
-    @blp.arguments(IdempotencyHeader, location="headers")
-    @blp.arguments(SubmissionRequestSchema)
+    @blp.arguments(IdempotencyHeader(), location="headers")
+    @blp.arguments(SubmissionRequestSchema())
     @blp.response(201, SubmissionResultSchema)
     @blp.alt_response(409, description="Consent not current, or the campaign is not open")
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
@@ -55,7 +55,7 @@ class Submissions(MethodView):
         return (result, 201, REPLAYED) if result.replayed else result
 
     @auth_required(Role.DONOR)
-    @blp.arguments(ClipFilterArgs, location="query")
+    @blp.arguments(ClipFilterArgs(), location="query")
     @blp.response(200, page_of(ClipSchema))
     def get(self, args: dict[str, Any]) -> Any:
         """The donor's clips, newest first, filtered by status or campaign"""

@@ -5,21 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Api, Blueprint
 
 from api import context
 from api.auth import auth_required
-from api.schemas.wall import WallMeQuery, WallPageSchema, WallQuery, WallStandingSchema
+from api.schemas.wall import (
+    WallEntrySchema,
+    WallMeQuery,
+    WallPageSchema,
+    WallQuery,
+    WallStandingSchema,
+)
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import wall
 
 blp = Blueprint("honor_wall", __name__, description="The Honor Wall: rankings of donors")
 
 
+def register_schemas(api: Api) -> None:
+    """Entries are written without marshmallow (see ``entries_field``); document them."""
+    api.spec.components.schema("WallEntry", schema=WallEntrySchema)
+
+
 @blp.route("/honor-wall")
 class HonorWall(MethodView):
     @blp.etag
-    @blp.arguments(WallQuery, location="query")
+    @blp.arguments(WallQuery(), location="query")
     @blp.response(200, WallPageSchema)
     @blp.alt_response(422, description="Unknown board, bad limit or cursor")
     def get(self, args: dict[str, Any]) -> Any:
@@ -35,12 +46,12 @@ class HonorWall(MethodView):
 class MyStanding(MethodView):
     @auth_required(Role.DONOR)
     @blp.etag
-    @blp.arguments(WallMeQuery, location="query")
+    @blp.arguments(WallMeQuery(), location="query")
     @blp.response(200, WallStandingSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """The donor's rank, count and percentile, and the donors around them"""
         standing = wall.read_standing(
-            context.runtime(), args["board"], context.donor().id, args["around"]
+            context.runtime(), args["board"], context.donor(), args["around"]
         )
         blp.set_etag(standing.etag)
         return standing

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.events import DonorChanged
 from rewards_engine.models import ConsentRecord, ConsentVersion, Donor
 
 
@@ -72,4 +73,5 @@ def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
             )
             donor.consent_version = version
             donor.updated_at = now
+            uow.publish(DonorChanged(donor_id))
     return donor

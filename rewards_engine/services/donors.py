@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, insert
 from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.events import DonorChanged
 from rewards_engine.domain.profiles import (
     Visibility,
     normalise_display_name,
@@ -23,18 +24,76 @@ from rewards_engine.services.ledger import Balances
 UNSET = object()
 
 
-def find_by_account(session: Session, account_id: str) -> Donor | None:
-    return session.scalars(select(Donor).where(Donor.account_id == account_id)).first()
+@dataclass(frozen=True)
+class DonorRef:
+    """The caller's donor record as a request needs it: read on every donor request,
+    so it is a plain value read with a Core query (no ORM session, no model object)."""
+
+    id: int
+    account_id: str
+    status: str
+    visibility: str
+    on_hold: bool
+    display_name: str | None
+    alias: str | None
+    consent_version: str | None
 
 
-def ensure_donor(db: Database, clock: Clock, account_id: str) -> Donor:
+_REF_COLUMNS = [Donor.__table__.c[name] for name in DonorRef.__dataclass_fields__]
+
+
+def find_by_account(db: Database, account_id: str) -> DonorRef | None:
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            select(*_REF_COLUMNS).where(Donor.__table__.c.account_id == account_id)
+        ).first()
+    return None if row is None else DonorRef(*row)
+
+
+class DonorLookup:
+    """Donors by account id for one process, remembered for a moment.
+
+    Every authenticated donor request needs its donor; a database round trip for
+    each costs more than the rest of a wall read. Entries live ``TTL_S`` seconds and
+    are forgotten at once when this process commits a change to the donor; another
+    process sees such a change within ``TTL_S``.
+    """
+
+    TTL_S = 2.0
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._entries: dict[str, tuple[float, DonorRef]] = {}
+        db.subscribe(self._on_events)
+
+    def get(self, account_id: str) -> DonorRef:
+        now = time.monotonic()
+        cached = self._entries.get(account_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        donor = ensure_donor(self.db, self.clock, account_id)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[account_id] = (now + self.TTL_S, donor)
+        return donor
+
+    def _on_events(self, events: list[object]) -> None:
+        changed = {getattr(event, "donor_id", None) for event in events} - {None}
+        if changed:
+            for account_id, (_, donor) in list(self._entries.items()):
+                if donor.id in changed:
+                    self._entries.pop(account_id, None)
+
+
+def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
     """The donor behind a token, created on their first authenticated call.
 
     Two first calls at the same moment create one donor: the insert ignores a
     conflict on ``account_id`` and both read the row that won.
     """
-    with db.read() as session:
-        donor = find_by_account(session, account_id)
+    donor = find_by_account(db, account_id)
     if donor is not None:
         return donor
     now = clock.now()
@@ -52,7 +111,7 @@ def ensure_donor(db: Database, clock: Clock, account_id: str) -> Donor:
             .on_conflict_do_nothing(index_elements=["account_id"])
         )
         uow.session.execute(statement)
-        donor = find_by_account(uow.session, account_id)
+    donor = find_by_account(db, account_id)
     assert donor is not None
     return donor
 
@@ -93,6 +152,7 @@ def update_profile(db: Database, clock: Clock, donor_id: int, changes: ProfileCh
             setattr(donor, name, values[name])
         if changed:
             donor.updated_at = clock.now()
+            uow.publish(DonorChanged(donor_id))
         if changed & {"display_name", "visibility"}:
             wall.record_donor_changed(uow, clock.now(), donor_id)
     return donor

@@ -6,6 +6,7 @@ from rewards_engine.clock import Clock
 from rewards_engine.db import Database
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.events import DonorChanged
 from rewards_engine.models import Donor
 from rewards_engine.services import audit, wall
 
@@ -23,6 +24,7 @@ def set_hold(
             return False
         donor.on_hold = on_hold
         donor.updated_at = now
+        uow.publish(DonorChanged(donor_id))
         audit.record(
             uow.session,
             clock,

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.orm import Session
@@ -53,10 +54,14 @@ class WallChanged:
     """Published when a transaction added an outbox row (drained after commit)."""
 
     outbox_id: int
+    donor_id: int
 
 
 def hall(runtime: Runtime) -> HonorWall:
-    return HonorWall(runtime.redis, runtime.settings.redis_namespace)
+    """The process's Honor Wall client (one per runtime: it caches public names)."""
+    return runtime.extension(
+        "honor_wall", lambda: HonorWall(runtime.redis, runtime.settings.redis_namespace)
+    )
 
 
 # --- writes, inside the caller's transaction ---------------------------------
@@ -126,7 +131,7 @@ def _changed(uow: UnitOfWork, now: datetime, donor_id: int, boards: list[str] | 
         .values(donor_id=donor_id, boards=boards, created_at=now)
         .returning(WallOutbox.__table__.c.id)
     ).scalar_one()
-    uow.publish(WallChanged(outbox_id))
+    uow.publish(WallChanged(outbox_id, donor_id))
 
 
 def _counted(board: Board) -> list[Any]:
@@ -266,6 +271,7 @@ def drain(
             resolve = _Resolver(session)
             updates, profiles = _writes(wanted, states, resolve, now)
         report.applied += hall(runtime).apply(updates, profiles)
+        _page_cache(runtime).clear()
         report.rows += len(rows)
         report.donors += len(wanted)
         report.writes += len(updates)
@@ -390,6 +396,8 @@ def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
         rows = session.execute(
             select(
                 *STANDING,
+                Donor.display_name,
+                Donor.alias,
                 func.coalesce(counted.c.clips, 0),
                 counted.c.reached_at,
             )
@@ -397,12 +405,13 @@ def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
             .outerjoin(counted, counted.c.donor_id == Donor.id)
         ).all()
     entries = []
-    for donor_id, version, status, visibility, on_hold, clips, reached in rows:
-        where = rules.placement(status=status, visibility=visibility, on_hold=on_hold, clips=clips)
+    for donor_id, version, status, visibility, on_hold, shown, alias, clips, reached in rows:
+        state = _DonorState(version, status, visibility, on_hold, shown, alias)
         score = rules.encode(clips, reached, board) if clips else 0.0
-        entries.append((donor_id, Placement(where), score, version))
+        entries.append((donor_id, state.placement(clips), score, version, state.profile()))
     members = hall(runtime).rebuild(name, entries)
-    corrected = _correct_tallies(runtime, board, {row[0]: row[5] for row in rows})
+    _page_cache(runtime).clear()
+    corrected = _correct_tallies(runtime, board, {row[0]: row[7] for row in rows})
     replayed = drain(runtime, since=started - REPLAY_MARGIN)
     log.info(
         "wall board rebuilt",
@@ -570,8 +579,11 @@ class WallPage:
 
 
 def _board_for_read(runtime: Runtime, name: str) -> Board:
-    with runtime.db.read() as session:
-        board = _resolve(session, name)
+    if rules.campaign_id_of(name) is None:
+        board = rules.parse_board(name)  # no database needed
+    else:
+        with runtime.db.read() as session:
+            board = _resolve(session, name)
     if board.start > runtime.clock.now():
         raise InvalidInput(
             f"{name} has not started", code="unknown_board", field="board", location="query"
@@ -579,13 +591,38 @@ def _board_for_read(runtime: Runtime, name: str) -> Board:
     return board
 
 
+PAGE_CACHE_S = 1.0  # public pages are served from memory for up to a second
+
+
+def _page_cache(runtime: Runtime) -> dict[tuple[str, int, int], tuple[float, WallPage]]:
+    """Recently read public pages of this process (cleared by this process's writes)."""
+    return runtime.extension("wall_pages", dict)
+
+
 def read_page(runtime: Runtime, name: str, *, limit: int, cursor: str | None) -> WallPage:
+    """A page of a board. The top pages are what every app opens: each process answers
+    them from memory for up to ``PAGE_CACHE_S``, so a burst of readers costs Redis
+    one read a second; the wall is a projection that may lag that much anyway."""
     board = _board_for_read(runtime, name)
     position = decode_cursor(cursor, f"wall:{name}", (int,))
     offset = position[0] if position else 0
     now = runtime.clock.now()
     if not is_live(board, now):
         return _archived_page(runtime, board, offset, limit, now)
+    cache = _page_cache(runtime)
+    key = (name, offset, limit)
+    cached = cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return replace(cached[1], server_time=now)
+    page = _live_page(runtime, board, offset, limit, now)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (time.monotonic() + PAGE_CACHE_S, page)
+    return page
+
+
+def _live_page(runtime: Runtime, board: Board, offset: int, limit: int, now: datetime) -> WallPage:
+    name = board.name
     read = hall(runtime).read_page(name, offset, limit)
     entries = _entries(read.entries, read.first_rank, offset, read.profiles)
     more = offset + len(entries) < read.total
@@ -691,72 +728,53 @@ class WallStanding:
     server_time: datetime
 
 
-def read_standing(runtime: Runtime, name: str, donor_id: int, around: int) -> WallStanding:
+class Viewer(Protocol):
+    """The donor asking for their standing (a donor record or its request-time view)."""
+
+    id: int
+    display_name: str | None
+    alias: str | None
+    on_hold: bool
+
+
+def read_standing(runtime: Runtime, name: str, donor: Viewer, around: int) -> WallStanding:
     """The donor's rank, count and percentile, and the listed donors around them."""
     if not 0 <= around <= MAX_AROUND:
         raise InvalidInput(f"around is 0 to {MAX_AROUND}", field="around", location="query")
     board = _board_for_read(runtime, name)
+    read = hall(runtime).read_standing(name, donor.id, around)
+    etag = _etag(name, read.rev, donor.id, around)
     now = runtime.clock.now()
-    with runtime.db.read() as session:
-        donor = session.get(Donor, donor_id)
-    assert donor is not None
-    wall = hall(runtime)
-    read = wall.read_donor(name, donor_id)
-    me_name = rules.public_name(
-        visibility="public", display_name=donor.display_name, alias=donor.alias
-    )
     if read.score is None:
-        start = max(read.total - around, 0)
-        tail = wall.read_range(name, start, read.total - 1) if around else None
-        entries = _entries(tail.entries, tail.first_rank, start, tail.profiles) if tail else []
-        next_clips = entries[-1].clips if entries else None
+        entries = _entries(read.entries, read.first_rank, read.window_start, read.profiles)
+        to_pass = entries[-1].clips + 1 if entries else None
         return WallStanding(
-            board,
-            read.total,
-            "unranked",
-            None,
-            0,
-            None,
-            None if next_clips is None else next_clips + 1,
-            entries,
-            _etag(name, read.rev, donor_id, around),
-            now,
+            board, read.total, "unranked", None, 0, None, to_pass, entries, etag, now
         )
+    assert read.position is not None
     clips = rules.decode_clips(read.score)
     rank = read.higher_count + 1
-    assert read.position is not None
-    start = max(read.position - around, 0)
-    stop = read.position + around - (0 if read.listed else 1)
-    window = wall.read_range(name, start, stop)
-    entries = _entries(window.entries, window.first_rank, start, window.profiles, me=donor_id)
+    entries = _entries(read.entries, read.first_rank, read.window_start, read.profiles, me=donor.id)
+    above = read.position - read.window_start - 1  # index of the entry just above the donor
+    to_pass = entries[above].clips - clips + 1 if above >= 0 else None
     if not read.listed:  # show the donor where they would stand, marked as themselves
-        entries.insert(read.position - start, WallEntry(rank, me_name, clips, 0, True))
-    above = wall.read_range(name, read.position - 1, read.position - 1) if read.position else None
-    to_pass = None
-    if above and above.entries:
-        to_pass = rules.decode_clips(above.entries[0][1]) - clips + 1
+        me = rules.public_name(
+            visibility="public", display_name=donor.display_name, alias=donor.alias
+        )
+        entries.insert(read.position - read.window_start, WallEntry(rank, me, clips, 0, True))
+    shown = entries[max(read.position - read.window_start - around, 0) :]
     state = "ranked" if read.listed else ("under_review" if donor.on_hold else "hidden")
     total = read.total if read.listed else read.total + 1
     percentile = round(100.0 * (total - rank + 1) / total, 1)
     return WallStanding(
-        board,
-        read.total,
-        state,
-        rank,
-        clips,
-        percentile,
-        to_pass,
-        entries,
-        _etag(name, read.rev, donor_id, around),
-        now,
+        board, read.total, state, rank, clips, percentile, to_pass, shown, etag, now
     )
 
 
 def all_time_rank(runtime: Runtime, donor_id: int) -> int | None:
     """The donor's all-time rank (None when unranked); None too if Redis is down."""
     try:
-        read = hall(runtime).read_donor(rules.all_time().name, donor_id)
+        return hall(runtime).rank_of(rules.all_time().name, donor_id)
     except Exception:  # the profile must answer even when the wall cannot
         log.warning("all-time rank unavailable: redis unreachable")
         return None
-    return None if read.score is None else read.higher_count + 1

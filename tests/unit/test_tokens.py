@@ -112,3 +112,35 @@ def test_admins_pass_support_checks_but_not_donor_checks() -> None:
     assert not role_allows(Role.SUPPORT, Role.ADMIN)
     assert not role_allows(Role.DONOR, Role.SUPPORT)
     assert not role_allows(Role.ADMIN, Role.DONOR)
+
+
+def test_good_tokens_are_remembered_but_never_beyond_their_expiry(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import rewards_engine.tokens as tokens
+
+    config = settings(tmp_path, JWT_SECRET=SECRET)
+    verifier = TokenVerifier(config)
+    calls: list[str] = []
+    real = verifier._verify
+
+    def counting(token: str):  # type: ignore[no-untyped-def]
+        calls.append(token)
+        return real(token)
+
+    monkeypatch.setattr(verifier, "_verify", counting)
+    token = issue_token(config, "acct-9", Role.DONOR, timedelta(minutes=10), now())
+    for _ in range(5):
+        assert verifier.verify(token).subject == "acct-9"
+    assert len(calls) == 1  # the signature was checked once
+    start = tokens.time.time()
+    monkeypatch.setattr(tokens.time, "time", lambda: start + 61)
+    verifier.verify(token)
+    assert len(calls) == 2  # remembered for a minute at most
+
+    short = issue_token(config, "acct-9", Role.DONOR, timedelta(seconds=1), now())
+    monkeypatch.setattr(tokens.time, "time", lambda: start)
+    verifier.verify(short)
+    monkeypatch.setattr(tokens.time, "time", lambda: start + 40)  # past exp and its leeway
+    verifier.verify(short)
+    assert calls[-1] == short and len(calls) == 4  # not answered from memory
