@@ -124,10 +124,16 @@ class Database:
         return self.dialect == "postgresql"
 
     @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
-        """One write transaction: commit on success, roll back on any exception."""
+    def transaction(self, *, durable: bool = True) -> Iterator[UnitOfWork]:
+        """One write transaction: commit on success, roll back on any exception.
+
+        ``durable=False`` is for bookkeeping that may be lost in a crash without harm
+        (it is redone): on PostgreSQL its commit does not wait for the WAL flush.
+        """
         session = self._writer()
         uow = UnitOfWork(session)
+        if not durable and self.is_postgres:
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         try:
             yield uow
             session.commit()

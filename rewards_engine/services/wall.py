@@ -209,9 +209,21 @@ class _DonorState:
         return {"name": name}
 
 
-def _donor_states(session: Session, donor_ids: Iterable[int]) -> dict[int, _DonorState]:
-    """Donors and all their tallies in one statement: one consistent snapshot."""
+def _only_boards(wanted: dict[int, set[str] | None]) -> set[str] | None:
+    """The boards to read tallies of, or None when a donor-wide change needs them all."""
+    if any(names is None for names in wanted.values()):
+        return None
+    return set().union(*wanted.values())  # type: ignore[arg-type]
+
+
+def _donor_states(
+    session: Session, donor_ids: Iterable[int], boards: set[str] | None = None
+) -> dict[int, _DonorState]:
+    """Donors and their tallies in one statement: one consistent snapshot."""
     ids = list(donor_ids)
+    joined = WallTally.donor_id == Donor.id
+    if boards is not None:
+        joined &= one_of(session, WallTally.board, boards)
     rows = session.execute(
         select(
             *STANDING,
@@ -221,7 +233,7 @@ def _donor_states(session: Session, donor_ids: Iterable[int]) -> dict[int, _Dono
             WallTally.clips,
             WallTally.reached_at,
         )
-        .outerjoin(WallTally, WallTally.donor_id == Donor.id)
+        .outerjoin(WallTally, joined)
         .where(one_of(session, Donor.id, ids))
     )
     states: dict[int, _DonorState] = {}
@@ -267,7 +279,7 @@ def drain(
             if not rows:
                 return report
             wanted = _boards_wanted(rows)
-            states = _donor_states(session, wanted)
+            states = _donor_states(session, wanted, _only_boards(wanted))
             resolve = _Resolver(session)
             updates, profiles = _writes(wanted, states, resolve, now)
         report.applied += hall(runtime).apply(updates, profiles)
@@ -275,7 +287,8 @@ def drain(
         report.rows += len(rows)
         report.donors += len(wanted)
         report.writes += len(updates)
-        with runtime.db.transaction() as uow:
+        # Losing this mark in a crash only means applying the rows again: harmless.
+        with runtime.db.transaction(durable=False) as uow:
             uow.session.execute(
                 update(WallOutbox)
                 .where(one_of(uow.session, WallOutbox.id, [row.id for row in rows]))
