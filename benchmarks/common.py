@@ -172,9 +172,11 @@ def wrk(
     }
 
 
-def report(name: str, payload: dict[str, object]) -> None:
-    """Print the figures and keep them as JSON under benchmarks/results/."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def report(name: str, payload: dict[str, object], *, save: bool = True) -> None:
+    """Print the figures; keep them as JSON under benchmarks/results/ when ``save``
+    (runs at the sizes the issues name; a smaller trial run only prints)."""
     payload = {"benchmark": name, "machine": machine(), **payload}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    if save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))

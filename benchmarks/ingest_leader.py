@@ -233,7 +233,9 @@ def main() -> None:
         backend: run_backend(backend, args.clips, args.workers, args.clients)
         for backend in args.backend or ["postgres", "sqlite"]
     }
-    report("ingest_leader", {"clips_per_call": CALL_SIZE, **figures})
+    report(
+        "ingest_leader", {"clips_per_call": CALL_SIZE, **figures}, save=args.clips == LEADER_CLIPS
+    )
 
 
 if __name__ == "__main__":
