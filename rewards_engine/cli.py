@@ -177,3 +177,28 @@ def wall_rebuild(board: str | None) -> None:
         for name in boards:
             result = wall.rebuild(runtime, name)
             click.echo(f"\n{name}: {result}", err=True)
+
+
+@cli.group("medals")
+def medals_group() -> None:
+    """Medal maintenance."""
+
+
+@medals_group.command("backfill")
+@click.option("--dry-run", is_flag=True, help="Only say who would gain and lose what.")
+@click.option("--medal", "code", default=None, help="One medal code; default: all in force.")
+def medals_backfill(dry_run: bool, code: str | None) -> None:
+    """Apply medal definitions to the whole history (after a dry run)."""
+    from rewards_engine.services import medals
+
+    runtime = build_runtime()
+    report = medals.backfill(runtime.db, runtime.clock, code=code, dry_run=dry_run)
+    for change in report.gains:
+        click.echo(f"gain  donor {change.donor_id:>10}  {change.code} {change.period_key}".rstrip())
+    for change in report.losses:
+        click.echo(f"lose  donor {change.donor_id:>10}  {change.code} {change.period_key}".rstrip())
+    summary = report.summary()
+    click.echo(
+        f"{'applied' if report.applied else 'dry run'}: {summary['gains']} gains, "
+        f"{summary['losses']} losses over {summary['donors_evaluated']} donors"
+    )

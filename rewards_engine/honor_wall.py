@@ -112,6 +112,17 @@ return {redis.call('GET', KEYS[3]) or '0', total, listed and 1 or 0, score or ''
         higher, start, rows, first_higher}
 """
 
+# KEYS: profiles. ARGV: member, profile JSON (with its version "v"), version.
+_PROFILE = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local ok, known = pcall(cjson.decode, current)
+  if ok and known.v and tonumber(known.v) >= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 # KEYS: temp listed, temp shadow, temp versions, listed, shadow, versions, rev
 _SWAP = """
 for i = 1, 3 do
@@ -190,6 +201,7 @@ class HonorWall:
         self._swap = client.register_script(_SWAP)
         self._page = client.register_script(_PAGE)
         self._standing = client.register_script(_STANDING)
+        self._profile = client.register_script(_PROFILE)
         self._profiles: dict[int, tuple[float, dict[str, Any] | None]] = {}
 
     def keys(self, board: str) -> BoardKeys:
@@ -227,8 +239,12 @@ class HonorWall:
             self._profiles.pop(donor_id, None)
             if profile is None:
                 pipe.hdel(self.profiles_key, member_of(donor_id))
-            else:
-                pipe.hset(self.profiles_key, member_of(donor_id), json.dumps(profile))
+            else:  # versioned like the boards: an older state never overwrites a newer
+                self._profile(
+                    keys=[self.profiles_key],
+                    args=[member_of(donor_id), json.dumps(profile), profile["v"]],
+                    client=pipe,
+                )
         results = pipe.execute()
         return sum(1 for result in results[: len(updates)] if result == 1)
 
@@ -323,8 +339,8 @@ class HonorWall:
                 pipe.zadd(keys.temp_shadow, shadow)
             if versions:
                 pipe.hset(keys.temp_versions, mapping=versions)
-            if profiles:
-                pipe.hset(self.profiles_key, mapping=profiles)
+            for member, profile in profiles.items():  # never over a newer drain's profile
+                pipe.hsetnx(self.profiles_key, member, profile)
             pipe.execute()
             profiles.clear()
             listed.clear()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
-from rewards_engine.services import idempotency, vesting, wall
+from rewards_engine.services import idempotency, medals, vesting, wall
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
@@ -33,7 +33,17 @@ def wall_rollover(runtime: Runtime) -> JobResult:
     return wall.rollover(runtime)
 
 
+def medals_evaluate(runtime: Runtime) -> JobResult:
+    return medals.evaluate_scheduled(runtime.db, runtime.clock).as_dict()
+
+
 JOBS: list[JobSpec] = [
+    JobSpec(
+        "medals-evaluate",
+        medals_evaluate,
+        {"trigger": "cron", "minute": 20},
+        "streaks, placements of closed periods, campaign goals, provisional awards",
+    ),
     JobSpec(
         "wall-drain",
         wall_drain,

@@ -134,6 +134,13 @@ def parse_board(name: str, *, campaign_starts: datetime | None = None) -> Board:
     raise bad("board is all-time, campaign:{id}, month:YYYY-MM or week:YYYY-Www (ISO week, UTC)")
 
 
+def is_board_name(name: str) -> bool:
+    """Whether a tally key names a board (not, say, a per-type count)."""
+    return name == BoardKind.ALL_TIME.value or bool(
+        _MONTH.match(name) or _WEEK.match(name) or _CAMPAIGN.match(name)
+    )
+
+
 def campaign_id_of(name: str) -> str | None:
     match = _CAMPAIGN.match(name)
     return match[1] if match else None

@@ -7,6 +7,7 @@ from rewards_engine.models.clips import CampaignCounter, Clip, SubmissionBatch
 from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
+from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
@@ -22,6 +23,9 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransfer",
+    "MedalAward",
+    "MedalDefinition",
+    "MedalNotification",
     "SubmissionBatch",
     "WallOutbox",
     "WallSnapshot",

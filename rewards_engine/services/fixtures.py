@@ -15,11 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
+from rewards_engine.domain import medals as medal_rules
 from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.profiles import (
     Visibility,
@@ -27,7 +29,7 @@ from rewards_engine.domain.profiles import (
     random_alias,
     validate_timezone,
 )
-from rewards_engine.models import Campaign, ConsentVersion, Donor
+from rewards_engine.models import Campaign, ConsentVersion, Donor, MedalDefinition
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,10 @@ class FixtureKind:
     key_field: str
     prepare: Callable[[dict[str, Any]], dict[str, Any]]
     lookup: Callable[[Session, dict[str, Any]], Any]
+    # Values a new record gets besides the file's (timestamps, a first version...).
+    defaults: Callable[[datetime], dict[str, Any]] = lambda now: {}
+    # How --update applies a differing record (default: rewrite it in place).
+    revise: Callable[[Session, Any, dict[str, Any], datetime], None] | None = None
 
 
 def _known_fields(model: type[SQLModel], record: dict[str, Any], source: str) -> dict[str, Any]:
@@ -102,6 +108,49 @@ def _prepare_donor(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+FIXTURES_ACTOR = "system:fixtures"
+
+
+def _prepare_medal(record: dict[str, Any]) -> dict[str, Any]:
+    record = _known_fields(MedalDefinition, record, f"medal {record.get('code')!r}")
+    for required in ("code", "name", "icon_key", "tier", "rule"):
+        if required not in record:
+            raise InvalidInput(f"medal lacks {required!r}", field=required)
+    medal_rules.validate_code(record["code"])
+    medal_rules.validate_tier(record["tier"])
+    medal_rules.parse_rule(record["rule"])
+    return record
+
+
+def _newest_medal(session: Session, record: dict[str, Any]) -> MedalDefinition | None:
+    return session.scalars(
+        select(MedalDefinition)
+        .where(MedalDefinition.code == record["code"])
+        .order_by(MedalDefinition.version.desc())
+    ).first()
+
+
+def _new_medal_version(
+    session: Session, newest: MedalDefinition, record: dict[str, Any], now: datetime
+) -> None:
+    """A changed medal is a new version: awards keep the version that granted them."""
+    kept = {
+        name: getattr(newest, name)
+        for name in ("description", "bonus_points", "sort_order", "active")
+    }
+    session.add(
+        MedalDefinition(
+            **{
+                **kept,
+                **record,
+                "version": newest.version + 1,
+                "created_at": now,
+                "created_by": FIXTURES_ACTOR,
+            }
+        )
+    )
+
+
 KINDS = (
     FixtureKind(
         "campaign",
@@ -129,6 +178,23 @@ KINDS = (
         "account_id",
         _prepare_donor,
         lambda s, r: s.query(Donor).filter_by(account_id=r["account_id"]).first(),
+        defaults=lambda now: {"alias": random_alias(), "created_at": now, "updated_at": now},
+    ),
+    FixtureKind(
+        "medal",
+        "medals.toml",
+        "medal",
+        MedalDefinition,
+        "code",
+        _prepare_medal,
+        _newest_medal,
+        defaults=lambda now: {
+            "version": 1,
+            "active": True,
+            "created_at": now,
+            "created_by": FIXTURES_ACTOR,
+        },
+        revise=_new_medal_version,
     ),
 )
 
@@ -167,21 +233,20 @@ def load_fixtures(
                     progress(f"{kind.name} {record[kind.key_field]}")
                 existing = kind.lookup(uow.session, record)
                 if existing is None:
-                    values = dict(record)
-                    if kind.model is Donor:
-                        values.setdefault("alias", random_alias())
-                        values.update(created_at=now, updated_at=now)
-                    uow.session.add(kind.model(**values))
+                    uow.session.add(kind.model(**{**kind.defaults(now), **record}))
                     report.count(report.created, kind.name)
                     continue
                 differing = _differences(existing, record)
                 if not differing:
                     report.count(report.unchanged, kind.name)
                 elif update:
-                    for name in differing:
-                        setattr(existing, name, record[name])
-                    if hasattr(existing, "updated_at"):
-                        existing.updated_at = now
+                    if kind.revise is not None:
+                        kind.revise(uow.session, existing, record, now)
+                    else:
+                        for name in differing:
+                            setattr(existing, name, record[name])
+                        if hasattr(existing, "updated_at"):
+                            existing.updated_at = now
                     report.count(report.updated, kind.name)
                 else:
                     report.count(report.unchanged, kind.name)

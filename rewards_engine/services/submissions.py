@@ -29,7 +29,7 @@ from rewards_engine.domain.submissions import (
 )
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, SubmissionBatch
 from rewards_engine.pagination import Page, fetch_page
-from rewards_engine.services import consents, idempotency, ledger, wall
+from rewards_engine.services import consents, idempotency, ledger, medals, wall
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,14 @@ def _store(
         if d.status == ClipStatus.ACCEPTED
     )
     add_to_counters(session, rules.campaign_id, accepted_types)
-    wall.record_accepted(uow, now, donor_id, {rules.campaign_id: len(accepted)})
+    wall.record_accepted(
+        uow,
+        now,
+        donor_id,
+        Counter({(rules.campaign_id, kind): n for kind, n in accepted_types.items()}),
+    )
+    if accepted:
+        medals.evaluate_donor(uow, now, donor_id, reference={"batch_id": batch_id})
     outcomes = [
         ClipOutcome(
             index=i,

@@ -25,7 +25,7 @@ from rewards_engine.domain.ledger import (
 )
 from rewards_engine.domain.submissions import ClipStatus, vests_at
 from rewards_engine.models import Campaign, Clip, Donor
-from rewards_engine.services import audit, idempotency, ledger, wall
+from rewards_engine.services import audit, idempotency, ledger, medals, wall
 from rewards_engine.services.ledger import Balances
 from rewards_engine.services.submissions import add_to_counters, rules_of
 
@@ -237,6 +237,14 @@ def reverse_clip(
         if was_counted:
             session.flush()
             wall.record_reversed(uow, now, clip)
+            medals.evaluate_donor(
+                uow,
+                now,
+                clip.donor_id,
+                touched=[clip.accepted_at],
+                reason=f"clip {clip.id} reversed",
+                reference={"reversed_clip_id": clip.id},
+            )
         audit.record(
             session,
             clock,
@@ -314,7 +322,10 @@ def review_clip(
                     reason="accepted after review",
                 )
             add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: 1}))
-            wall.record_accepted(uow, now, donor_id, {clip.campaign_id: 1})
+            wall.record_accepted(
+                uow, now, donor_id, Counter({(clip.campaign_id, clip.incident_type): 1})
+            )
+            medals.evaluate_donor(uow, now, donor_id, reference={"clip_id": clip.id})
         else:
             clip.status = ClipStatus.REJECTED.value
             clip.reason = "rejected_in_review"

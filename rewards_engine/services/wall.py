@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,6 +32,7 @@ from rewards_engine.models import (
     Campaign,
     Clip,
     Donor,
+    MedalAward,
     WallOutbox,
     WallSnapshot,
     WallSnapshotEntry,
@@ -72,15 +73,23 @@ def boards_of_acceptance(campaign_id: str, accepted_at: datetime) -> list[str]:
     return [rules.all_time().name, f"campaign:{campaign_id}", month.name, week.name]
 
 
-def record_accepted(uow: UnitOfWork, now: datetime, donor_id: int, counts: dict[str, int]) -> None:
-    """``counts`` accepted clips per campaign, accepted ``now``, now count on the wall."""
-    counts = {campaign: n for campaign, n in counts.items() if n}
-    if not counts:
-        return
+def record_accepted(
+    uow: UnitOfWork, now: datetime, donor_id: int, accepted: Counter[tuple[str, str]]
+) -> None:
+    """Clips accepted ``now``, counted per (campaign, incident type), start counting.
+
+    Besides the boards, tallies keep the donor's count per incident type
+    (``type:<name>``), which medals read.
+    """
     added: dict[str, int] = defaultdict(int)
-    for campaign, n in counts.items():
+    for (campaign, incident_type), n in accepted.items():
+        if not n:
+            continue
         for board in boards_of_acceptance(campaign, now):
             added[board] += n
+        added[type_key(incident_type)] += n
+    if not added:
+        return
     table = WallTally.__table__
     statement = insert(uow.session, table).values(
         [
@@ -94,7 +103,11 @@ def record_accepted(uow: UnitOfWork, now: datetime, donor_id: int, counts: dict[
             set_={"clips": table.c.clips + statement.excluded.clips, "reached_at": now},
         )
     )
-    _changed(uow, now, donor_id, sorted(added))
+    _changed(uow, now, donor_id, sorted(name for name in added if rules.is_board_name(name)))
+
+
+def type_key(incident_type: str) -> str:
+    return f"type:{incident_type}"
 
 
 def record_reversed(uow: UnitOfWork, now: datetime, clip: Clip) -> None:
@@ -114,6 +127,11 @@ def record_reversed(uow: UnitOfWork, now: datetime, clip: Clip) -> None:
             .where(WallTally.board == name, WallTally.donor_id == clip.donor_id)
             .values(clips=clips, reached_at=reached or board.start)
         )
+    session.execute(
+        update(WallTally)
+        .where(WallTally.board == type_key(clip.incident_type), WallTally.donor_id == clip.donor_id)
+        .values(clips=WallTally.clips - 1)
+    )
     _changed(uow, now, clip.donor_id, boards)
 
 
@@ -189,6 +207,7 @@ class _DonorState:
     display_name: str | None
     alias: str | None
     tallies: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    medals: int = 0
 
     def placement(self, clips: int) -> Placement:
         return Placement(
@@ -206,7 +225,7 @@ class _DonorState:
         name = rules.public_name(
             visibility=self.visibility, display_name=self.display_name, alias=self.alias
         )
-        return {"name": name}
+        return {"name": name, "medals": self.medals, "v": self.version}
 
 
 def _only_boards(wanted: dict[int, set[str] | None]) -> set[str] | None:
@@ -250,7 +269,17 @@ def _donor_states(
             )
         if row.board is not None:
             state.tallies[row.board] = (row.clips, row.reached_at)
+    for donor_id, count in _medal_counts(session, ids).items():
+        states[donor_id].medals = count
     return states
+
+
+def _medal_counts(session: Session, donor_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """Medals held (not revoked) per donor: public pages show the number."""
+    query = select(MedalAward.donor_id, func.count()).where(MedalAward.revoked_at.is_(None))
+    if donor_ids is not None:
+        query = query.where(one_of(session, MedalAward.donor_id, donor_ids))
+    return dict(session.execute(query.group_by(MedalAward.donor_id)).all())
 
 
 def drain(
@@ -319,6 +348,8 @@ class _Resolver:
         self.starts = dict(session.execute(select(Campaign.id, Campaign.starts_at)).all())
 
     def __call__(self, name: str) -> Board | None:
+        if not rules.is_board_name(name):
+            return None  # a tally that is not a board (``type:...``)
         campaign_id = rules.campaign_id_of(name)
         if campaign_id is not None and campaign_id not in self.starts:
             return None
@@ -417,9 +448,11 @@ def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
             .join(known, known.c.donor_id == Donor.id)
             .outerjoin(counted, counted.c.donor_id == Donor.id)
         ).all()
+        medals = _medal_counts(session)
     entries = []
     for donor_id, version, status, visibility, on_hold, shown, alias, clips, reached in rows:
         state = _DonorState(version, status, visibility, on_hold, shown, alias)
+        state.medals = medals.get(donor_id, 0)
         score = rules.encode(clips, reached, board) if clips else 0.0
         entries.append((donor_id, state.placement(clips), score, version, state.profile()))
     members = hall(runtime).rebuild(name, entries)

@@ -257,7 +257,7 @@ def test_vesting_runs_once(client, runtime, clock, donor) -> None:
         "in_flight_cents": 0,
     }
     kinds = [e["kind"] for e in client.get("/v1/me/ledger", headers=ada).get_json()["items"]]
-    assert kinds == ["vesting", "vesting", "earning"]
+    assert kinds == ["vesting", "vesting", "bonus", "earning"]
 
 
 def test_audit_log_filters_and_pages(client, donor, agent, admin, clock) -> None:
