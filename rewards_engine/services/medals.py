@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
@@ -125,83 +125,104 @@ def _grant_all(
     """Insert awards (or re-grant revoked ones), post bonuses, notify once per donor.
 
     Returns the codes granted. An award someone else inserted first is skipped: the
-    unique key decides, and only the winner posts the bonus.
+    unique key decides, and only the winner posts the bonus. Works in bulk (a
+    backfill grants thousands at a time).
     """
-    granted: dict[int, list[tuple[Grant, int, int]]] = defaultdict(list)
-    for grant in grants:
-        table = MedalAward.__table__
-        values = {
-            "donor_id": grant.donor_id,
-            "code": grant.definition.code,
-            "version": grant.definition.version,
-            "period_key": grant.period_key,
-            "awarded_at": now,
-            "evidence": grant.evidence,
-            "provisional_until": grant.provisional_until,
-            "grants": 1,
-        }
-        award_id = session.execute(
-            insert(session, table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["donor_id", "code", "period_key"])
-            .returning(table.c.id)
-        ).scalar()
-        grants_count = 1
-        if award_id is None:  # it exists: re-grant only if it was revoked
-            row = session.execute(
-                update(MedalAward)
-                .where(
-                    MedalAward.donor_id == grant.donor_id,
-                    MedalAward.code == grant.definition.code,
-                    MedalAward.period_key == grant.period_key,
-                    MedalAward.revoked_at.is_not(None),
-                )
-                .values(
-                    revoked_at=None,
-                    revoke_reason=None,
-                    awarded_at=now,
-                    version=grant.definition.version,
-                    evidence=grant.evidence,
-                    provisional_until=grant.provisional_until,
-                    grants=MedalAward.grants + 1,
-                )
-                .returning(MedalAward.id, MedalAward.grants)
-            ).first()
-            if row is None:
-                continue
-            award_id, grants_count = row
-        granted[grant.donor_id].append((grant, award_id, grants_count))
-    codes: list[str] = []
-    for donor_id, items in granted.items():
-        notification = MedalNotification(
-            donor_id=donor_id, codes=[g.definition.code for g, _, _ in items], created_at=now
+    if not grants:
+        return []
+    table = MedalAward.__table__
+    by_key = {(g.donor_id, g.definition.code, g.period_key): g for g in grants}
+    inserted = session.execute(
+        insert(session, table)
+        .values(
+            [
+                {
+                    "donor_id": g.donor_id,
+                    "code": g.definition.code,
+                    "version": g.definition.version,
+                    "period_key": g.period_key,
+                    "awarded_at": now,
+                    "evidence": g.evidence,
+                    "provisional_until": g.provisional_until,
+                    "grants": 1,
+                }
+                for g in by_key.values()
+            ]
         )
-        session.add(notification)
-        session.flush()
-        for grant, award_id, grants_count in items:
-            session.execute(
-                update(MedalAward)
-                .where(MedalAward.id == award_id)
-                .values(notification_id=notification.id)
+        .on_conflict_do_nothing(index_elements=["donor_id", "code", "period_key"])
+        .returning(table.c.id, table.c.donor_id, table.c.code, table.c.period_key)
+    ).all()
+    won: list[tuple[Grant, int, int]] = [
+        (by_key[(d, c, k)], award_id, 1) for award_id, d, c, k in inserted
+    ]
+    for key in set(by_key) - {(d, c, k) for _, d, c, k in inserted}:
+        grant = by_key[key]  # it exists: granted again only if it had been revoked
+        row = session.execute(
+            update(MedalAward)
+            .where(
+                MedalAward.donor_id == key[0],
+                MedalAward.code == key[1],
+                MedalAward.period_key == key[2],
+                MedalAward.revoked_at.is_not(None),
             )
-            if grant.definition.bonus_points:
-                ledger.post(
-                    session,
-                    now=now,
-                    kind=TransferKind.BONUS,
-                    reference=("medal_award", award_id),
-                    actor=actor,
-                    idempotency_key=f"medal:{award_id}:grant:{grants_count}",
-                    legs=issue(
-                        donor_id,
-                        AccountKind.POINTS_AVAILABLE,
-                        POINTS,
-                        grant.definition.bonus_points,
-                    ),
-                    reason=f"medal {grant.definition.name}",
-                )
-            codes.append(grant.definition.code)
-    return codes
+            .values(
+                revoked_at=None,
+                revoke_reason=None,
+                awarded_at=now,
+                version=grant.definition.version,
+                evidence=grant.evidence,
+                provisional_until=grant.provisional_until,
+                grants=MedalAward.grants + 1,
+            )
+            .returning(MedalAward.id, MedalAward.grants)
+        ).first()
+        if row is not None:
+            won.append((grant, row[0], row[1]))
+    if not won:
+        return []
+    per_donor: dict[int, list[tuple[Grant, int, int]]] = defaultdict(list)
+    for item in won:
+        per_donor[item[0].donor_id].append(item)
+    notes = MedalNotification.__table__
+    created = session.execute(
+        insert(session, notes)
+        .values(
+            [
+                {
+                    "donor_id": donor,
+                    "codes": sorted(g.definition.code for g, _, _ in items),
+                    "created_at": now,
+                }
+                for donor, items in per_donor.items()
+            ]
+        )
+        .returning(notes.c.id, notes.c.donor_id)
+    ).all()
+    note_of = {donor: note_id for note_id, donor in created}
+    session.execute(
+        table.update()
+        .where(table.c.id == bindparam("award"))
+        .values(notification_id=bindparam("note")),
+        [{"award": award_id, "note": note_of[g.donor_id]} for g, award_id, _ in won],
+    )
+    for grant, award_id, times in won:
+        if grant.definition.bonus_points:
+            ledger.post(
+                session,
+                now=now,
+                kind=TransferKind.BONUS,
+                reference=("medal_award", award_id),
+                actor=actor,
+                idempotency_key=f"medal:{award_id}:grant:{times}",
+                legs=issue(
+                    grant.donor_id,
+                    AccountKind.POINTS_AVAILABLE,
+                    POINTS,
+                    grant.definition.bonus_points,
+                ),
+                reason=f"medal {grant.definition.name}",
+            )
+    return [grant.definition.code for grant, _, _ in won]
 
 
 def _revoke(
@@ -387,8 +408,7 @@ def evaluate_scheduled(db: Database, clock: Clock) -> JobReport:
         changed = session.scalars(
             select(MedalAward.donor_id).where(MedalAward.awarded_at == now).distinct()
         ).all()
-        for donor_id in changed:
-            wall.record_donor_changed(uow, now, donor_id)
+        wall.record_donors_changed(uow, now, changed)
     log.info("medals evaluated", extra={"fields": report.as_dict()})
     return report
 
@@ -711,7 +731,7 @@ def _apply_backfill(
                         )
                     ).one()
                     _revoke(session, now, award, catalog, "the medal's definition changed", actor)
-                wall.record_donor_changed(uow, now, donor)
+            wall.record_donors_changed(uow, now, chunk)
 
 
 # --- reading: the medal screen --------------------------------------------------------

@@ -140,6 +140,27 @@ def record_donor_changed(uow: UnitOfWork, now: datetime, donor_id: int) -> None:
     _changed(uow, now, donor_id, None)
 
 
+def record_donors_changed(uow: UnitOfWork, now: datetime, donor_ids: Sequence[int]) -> None:
+    """``record_donor_changed`` for many donors at once (a backfill, a job)."""
+    ids = sorted(set(donor_ids))
+    if not ids:
+        return
+    session = uow.session
+    session.execute(
+        update(Donor)
+        .where(one_of(session, Donor.id, ids))
+        .values(wall_version=Donor.wall_version + 1)
+    )
+    table = WallOutbox.__table__
+    rows = session.execute(
+        insert(session, table)
+        .values([{"donor_id": d, "boards": None, "created_at": now} for d in ids])
+        .returning(table.c.id, table.c.donor_id)
+    ).all()
+    for outbox_id, donor_id in rows:
+        uow.publish(WallChanged(outbox_id, donor_id))
+
+
 def _changed(uow: UnitOfWork, now: datetime, donor_id: int, boards: list[str] | None) -> None:
     uow.session.execute(
         update(Donor).where(Donor.id == donor_id).values(wall_version=Donor.wall_version + 1)
