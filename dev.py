@@ -52,7 +52,7 @@ def serve(args: list[str]) -> None:
     env.setdefault("APP_ENV", "development")
     tool = str(BIN / "rewards-engine")
     run([tool, "migrate"], env)
-    run([tool, "load-fixtures"], env)
+    run([tool, "load-fixtures", "--demo"], env)
     os.execve(tool, [tool, "serve", "--scheduler", *args], env)  # noqa: S606
 
 

@@ -64,16 +64,26 @@ def migrate() -> None:
 
 @cli.command("load-fixtures")
 @click.option("--update", is_flag=True, help="Overwrite existing records that differ.")
+@click.option("--demo", is_flag=True, help="Also demo donors and demo gift-card codes.")
 @click.option("--path", type=click.Path(exists=True, file_okay=False), default=None)
-def load_fixtures_command(update: bool, path: str | None) -> None:
-    """Load campaigns, consent texts and demo donors from fixtures/ (idempotent)."""
+def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
+    """Load campaigns, consent, medals and the catalog from fixtures/ (idempotent)."""
     from pathlib import Path
 
+    from rewards_engine.crypto import CodeVault
     from rewards_engine.services.fixtures import load_fixtures
 
     runtime = build_runtime()
     directory = Path(path) if path else runtime.settings.fixtures_dir
-    report = load_fixtures(runtime.db, runtime.clock, directory, update=update, progress=progress)
+    report = load_fixtures(
+        runtime.db,
+        runtime.clock,
+        directory,
+        update=update,
+        demo=demo,
+        vault=CodeVault(runtime.settings.gift_card_keys) if demo else None,
+        progress=progress,
+    )
     end_progress()
     click.echo(
         f"created {report.created or 'nothing'}; updated {report.updated or 'nothing'}; "
@@ -201,4 +211,33 @@ def medals_backfill(dry_run: bool, code: str | None) -> None:
     click.echo(
         f"{'applied' if report.applied else 'dry run'}: {summary['gains']} gains, "
         f"{summary['losses']} losses over {summary['donors_evaluated']} donors"
+    )
+
+
+@cli.group("rewards")
+def rewards_group() -> None:
+    """The rewards catalog."""
+
+
+@rewards_group.command("import-codes")
+@click.argument("item")
+@click.argument("csv_file", type=click.File("r"))
+def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untyped-def]
+    """Upload gift-card codes for ITEM from a CSV file (first column; header `code`)."""
+    from rewards_engine.crypto import CodeVault
+    from rewards_engine.domain.actors import Actor
+    from rewards_engine.services import rewards
+
+    runtime = build_runtime()
+    report = rewards.import_codes(
+        runtime.db,
+        runtime.clock,
+        Actor.system("cli"),
+        CodeVault(runtime.settings.gift_card_keys),
+        item,
+        rewards.parse_codes(csv_file.read()),
+    )
+    click.echo(
+        f"added {report.added}, duplicates {report.duplicates}, "
+        f"invalid lines {report.invalid or 'none'}"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -89,6 +89,8 @@ class Settings:
     jwt_public_key: str | None = field(default=None, repr=False)
     jwt_private_key: str | None = field(default=None, repr=False)
     jwt_audience: str | None = None
+    gift_card_keys: tuple[str, ...] = field(default=(), repr=False)
+    gift_cards_auto_fulfil: bool = True
     fixtures_dir: Path = PROJECT_ROOT / "fixtures"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -117,6 +119,10 @@ class Settings:
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
             jwt_private_key=env.get("JWT_PRIVATE_KEY") or None,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
+            gift_card_keys=tuple(
+                key.strip() for key in (env.get("GIFT_CARD_KEYS") or "").split(",") if key.strip()
+            ),
+            gift_cards_auto_fulfil=_bool(env, "GIFT_CARDS_AUTO_FULFIL", True),
             fixtures_dir=Path(env.get("FIXTURES_DIR") or PROJECT_ROOT / "fixtures"),
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
@@ -136,7 +142,7 @@ class Settings:
                 api_base=env.get("STRIPE_API_BASE") or None,
             ),
         )
-        return settings.with_jwt_defaults()
+        return settings.with_jwt_defaults().with_gift_card_key()
 
     @property
     def is_development(self) -> bool:
@@ -170,17 +176,40 @@ class Settings:
             )
         return replace(self, jwt_secret=development_secret(self.instance_dir))
 
+    def with_gift_card_key(self) -> Settings:
+        """Gift-card codes need an encryption key; development makes one, production must
+        be given one (losing it loses every code in stock)."""
+        if self.gift_card_keys:
+            return self
+        if not self.is_development:
+            raise ConfigError(
+                "GIFT_CARD_KEYS is not set: give one Fernet key (python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            )
+        key = development_secret(self.instance_dir, "dev-gift-card-key", _fernet_key)
+        return replace(self, gift_card_keys=(key,))
+
     def web_worker_count(self) -> int:
         return self.web_workers or max(2, (os.cpu_count() or 1) * 2)
 
 
-def development_secret(instance_dir: Path) -> str:
+def _fernet_key() -> str:
+    from rewards_engine.crypto import generate_key
+
+    return generate_key()
+
+
+def development_secret(
+    instance_dir: Path,
+    name: str = "dev-jwt-secret",
+    make: Callable[[], str] = lambda: secrets.token_urlsafe(48),
+) -> str:
     """A per-installation random secret, created once and shared by its processes."""
     instance_dir.mkdir(parents=True, exist_ok=True)
-    path = instance_dir / "dev-jwt-secret"
+    path = instance_dir / name
     if not path.exists():
-        draft = instance_dir / f".dev-jwt-secret.{os.getpid()}"
-        draft.write_text(secrets.token_urlsafe(48))
+        draft = instance_dir / f".{name}.{os.getpid()}"
+        draft.write_text(make())
         draft.chmod(0o600)
         try:
             os.link(draft, path)  # atomic: the first process to link wins

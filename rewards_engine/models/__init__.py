@@ -9,6 +9,7 @@ from rewards_engine.models.donors import Donor
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
 from rewards_engine.models.requests import IdempotencyKey
+from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ConsentRecord",
     "ConsentVersion",
     "Donor",
+    "GiftCardCode",
     "IdempotencyKey",
     "LedgerAccount",
     "LedgerEntry",
@@ -26,6 +28,9 @@ __all__ = [
     "MedalAward",
     "MedalDefinition",
     "MedalNotification",
+    "Redemption",
+    "RedemptionEvent",
+    "RewardItem",
     "SubmissionBatch",
     "WallOutbox",
     "WallSnapshot",

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from rewards_engine.clock import Clock
+from rewards_engine.crypto import CodeVault
 from rewards_engine.db import Database
 from rewards_engine.domain import medals as medal_rules
+from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.profiles import (
     Visibility,
@@ -29,7 +31,8 @@ from rewards_engine.domain.profiles import (
     random_alias,
     validate_timezone,
 )
-from rewards_engine.models import Campaign, ConsentVersion, Donor, MedalDefinition
+from rewards_engine.models import Campaign, ConsentVersion, Donor, MedalDefinition, RewardItem
+from rewards_engine.services.rewards import validate_item
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class FixtureKind:
     defaults: Callable[[datetime], dict[str, Any]] = lambda now: {}
     # How --update applies a differing record (default: rewrite it in place).
     revise: Callable[[Session, Any, dict[str, Any], datetime], None] | None = None
+    demo: bool = False  # demo data: loaded only when asked for (never in production)
 
 
 def _known_fields(model: type[SQLModel], record: dict[str, Any], source: str) -> dict[str, Any]:
@@ -109,6 +113,13 @@ def _prepare_donor(record: dict[str, Any]) -> dict[str, Any]:
 
 
 FIXTURES_ACTOR = "system:fixtures"
+
+
+def _prepare_reward(record: dict[str, Any]) -> dict[str, Any]:
+    record = _known_fields(RewardItem, record, f"reward {record.get('id')!r}")
+    if "id" not in record:
+        raise InvalidInput("reward lacks 'id'", field="id")
+    return validate_item(record)
 
 
 def _prepare_medal(record: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +190,17 @@ KINDS = (
         _prepare_donor,
         lambda s, r: s.query(Donor).filter_by(account_id=r["account_id"]).first(),
         defaults=lambda now: {"alias": random_alias(), "created_at": now, "updated_at": now},
+        demo=True,
+    ),
+    FixtureKind(
+        "reward",
+        "catalog.toml",
+        "reward",
+        RewardItem,
+        "id",
+        _prepare_reward,
+        lambda s, r: s.get(RewardItem, r["id"]),
+        defaults=lambda now: {"created_at": now, "updated_at": now},
     ),
     FixtureKind(
         "medal",
@@ -219,12 +241,17 @@ def load_fixtures(
     directory: Path,
     *,
     update: bool = False,
+    demo: bool = False,
+    vault: CodeVault | None = None,
     kinds: Iterable[FixtureKind] = KINDS,
     progress: Callable[[str], None] | None = None,
 ) -> FixtureReport:
-    """Insert what is missing (and, with ``update``, rewrite what differs), in one transaction."""
+    """Insert what is missing (and, with ``update``, rewrite what differs), in one
+    transaction. ``demo`` adds the demo donors and, given a ``vault``, the demo gift-card
+    codes (``demo_gift_codes/<reward id>.csv``)."""
     report = FixtureReport()
-    batches = [(kind, read_records(directory, kind)) for kind in kinds]  # validate all first
+    chosen = [kind for kind in kinds if demo or not kind.demo]
+    batches = [(kind, read_records(directory, kind)) for kind in chosen]  # validate all first
     now = clock.now()
     with db.transaction() as uow:
         for kind, records in batches:
@@ -253,8 +280,26 @@ def load_fixtures(
                     report.differing.append(
                         f"{kind.name} {record[kind.key_field]}: {', '.join(differing)}"
                     )
+    if demo and vault is not None:
+        _load_demo_codes(db, clock, vault, directory / "demo_gift_codes", report)
     log.info(
         "fixtures loaded",
         extra={"fields": {"created": report.created, "updated": report.updated}},
     )
     return report
+
+
+def _load_demo_codes(
+    db: Database, clock: Clock, vault: CodeVault, folder: Path, report: FixtureReport
+) -> None:
+    from rewards_engine.services import rewards
+
+    for path in sorted(folder.glob("*.csv")) if folder.exists() else []:
+        codes = rewards.parse_codes(path.read_text())
+        added = rewards.import_codes(db, clock, Actor.system("fixtures"), vault, path.stem, codes)
+        if added.added:
+            report.created["gift_card_code"] = report.created.get("gift_card_code", 0) + added.added
+        if added.duplicates:
+            report.unchanged["gift_card_code"] = (
+                report.unchanged.get("gift_card_code", 0) + added.duplicates
+            )

@@ -18,11 +18,11 @@ def counts(runtime: Runtime) -> dict[str, int]:
 
 
 def test_loading_twice_changes_nothing(runtime: Runtime, fixtures_dir: Path) -> None:
-    first = load_fixtures(runtime.db, runtime.clock, fixtures_dir)
-    assert first.created == {"campaign": 2, "consent": 1, "donor": 4, "medal": 12}
+    first = load_fixtures(runtime.db, runtime.clock, fixtures_dir, demo=True)
+    assert first.created == {"campaign": 2, "consent": 1, "donor": 4, "medal": 12, "reward": 5}
     with runtime.db.read() as session:
         aliases = {d.account_id: d.alias for d in session.scalars(select(Donor))}
-    second = load_fixtures(runtime.db, runtime.clock, fixtures_dir)
+    second = load_fixtures(runtime.db, runtime.clock, fixtures_dir, demo=True)
     assert not second.changed_anything
     assert second.unchanged == first.created
     assert counts(runtime) == {"Campaign": 2, "ConsentVersion": 1, "Donor": 4}
@@ -64,6 +64,30 @@ def test_admin_changes_are_kept_unless_update_is_asked(
         assert session.get(Campaign, "video-donation-program").points_per_clip == 10
 
 
+def test_demo_data_only_when_asked(runtime: Runtime, fixtures_dir: Path) -> None:
+    report = load_fixtures(runtime.db, runtime.clock, fixtures_dir)
+    assert "donor" not in report.created and report.created["reward"] == 5
+    assert counts(runtime)["Donor"] == 0
+
+
+def test_medal_changes_in_the_file_become_new_versions(runtime: Runtime, tmp_path: Path) -> None:
+    from rewards_engine.models import MedalDefinition
+
+    medal = (
+        '[[medal]]\ncode = "first"\nname = "First"\nicon_key = "i"\ntier = "bronze"\n'
+        'rule = {{ kind = "count", threshold = {n} }}\n'
+    )
+    (tmp_path / "medals.toml").write_text(medal.format(n=1))
+    load_fixtures(runtime.db, runtime.clock, tmp_path)
+    (tmp_path / "medals.toml").write_text(medal.format(n=2))
+    kept = load_fixtures(runtime.db, runtime.clock, tmp_path)
+    assert kept.differing == ["medal first: rule"]
+    load_fixtures(runtime.db, runtime.clock, tmp_path, update=True)
+    with runtime.db.read() as session:
+        versions = session.query(MedalDefinition).order_by(MedalDefinition.version).all()
+    assert [(v.version, v.rule["threshold"]) for v in versions] == [(1, 1), (2, 2)]
+
+
 def test_a_bad_file_writes_nothing(runtime: Runtime, tmp_path: Path) -> None:
     (tmp_path / "campaigns.toml").write_text(
         '[[campaign]]\nid = "c"\nname = "C"\nstarts_at = 2025-01-01T00:00:00Z\n'
@@ -71,5 +95,5 @@ def test_a_bad_file_writes_nothing(runtime: Runtime, tmp_path: Path) -> None:
     )
     (tmp_path / "demo_donors.toml").write_text('[[donor]]\naccount_id = "d1"\n')
     with pytest.raises(InvalidInput, match="bogus"):
-        load_fixtures(runtime.db, runtime.clock, tmp_path)
+        load_fixtures(runtime.db, runtime.clock, tmp_path, demo=True)
     assert counts(runtime) == {"Campaign": 0, "ConsentVersion": 0, "Donor": 0}

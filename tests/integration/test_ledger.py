@@ -99,6 +99,7 @@ def test_verify_finds_a_tampered_balance_and_the_cli_fails(
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "JWT_SECRET": "x" * 40,
+        "INSTANCE_DIR": str(settings.instance_dir),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

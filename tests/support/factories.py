@@ -21,8 +21,11 @@ _events = itertools.count(1)
 
 
 def load_program(runtime: Runtime) -> None:
-    """The real fixtures: both campaigns, the consent text, the demo donors."""
-    load_fixtures(runtime.db, runtime.clock, FIXTURES)
+    """The real fixtures: campaigns, consent, medals, catalog, and the demo data."""
+    from rewards_engine.crypto import CodeVault
+
+    vault = CodeVault(runtime.settings.gift_card_keys)
+    load_fixtures(runtime.db, runtime.clock, FIXTURES, demo=True, vault=vault)
 
 
 def add_campaign(runtime: Runtime, **overrides: Any) -> Campaign:

@@ -1,0 +1,197 @@
+"""The rewards catalog and redemptions, for donors and for support staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import context
+from api.auth import auth_required
+from api.schemas.common import IdempotencyHeader, PageArgs, page_of
+from api.schemas.rewards import (
+    AdminRedemptionQuery,
+    CodesReportSchema,
+    CodesUploadSchema,
+    NewRewardSchema,
+    RedeemSchema,
+    RedemptionSchema,
+    RestockSchema,
+    RetireRewardSchema,
+    RewardInputSchema,
+    RewardSchema,
+    TransitionSchema,
+)
+from rewards_engine.crypto import CodeVault
+from rewards_engine.domain.redemptions import Status
+from rewards_engine.domain.roles import Role
+from rewards_engine.services import redemptions, rewards
+
+blp = Blueprint("rewards", __name__, description="Rewards catalog and redemptions")
+
+
+def _vault() -> CodeVault:
+    runtime = context.runtime()
+    return runtime.extension("code_vault", lambda: CodeVault(runtime.settings.gift_card_keys))
+
+
+@blp.route("/rewards")
+class Catalog(MethodView):
+    @blp.response(200, RewardSchema(many=True))
+    def get(self) -> Any:
+        """The catalog: gift cards and cameras, their point cost and stock (public)"""
+        return rewards.list_items(context.runtime().db)
+
+
+@blp.route("/redemptions")
+class Redemptions(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.arguments(IdempotencyHeader(), location="headers")
+    @blp.arguments(RedeemSchema())
+    @blp.response(201, RedemptionSchema)
+    @blp.alt_response(409, description="Not enough points, out of stock, not eligible, limit")
+    def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
+        """Spend points on a reward; gift cards come with their code at once"""
+        runtime = context.runtime()
+        return redemptions.redeem(
+            runtime.db,
+            runtime.clock,
+            context.actor(),
+            context.donor().id,
+            body["reward_id"],
+            body["shipping_address"],
+            idempotency_key=headers["idempotency_key"],
+            auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
+            vault=_vault(),
+        )
+
+    @auth_required(Role.DONOR)
+    @blp.arguments(PageArgs(), location="query")
+    @blp.response(200, page_of(RedemptionSchema))
+    def get(self, args: dict[str, Any]) -> Any:
+        """The donor's redemptions, newest first, with their gift-card codes"""
+        return redemptions.donor_redemptions(
+            context.runtime().db, _vault(), context.donor().id, **args
+        )
+
+
+@blp.route("/redemptions/<int:redemption_id>")
+class RedemptionById(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.response(200, RedemptionSchema)
+    def get(self, redemption_id: int) -> Any:
+        """One of the donor's redemptions"""
+        return redemptions.donor_redemption(
+            context.runtime().db, _vault(), context.donor().id, redemption_id
+        )
+
+
+@blp.route("/admin/redemptions")
+class AdminRedemptions(MethodView):
+    @auth_required(Role.SUPPORT)
+    @blp.arguments(AdminRedemptionQuery(), location="query")
+    @blp.response(200, page_of(RedemptionSchema))
+    def get(self, args: dict[str, Any]) -> Any:
+        """Redemptions, oldest first, by status or donor (gift-card codes masked)"""
+        return redemptions.all_redemptions(context.runtime().db, **args)
+
+
+@blp.route("/admin/redemptions/<int:redemption_id>/transition")
+class Transition(MethodView):
+    @auth_required(Role.SUPPORT)
+    @blp.arguments(TransitionSchema())
+    @blp.response(200, RedemptionSchema)
+    @blp.alt_response(409, description="Not a legal move from the current state")
+    def post(self, body: dict[str, Any], redemption_id: int) -> Any:
+        """Approve, fulfil, ship (carrier and tracking), deliver, cancel or fail (audited)"""
+        runtime = context.runtime()
+        return redemptions.transition(
+            runtime.db,
+            runtime.clock,
+            context.actor(),
+            redemption_id,
+            Status(body.pop("to")),
+            **body,
+        )
+
+
+@blp.route("/admin/rewards")
+class AdminCatalog(MethodView):
+    @auth_required(Role.SUPPORT)
+    @blp.response(200, RewardSchema(many=True))
+    def get(self) -> Any:
+        """Every item, retired ones too, with stock"""
+        return rewards.list_items(context.runtime().db, include_retired=True)
+
+    @auth_required(Role.ADMIN)
+    @blp.arguments(NewRewardSchema())
+    @blp.response(201, RewardSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Add an item to the catalog"""
+        runtime = context.runtime()
+        item_id = body.pop("id")
+        item = rewards.save_item(
+            runtime.db, runtime.clock, context.actor(), item_id, body, create=True
+        )
+        return rewards.CatalogItem(item, item.stock or 0)
+
+
+@blp.route("/admin/rewards/<string:item_id>")
+class AdminReward(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(RewardInputSchema())
+    @blp.response(200, RewardSchema)
+    def put(self, body: dict[str, Any], item_id: str) -> Any:
+        """Change an item (redemptions already made keep their cost)"""
+        runtime = context.runtime()
+        item = rewards.save_item(
+            runtime.db, runtime.clock, context.actor(), item_id, body, create=False
+        )
+        return rewards.CatalogItem(item, item.stock or 0)
+
+
+@blp.route("/admin/rewards/<string:item_id>/retire")
+class RetireReward(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(RetireRewardSchema())
+    @blp.response(200, RewardSchema)
+    def post(self, body: dict[str, Any], item_id: str) -> Any:
+        """Take an item off the catalog"""
+        runtime = context.runtime()
+        item = rewards.retire_item(
+            runtime.db, runtime.clock, context.actor(), item_id, body["reason"]
+        )
+        return rewards.CatalogItem(item, item.stock or 0)
+
+
+@blp.route("/admin/rewards/<string:item_id>/stock")
+class Restock(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(RestockSchema())
+    @blp.response(200, RewardSchema)
+    def post(self, body: dict[str, Any], item_id: str) -> Any:
+        """Add or remove camera units"""
+        runtime = context.runtime()
+        item = rewards.restock(
+            runtime.db, runtime.clock, context.actor(), item_id, body["delta"], body["reason"]
+        )
+        return rewards.CatalogItem(item, item.stock or 0)
+
+
+@blp.route("/admin/rewards/<string:item_id>/codes")
+class UploadCodes(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(CodesUploadSchema())
+    @blp.response(201, CodesReportSchema)
+    def post(self, body: dict[str, Any], item_id: str) -> Any:
+        """Upload gift-card codes (CSV), encrypted at rest; never logged"""
+        runtime = context.runtime()
+        return rewards.import_codes(
+            runtime.db,
+            runtime.clock,
+            context.actor(),
+            _vault(),
+            item_id,
+            rewards.parse_codes(body["csv"]),
+        )

@@ -1,0 +1,1 @@
+"""Outside systems the engine pays or fulfils through: gift-card sources, payout rails."""

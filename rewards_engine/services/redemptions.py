@@ -1,0 +1,381 @@
+"""Redeeming points for rewards: no overspend, no oversell, every move audited.
+
+One redemption is one transaction that takes the points (a ledger transfer that
+refuses to take the available balance below zero) and the stock (a gift-card code,
+or a camera unit through a conditional decrement), after the donor's row lock: two
+redemptions of one donor run one after the other, two of one camera queue on its
+row, and a gift card's concurrent redemptions take different codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from rewards_engine.clock import Clock
+from rewards_engine.crypto import CodeVault
+from rewards_engine.db import Database
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from rewards_engine.domain.ledger import POINTS, AccountKind, AccountRef, Leg, TransferKind
+from rewards_engine.domain.redemptions import (
+    RETURNING,
+    RewardKind,
+    Status,
+    check_transition,
+    mask_code,
+    validate_address,
+)
+from rewards_engine.models import (
+    Donor,
+    GiftCardCode,
+    MedalAward,
+    Redemption,
+    RedemptionEvent,
+    RewardItem,
+    WallTally,
+)
+from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.providers.gift_cards import source_for
+from rewards_engine.services import audit, idempotency, ledger
+
+OPEN = [s.value for s in Status if s not in RETURNING]
+
+
+@dataclass(frozen=True)
+class RedemptionView:
+    """A redemption as its donor (``code`` in full) or support (``code`` masked) sees it."""
+
+    redemption: Redemption
+    item_name: str
+    code: str | None
+    events: list[RedemptionEvent]
+
+
+def _points_legs(donor_id: int, cost: int) -> list[Leg]:
+    return [
+        Leg(
+            AccountRef.donor(donor_id, AccountKind.POINTS_AVAILABLE, POINTS),
+            -cost,
+            keep_non_negative=True,
+        ),
+        Leg(AccountRef.program(AccountKind.REDEMPTIONS, POINTS), cost),
+    ]
+
+
+def _event(
+    session: Session,
+    now: datetime,
+    redemption: Redemption,
+    before: str | None,
+    actor: Actor,
+    note: str | None = None,
+) -> None:
+    session.add(
+        RedemptionEvent(
+            redemption_id=redemption.id,
+            from_status=before,
+            to_status=redemption.status,
+            actor_kind=actor.role,
+            note=note,
+            created_at=now,
+        )
+    )
+
+
+def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:
+    if item.requires_campaign:
+        clips = session.scalar(
+            select(WallTally.clips).where(
+                WallTally.board == f"campaign:{item.requires_campaign}",
+                WallTally.donor_id == donor_id,
+            )
+        )
+        if not clips:
+            raise Conflict(
+                f"{item.name} is for donors of campaign {item.requires_campaign}",
+                code="not_eligible",
+                details={"requires_campaign": item.requires_campaign},
+            )
+    if item.requires_medal:
+        held = session.scalar(
+            select(func.count())
+            .select_from(MedalAward)
+            .where(
+                MedalAward.donor_id == donor_id,
+                MedalAward.code == item.requires_medal,
+                MedalAward.revoked_at.is_(None),
+            )
+        )
+        if not held:
+            raise Conflict(
+                f"{item.name} is for holders of the {item.requires_medal} medal",
+                code="not_eligible",
+                details={"requires_medal": item.requires_medal},
+            )
+    if item.per_donor_limit is not None:
+        taken = session.scalar(
+            select(func.count())
+            .select_from(Redemption)
+            .where(
+                Redemption.donor_id == donor_id,
+                Redemption.item_id == item.id,
+                Redemption.status.in_(OPEN),
+            )
+        )
+        if taken >= item.per_donor_limit:
+            raise Conflict(
+                f"at most {item.per_donor_limit} of {item.name} per donor",
+                code="limit_reached",
+                details={"limit": item.per_donor_limit},
+            )
+
+
+def redeem(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    donor_id: int,
+    item_id: str,
+    shipping_address: dict[str, Any] | None,
+    *,
+    idempotency_key: str | None = None,
+    auto_fulfil: bool = True,
+    vault: CodeVault | None = None,
+) -> RedemptionView:
+    """Spend points on a reward. Gift cards are fulfilled at once (their code shown)
+    unless the donor is under review or auto-fulfilment is off; cameras wait for
+    support to approve and ship them."""
+    key = idempotency.Idempotency.for_request(
+        f"donor:{donor_id}",
+        idempotency_key,
+        "redeem",
+        {"item_id": item_id, "shipping_address": shipping_address},
+    )
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        replay = idempotency.claim(session, key, now)
+        if replay is not None:
+            redemption = session.get(Redemption, replay["redemption_id"])
+            assert redemption is not None
+            return _view(session, redemption, vault, reveal=True)
+        donor = session.get(Donor, donor_id, with_for_update=True)
+        if donor is None or donor.status != "active":
+            raise Forbidden("this account cannot redeem", code="donor_not_active")
+        item = session.get(RewardItem, item_id)
+        if item is None or not item.active:
+            raise InvalidInput(
+                f"no reward {item_id!r} on offer", code="unknown_reward", field="reward_id"
+            )
+        address = None
+        if item.kind == RewardKind.CAMERA:
+            address = validate_address(shipping_address, list(item.shipping_countries or []))
+        elif shipping_address is not None:
+            raise InvalidInput("gift cards need no shipping address", field="shipping_address")
+        _check_eligible(session, donor_id, item)
+        redemption = Redemption(
+            donor_id=donor_id,
+            item_id=item.id,
+            kind=item.kind,
+            point_cost=item.point_cost,
+            status=Status.REQUESTED.value,
+            shipping_address=address.as_dict() if address else None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(redemption)
+        session.flush()
+        ledger.post(
+            session,
+            now=now,
+            kind=TransferKind.REDEMPTION,
+            reference=("redemption", redemption.id),
+            actor=actor,
+            idempotency_key=f"redeem:{redemption.id}",
+            legs=_points_legs(donor_id, item.point_cost),
+            reason=item.name,
+        )
+        _event(session, now, redemption, None, actor)
+        if item.kind == RewardKind.GIFT_CARD:
+            redemption.gift_card_code_id = source_for(item).issue(session, item, redemption.id, now)
+            if auto_fulfil and not donor.on_hold:
+                redemption.status = Status.FULFILLED.value
+                _event(
+                    session, now, redemption, Status.REQUESTED.value, Actor.system("auto-fulfil")
+                )
+        else:  # last: the item's row lock is held only until the commit just after
+            taken = session.execute(
+                update(RewardItem)
+                .where(RewardItem.id == item.id, RewardItem.stock > 0)
+                .values(stock=RewardItem.stock - 1)
+                .returning(RewardItem.stock)
+            ).first()
+            if taken is None:
+                raise Conflict(f"{item.name} is out of stock", code="out_of_stock")
+        idempotency.store(session, key, {"redemption_id": redemption.id})
+        return _view(session, redemption, vault, reveal=True)
+
+
+def transition(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    redemption_id: int,
+    target: Status,
+    *,
+    carrier: str | None = None,
+    tracking_number: str | None = None,
+    reason: str | None = None,
+) -> RedemptionView:
+    """Move a redemption on (support). Cancelling or failing gives the points and the
+    stock back; an illegal move is a 409 naming the current state."""
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        donor_id = session.scalar(select(Redemption.donor_id).where(Redemption.id == redemption_id))
+        if donor_id is None:
+            raise NotFound(f"no redemption {redemption_id}", code="redemption_not_found")
+        session.get(Donor, donor_id, with_for_update=True)  # the donor first, as everywhere
+        redemption = session.get(Redemption, redemption_id, with_for_update=True)
+        assert redemption is not None
+        before = Status(redemption.status)
+        check_transition(RewardKind(redemption.kind), before, target)
+        if target == Status.SHIPPED:
+            if not carrier or not tracking_number:
+                raise InvalidInput(
+                    "shipping needs the carrier and the tracking number",
+                    field="tracking_number" if carrier else "carrier",
+                )
+            redemption.carrier, redemption.tracking_number = carrier, tracking_number
+        if target in RETURNING:
+            if not reason:
+                raise InvalidInput("say why it is cancelled or failed", field="reason")
+            _give_back(session, now, actor, redemption)
+        if target == Status.FULFILLED and redemption.gift_card_code_id is None:
+            item = session.get(RewardItem, redemption.item_id)
+            assert item is not None
+            redemption.gift_card_code_id = source_for(item).issue(session, item, redemption.id, now)
+        redemption.status = target.value
+        redemption.note = reason or redemption.note
+        redemption.updated_at = now
+        _event(session, now, redemption, before.value, actor, reason)
+        after = {"status": target.value}
+        if target == Status.SHIPPED:
+            after |= {"carrier": carrier, "tracking_number": tracking_number}
+        audit.record(
+            session,
+            clock,
+            actor,
+            action=f"redemption.{target.value}",
+            target_type="redemption",
+            target_id=redemption_id,
+            before={"status": before.value},
+            after=after,
+            reason=reason,
+        )
+        return _view(session, redemption, None, reveal=False)
+
+
+def _give_back(session: Session, now: datetime, actor: Actor, redemption: Redemption) -> None:
+    legs = [
+        Leg(leg.account, -leg.amount)
+        for leg in _points_legs(redemption.donor_id, redemption.point_cost)
+    ]
+    ledger.post(
+        session,
+        now=now,
+        kind=TransferKind.REFUND,
+        reference=("redemption", redemption.id),
+        actor=actor,
+        idempotency_key=f"refund:redemption:{redemption.id}",
+        legs=legs,
+        reason="redemption cancelled",
+    )
+    if redemption.kind == RewardKind.CAMERA:
+        session.execute(
+            update(RewardItem)
+            .where(RewardItem.id == redemption.item_id)
+            .values(stock=RewardItem.stock + 1)
+        )
+    elif redemption.gift_card_code_id is not None:
+        item = session.get(RewardItem, redemption.item_id)
+        assert item is not None
+        source_for(item).release(session, redemption.gift_card_code_id)
+        redemption.gift_card_code_id = None
+
+
+def _view(
+    session: Session, redemption: Redemption, vault: CodeVault | None, *, reveal: bool
+) -> RedemptionView:
+    item = session.get(RewardItem, redemption.item_id)
+    code = None
+    if redemption.gift_card_code_id is not None:
+        row = session.get(GiftCardCode, redemption.gift_card_code_id)
+        assert row is not None
+        if reveal and redemption.status == Status.FULFILLED and vault is not None:
+            code = vault.decrypt(row.encrypted)
+        elif not reveal:
+            code = mask_code(row.last4)
+    events = list(
+        session.scalars(
+            select(RedemptionEvent)
+            .where(RedemptionEvent.redemption_id == redemption.id)
+            .order_by(RedemptionEvent.id)
+        )
+    )
+    return RedemptionView(redemption, item.name if item else redemption.item_id, code, events)
+
+
+def donor_redemptions(
+    db: Database, vault: CodeVault, donor_id: int, *, limit: int, cursor: str | None
+) -> Page[RedemptionView]:
+    """The donor's redemptions, newest first, with their gift-card codes in full."""
+    with db.read() as session:
+        page = fetch_page(
+            session,
+            select(Redemption).where(Redemption.donor_id == donor_id),
+            kind="redemptions",
+            columns=(Redemption.id,),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+        )
+        return Page([_view(session, r, vault, reveal=True) for r in page.items], page.next_cursor)
+
+
+def donor_redemption(
+    db: Database, vault: CodeVault, donor_id: int, redemption_id: int
+) -> RedemptionView:
+    with db.read() as session:
+        redemption = session.get(Redemption, redemption_id)
+        if redemption is None or redemption.donor_id != donor_id:
+            raise NotFound(f"no redemption {redemption_id}", code="redemption_not_found")
+        return _view(session, redemption, vault, reveal=True)
+
+
+def all_redemptions(
+    db: Database, *, status: str | None, donor_id: int | None, limit: int, cursor: str | None
+) -> Page[RedemptionView]:
+    """Support's queue, oldest first (first come, first served); codes masked."""
+    query = select(Redemption)
+    if status is not None:
+        query = query.where(Redemption.status == status)
+    if donor_id is not None:
+        query = query.where(Redemption.donor_id == donor_id)
+    with db.read() as session:
+        page = fetch_page(
+            session,
+            query,
+            kind="admin-redemptions",
+            columns=(Redemption.id,),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+            descending=False,
+        )
+        return Page([_view(session, r, None, reveal=False) for r in page.items], page.next_cursor)
