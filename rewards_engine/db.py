@@ -211,3 +211,18 @@ def one_of(session: Session, column: Any, values: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+@contextmanager
+def point_lookups(session: Session) -> Iterator[None]:
+    """Tell PostgreSQL that the statements inside are index probes, whatever its
+    statistics say: a table filled in a burst (a new installation, a large import) has
+    none yet, and the planner would scan it whole for a few hundred keys."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+    try:
+        yield
+    finally:
+        if postgres:
+            session.execute(text("SET LOCAL enable_seqscan = on"))

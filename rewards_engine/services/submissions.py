@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, allocate_ids, insert, one_of
+from rewards_engine.db import Database, UnitOfWork, allocate_ids, insert, one_of, point_lookups
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
@@ -201,15 +201,15 @@ def _prior_counts(
     prior = PriorCounts()
     campaign = rules.campaign_id
     hashes = {clip.video_sha256 for clip in clips}
-    prior.owners = dict(
-        session.execute(
-            select(Clip.video_sha256, Clip.id).where(
-                Clip.campaign_id == campaign,
-                one_of(session, Clip.video_sha256, hashes),
-                HOLDS_ITS_HASH,
+    # A probe of the hashes' unique index. The campaign is compared here rather than
+    # in SQL, where it would tempt a planner without statistics to walk the campaign.
+    with point_lookups(session):
+        rows = session.execute(
+            select(Clip.video_sha256, Clip.id, Clip.campaign_id).where(
+                one_of(session, Clip.video_sha256, hashes), HOLDS_ITS_HASH
             )
         ).all()
-    )
+    prior.owners = {digest: clip_id for digest, clip_id, where in rows if where == campaign}
     if rules.cap_per_camera_per_incident_type is not None:
         rows = session.execute(
             select(Clip.camera_id, Clip.incident_type, func.count())
