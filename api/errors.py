@@ -107,6 +107,22 @@ def http_exception_body(exc: HTTPException) -> tuple[dict[str, Any], int, dict[s
     return error_body(status, error, message, errors), status, dict(data.get("headers") or {})
 
 
+_TRANSIENT = (
+    "database is locked", "could not connect", "connection", "server closed",
+    "terminating", "timeout", "shutting down", "starting up", "too many clients",
+)  # fmt: skip
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """An outage or overload worth a retry (503), as opposed to a bug (500)."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def on_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
@@ -119,17 +135,13 @@ def register_error_handlers(app: Flask) -> None:
             body["details"] = exc.details
         return jsonify(body), status
 
-    @app.errorhandler(OperationalError)
-    def on_database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]
+    @app.errorhandler(DBAPIError)
+    def on_database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
+        if not database_unavailable(exc):
+            return on_unexpected(exc)  # a bug (a missing column...), not an outage
         log.warning("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
         body = error_body(503, "database_unavailable", "the database is unavailable; retry")
         return jsonify(body), 503, {"Retry-After": "2"}
-
-    @app.errorhandler(DBAPIError)
-    def on_database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
-        if exc.connection_invalidated:
-            return on_database_unavailable(exc)  # type: ignore[arg-type]
-        return on_unexpected(exc)
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception):  # type: ignore[no-untyped-def]

@@ -70,7 +70,7 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
     """Load campaigns, consent, medals and the catalog from fixtures/ (idempotent)."""
     from pathlib import Path
 
-    from rewards_engine.crypto import CodeVault
+    from rewards_engine.crypto import Vault
     from rewards_engine.services.fixtures import load_fixtures
 
     runtime = build_runtime()
@@ -81,7 +81,7 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
         directory,
         update=update,
         demo=demo,
-        vault=CodeVault(runtime.settings.gift_card_keys) if demo else None,
+        vault=Vault(runtime.settings.encryption_keys) if demo else None,
         progress=progress,
     )
     end_progress()
@@ -224,7 +224,7 @@ def rewards_group() -> None:
 @click.argument("csv_file", type=click.File("r"))
 def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untyped-def]
     """Upload gift-card codes for ITEM from a CSV file (first column; header `code`)."""
-    from rewards_engine.crypto import CodeVault
+    from rewards_engine.crypto import Vault
     from rewards_engine.domain.actors import Actor
     from rewards_engine.services import rewards
 
@@ -233,7 +233,7 @@ def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untype
         runtime.db,
         runtime.clock,
         Actor.system("cli"),
-        CodeVault(runtime.settings.gift_card_keys),
+        Vault(runtime.settings.encryption_keys),
         item,
         rewards.parse_codes(csv_file.read()),
     )
@@ -241,3 +241,46 @@ def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untype
         f"added {report.added}, duplicates {report.duplicates}, "
         f"invalid lines {report.invalid or 'none'}"
     )
+
+
+@cli.group("payouts")
+def payouts_group() -> None:
+    """Cash payouts."""
+
+
+@payouts_group.command("report")
+@click.option("--batch", "batch_id", type=int, default=None)
+def payouts_report(batch_id: int | None) -> None:
+    """Per batch: the provider's paid total against the ledger's and the items'."""
+    from rewards_engine.services import payouts
+
+    lines = payouts.reconciliation_report(build_runtime(), batch_id)
+    for line in lines:
+        provider = "-" if line.provider_paid_cents is None else line.provider_paid_cents
+        click.echo(
+            f"batch {line.batch_id:>6} {line.provider:7} provider {provider:>12} "
+            f"ledger {line.ledger_paid_cents:>12} items {line.items_paid_cents:>12} "
+            + ("; ".join(line.differences) or "ok")
+        )
+    if any(line.differences for line in lines):
+        sys.exit(1)
+
+
+@payouts_group.command("tax-report")
+@click.option("--year", type=int, required=True)
+@click.option(
+    "--threshold-cents",
+    type=int,
+    default=None,
+    help="Default: US 1099 ($600 through 2025, $2,000 from 2026).",
+)
+def payouts_tax_report(year: int, threshold_cents: int | None) -> None:
+    """Payees whose payouts settled in YEAR reach the reporting threshold (CSV)."""
+    from rewards_engine.services import payouts
+
+    lines = payouts.tax_report(build_runtime().db, year, threshold_cents)
+    click.echo("donor_id,account_id,currency,paid")
+    for line in lines:
+        click.echo(
+            f"{line.donor_id},{line.account_id or ''},{line.currency},{line.paid_cents / 100:.2f}"
+        )

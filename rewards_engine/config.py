@@ -89,8 +89,11 @@ class Settings:
     jwt_public_key: str | None = field(default=None, repr=False)
     jwt_private_key: str | None = field(default=None, repr=False)
     jwt_audience: str | None = None
-    gift_card_keys: tuple[str, ...] = field(default=(), repr=False)
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     gift_cards_auto_fulfil: bool = True
+    payout_minimum_cents: int = 1000
+    payout_cooling_off_hours: int = 72
+    payout_id_prefix: str = "rewards"
     fixtures_dir: Path = PROJECT_ROOT / "fixtures"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -119,10 +122,13 @@ class Settings:
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
             jwt_private_key=env.get("JWT_PRIVATE_KEY") or None,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
-            gift_card_keys=tuple(
-                key.strip() for key in (env.get("GIFT_CARD_KEYS") or "").split(",") if key.strip()
+            encryption_keys=tuple(
+                key.strip() for key in (env.get("ENCRYPTION_KEYS") or "").split(",") if key.strip()
             ),
             gift_cards_auto_fulfil=_bool(env, "GIFT_CARDS_AUTO_FULFIL", True),
+            payout_minimum_cents=_int(env, "PAYOUT_MINIMUM_CENTS", 1000),
+            payout_cooling_off_hours=_int(env, "PAYOUT_COOLING_OFF_HOURS", 72),
+            payout_id_prefix=env.get("PAYOUT_ID_PREFIX") or "rewards",
             fixtures_dir=Path(env.get("FIXTURES_DIR") or PROJECT_ROOT / "fixtures"),
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
@@ -142,7 +148,7 @@ class Settings:
                 api_base=env.get("STRIPE_API_BASE") or None,
             ),
         )
-        return settings.with_jwt_defaults().with_gift_card_key()
+        return settings.with_jwt_defaults().with_encryption_key()
 
     @property
     def is_development(self) -> bool:
@@ -176,18 +182,18 @@ class Settings:
             )
         return replace(self, jwt_secret=development_secret(self.instance_dir))
 
-    def with_gift_card_key(self) -> Settings:
-        """Gift-card codes need an encryption key; development makes one, production must
-        be given one (losing it loses every code in stock)."""
-        if self.gift_card_keys:
+    def with_encryption_key(self) -> Settings:
+        """Gift-card codes and payout destinations are encrypted; development makes a key,
+        production must be given one (losing it loses every code in stock)."""
+        if self.encryption_keys:
             return self
         if not self.is_development:
             raise ConfigError(
-                "GIFT_CARD_KEYS is not set: give one Fernet key (python -c 'from "
+                "ENCRYPTION_KEYS is not set: give one Fernet key (python -c 'from "
                 "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
             )
-        key = development_secret(self.instance_dir, "dev-gift-card-key", _fernet_key)
-        return replace(self, gift_card_keys=(key,))
+        key = development_secret(self.instance_dir, "dev-encryption-key", _fernet_key)
+        return replace(self, encryption_keys=(key,))
 
     def web_worker_count(self) -> int:
         return self.web_workers or max(2, (os.cpu_count() or 1) * 2)

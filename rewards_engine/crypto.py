@@ -1,6 +1,7 @@
-"""Encryption of gift-card codes at rest: Fernet (AES-128-CBC + HMAC-SHA256).
+"""Encryption at rest of what a database dump must not reveal: gift-card codes and
+payout destinations. Fernet (AES-128-CBC + HMAC-SHA256).
 
-``GIFT_CARD_KEYS`` holds one or more Fernet keys, comma-separated: the first encrypts,
+``ENCRYPTION_KEYS`` holds one or more Fernet keys, comma-separated: the first encrypts,
 all decrypt (``MultiFernet``), so keys can be rotated without a flag day. A keyed
 fingerprint (HMAC-SHA256 under a key derived from the first one) finds a code
 uploaded twice without decrypting anything.
@@ -14,10 +15,10 @@ import hmac
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
-class CodeVault:
+class Vault:
     def __init__(self, keys: tuple[str, ...]) -> None:
         if not keys:
-            raise ValueError("no gift-card key configured (GIFT_CARD_KEYS)")
+            raise ValueError("no encryption key configured (ENCRYPTION_KEYS)")
         self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
         self._fingerprint_key = hashlib.sha256(b"fingerprint:" + keys[0].encode()).digest()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
-from rewards_engine.services import idempotency, medals, vesting, wall
+from rewards_engine.services import idempotency, medals, payouts, vesting, wall
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
@@ -37,7 +37,29 @@ def medals_evaluate(runtime: Runtime) -> JobResult:
     return medals.evaluate_scheduled(runtime.db, runtime.clock).as_dict()
 
 
+def payout_batch(runtime: Runtime) -> JobResult:
+    created = payouts.create_batches(runtime).as_dict()
+    sent = payouts.submit_pending(runtime).as_dict()
+    return {**created, **{f"sent_{key}": value for key, value in sent.items()}}
+
+
+def payout_reconcile(runtime: Runtime) -> JobResult:
+    return payouts.reconcile(runtime).as_dict()
+
+
 JOBS: list[JobSpec] = [
+    JobSpec(
+        "payout-batch",
+        payout_batch,
+        {"trigger": "cron", "day_of_week": "mon", "hour": 6, "minute": 0},
+        "pay this week's available cash: build, commit, then submit the batches",
+    ),
+    JobSpec(
+        "payout-reconcile",
+        payout_reconcile,
+        {"trigger": "interval", "minutes": 15},
+        "resubmit batches without a clear answer; poll submitted ones until final",
+    ),
     JobSpec(
         "medals-evaluate",
         medals_evaluate,

@@ -27,7 +27,7 @@ from rewards_engine.tokens import issue_token
 from tests.support.backends import database_for_run, delete_namespace, redis_for_run
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
-TEST_GIFT_CARD_KEY = "kCv6VvK0ZbS0pZ0tq7w5pGmEo3Y2m8c5xq1sF4u9H2E="  # tests only
+TEST_ENCRYPTION_KEY = "kCv6VvK0ZbS0pZ0tq7w5pGmEo3Y2m8c5xq1sF4u9H2E="  # tests only
 # Inside the first campaign's window, so that its rules apply by default.
 DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -91,7 +91,7 @@ def base_settings(
         redis_url=redis_url,
         redis_namespace=f"t{run_tag}",
         jwt_secret=TEST_JWT_SECRET,
-        gift_card_keys=(TEST_GIFT_CARD_KEY,),
+        encryption_keys=(TEST_ENCRYPTION_KEY,),
     )
 
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from api.resources import admin, campaigns, health, me, medals, rewards, submissions, wall
+from api.resources import (
+    admin,
+    campaigns,
+    health,
+    me,
+    medals,
+    payouts,
+    rewards,
+    submissions,
+    wall,
+)
 
 
 def register_blueprints(api: Api) -> None:
-    for module in (me, campaigns, submissions, wall, medals, rewards, admin):
+    for module in (me, campaigns, submissions, wall, medals, rewards, payouts, admin):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)
     wall.register_schemas(api)

@@ -14,7 +14,7 @@ from api.schemas.common import PageArgs, page_of
 from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
 from api.schemas.ledger import LedgerEntrySchema
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import consents, donors, ledger, wall
+from rewards_engine.services import consents, donors, ledger, payouts, wall
 
 blp = Blueprint("me", __name__, description="The calling donor's profile, balances and ledger")
 
@@ -32,10 +32,18 @@ class Me(MethodView):
     @blp.arguments(ProfilePatchSchema())
     @blp.response(200, MeSchema)
     def patch(self, changes: dict[str, Any]) -> Any:
-        """Change display name, wall visibility or time zone (omitted fields are kept)"""
+        """Change display name, wall visibility, time zone or payout destination
+        (omitted fields are kept)"""
         runtime = context.runtime()
-        donor_id = context.donor().id
-        donors.update_profile(runtime.db, runtime.clock, donor_id, donors.ProfileChanges(**changes))
+        if "payout" in changes:
+            changes["payout"] = payouts.prepare_destination(runtime, changes["payout"])
+        donors.update_profile(
+            runtime.db,
+            runtime.clock,
+            context.donor().id,
+            donors.ProfileChanges(**changes),
+            context.actor(),
+        )
         return _profile()
 
 

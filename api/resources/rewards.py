@@ -23,7 +23,7 @@ from api.schemas.rewards import (
     RewardSchema,
     TransitionSchema,
 )
-from rewards_engine.crypto import CodeVault
+from rewards_engine.crypto import Vault
 from rewards_engine.domain.redemptions import Status
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import redemptions, rewards
@@ -31,9 +31,9 @@ from rewards_engine.services import redemptions, rewards
 blp = Blueprint("rewards", __name__, description="Rewards catalog and redemptions")
 
 
-def _vault() -> CodeVault:
+def _vault() -> Vault:
     runtime = context.runtime()
-    return runtime.extension("code_vault", lambda: CodeVault(runtime.settings.gift_card_keys))
+    return runtime.extension("vault", lambda: Vault(runtime.settings.encryption_keys))
 
 
 @blp.route("/rewards")

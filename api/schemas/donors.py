@@ -26,8 +26,26 @@ class ProfileSchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
 
 
+class PayoutDestinationSchema(StrictSchema):
+    kind = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(["paypal_email", "paypal_id", "stripe_account"]),
+    )
+    value = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=254),
+        load_only=True,
+        metadata={"description": "The e-mail, PayPal payer id or acct_... id (never shown back)"},
+    )
+
+
 class MeSchema(ProfileSchema):
     balances = ma.fields.Nested(BalancesSchema, required=True)
+    payout = ma.fields.Dict(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Where cash is paid: {kind, destination (masked)}, or null"},
+    )
     all_time_rank = ma.fields.Integer(
         allow_none=True,
         required=True,
@@ -42,6 +60,12 @@ class MeSchema(ProfileSchema):
         data = {name: getattr(profile.donor, name) for name in ProfileSchema._declared_fields}
         data["balances"] = profile.balances
         data["all_time_rank"] = profile.all_time_rank
+        donor = profile.donor
+        data["payout"] = (
+            None
+            if donor.payout_kind is None
+            else {"kind": donor.payout_kind, "destination": donor.payout_masked}
+        )
         return data
 
 
@@ -56,6 +80,11 @@ class ProfilePatchSchema(StrictSchema):
         allow_none=True,
         validate=ma.validate.Length(max=64),
         metadata={"description": "IANA time zone, e.g. Europe/Berlin; days count in it"},
+    )
+    payout = ma.fields.Nested(
+        PayoutDestinationSchema,
+        allow_none=True,
+        metadata={"description": "Where cash is paid; null removes it"},
     )
 
 

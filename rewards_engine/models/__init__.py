@@ -8,6 +8,7 @@ from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
+from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
@@ -28,6 +29,8 @@ __all__ = [
     "MedalAward",
     "MedalDefinition",
     "MedalNotification",
+    "PayoutBatch",
+    "PayoutItem",
     "Redemption",
     "RedemptionEvent",
     "RewardItem",
@@ -36,5 +39,6 @@ __all__ = [
     "WallSnapshot",
     "WallSnapshotEntry",
     "WallTally",
+    "WebhookEvent",
     "metadata",
 ]

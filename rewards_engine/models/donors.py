@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint
+from sqlalchemy import CheckConstraint, Text
 
 from rewards_engine.models.base import Field, SQLModel, timestamp
 
@@ -33,5 +33,11 @@ class Donor(SQLModel, table=True):
     on_hold: bool = Field(default=False)
     # Bumped by every change the Honor Wall shows; orders the writes to Redis.
     wall_version: int = Field(default=0)
+    # Where cash is paid: a PayPal e-mail or payer id, or a Stripe Connect account;
+    # encrypted (ENCRYPTION_KEYS), shown masked, never logged.
+    payout_kind: str | None = Field(default=None, max_length=16)
+    payout_destination: str | None = Field(default=None, sa_type=Text())
+    payout_masked: str | None = Field(default=None, max_length=80)
+    payout_changed_at: datetime | None = timestamp(nullable=True, default=False)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, insert
+from rewards_engine.db import Database, UnitOfWork, insert
+from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
 from rewards_engine.domain.profiles import (
@@ -18,7 +19,7 @@ from rewards_engine.domain.profiles import (
     validate_timezone,
 )
 from rewards_engine.models import Donor
-from rewards_engine.services import ledger, wall
+from rewards_engine.services import audit, ledger, wall
 from rewards_engine.services.ledger import Balances
 
 UNSET = object()
@@ -126,14 +127,28 @@ def get_donor(db: Database, donor_id: int) -> Donor:
 
 @dataclass(frozen=True)
 class ProfileChanges:
-    """What a donor asked to change; fields left as UNSET are kept."""
+    """What a donor asked to change; fields left as UNSET are kept. ``payout`` is a
+    ``PayoutDestination`` already validated and encrypted, or None to remove it."""
 
     display_name: object = UNSET
     visibility: object = UNSET
     timezone: object = UNSET
+    payout: object = UNSET
 
 
-def update_profile(db: Database, clock: Clock, donor_id: int, changes: ProfileChanges) -> Donor:
+@dataclass(frozen=True)
+class PayoutDestination:
+    kind: str
+    encrypted: str
+    masked: str
+
+
+def update_profile(
+    db: Database, clock: Clock, donor_id: int, changes: ProfileChanges, actor: Actor | None = None
+) -> Donor:
+    """Apply the changes, all validated first, in one transaction. A new payout
+    destination is audited; money already in a batch still goes where the batch says,
+    and the next payout waits for the cooling-off period."""
     values: dict[str, object] = {}
     if changes.display_name is not UNSET:
         name = changes.display_name
@@ -155,7 +170,36 @@ def update_profile(db: Database, clock: Clock, donor_id: int, changes: ProfileCh
             uow.publish(DonorChanged(donor_id))
         if changed & {"display_name", "visibility"}:
             wall.record_donor_changed(uow, clock.now(), donor_id)
+        if changes.payout is not UNSET:
+            _set_payout(uow, clock, actor, donor, changes.payout)  # type: ignore[arg-type]
     return donor
+
+
+def _set_payout(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor | None,
+    donor: Donor,
+    payout: PayoutDestination | None,
+) -> None:
+    now = clock.now()
+    before = {"kind": donor.payout_kind, "destination": donor.payout_masked}
+    donor.payout_kind = payout.kind if payout else None
+    donor.payout_destination = payout.encrypted if payout else None
+    donor.payout_masked = payout.masked if payout else None
+    donor.payout_changed_at = now
+    donor.updated_at = now
+    audit.record(
+        uow.session,
+        clock,
+        actor or Actor(id=f"donor:{donor.account_id}", role="donor"),
+        action="donor.payout_destination",
+        target_type="donor",
+        target_id=donor.id,
+        before=before,
+        after={"kind": donor.payout_kind, "destination": donor.payout_masked},
+    )
+    uow.publish(DonorChanged(donor.id))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from rewards_engine.clock import Clock
-from rewards_engine.crypto import CodeVault
+from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
 from rewards_engine.domain import medals as medal_rules
 from rewards_engine.domain.actors import Actor
@@ -242,7 +242,7 @@ def load_fixtures(
     *,
     update: bool = False,
     demo: bool = False,
-    vault: CodeVault | None = None,
+    vault: Vault | None = None,
     kinds: Iterable[FixtureKind] = KINDS,
     progress: Callable[[str], None] | None = None,
 ) -> FixtureReport:
@@ -290,7 +290,7 @@ def load_fixtures(
 
 
 def _load_demo_codes(
-    db: Database, clock: Clock, vault: CodeVault, folder: Path, report: FixtureReport
+    db: Database, clock: Clock, vault: Vault, folder: Path, report: FixtureReport
 ) -> None:
     from rewards_engine.services import rewards
 

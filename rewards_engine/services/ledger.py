@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from rewards_engine.db import Database, insert
+from rewards_engine.db import Database, insert, one_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict
 from rewards_engine.domain.ledger import (
@@ -42,24 +42,17 @@ def account_ids(
 ) -> dict[AccountRef, int]:
     """The ids of these accounts, creating the missing ones (safe under concurrency)."""
     wanted = set(refs)
+    owners = {ref.owner for ref in wanted}
 
     def lookup() -> dict[AccountRef, int]:
-        condition = or_(
-            *(
-                and_(
-                    LedgerAccount.owner == ref.owner,
-                    LedgerAccount.kind == ref.kind.value,
-                    LedgerAccount.currency == ref.currency,
-                )
-                for ref in wanted
+        account = LedgerAccount
+        rows = session.execute(
+            select(account.id, account.owner, account.kind, account.currency).where(
+                one_of(session, account.owner, owners)
             )
         )
-        rows = session.execute(
-            select(
-                LedgerAccount.id, LedgerAccount.owner, LedgerAccount.kind, LedgerAccount.currency
-            ).where(condition)
-        )
-        return {AccountRef(o, AccountKind(k), c): i for i, o, k, c in rows}
+        found = {AccountRef(o, AccountKind(k), c): i for i, o, k, c in rows}
+        return {ref: found[ref] for ref in wanted if ref in found}
 
     found = lookup()
     missing = wanted - set(found)
@@ -149,6 +142,100 @@ def post(
         ],
     )
     return session.get(LedgerTransfer, inserted)
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """One transfer for ``post_many``: what ``post`` takes, as data."""
+
+    kind: TransferKind
+    reference: tuple[str, str | int]
+    idempotency_key: str
+    legs: Sequence[Leg]
+    reason: str | None = None
+
+
+def post_many(
+    session: Session, *, now: datetime, actor: Actor, transfers: Sequence[TransferSpec]
+) -> dict[str, int]:
+    """Record many transfers in a few statements (a payout batch of 15,000 donors).
+
+    Same guarantees as ``post``: a key already used records nothing; a guarded account
+    that would end below zero raises :class:`Conflict` and the caller's transaction
+    rolls back. Returns the ids of the transfers recorded, by idempotency key.
+    """
+    if not transfers:
+        return {}
+    for spec in transfers:
+        check_balanced(spec.legs)
+    table = LedgerTransfer.__table__
+    rows = session.execute(
+        insert(session, table)
+        .values(
+            [
+                {
+                    "kind": t.kind.value,
+                    "reference_type": t.reference[0],
+                    "reference_id": str(t.reference[1]),
+                    "actor": actor.id,
+                    "reason": t.reason,
+                    "idempotency_key": t.idempotency_key,
+                    "created_at": now,
+                }
+                for t in transfers
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.id, table.c.idempotency_key)
+    ).all()
+    ids = {key: transfer_id for transfer_id, key in rows}
+    recorded = [t for t in transfers if t.idempotency_key in ids]
+    if not recorded:
+        return {}
+    accounts = account_ids(session, [leg.account for t in recorded for leg in t.legs], now)
+    moves: dict[int, int] = {}
+    guarded: set[int] = set()
+    for transfer in recorded:
+        for leg in transfer.legs:
+            if leg.account.donor_id is not None:
+                account = accounts[leg.account]
+                moves[account] = moves.get(account, 0) + leg.amount
+                if leg.keep_non_negative:
+                    guarded.add(account)
+    if moves:
+        session.execute(
+            LedgerAccount.__table__.update()
+            .where(LedgerAccount.__table__.c.id == bindparam("account"))
+            .values(balance=LedgerAccount.__table__.c.balance + bindparam("delta")),
+            [{"account": account, "delta": delta} for account, delta in moves.items()],
+        )
+    if guarded:
+        below = session.execute(
+            select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.balance).where(
+                one_of(session, LedgerAccount.id, guarded), LedgerAccount.balance < 0
+            )
+        ).first()
+        if below is not None:
+            raise Conflict(
+                f"the {below.kind.replace('_', ' ')} balance of account {below.id} "
+                f"cannot go below zero",
+                code="insufficient_balance",
+                details={"account": below.kind},
+            )
+    session.execute(
+        LedgerEntry.__table__.insert(),
+        [
+            {
+                "transfer_id": ids[t.idempotency_key],
+                "account_id": accounts[leg.account],
+                "amount": leg.amount,
+                "created_at": now,
+            }
+            for t in recorded
+            for leg in t.legs
+        ],
+    )
+    return ids
 
 
 @dataclass(frozen=True)

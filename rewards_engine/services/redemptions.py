@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.crypto import CodeVault
+from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -145,7 +145,7 @@ def redeem(
     *,
     idempotency_key: str | None = None,
     auto_fulfil: bool = True,
-    vault: CodeVault | None = None,
+    vault: Vault | None = None,
 ) -> RedemptionView:
     """Spend points on a reward. Gift cards are fulfilled at once (their code shown)
     unless the donor is under review or auto-fulfilment is off; cameras wait for
@@ -310,7 +310,7 @@ def _give_back(session: Session, now: datetime, actor: Actor, redemption: Redemp
 
 
 def _view(
-    session: Session, redemption: Redemption, vault: CodeVault | None, *, reveal: bool
+    session: Session, redemption: Redemption, vault: Vault | None, *, reveal: bool
 ) -> RedemptionView:
     item = session.get(RewardItem, redemption.item_id)
     code = None
@@ -332,7 +332,7 @@ def _view(
 
 
 def donor_redemptions(
-    db: Database, vault: CodeVault, donor_id: int, *, limit: int, cursor: str | None
+    db: Database, vault: Vault, donor_id: int, *, limit: int, cursor: str | None
 ) -> Page[RedemptionView]:
     """The donor's redemptions, newest first, with their gift-card codes in full."""
     with db.read() as session:
@@ -349,7 +349,7 @@ def donor_redemptions(
 
 
 def donor_redemption(
-    db: Database, vault: CodeVault, donor_id: int, redemption_id: int
+    db: Database, vault: Vault, donor_id: int, redemption_id: int
 ) -> RedemptionView:
     with db.read() as session:
         redemption = session.get(Redemption, redemption_id)

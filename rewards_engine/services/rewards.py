@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from rewards_engine.clock import Clock
-from rewards_engine.crypto import CodeVault
+from rewards_engine.crypto import Vault
 from rewards_engine.db import Database, insert
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -214,7 +214,7 @@ def import_codes(
     db: Database,
     clock: Clock,
     actor: Actor,
-    vault: CodeVault,
+    vault: Vault,
     item_id: str,
     codes: Iterable[str | None],
 ) -> ImportReport:

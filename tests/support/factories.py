@@ -22,9 +22,9 @@ _events = itertools.count(1)
 
 def load_program(runtime: Runtime) -> None:
     """The real fixtures: campaigns, consent, medals, catalog, and the demo data."""
-    from rewards_engine.crypto import CodeVault
+    from rewards_engine.crypto import Vault
 
-    vault = CodeVault(runtime.settings.gift_card_keys)
+    vault = Vault(runtime.settings.encryption_keys)
     load_fixtures(runtime.db, runtime.clock, FIXTURES, demo=True, vault=vault)
 
 

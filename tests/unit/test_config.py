@@ -22,22 +22,22 @@ def test_production_refuses_to_start_without_a_signing_key(tmp_path: Path) -> No
 GIFT_KEY = "Gs0QyzZ2nQbK9eRrS1y5d5iY3hX8pQk0c7rN2wB4vLc="
 
 
-def test_production_refuses_to_start_without_a_gift_card_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="GIFT_CARD_KEYS"):
+def test_production_refuses_to_start_without_an_encryption_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEYS"):
         Settings.from_env({"INSTANCE_DIR": str(tmp_path), "JWT_SECRET": "s" * 40})
 
 
-def test_development_makes_its_own_gift_card_key(tmp_path: Path) -> None:
+def test_development_makes_its_own_encryption_key(tmp_path: Path) -> None:
     env = {"APP_ENV": "development", "INSTANCE_DIR": str(tmp_path)}
     first, second = Settings.from_env(env), Settings.from_env(env)
-    assert len(first.gift_card_keys) == 1 and first.gift_card_keys == second.gift_card_keys
-    keys = Settings.from_env({**env, "GIFT_CARD_KEYS": f"{GIFT_KEY}, old-key "}).gift_card_keys
+    assert len(first.encryption_keys) == 1 and first.encryption_keys == second.encryption_keys
+    keys = Settings.from_env({**env, "ENCRYPTION_KEYS": f"{GIFT_KEY}, old-key "}).encryption_keys
     assert keys == (GIFT_KEY, "old-key")
 
 
 def test_production_starts_with_a_secret(tmp_path: Path) -> None:
     settings = Settings.from_env(
-        {"INSTANCE_DIR": str(tmp_path), "JWT_SECRET": "s" * 40, "GIFT_CARD_KEYS": GIFT_KEY}
+        {"INSTANCE_DIR": str(tmp_path), "JWT_SECRET": "s" * 40, "ENCRYPTION_KEYS": GIFT_KEY}
     )
     assert settings.environment == "production"
     assert settings.jwt_secret == "s" * 40
@@ -57,7 +57,7 @@ def test_development_secret_is_random_and_shared_by_every_process(tmp_path: Path
 
 def test_rs256_is_chosen_by_a_public_key(tmp_path: Path) -> None:
     settings = Settings.from_env(
-        {"INSTANCE_DIR": str(tmp_path), "JWT_PUBLIC_KEY": "pem", "GIFT_CARD_KEYS": GIFT_KEY}
+        {"INSTANCE_DIR": str(tmp_path), "JWT_PUBLIC_KEY": "pem", "ENCRYPTION_KEYS": GIFT_KEY}
     )
     assert settings.jwt_algorithm == "RS256"
 

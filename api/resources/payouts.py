@@ -1,0 +1,124 @@
+"""Payouts: the donor's payments, staff tools for batches, and provider webhooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import context
+from api.auth import auth_required
+from api.schemas.common import PageArgs, page_of
+from api.schemas.payouts import (
+    AttachSchema,
+    BatchRunSchema,
+    PayoutBatchSchema,
+    PayoutItemSchema,
+    SettleSchema,
+    WebhookAnswerSchema,
+)
+from rewards_engine.domain.roles import Role
+from rewards_engine.services import payouts
+
+blp = Blueprint("payouts", __name__, description="Cash payouts")
+
+
+@blp.route("/me/payouts")
+class MyPayouts(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.arguments(PageArgs(), location="query")
+    @blp.response(200, page_of(PayoutItemSchema))
+    def get(self, args: dict[str, Any]) -> Any:
+        """The donor's payouts: amount, where to (masked), status, and why one failed"""
+        return payouts.donor_payouts(context.runtime().db, context.donor().id, **args)
+
+
+@blp.route("/admin/payout-batches")
+class Batches(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(PageArgs(), location="query")
+    @blp.response(200, page_of(PayoutBatchSchema))
+    def get(self, args: dict[str, Any]) -> Any:
+        """Payout batches, newest first"""
+        return payouts.list_batches(context.runtime().db, **args)
+
+    @auth_required(Role.ADMIN)
+    @blp.response(201, BatchRunSchema)
+    def post(self) -> Any:
+        """Build this period's batches now and submit them (donors already paid this
+        period are skipped)"""
+        runtime = context.runtime()
+        report = payouts.create_batches(runtime, context.actor())
+        payouts.submit_pending(runtime)
+        return report
+
+
+@blp.route("/admin/payout-batches/<int:batch_id>/items")
+class BatchItems(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(PageArgs(), location="query")
+    @blp.response(200, page_of(PayoutItemSchema))
+    def get(self, args: dict[str, Any], batch_id: int) -> Any:
+        """A batch's items and their states"""
+        return payouts.batch_items(context.runtime().db, batch_id, **args)
+
+
+@blp.route("/admin/payout-batches/<int:batch_id>/export.csv")
+class ExportBatch(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.response(200, content_type="text/csv")
+    def get(self, batch_id: int) -> Any:
+        """A manual batch as CSV, with the destinations to pay (audited)"""
+        text = payouts.export_csv(context.runtime(), context.actor(), batch_id)
+        return Response(
+            text,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=batch-{batch_id}.csv"},
+        )
+
+
+@blp.route("/admin/payout-batches/<int:batch_id>/attach")
+class AttachBatch(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(AttachSchema())
+    @blp.response(200, PayoutBatchSchema)
+    def post(self, body: dict[str, Any], batch_id: int) -> Any:
+        """Give the provider's batch id of a batch the provider reported as a duplicate"""
+        return payouts.attach_provider_batch(
+            context.runtime(), context.actor(), batch_id, body["provider_batch_id"], body["reason"]
+        )
+
+
+@blp.route("/admin/payout-items/<int:item_id>/settle")
+class SettleItem(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(SettleSchema())
+    @blp.response(200, PayoutItemSchema)
+    def post(self, body: dict[str, Any], item_id: int) -> Any:
+        """Record the outcome of a manual payout: paid, or failed (the money returns)"""
+        return payouts.settle_manual(
+            context.runtime(), context.actor(), item_id, body["outcome"] == "paid", body["reason"]
+        )
+
+
+@blp.route("/webhooks/paypal")
+class PayPalWebhook(MethodView):
+    @blp.response(200, WebhookAnswerSchema)
+    @blp.alt_response(422, description="The signature does not verify: nothing changed")
+    def post(self) -> Any:
+        """PayPal payout events, verified with PayPal before anything changes, applied once"""
+        headers = dict(request.headers.items())
+        return payouts.paypal_webhook(context.runtime(), headers, request.get_data())
+
+
+@blp.route("/webhooks/stripe")
+class StripeWebhook(MethodView):
+    @blp.response(200, WebhookAnswerSchema)
+    @blp.alt_response(422, description="The signature does not verify: nothing changed")
+    def post(self) -> Any:
+        """Stripe transfer events, verified by their signature, applied once"""
+        return payouts.stripe_webhook(
+            context.runtime(), request.get_data(), request.headers.get("Stripe-Signature")
+        )

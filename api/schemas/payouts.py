@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+from api.schemas.admin import REASON
+from api.schemas.common import StrictSchema
+
+
+class PayoutBatchSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    provider = ma.fields.String(required=True, metadata={"enum": ["paypal", "stripe", "manual"]})
+    currency = ma.fields.String(required=True)
+    period = ma.fields.String(required=True, metadata={"description": "ISO week it pays"})
+    status = ma.fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "created",
+                "submitting",
+                "submitted",
+                "completed",
+                "rejected",
+                "needs_attention",
+            ]
+        },
+    )
+    sender_batch_id = ma.fields.String(required=True)
+    provider_batch_id = ma.fields.String(allow_none=True, required=True)
+    item_count = ma.fields.Integer(required=True)
+    total_cents = ma.fields.Integer(required=True)
+    attempts = ma.fields.Integer(required=True)
+    last_error = ma.fields.String(allow_none=True, required=True)
+    created_by = ma.fields.String(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    submitted_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    completed_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+class PayoutItemSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    batch_id = ma.fields.Integer(required=True)
+    donor_id = ma.fields.Integer(required=True)
+    amount_cents = ma.fields.Integer(required=True)
+    currency = ma.fields.String(required=True)
+    period = ma.fields.String(required=True)
+    destination_kind = ma.fields.String(required=True)
+    destination = ma.fields.String(attribute="destination_masked", required=True)
+    sender_item_id = ma.fields.String(required=True)
+    provider_item_id = ma.fields.String(allow_none=True, required=True)
+    status = ma.fields.String(required=True)
+    provider_status = ma.fields.String(allow_none=True, required=True)
+    error = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Why it was not paid, if it was not"},
+    )
+    created_at = ma.fields.AwareDateTime(required=True)
+    settled_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+class BatchRunSchema(ma.Schema):
+    batches = ma.fields.List(ma.fields.Integer(), required=True)
+    items = ma.fields.Integer(required=True)
+    total_cents = ma.fields.Integer(required=True)
+
+
+class SettleSchema(StrictSchema):
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(["paid", "failed"]))
+    reason = REASON
+
+
+class AttachSchema(StrictSchema):
+    provider_batch_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    reason = REASON
+
+
+class WebhookAnswerSchema(ma.Schema):
+    event_id = ma.fields.String(required=True)
+    duplicate = ma.fields.Boolean(
+        required=True, metadata={"description": "Seen before: nothing was applied"}
+    )
+    items_settled = ma.fields.Integer(required=True)

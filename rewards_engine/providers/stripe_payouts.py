@@ -1,0 +1,103 @@
+"""Stripe Connect transfers, one per item, with the item's own idempotency key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import stripe
+
+from rewards_engine.config import StripeSettings
+from rewards_engine.domain.payouts import ItemStatus
+from rewards_engine.providers.payouts import ItemOutcome, OutgoingBatch, Submitted
+
+KEY_LIFETIME = timedelta(hours=23)  # Stripe keeps idempotency keys 24 hours: stay inside
+DEFINITE = (stripe.InvalidRequestError, stripe.CardError, stripe.PermissionError)
+UNKNOWN = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError,
+           stripe.AuthenticationError)  # fmt: skip
+
+
+class StripeProvider:
+    name = "stripe"
+    max_items = 100_000
+
+    def __init__(self, settings: StripeSettings) -> None:
+        assert settings.api_key is not None
+        addresses: dict[str, Any] = {}
+        if settings.api_base:
+            addresses["api"] = settings.api_base.rstrip("/")
+        self.client = stripe.StripeClient(
+            settings.api_key,
+            base_addresses=addresses,  # type: ignore[arg-type]
+            max_network_retries=2,
+            http_client=stripe.RequestsClient(timeout=30),
+        )
+        self.webhook_secret = settings.webhook_secret
+
+    def submit(self, batch: OutgoingBatch) -> Submitted:
+        """A transfer per item. An item whose answer is unknown stays queued; sending it
+        again later is safe within the key's 24 hours, and after them ``poll`` looks the
+        transfer up before anything is sent again."""
+        outcomes: list[ItemOutcome] = []
+        known = {}
+        if batch.keys_may_be_forgotten:  # find what was already made before sending again
+            known = {o.sender_item_id: o for o in self.poll(batch).outcomes}
+        for item in batch.items:
+            if item.sender_item_id in known:
+                outcomes.append(known[item.sender_item_id])
+                continue
+            try:
+                transfer = self.client.v1.transfers.create(
+                    params={
+                        "amount": item.amount_cents,
+                        "currency": item.currency.lower(),
+                        "destination": item.destination,
+                        "transfer_group": batch.sender_batch_id,
+                        "metadata": {"sender_item_id": item.sender_item_id},
+                    },
+                    options={"idempotency_key": item.sender_item_id},
+                )
+            except DEFINITE as exc:
+                outcomes.append(
+                    ItemOutcome(
+                        item.sender_item_id,
+                        ItemStatus.FAILED,
+                        error=getattr(exc, "code", None) or "refused",
+                    )
+                )
+            except UNKNOWN:
+                continue  # no answer: the item stays queued for the next run
+            else:
+                outcomes.append(
+                    ItemOutcome(
+                        item.sender_item_id,
+                        ItemStatus.SUCCEEDED,
+                        transfer.id,
+                        "paid" if not transfer.reversed else "reversed",
+                    )
+                )
+        complete = len(outcomes) == len(batch.items)
+        return Submitted(batch.sender_batch_id, outcomes, complete=complete)
+
+    def poll(self, batch: OutgoingBatch) -> Submitted:
+        outcomes = []
+        transfers = self.client.v1.transfers.list(
+            params={"transfer_group": batch.sender_batch_id, "limit": 100}
+        )
+        for transfer in transfers.auto_paging_iter():
+            sender_item_id = (transfer.metadata or {}).get("sender_item_id")
+            if sender_item_id:
+                status = ItemStatus.REVERSED if transfer.reversed else ItemStatus.SUCCEEDED
+                outcomes.append(
+                    ItemOutcome(
+                        sender_item_id,
+                        status,
+                        transfer.id,
+                        "reversed" if transfer.reversed else "paid",
+                    )
+                )
+        return Submitted(batch.sender_batch_id, outcomes)
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> Any:
+        """The event, if its signature verifies with our endpoint secret; else raises."""
+        return stripe.Webhook.construct_event(payload, signature, self.webhook_secret)

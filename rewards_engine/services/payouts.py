@@ -1,0 +1,901 @@
+"""Cash payouts: batches built and committed before any provider call, submitted,
+reconciled until every item is final, every cent explained by the ledger.
+
+1. ``create_batches`` gathers donors whose available cash reaches the minimum (not on
+   hold, with a destination older than the cooling-off period, not yet paid for this
+   earning period), moves each amount from available to in flight, and commits the
+   batches and items with ids derived from ours (PayPal ``sender_batch_id`` and
+   ``sender_item_id``, Stripe idempotency keys).
+2. ``submit_pending`` sends batches that were never sent, or whose outcome is unknown
+   (a timeout, a 5xx, a crash), with the same ids: the provider recognises a repeat.
+3. ``reconcile`` polls submitted batches; webhooks report the same outcomes sooner.
+   Each outcome moves the item's money once: in flight to paid, or back to available.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from rewards_engine.crypto import Vault
+from rewards_engine.db import Database, allocate_ids, insert, one_of
+from rewards_engine.domain import payouts as rules
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferKind
+from rewards_engine.domain.payouts import DestinationKind, ItemStatus
+from rewards_engine.models import Donor, LedgerAccount, PayoutBatch, PayoutItem, WebhookEvent
+from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.providers.manual import ManualProvider
+from rewards_engine.providers.payouts import (
+    DuplicateBatch,
+    ItemOutcome,
+    OutgoingBatch,
+    OutgoingItem,
+    PayoutProvider,
+    ProviderRejected,
+    ProviderUnavailable,
+    Submitted,
+)
+from rewards_engine.runtime import Runtime
+from rewards_engine.services import audit, ledger
+from rewards_engine.services.donors import PayoutDestination
+
+log = logging.getLogger(__name__)
+SYSTEM = Actor.system("payouts")
+OPEN_BATCH = ("created", "submitting", "submitted")
+STRIPE_KEY_LIFETIME = timedelta(hours=23)
+
+
+def vault(runtime: Runtime) -> Vault:
+    return runtime.extension("vault", lambda: Vault(runtime.settings.encryption_keys))
+
+
+def providers(runtime: Runtime) -> dict[str, PayoutProvider]:
+    """The rails configured: PayPal and Stripe with credentials; otherwise manual."""
+
+    def build() -> dict[str, PayoutProvider]:
+        from rewards_engine.providers.paypal import PayPalProvider
+        from rewards_engine.providers.stripe_payouts import StripeProvider
+
+        settings = runtime.settings
+        built: dict[str, PayoutProvider] = {"manual": ManualProvider()}
+        if settings.paypal.configured:
+            built["paypal"] = PayPalProvider(settings.paypal)
+        if settings.stripe.configured:
+            built["stripe"] = StripeProvider(settings.stripe)
+        return built
+
+    return runtime.extension("payout_providers", build)
+
+
+def provider_name(runtime: Runtime, kind: DestinationKind) -> str:
+    return kind.provider if kind.provider in providers(runtime) else "manual"
+
+
+# --- destinations ------------------------------------------------------------------
+
+
+def prepare_destination(runtime: Runtime, raw: dict[str, str] | None) -> PayoutDestination | None:
+    """Validate, normalise, mask and encrypt a destination, before anything is written."""
+    if raw is None:
+        return None
+    kind, value = rules.parse_destination(raw.get("kind", ""), raw.get("value", ""))
+    return PayoutDestination(kind.value, vault(runtime).encrypt(value), rules.mask(kind, value))
+
+
+# --- building batches ------------------------------------------------------------------
+
+
+@dataclass
+class BatchReport:
+    batches: list[int] = field(default_factory=list)
+    items: int = 0
+    total_cents: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"batches": len(self.batches), "items": self.items, "total_cents": self.total_cents}
+
+
+def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
+    """Commit this period's batches (before any provider call); see the module doc."""
+    settings = runtime.settings
+    now = runtime.clock.now()
+    period = rules.period_of(now)
+    cooled = now - timedelta(hours=settings.payout_cooling_off_hours)
+    report = BatchReport()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        paid_this_period = exists().where(
+            PayoutItem.donor_id == LedgerAccount.donor_id,
+            PayoutItem.currency == LedgerAccount.currency,
+            PayoutItem.period == period,
+        )
+        rows = session.execute(
+            select(
+                Donor.id,
+                Donor.payout_kind,
+                Donor.payout_destination,
+                Donor.payout_masked,
+                LedgerAccount.currency,
+                LedgerAccount.balance,
+            )
+            .join(LedgerAccount, LedgerAccount.donor_id == Donor.id)
+            .where(
+                LedgerAccount.kind == AccountKind.CASH_AVAILABLE.value,
+                LedgerAccount.balance >= settings.payout_minimum_cents,
+                Donor.status == "active",
+                Donor.on_hold.is_(False),
+                Donor.payout_kind.is_not(None),
+                Donor.payout_changed_at.is_(None) | (Donor.payout_changed_at <= cooled),
+                ~paid_this_period,
+            )
+            .order_by(Donor.id)
+        ).all()
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            kind = DestinationKind(row.payout_kind)
+            groups[(provider_name(runtime, kind), row.currency)].append(row)
+        rails = providers(runtime)
+        for (provider, currency), members in sorted(groups.items()):
+            size = rails[provider].max_items
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                report.batches.append(
+                    _commit_batch(
+                        session,
+                        now,
+                        actor,
+                        settings.payout_id_prefix,
+                        provider,
+                        currency,
+                        period,
+                        chunk,
+                    )
+                )
+                report.items += len(chunk)
+                report.total_cents += sum(row.balance for row in chunk)
+        if report.batches and actor is not SYSTEM:
+            audit.record(
+                session,
+                runtime.clock,
+                actor,
+                action="payout.batches_created",
+                target_type="payout_period",
+                target_id=period,
+                after=report.as_dict(),
+            )
+    log.info("payout batches created", extra={"fields": {"period": period, **report.as_dict()}})
+    return report
+
+
+def _commit_batch(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    prefix: str,
+    provider: str,
+    currency: str,
+    period: str,
+    rows: Sequence[Any],
+) -> int:
+    [batch_id] = allocate_ids(session, PayoutBatch.__table__, 1)
+    item_ids = allocate_ids(session, PayoutItem.__table__, len(rows))
+    session.execute(
+        PayoutBatch.__table__.insert().values(
+            id=batch_id,
+            provider=provider,
+            currency=currency,
+            period=period,
+            status="created",
+            sender_batch_id=f"{prefix}-b{batch_id}",
+            item_count=len(rows),
+            total_cents=sum(row.balance for row in rows),
+            created_by=actor.id,
+            created_at=now,
+        )
+    )
+    session.execute(
+        PayoutItem.__table__.insert(),
+        [
+            {
+                "id": item_id,
+                "batch_id": batch_id,
+                "donor_id": row.id,
+                "currency": currency,
+                "period": period,
+                "amount_cents": row.balance,
+                "destination_kind": row.payout_kind,
+                "destination": row.payout_destination,
+                "destination_masked": row.payout_masked,
+                "sender_item_id": f"{prefix}-i{item_id}",
+                "status": ItemStatus.QUEUED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for item_id, row in zip(item_ids, rows, strict=True)
+        ],
+    )
+    ledger.post_many(
+        session,
+        now=now,
+        actor=actor,
+        transfers=[
+            ledger.TransferSpec(
+                TransferKind.PAYOUT,
+                ("payout_item", item_id),
+                f"payout:{item_id}:reserve",
+                [
+                    Leg(
+                        AccountRef.donor(row.id, AccountKind.CASH_AVAILABLE, currency),
+                        -row.balance,
+                        keep_non_negative=True,
+                    ),
+                    Leg(
+                        AccountRef.donor(row.id, AccountKind.CASH_IN_FLIGHT, currency), row.balance
+                    ),
+                ],
+                f"payout batch {batch_id}",
+            )
+            for item_id, row in zip(item_ids, rows, strict=True)
+        ],
+    )
+    return batch_id
+
+
+# --- submitting and reconciling ---------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    submitted: int = 0
+    unknown: int = 0
+    rejected: int = 0
+    needs_attention: int = 0
+    polled: int = 0
+    completed: int = 0
+    items_settled: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def _outgoing(
+    runtime: Runtime, session: Session, batch: PayoutBatch, only_open: bool = True
+) -> OutgoingBatch:
+    query = select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.id)
+    if only_open:
+        query = query.where(PayoutItem.status == ItemStatus.QUEUED.value)
+    box = vault(runtime)
+    items = [
+        OutgoingItem(
+            item.id,
+            item.sender_item_id,
+            item.amount_cents,
+            item.currency,
+            DestinationKind(item.destination_kind),
+            box.decrypt(item.destination),
+        )
+        for item in session.scalars(query)
+    ]
+    forgotten = (
+        batch.submitted_at is not None
+        and runtime.clock.now() - batch.submitted_at > STRIPE_KEY_LIFETIME
+    )
+    return OutgoingBatch(
+        batch.id, batch.sender_batch_id, batch.currency, items, batch.provider_batch_id, forgotten
+    )
+
+
+def submit_pending(runtime: Runtime) -> RunReport:
+    """Send every batch not sent yet, or sent without a clear answer (same ids again)."""
+    report = RunReport()
+    with runtime.db.read() as session:
+        pending = list(
+            session.scalars(
+                select(PayoutBatch.id)
+                .where(PayoutBatch.status.in_(("created", "submitting")))
+                .order_by(PayoutBatch.id)
+            )
+        )
+    for batch_id in pending:
+        _submit(runtime, batch_id, report)
+    log.info("payout batches submitted", extra={"fields": report.as_dict()})
+    return report
+
+
+def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:  # mark first: a crash now leaves it "submitting"
+        batch = uow.session.get(PayoutBatch, batch_id, with_for_update=True)
+        assert batch is not None
+        if batch.status not in ("created", "submitting"):
+            return
+        batch.status = "submitting"
+        batch.attempts += 1
+        batch.submitted_at = batch.submitted_at or now
+        outgoing = _outgoing(runtime, uow.session, batch)
+    provider = providers(runtime)[_batch_provider(runtime, batch)]
+    try:
+        answer = provider.submit(outgoing)
+    except ProviderUnavailable as exc:
+        report.unknown += 1
+        _note(runtime, batch_id, "submitting", str(exc))
+        return
+    except DuplicateBatch as exc:
+        report.needs_attention += 1
+        log.error(
+            "payout batch needs attention",
+            extra={"fields": {"batch_id": batch_id, "error": str(exc)}},
+        )
+        _note(runtime, batch_id, "needs_attention", str(exc))
+        return
+    except ProviderRejected as exc:
+        report.rejected += 1
+        outcomes = [
+            ItemOutcome(i.sender_item_id, ItemStatus.FAILED, error="batch refused")
+            for i in outgoing.items
+        ]
+        _record(runtime, batch_id, Submitted(None, outcomes, complete=True), "rejected", str(exc))
+        return
+    report.submitted += 1
+    report.items_settled += _record(
+        runtime, batch_id, answer, "completed" if answer.complete else "submitted"
+    )
+
+
+def _batch_provider(runtime: Runtime, batch: PayoutBatch) -> str:
+    return batch.provider if batch.provider in providers(runtime) else "manual"
+
+
+def _note(runtime: Runtime, batch_id: int, status: str, error: str) -> None:
+    with runtime.db.transaction() as uow:
+        uow.session.execute(
+            update(PayoutBatch)
+            .where(PayoutBatch.id == batch_id)
+            .values(status=status, last_error=error[:2000])
+        )
+
+
+def _record(
+    runtime: Runtime, batch_id: int, answer: Submitted, status: str, error: str | None = None
+) -> int:
+    """Store what the provider said about a batch and move the money of each item."""
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        batch = session.get(PayoutBatch, batch_id, with_for_update=True)
+        assert batch is not None
+        if answer.provider_batch_id:
+            batch.provider_batch_id = answer.provider_batch_id
+        settled = apply_outcomes(session, now, SYSTEM, answer.outcomes, batch_id=batch_id)
+        if status == "submitted" and _all_final(session, batch_id):
+            status = "completed"
+        batch.status = status
+        batch.last_error = error
+        if status in ("completed", "rejected"):
+            batch.completed_at = now
+    return settled
+
+
+def _all_final(session: Session, batch_id: int) -> bool:
+    open_items = session.scalar(
+        select(func.count())
+        .select_from(PayoutItem)
+        .where(
+            PayoutItem.batch_id == batch_id,
+            PayoutItem.status.in_([s.value for s in rules.IN_FLIGHT]),
+        )
+    )
+    return open_items == 0
+
+
+def reconcile(runtime: Runtime) -> RunReport:
+    """Poll every submitted batch until its items are final; retry unsent ones first."""
+    report = submit_pending(runtime)
+    with runtime.db.read() as session:
+        batches = list(
+            session.scalars(
+                select(PayoutBatch)
+                .where(PayoutBatch.status == "submitted")
+                .order_by(PayoutBatch.id)
+            )
+        )
+    for batch in batches:
+        provider = providers(runtime)[_batch_provider(runtime, batch)]
+        with runtime.db.read() as session:
+            outgoing = _outgoing(runtime, session, batch, only_open=False)
+        try:
+            answer = provider.poll(outgoing)
+        except ProviderUnavailable as exc:
+            _note(runtime, batch.id, "submitted", str(exc))
+            continue
+        report.polled += 1
+        report.items_settled += _record(runtime, batch.id, answer, "submitted")
+        with runtime.db.read() as session:
+            if session.get(PayoutBatch, batch.id).status == "completed":  # type: ignore[union-attr]
+                report.completed += 1
+    log.info("payouts reconciled", extra={"fields": report.as_dict()})
+    return report
+
+
+def apply_outcomes(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    outcomes: Sequence[ItemOutcome],
+    *,
+    batch_id: int | None = None,
+) -> int:
+    """Move each item forward to what the provider reported, and its money with it.
+
+    Statuses only move forward (a stale report never undoes a final one) and each
+    ledger move has its own key, so the same outcome reported by a poll, a webhook
+    and a replayed webhook moves the money once. Returns the items settled.
+    """
+    by_id = {o.sender_item_id: o for o in outcomes if o.sender_item_id}
+    if not by_id:
+        return 0
+    query = select(PayoutItem).where(one_of(session, PayoutItem.sender_item_id, by_id))
+    if batch_id is not None:
+        query = query.where(PayoutItem.batch_id == batch_id)
+    transfers = []
+    settled = 0
+    for item in session.scalars(query.with_for_update()):
+        outcome = by_id[item.sender_item_id]
+        before = ItemStatus(item.status)
+        if outcome.provider_item_id:
+            item.provider_item_id = outcome.provider_item_id
+        if not rules.accepts(before, outcome.status):
+            continue
+        move = rules.ledger_move(before, outcome.status)
+        item.status = outcome.status.value
+        item.provider_status = outcome.provider_status
+        item.error = outcome.error
+        item.updated_at = now
+        if move is not None:
+            item.settled_at = now
+            settled += 1
+            transfers.append(_money(item, move, outcome))
+    ledger.post_many(session, now=now, actor=actor, transfers=transfers)
+    return settled
+
+
+def _money(item: PayoutItem, move: str, outcome: ItemOutcome) -> ledger.TransferSpec:
+    donor, currency, amount = item.donor_id, item.currency, item.amount_cents
+    in_flight = AccountRef.donor(donor, AccountKind.CASH_IN_FLIGHT, currency)
+    available = AccountRef.donor(donor, AccountKind.CASH_AVAILABLE, currency)
+    paid = AccountRef.program(AccountKind.PAYOUTS, currency)
+    why = outcome.error or outcome.provider_status or outcome.status.value
+    legs, reason = {
+        "pay": ([Leg(in_flight, -amount), Leg(paid, amount)], "paid out"),
+        "return": (
+            [Leg(in_flight, -amount), Leg(available, amount)],
+            f"payout not made ({why}): available again",
+        ),
+        "claw_back": (
+            [Leg(paid, -amount), Leg(available, amount)],
+            f"payout came back ({why}): available again",
+        ),
+    }[move]
+    return ledger.TransferSpec(
+        TransferKind.PAYOUT, ("payout_item", item.id), f"payout:{item.id}:{move}", legs, reason
+    )
+
+
+# --- webhooks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    event_id: str
+    duplicate: bool
+    items_settled: int
+
+
+def _first_time(
+    session: Session, now: datetime, provider: str, event_id: str, event_type: str
+) -> bool:
+    table = WebhookEvent.__table__
+    inserted = session.execute(
+        insert(session, table)
+        .values(provider=provider, event_id=event_id, event_type=event_type, received_at=now)
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(table.c.id)
+    ).scalar()
+    return inserted is not None
+
+
+def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> WebhookResult:
+    """A PayPal event, applied once, after PayPal confirmed its signature."""
+    provider = providers(runtime).get("paypal")
+    try:
+        event = __import__("json").loads(body)
+    except ValueError:
+        raise InvalidInput("the body is not JSON", code="invalid_webhook") from None
+    if provider is None or not provider.verify_webhook(headers, event):  # type: ignore[attr-defined]
+        raise InvalidInput(
+            "the webhook signature does not verify",
+            code="invalid_signature",
+            field="Paypal-Transmission-Sig",
+            location="headers",
+        )
+    event_id, event_type = str(event.get("id", "")), str(event.get("event_type", ""))
+    resource = event.get("resource") or {}
+    status = event_type.rsplit(".", 1)[-1].upper()
+    outcome = ItemOutcome(
+        sender_item_id=(resource.get("payout_item") or {}).get("sender_item_id", ""),
+        status=rules.PAYPAL_STATUS.get(
+            str(resource.get("transaction_status", status)).upper(),
+            rules.PAYPAL_STATUS.get(status, ItemStatus.PENDING),
+        ),
+        provider_item_id=resource.get("payout_item_id"),
+        provider_status=str(resource.get("transaction_status", status)),
+    )
+    return _apply_event(runtime, "paypal", event_id, event_type, [outcome])
+
+
+def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> WebhookResult:
+    """A Stripe event, applied once, after its signature verified with our secret."""
+    import stripe
+
+    provider = providers(runtime).get("stripe")
+    if provider is None:
+        raise InvalidInput(
+            "Stripe is not configured",
+            code="invalid_signature",
+            field="Stripe-Signature",
+            location="headers",
+        )
+    try:
+        event = provider.parse_webhook(body, signature)  # type: ignore[attr-defined]
+    except (stripe.SignatureVerificationError, ValueError):
+        raise InvalidInput(
+            "the webhook signature does not verify",
+            code="invalid_signature",
+            field="Stripe-Signature",
+            location="headers",
+        ) from None
+    outcomes = []
+    if event.type.startswith("transfer."):
+        transfer = event.data.object
+        sender_item_id = (transfer.metadata or {}).get("sender_item_id", "")
+        status = ItemStatus.REVERSED if transfer.reversed else ItemStatus.SUCCEEDED
+        outcomes.append(ItemOutcome(sender_item_id, status, transfer.id, event.type))
+    return _apply_event(runtime, "stripe", event.id, event.type, outcomes)
+
+
+def _apply_event(
+    runtime: Runtime, provider: str, event_id: str, event_type: str, outcomes: list[ItemOutcome]
+) -> WebhookResult:
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        if not _first_time(uow.session, now, provider, event_id, event_type):
+            return WebhookResult(event_id, True, 0)
+        settled = apply_outcomes(uow.session, now, Actor.system(f"webhook:{provider}"), outcomes)
+        batches = uow.session.scalars(
+            select(PayoutItem.batch_id).where(
+                one_of(uow.session, PayoutItem.sender_item_id, [o.sender_item_id for o in outcomes])
+            )
+        ).all()
+        for batch_id in set(batches):
+            if _all_final(uow.session, batch_id):
+                uow.session.execute(
+                    update(PayoutBatch)
+                    .where(PayoutBatch.id == batch_id, PayoutBatch.status == "submitted")
+                    .values(status="completed", completed_at=now)
+                )
+    log.info(
+        "payout webhook applied",
+        extra={"fields": {"provider": provider, "type": event_type, "settled": settled}},
+    )
+    return WebhookResult(event_id, False, settled)
+
+
+# --- manual payouts, staff tools ----------------------------------------------------------
+
+
+def export_csv(runtime: Runtime, actor: Actor, batch_id: int) -> str:
+    """A manual batch as CSV for the person who pays it (audited: it holds destinations)."""
+    with runtime.db.transaction() as uow:
+        batch = uow.session.get(PayoutBatch, batch_id)
+        if batch is None:
+            raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+        if batch.provider != "manual":
+            raise Conflict("only manual batches are exported", code="not_manual")
+        items = list(
+            uow.session.scalars(
+                select(PayoutItem).where(PayoutItem.batch_id == batch_id).order_by(PayoutItem.id)
+            )
+        )
+        audit.record(
+            uow.session,
+            runtime.clock,
+            actor,
+            action="payout.exported",
+            target_type="payout_batch",
+            target_id=batch_id,
+            after={"items": len(items)},
+        )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "item_id",
+            "sender_item_id",
+            "donor_id",
+            "amount",
+            "currency",
+            "destination_kind",
+            "destination",
+            "status",
+        ]
+    )
+    box = vault(runtime)
+    for item in items:
+        writer.writerow(
+            [
+                item.id,
+                item.sender_item_id,
+                item.donor_id,
+                f"{item.amount_cents / 100:.2f}",
+                item.currency,
+                item.destination_kind,
+                box.decrypt(item.destination),
+                item.status,
+            ]
+        )
+    return out.getvalue()
+
+
+def settle_manual(
+    runtime: Runtime, actor: Actor, item_id: int, paid: bool, reason: str
+) -> PayoutItem:
+    """Staff record the outcome of a payout they made by hand."""
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        item = session.get(PayoutItem, item_id)
+        if item is None:
+            raise NotFound(f"no payout item {item_id}", code="payout_item_not_found")
+        batch = session.get(PayoutBatch, item.batch_id)
+        if batch is None or batch.provider != "manual":
+            raise Conflict("only items of manual batches are settled by hand", code="not_manual")
+        if ItemStatus(item.status) not in rules.IN_FLIGHT:
+            raise Conflict(
+                f"the item is already {item.status}",
+                code="already_settled",
+                details={"status": item.status},
+            )
+        outcome = ItemOutcome(
+            item.sender_item_id,
+            ItemStatus.SUCCEEDED if paid else ItemStatus.FAILED,
+            provider_status="manual",
+            error=None if paid else reason,
+        )
+        apply_outcomes(session, now, actor, [outcome])
+        audit.record(
+            session,
+            runtime.clock,
+            actor,
+            action="payout.settled",
+            target_type="payout_item",
+            target_id=item_id,
+            before={"status": "submitted"},
+            after={"status": outcome.status.value},
+            reason=reason,
+        )
+        if _all_final(session, batch.id):
+            batch.status, batch.completed_at = "completed", now
+        session.flush()
+        session.refresh(item)
+    return item
+
+
+def attach_provider_batch(
+    runtime: Runtime, actor: Actor, batch_id: int, provider_batch_id: str, reason: str
+) -> PayoutBatch:
+    """Resolve a batch PayPal reported as a duplicate: the person who found it in the
+    PayPal dashboard gives its id, and reconciliation takes over."""
+    with runtime.db.transaction() as uow:
+        batch = uow.session.get(PayoutBatch, batch_id, with_for_update=True)
+        if batch is None:
+            raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+        if batch.status != "needs_attention":
+            raise Conflict(
+                f"the batch is {batch.status}",
+                code="batch_not_waiting",
+                details={"status": batch.status},
+            )
+        batch.provider_batch_id, batch.status = provider_batch_id, "submitted"
+        audit.record(
+            uow.session,
+            runtime.clock,
+            actor,
+            action="payout.batch_attached",
+            target_type="payout_batch",
+            target_id=batch_id,
+            before={"status": "needs_attention"},
+            after={"provider_batch_id": provider_batch_id},
+            reason=reason,
+        )
+    return batch
+
+
+# --- reading and reports --------------------------------------------------------------------
+
+
+def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[PayoutBatch]:
+    with db.read() as session:
+        return fetch_page(
+            session,
+            select(PayoutBatch),
+            kind="payout-batches",
+            columns=(PayoutBatch.id,),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) -> Page[PayoutItem]:
+    with db.read() as session:
+        if session.get(PayoutBatch, batch_id) is None:
+            raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+        return fetch_page(
+            session,
+            select(PayoutItem).where(PayoutItem.batch_id == batch_id),
+            kind=f"payout-items:{batch_id}",
+            columns=(PayoutItem.id,),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+            descending=False,
+        )
+
+
+def donor_payouts(
+    db: Database, donor_id: int, *, limit: int, cursor: str | None
+) -> Page[PayoutItem]:
+    with db.read() as session:
+        return fetch_page(
+            session,
+            select(PayoutItem).where(PayoutItem.donor_id == donor_id),
+            kind="my-payouts",
+            columns=(PayoutItem.id,),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+@dataclass(frozen=True)
+class BatchReconciliation:
+    batch_id: int
+    provider: str
+    provider_paid_cents: int | None
+    ledger_paid_cents: int
+    items_paid_cents: int
+    differences: list[str]
+
+
+def reconciliation_report(
+    runtime: Runtime, batch_id: int | None = None
+) -> list[BatchReconciliation]:
+    """Per batch: what the provider says was paid, what the ledger moved to paid, and
+    what the items say; any difference is listed."""
+    results = []
+    with runtime.db.read() as session:
+        query = select(PayoutBatch).order_by(PayoutBatch.id)
+        if batch_id is not None:
+            query = query.where(PayoutBatch.id == batch_id)
+        for batch in session.scalars(query):
+            items_paid = session.scalar(
+                select(func.coalesce(func.sum(PayoutItem.amount_cents), 0)).where(
+                    PayoutItem.batch_id == batch.id, PayoutItem.status == ItemStatus.SUCCEEDED.value
+                )
+            )
+            ledger_paid = _ledger_paid(session, batch)
+            provider_paid = None
+            rail = providers(runtime).get(batch.provider)
+            if rail is not None and batch.provider != "manual" and batch.provider_batch_id:
+                try:
+                    answer = rail.poll(_outgoing(runtime, session, batch, only_open=False))
+                except ProviderUnavailable:
+                    answer = None
+                if answer is not None:
+                    amounts = {
+                        i.sender_item_id: i.amount_cents
+                        for i in session.scalars(
+                            select(PayoutItem).where(PayoutItem.batch_id == batch.id)
+                        )
+                    }
+                    provider_paid = sum(
+                        amounts.get(o.sender_item_id, 0)
+                        for o in answer.outcomes
+                        if o.status is ItemStatus.SUCCEEDED
+                    )
+            differences = []
+            if ledger_paid != items_paid:
+                differences.append(f"ledger paid {ledger_paid} != items paid {items_paid}")
+            if provider_paid is not None and provider_paid != items_paid:
+                differences.append(f"provider paid {provider_paid} != items paid {items_paid}")
+            results.append(
+                BatchReconciliation(
+                    batch.id,
+                    batch.provider,
+                    provider_paid,
+                    int(ledger_paid),
+                    int(items_paid),
+                    differences,
+                )
+            )
+    return results
+
+
+def _ledger_paid(session: Session, batch: PayoutBatch) -> int:
+    """What the ledger moved into the program's payouts account for this batch, net of
+    what came back (its transfers are keyed by item: ``payout:<item>:pay``...)."""
+    from rewards_engine.models import LedgerEntry, LedgerTransfer
+
+    item_ids = session.scalars(select(PayoutItem.id).where(PayoutItem.batch_id == batch.id)).all()
+    keys = [f"payout:{i}:{move}" for i in item_ids for move in ("pay", "claw_back")]
+    if not keys:
+        return 0
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            one_of(session, LedgerTransfer.idempotency_key, keys),
+            LedgerAccount.owner == "program",
+            LedgerAccount.kind == AccountKind.PAYOUTS.value,
+        )
+    )
+    return int(total or 0)
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    donor_id: int
+    account_id: str | None
+    currency: str
+    paid_cents: int
+
+
+def tax_report(db: Database, year: int, threshold_cents: int | None = None) -> list[TaxLine]:
+    """Payees whose payments settled in ``year`` reach the reporting threshold."""
+    from datetime import UTC
+
+    threshold = rules.tax_threshold_cents(year) if threshold_cents is None else threshold_cents
+    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    with db.read() as session:
+        rows = session.execute(
+            select(
+                PayoutItem.donor_id,
+                Donor.account_id,
+                PayoutItem.currency,
+                func.sum(PayoutItem.amount_cents),
+            )
+            .join(Donor, Donor.id == PayoutItem.donor_id)
+            .where(
+                PayoutItem.status == ItemStatus.SUCCEEDED.value,
+                PayoutItem.settled_at >= start,
+                PayoutItem.settled_at < end,
+            )
+            .group_by(PayoutItem.donor_id, Donor.account_id, PayoutItem.currency)
+            .having(func.sum(PayoutItem.amount_cents) >= threshold)
+            .order_by(PayoutItem.donor_id)
+        ).all()
+    return [
+        TaxLine(donor, account, currency, int(total)) for donor, account, currency, total in rows
+    ]
