@@ -24,6 +24,7 @@ from rewards_engine.domain.errors import (
     Gone,
     InvalidInput,
     NotFound,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     Forbidden: 403,
     Gone: 410,
+    Unavailable: 503,
 }
 
 HTTP_ERROR_CODES = {
@@ -133,7 +135,8 @@ def register_error_handlers(app: Flask) -> None:
         body = error_body(status, exc.code, exc.message, errors)
         if exc.details:
             body["details"] = exc.details
-        return jsonify(body), status
+        headers = {"Retry-After": "30"} if status == 503 else {}
+        return jsonify(body), status, headers
 
     @app.errorhandler(DBAPIError)
     def on_database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]

@@ -59,6 +59,7 @@ class PayPalSettings:
     mode: str = "sandbox"
     endpoint: str | None = None
     webhook_id: str | None = None
+    timeout_s: float = 30.0  # the SDK sets none: a hung call would hang the job
 
     @property
     def configured(self) -> bool:
@@ -70,6 +71,7 @@ class StripeSettings:
     api_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     api_base: str | None = None
+    timeout_s: float = 30.0
 
     @property
     def configured(self) -> bool:
@@ -112,6 +114,7 @@ class Settings:
             raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
         instance_dir = Path(env.get("INSTANCE_DIR") or PROJECT_ROOT / "instance").resolve()
         database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'rewards.db'}"
+        payout_timeout = float(_int(env, "PAYOUT_TIMEOUT_S", 30))
         settings = cls(
             environment=environment,
             instance_dir=instance_dir,
@@ -141,11 +144,13 @@ class Settings:
                 mode=env.get("PAYPAL_MODE") or "sandbox",
                 endpoint=env.get("PAYPAL_ENDPOINT") or None,
                 webhook_id=env.get("PAYPAL_WEBHOOK_ID") or None,
+                timeout_s=payout_timeout,
             ),
             stripe=StripeSettings(
                 api_key=env.get("STRIPE_API_KEY") or None,
                 webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
                 api_base=env.get("STRIPE_API_BASE") or None,
+                timeout_s=payout_timeout,
             ),
         )
         return settings.with_jwt_defaults().with_encryption_key()

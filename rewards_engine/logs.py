@@ -23,7 +23,7 @@ _REDACTIONS = (
      "[redacted-jwt]"),
     (("@",), re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[redacted-email]"),
     (("access_token", "client_secret", "api_key", "password"),
-     re.compile(r"(?i)(access_token|client_secret|api_key|password)([\"'=:\s]+)[^\s,\"'&]+"),
+     re.compile(r"(?i)(access_token|client_secret|api_key|password)([\\\"'=:\s]+)[^\s,\\\"'&]+"),
      r"\1\2[redacted]"),
     (("sk_", "rk_", "whsec_"), re.compile(r"\b(sk|rk|whsec)_(test|live)?_?[A-Za-z0-9]{6,}"),
      "[redacted-key]"),

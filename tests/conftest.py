@@ -157,5 +157,22 @@ def auth(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The environment a ``rewards-engine`` command run in-process reads: this test's."""
+    environment = {
+        "APP_ENV": "test",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_NAMESPACE": settings.redis_namespace,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
+        "INSTANCE_DIR": str(settings.instance_dir),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return settings
+
+
+@pytest.fixture
 def fixtures_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "fixtures"

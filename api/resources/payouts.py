@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.schemas.admin import ReasonSchema
 from api.schemas.common import PageArgs, page_of
 from api.schemas.payouts import (
     AttachSchema,
@@ -101,6 +102,17 @@ class SettleItem(MethodView):
         return payouts.settle_manual(
             context.runtime(), context.actor(), item_id, body["outcome"] == "paid", body["reason"]
         )
+
+
+@blp.route("/admin/payout-items/<int:item_id>/cancel")
+class CancelItem(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(ReasonSchema())
+    @blp.response(200, PayoutItemSchema)
+    @blp.alt_response(503, description="PayPal did not answer: nothing changed; retry")
+    def post(self, body: dict[str, Any], item_id: int) -> Any:
+        """Cancel an unclaimed PayPal payment: the money returns to the donor now"""
+        return payouts.cancel_unclaimed(context.runtime(), context.actor(), item_id, body["reason"])
 
 
 @blp.route("/webhooks/paypal")

@@ -60,3 +60,9 @@ class Gone(DomainError):
     """The resource existed and has been erased (HTTP 410)."""
 
     code = "gone"
+
+
+class Unavailable(DomainError):
+    """Something we depend on (a payout provider) did not answer: retry later (HTTP 503)."""
+
+    code = "unavailable"

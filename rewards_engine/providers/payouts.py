@@ -9,6 +9,7 @@ repeated ``PayPal-Request-Id`` with the first response; Stripe does the same for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from rewards_engine.domain.payouts import DestinationKind, ItemStatus
@@ -31,8 +32,9 @@ class OutgoingBatch:
     currency: str
     items: list[OutgoingItem]
     provider_batch_id: str | None = None
-    # Sent for the first time longer ago than the provider keeps idempotency keys.
-    keys_may_be_forgotten: bool = False
+    # How long ago it was first sent (None: never), for providers whose idempotency
+    # keys expire: past that, what was made is looked up before anything is sent again.
+    first_sent_ago: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Submitted:
     provider_batch_id: str | None
     outcomes: list[ItemOutcome] = field(default_factory=list)
     complete: bool = False  # every item has a final outcome (no polling needed)
+    unsent: int = 0  # items whose call got no answer: send again, with the same keys
 
 
 class ProviderUnavailable(Exception):

@@ -30,7 +30,7 @@ class StripeProvider:
             settings.api_key,
             base_addresses=addresses,  # type: ignore[arg-type]
             max_network_retries=2,
-            http_client=stripe.RequestsClient(timeout=30),
+            http_client=stripe.RequestsClient(timeout=settings.timeout_s),
         )
         self.webhook_secret = settings.webhook_secret
 
@@ -40,7 +40,7 @@ class StripeProvider:
         transfer up before anything is sent again."""
         outcomes: list[ItemOutcome] = []
         known = {}
-        if batch.keys_may_be_forgotten:  # find what was already made before sending again
+        if batch.first_sent_ago is not None and batch.first_sent_ago > KEY_LIFETIME:
             known = {o.sender_item_id: o for o in self.poll(batch).outcomes}
         for item in batch.items:
             if item.sender_item_id in known:
@@ -68,16 +68,9 @@ class StripeProvider:
             except UNKNOWN:
                 continue  # no answer: the item stays queued for the next run
             else:
-                outcomes.append(
-                    ItemOutcome(
-                        item.sender_item_id,
-                        ItemStatus.SUCCEEDED,
-                        transfer.id,
-                        "paid" if not transfer.reversed else "reversed",
-                    )
-                )
-        complete = len(outcomes) == len(batch.items)
-        return Submitted(batch.sender_batch_id, outcomes, complete=complete)
+                outcomes.append(transfer_outcome(transfer, item.sender_item_id))
+        unsent = len(batch.items) - len(outcomes)
+        return Submitted(batch.sender_batch_id, outcomes, complete=not unsent, unsent=unsent)
 
     def poll(self, batch: OutgoingBatch) -> Submitted:
         outcomes = []
@@ -85,19 +78,24 @@ class StripeProvider:
             params={"transfer_group": batch.sender_batch_id, "limit": 100}
         )
         for transfer in transfers.auto_paging_iter():
-            sender_item_id = (transfer.metadata or {}).get("sender_item_id")
+            sender_item_id = sender_item_id_of(transfer)
             if sender_item_id:
-                status = ItemStatus.REVERSED if transfer.reversed else ItemStatus.SUCCEEDED
-                outcomes.append(
-                    ItemOutcome(
-                        sender_item_id,
-                        status,
-                        transfer.id,
-                        "reversed" if transfer.reversed else "paid",
-                    )
-                )
+                outcomes.append(transfer_outcome(transfer, sender_item_id))
         return Submitted(batch.sender_batch_id, outcomes)
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> Any:
         """The event, if its signature verifies with our endpoint secret; else raises."""
         return stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+
+
+def sender_item_id_of(transfer: Any) -> str | None:
+    """Our item id, kept in the transfer's metadata (a StripeObject: no ``.get``)."""
+    metadata = transfer.to_dict().get("metadata") or {}
+    return metadata.get("sender_item_id")
+
+
+def transfer_outcome(transfer: Any, sender_item_id: str) -> ItemOutcome:
+    """A transfer made is money paid, unless it was reversed since."""
+    if transfer.reversed:
+        return ItemOutcome(sender_item_id, ItemStatus.REVERSED, transfer.id, "reversed")
+    return ItemOutcome(sender_item_id, ItemStatus.SUCCEEDED, transfer.id, "paid")

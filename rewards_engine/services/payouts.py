@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
@@ -30,10 +31,18 @@ from rewards_engine.crypto import Vault
 from rewards_engine.db import Database, allocate_ids, insert, one_of
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferKind
 from rewards_engine.domain.payouts import DestinationKind, ItemStatus
-from rewards_engine.models import Donor, LedgerAccount, PayoutBatch, PayoutItem, WebhookEvent
+from rewards_engine.models import (
+    Donor,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransfer,
+    PayoutBatch,
+    PayoutItem,
+    WebhookEvent,
+)
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.manual import ManualProvider
 from rewards_engine.providers.payouts import (
@@ -52,8 +61,6 @@ from rewards_engine.services.donors import PayoutDestination
 
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("payouts")
-OPEN_BATCH = ("created", "submitting", "submitted")
-STRIPE_KEY_LIFETIME = timedelta(hours=23)
 
 
 def vault(runtime: Runtime) -> Vault:
@@ -287,12 +294,9 @@ def _outgoing(
         )
         for item in session.scalars(query)
     ]
-    forgotten = (
-        batch.submitted_at is not None
-        and runtime.clock.now() - batch.submitted_at > STRIPE_KEY_LIFETIME
-    )
+    sent_ago = None if batch.submitted_at is None else runtime.clock.now() - batch.submitted_at
     return OutgoingBatch(
-        batch.id, batch.sender_batch_id, batch.currency, items, batch.provider_batch_id, forgotten
+        batch.id, batch.sender_batch_id, batch.currency, items, batch.provider_batch_id, sent_ago
     )
 
 
@@ -320,10 +324,10 @@ def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
         assert batch is not None
         if batch.status not in ("created", "submitting"):
             return
+        outgoing = _outgoing(runtime, uow.session, batch)
         batch.status = "submitting"
         batch.attempts += 1
         batch.submitted_at = batch.submitted_at or now
-        outgoing = _outgoing(runtime, uow.session, batch)
     provider = providers(runtime)[_batch_provider(runtime, batch)]
     try:
         answer = provider.submit(outgoing)
@@ -348,9 +352,9 @@ def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
         _record(runtime, batch_id, Submitted(None, outcomes, complete=True), "rejected", str(exc))
         return
     report.submitted += 1
-    report.items_settled += _record(
-        runtime, batch_id, answer, "completed" if answer.complete else "submitted"
-    )
+    report.unknown += answer.unsent
+    status = "submitting" if answer.unsent else "completed" if answer.complete else "submitted"
+    report.items_settled += _record(runtime, batch_id, answer, status)
 
 
 def _batch_provider(runtime: Runtime, batch: PayoutBatch) -> str:
@@ -378,6 +382,8 @@ def _record(
         if answer.provider_batch_id:
             batch.provider_batch_id = answer.provider_batch_id
         settled = apply_outcomes(session, now, SYSTEM, answer.outcomes, batch_id=batch_id)
+        if status in ("submitted", "completed") and answer.provider_batch_id:
+            _accepted(session, now, batch_id)
         if status == "submitted" and _all_final(session, batch_id):
             status = "completed"
         batch.status = status
@@ -385,6 +391,26 @@ def _record(
         if status in ("completed", "rejected"):
             batch.completed_at = now
     return settled
+
+
+def _accepted(session: Session, now: datetime, batch_id: int) -> None:
+    """The provider took the batch: its items without an answer yet are submitted."""
+    session.execute(
+        update(PayoutItem)
+        .where(PayoutItem.batch_id == batch_id, PayoutItem.status == ItemStatus.QUEUED.value)
+        .values(status=ItemStatus.SUBMITTED.value, updated_at=now)
+    )
+
+
+def _complete_if_final(session: Session, now: datetime, batch_ids: Iterable[int]) -> None:
+    """A submitted batch whose items all have a final outcome is completed."""
+    for batch_id in batch_ids:
+        if _all_final(session, batch_id):
+            session.execute(
+                update(PayoutBatch)
+                .where(PayoutBatch.id == batch_id, PayoutBatch.status == "submitted")
+                .values(status="completed", completed_at=now)
+            )
 
 
 def _all_final(session: Session, batch_id: int) -> bool:
@@ -519,10 +545,14 @@ def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> We
     """A PayPal event, applied once, after PayPal confirmed its signature."""
     provider = providers(runtime).get("paypal")
     try:
-        event = __import__("json").loads(body)
+        event = json.loads(body)
     except ValueError:
         raise InvalidInput("the body is not JSON", code="invalid_webhook") from None
-    if provider is None or not provider.verify_webhook(headers, event):  # type: ignore[attr-defined]
+    try:
+        genuine = provider is not None and provider.verify_webhook(headers, event)  # type: ignore[attr-defined]
+    except ProviderUnavailable as exc:
+        raise Unavailable(str(exc), code="provider_unavailable") from exc  # PayPal sends again
+    if not genuine:
         raise InvalidInput(
             "the webhook signature does not verify",
             code="invalid_signature",
@@ -548,6 +578,8 @@ def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> Webh
     """A Stripe event, applied once, after its signature verified with our secret."""
     import stripe
 
+    from rewards_engine.providers.stripe_payouts import sender_item_id_of, transfer_outcome
+
     provider = providers(runtime).get("stripe")
     if provider is None:
         raise InvalidInput(
@@ -568,9 +600,7 @@ def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> Webh
     outcomes = []
     if event.type.startswith("transfer."):
         transfer = event.data.object
-        sender_item_id = (transfer.metadata or {}).get("sender_item_id", "")
-        status = ItemStatus.REVERSED if transfer.reversed else ItemStatus.SUCCEEDED
-        outcomes.append(ItemOutcome(sender_item_id, status, transfer.id, event.type))
+        outcomes.append(transfer_outcome(transfer, sender_item_id_of(transfer) or ""))
     return _apply_event(runtime, "stripe", event.id, event.type, outcomes)
 
 
@@ -587,13 +617,7 @@ def _apply_event(
                 one_of(uow.session, PayoutItem.sender_item_id, [o.sender_item_id for o in outcomes])
             )
         ).all()
-        for batch_id in set(batches):
-            if _all_final(uow.session, batch_id):
-                uow.session.execute(
-                    update(PayoutBatch)
-                    .where(PayoutBatch.id == batch_id, PayoutBatch.status == "submitted")
-                    .values(status="completed", completed_at=now)
-                )
+        _complete_if_final(uow.session, now, set(batches))
     log.info(
         "payout webhook applied",
         extra={"fields": {"provider": provider, "type": event_type, "settled": settled}},
@@ -694,11 +718,49 @@ def settle_manual(
             after={"status": outcome.status.value},
             reason=reason,
         )
-        if _all_final(session, batch.id):
-            batch.status, batch.completed_at = "completed", now
+        _complete_if_final(session, now, [batch.id])
         session.flush()
         session.refresh(item)
     return item
+
+
+def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) -> PayoutItem:
+    """Take back a PayPal payment nobody claimed (a mistyped e-mail, say) so that the
+    donor can fix the destination now instead of waiting 30 days for PayPal to return it."""
+    with runtime.db.read() as session:
+        item = session.get(PayoutItem, item_id)
+        if item is None:
+            raise NotFound(f"no payout item {item_id}", code="payout_item_not_found")
+        provider = providers(runtime).get("paypal")
+        if item.status != ItemStatus.UNCLAIMED.value or provider is None:
+            raise Conflict(
+                "only unclaimed PayPal payments can be cancelled",
+                code="not_unclaimed",
+                details={"status": item.status},
+            )
+    try:
+        outcome = provider.cancel_unclaimed(item.provider_item_id)  # type: ignore[attr-defined]
+    except ProviderUnavailable as exc:
+        raise Unavailable(str(exc), code="provider_unavailable") from exc
+    except ProviderRejected as exc:
+        raise Conflict(str(exc), code="provider_refused") from exc
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        apply_outcomes(uow.session, now, actor, [outcome], batch_id=item.batch_id)
+        _complete_if_final(uow.session, now, [item.batch_id])
+        audit.record(
+            uow.session,
+            runtime.clock,
+            actor,
+            action="payout.cancelled",
+            target_type="payout_item",
+            target_id=item_id,
+            before={"status": "unclaimed"},
+            after={"status": outcome.status.value},
+            reason=reason,
+        )
+        updated = uow.session.get(PayoutItem, item_id, populate_existing=True)
+    return updated  # type: ignore[return-value]
 
 
 def attach_provider_batch(
@@ -845,8 +907,6 @@ def reconciliation_report(
 def _ledger_paid(session: Session, batch: PayoutBatch) -> int:
     """What the ledger moved into the program's payouts account for this batch, net of
     what came back (its transfers are keyed by item: ``payout:<item>:pay``...)."""
-    from rewards_engine.models import LedgerEntry, LedgerTransfer
-
     item_ids = session.scalars(select(PayoutItem.id).where(PayoutItem.batch_id == batch.id)).all()
     keys = [f"payout:{i}:{move}" for i in item_ids for move in ("pay", "claw_back")]
     if not keys:
@@ -874,8 +934,6 @@ class TaxLine:
 
 def tax_report(db: Database, year: int, threshold_cents: int | None = None) -> list[TaxLine]:
     """Payees whose payments settled in ``year`` reach the reporting threshold."""
-    from datetime import UTC
-
     threshold = rules.tax_threshold_cents(year) if threshold_cents is None else threshold_cents
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     with db.read() as session:

@@ -76,9 +76,7 @@ def test_ledger_rows_cannot_be_changed_or_deleted(runtime, donor_id) -> None:
             conn.execute(text(statement))
 
 
-def test_verify_finds_a_tampered_balance_and_the_cli_fails(
-    runtime, donor_id, settings, monkeypatch
-) -> None:
+def test_verify_finds_a_tampered_balance_and_the_cli_fails(runtime, donor_id, cli_env) -> None:
     post(runtime, "a", issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 40))
     post(runtime, "b", issue(donor_id, AccountKind.CASH_PENDING, "USD", 200))
     assert ledger.verify(runtime.db).ok
@@ -94,15 +92,6 @@ def test_verify_finds_a_tampered_balance_and_the_cli_fails(
     assert len(report.balance_mismatches) == 1
     assert "cached 1040, entries sum to 40" in report.balance_mismatches[0]
 
-    environment = {
-        "APP_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "JWT_SECRET": "x" * 40,
-        "INSTANCE_DIR": str(settings.instance_dir),
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
     result = CliRunner().invoke(cli, ["ledger", "verify"])
     assert result.exit_code == 1
     assert "DIFFERENCES FOUND" in result.output

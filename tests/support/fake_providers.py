@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 @contextmanager
 def serving(app: Callable[..., Any]) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -52,6 +52,7 @@ class FakePayPal:
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # statuses for the next payout POSTs
     hang_next: int = 0  # payout POSTs that store the batch, then answer too late
+    hang_s: float = 3.0  # longer than the client's timeout in the tests
     refuse_tokens: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -92,6 +93,8 @@ class FakePayPal:
             return self.create(request)
         if path.startswith("/v1/payments/payouts/") and request.method == "GET":
             return self.find(path.rsplit("/", 1)[1], request)
+        if path.startswith("/v1/payments/payouts-item/") and path.endswith("/cancel"):
+            return self.cancel(path.split("/")[4])
         if path == "/v1/notifications/verify-webhook-signature":
             body = request.get_json()
             good = hmac.compare_digest(
@@ -146,7 +149,7 @@ class FakePayPal:
             hang = self.hang_next > 0
             self.hang_next -= 1 if hang else 0
         if hang:
-            time.sleep(40)  # longer than the client waits: the batch exists, the answer is lost
+            time.sleep(self.hang_s)  # the batch exists; the client gave up on the answer
         return _json(answer, 201)
 
     def find(self, batch_id: str, request: Request) -> Response:
@@ -171,6 +174,20 @@ class FakePayPal:
                     "total_pages": max(1, -(-len(items) // size)),
                 }
             )
+
+    def cancel(self, payout_item_id: str) -> Response:
+        with self.lock:
+            for batch in self.batches.values():
+                for item in batch["items"]:
+                    if item["payout_item_id"] != payout_item_id:
+                        continue
+                    if item["transaction_status"] != "UNCLAIMED":
+                        return _json(
+                            {"name": "ITEM_CANCELLATION_FAILED", "message": "not unclaimed"}, 400
+                        )
+                    item["transaction_status"] = "RETURNED"
+                    return _json(item)
+        return _json({"name": "INVALID_RESOURCE_ID"}, 404)
 
     def event(
         self, event_type: str, sender_item_id: str, status: str, event_id: str | None = None
