@@ -57,7 +57,8 @@ def account_ids(
     found = lookup()
     missing = wanted - set(found)
     if missing:
-        statement = insert(session, LedgerAccount.__table__).values(
+        session.execute(
+            insert(session, LedgerAccount.__table__).on_conflict_do_nothing(),
             [
                 {
                     "owner": ref.owner,
@@ -68,9 +69,8 @@ def account_ids(
                     "created_at": now,
                 }
                 for ref in missing
-            ]
+            ],
         )
-        session.execute(statement.on_conflict_do_nothing())
         found = lookup()
     return found
 
@@ -169,24 +169,24 @@ def post_many(
     for spec in transfers:
         check_balanced(spec.legs)
     table = LedgerTransfer.__table__
+    # An executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs of a
+    # bounded size (its "insertmanyvalues"), compiled once, whatever the count.
     rows = session.execute(
         insert(session, table)
-        .values(
-            [
-                {
-                    "kind": t.kind.value,
-                    "reference_type": t.reference[0],
-                    "reference_id": str(t.reference[1]),
-                    "actor": actor.id,
-                    "reason": t.reason,
-                    "idempotency_key": t.idempotency_key,
-                    "created_at": now,
-                }
-                for t in transfers
-            ]
-        )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id, table.c.idempotency_key)
+        .returning(table.c.id, table.c.idempotency_key),
+        [
+            {
+                "kind": t.kind.value,
+                "reference_type": t.reference[0],
+                "reference_id": str(t.reference[1]),
+                "actor": actor.id,
+                "reason": t.reason,
+                "idempotency_key": t.idempotency_key,
+                "created_at": now,
+            }
+            for t in transfers
+        ],
     ).all()
     ids = {key: transfer_id for transfer_id, key in rows}
     recorded = [t for t in transfers if t.idempotency_key in ids]

@@ -116,3 +116,35 @@ def test_verify_finds_an_unbalanced_transfer_and_a_wrong_counter(runtime, donor_
     report = ledger.verify(runtime.db)
     assert any("PTS legs sum to 3" in line for line in report.unbalanced_transfers)
     assert report.counter_mismatches == ["campaign c1 a: counter 3, accepted clips 0"]
+
+
+def test_post_many_records_a_whole_payout_batch_at_once(runtime) -> None:
+    """15,000 transfers (a full PayPal batch) in one call: more rows than one INSERT can
+    carry parameters for on either database; a repeat records nothing."""
+    from rewards_engine.db import allocate_ids
+    from rewards_engine.models import Donor
+
+    count = 15_000
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        ids = allocate_ids(uow.session, Donor.__table__, count)
+        uow.session.execute(
+            Donor.__table__.insert(),
+            [{"id": i, "account_id": f"d{i}", "created_at": now, "updated_at": now} for i in ids],
+        )
+    specs = [
+        ledger.TransferSpec(
+            TransferKind.ADJUSTMENT,
+            ("donor", i),
+            f"bulk:{i}",
+            issue(i, AccountKind.CASH_AVAILABLE, "USD", 100 + n),
+        )
+        for n, i in enumerate(ids)
+    ]
+    with runtime.db.transaction() as uow:
+        recorded = ledger.post_many(uow.session, now=now, actor=SYSTEM, transfers=specs)
+    with runtime.db.transaction() as uow:
+        again = ledger.post_many(uow.session, now=now, actor=SYSTEM, transfers=specs)
+    assert len(recorded) == count and again == {}
+    assert ledger.donor_balances(runtime.db, ids[-1]).cash[0].available_cents == 100 + count - 1
+    assert ledger.verify(runtime.db).ok
