@@ -631,6 +631,26 @@ def test_stripe_keys_make_a_resend_after_a_crash_harmless(
     assert_books_balance(runtime)
 
 
+def test_after_stripe_forgot_the_keys_made_transfers_are_looked_up_first(
+    client, runtime, auth, stripe_server, clock
+) -> None:
+    ana = payee(runtime, client, auth, "ana", 5_000, STRIPE_ANA)
+    payouts.create_batches(runtime)
+    [batch] = batches(runtime)
+    with runtime.db.transaction() as uow:
+        row = uow.session.get(PayoutBatch, batch.id)
+        outgoing = payouts._outgoing(runtime, uow.session, row)
+        row.status, row.submitted_at = "submitting", runtime.clock.now()
+    payouts.providers(runtime)["stripe"].submit(outgoing)  # made; the answer was lost
+    clock.advance(timedelta(hours=25))
+    stripe_server.by_key.clear()  # Stripe keeps idempotency keys for 24 hours
+    payouts.submit_pending(runtime)
+    assert len(stripe_server.transfers) == 1
+    assert items(runtime)[ana].status == "succeeded"
+    assert cash(runtime, ana) == {"available": 0, "in_flight": 0}
+    assert_books_balance(runtime)
+
+
 def test_stripe_webhooks_are_verified_and_a_reversal_claws_back(
     client, runtime, auth, stripe_server
 ) -> None:
