@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, any_, bindparam, create_engine, event, text
+from sqlalchemy import DateTime, any_, bindparam, create_engine, event, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -226,3 +226,19 @@ def point_lookups(session: Session) -> Iterator[None]:
     finally:
         if postgres:
             session.execute(text("SET LOCAL enable_seqscan = on"))
+
+
+def utc_bucket(session: Session, column: Any, unit: str) -> Any:
+    """The UTC hour (``2025-01-15 13``) or day (``2025-01-15``) of a timestamp column,
+    as text, the same on both backends (for GROUP BY)."""
+    if session.get_bind().dialect.name == "postgresql":
+        pattern = {"hour": "YYYY-MM-DD HH24", "day": "YYYY-MM-DD"}[unit]
+        return func.to_char(func.timezone("UTC", column), pattern)
+    return func.substr(column, 1, {"hour": 13, "day": 10}[unit])
+
+
+def seconds_between(session: Session, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in seconds, as a SQL expression."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
-from rewards_engine.services import idempotency, medals, payouts, vesting, wall
+from rewards_engine.services import fraud, idempotency, medals, payouts, vesting, wall
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
@@ -47,7 +47,27 @@ def payout_reconcile(runtime: Runtime) -> JobResult:
     return payouts.reconcile(runtime).as_dict()
 
 
+def fraud_scan(runtime: Runtime) -> JobResult:
+    return fraud.scan(runtime, full=False).as_dict()
+
+
+def fraud_scan_full(runtime: Runtime) -> JobResult:
+    return fraud.scan(runtime, full=True).as_dict()
+
+
 JOBS: list[JobSpec] = [
+    JobSpec(
+        "fraud-scan",
+        fraud_scan,
+        {"trigger": "interval", "minutes": 5},
+        "run the fraud rules over the clips since the last scan; hold high-severity flags",
+    ),
+    JobSpec(
+        "fraud-scan-full",
+        fraud_scan_full,
+        {"trigger": "cron", "hour": 1, "minute": 40},
+        "run every fraud rule over all clips (and the ones only a full scan runs)",
+    ),
     JobSpec(
         "payout-batch",
         payout_batch,

@@ -7,6 +7,7 @@ from flask_smorest import Api
 from api.resources import (
     admin,
     campaigns,
+    fraud,
     health,
     me,
     medals,
@@ -18,7 +19,7 @@ from api.resources import (
 
 
 def register_blueprints(api: Api) -> None:
-    for module in (me, campaigns, submissions, wall, medals, rewards, payouts, admin):
+    for module in (me, campaigns, submissions, wall, medals, rewards, payouts, admin, fraud):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)
     wall.register_schemas(api)

@@ -46,6 +46,13 @@ class MeSchema(ProfileSchema):
         required=True,
         metadata={"description": "Where cash is paid: {kind, destination (masked)}, or null"},
     )
+    under_review = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Your account is being reviewed: earnings stay pending, payouts "
+            "and the Honor Wall wait until a person has looked"
+        },
+    )
     all_time_rank = ma.fields.Integer(
         allow_none=True,
         required=True,
@@ -60,6 +67,7 @@ class MeSchema(ProfileSchema):
         data = {name: getattr(profile.donor, name) for name in ProfileSchema._declared_fields}
         data["balances"] = profile.balances
         data["all_time_rank"] = profile.all_time_rank
+        data["under_review"] = profile.donor.on_hold
         donor = profile.donor
         data["payout"] = (
             None

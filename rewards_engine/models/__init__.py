@@ -6,6 +6,7 @@ from rewards_engine.models.campaigns import Campaign, ConsentVersion
 from rewards_engine.models.clips import CampaignCounter, Clip, SubmissionBatch
 from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
+from rewards_engine.models.fraud import FraudEvidence, FraudFlag, FraudRule, FraudScanState
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
 from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
@@ -21,6 +22,10 @@ __all__ = [
     "ConsentRecord",
     "ConsentVersion",
     "Donor",
+    "FraudEvidence",
+    "FraudFlag",
+    "FraudRule",
+    "FraudScanState",
     "GiftCardCode",
     "IdempotencyKey",
     "LedgerAccount",

@@ -38,6 +38,8 @@ class Donor(SQLModel, table=True):
     payout_kind: str | None = Field(default=None, max_length=16)
     payout_destination: str | None = Field(default=None, sa_type=Text())
     payout_masked: str | None = Field(default=None, max_length=80)
+    # A keyed hash of the destination: finds donors paid to the same account.
+    payout_fingerprint: str | None = Field(default=None, max_length=64, index=True)
     payout_changed_at: datetime | None = timestamp(nullable=True, default=False)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

@@ -141,6 +141,7 @@ class PayoutDestination:
     kind: str
     encrypted: str
     masked: str
+    fingerprint: str  # keyed hash: the same account under several donors is found
 
 
 def update_profile(
@@ -187,6 +188,7 @@ def _set_payout(
     donor.payout_kind = payout.kind if payout else None
     donor.payout_destination = payout.encrypted if payout else None
     donor.payout_masked = payout.masked if payout else None
+    donor.payout_fingerprint = payout.fingerprint if payout else None
     donor.payout_changed_at = now
     donor.updated_at = now
     audit.record(

@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
+from rewards_engine.domain import fraud as fraud_rules
 from rewards_engine.domain import medals as medal_rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import InvalidInput
@@ -31,7 +32,14 @@ from rewards_engine.domain.profiles import (
     random_alias,
     validate_timezone,
 )
-from rewards_engine.models import Campaign, ConsentVersion, Donor, MedalDefinition, RewardItem
+from rewards_engine.models import (
+    Campaign,
+    ConsentVersion,
+    Donor,
+    FraudRule,
+    MedalDefinition,
+    RewardItem,
+)
 from rewards_engine.services.rewards import validate_item
 
 log = logging.getLogger(__name__)
@@ -162,6 +170,28 @@ def _new_medal_version(
     )
 
 
+def _prepare_fraud_rule(record: dict[str, Any]) -> dict[str, Any]:
+    record = _known_fields(FraudRule, record, f"fraud rule {record.get('code')!r}")
+    for required in ("code", "name", "severity"):
+        if required not in record:
+            raise InvalidInput(f"fraud rule lacks {required!r}", field=required)
+    settings = {
+        k: record[k] for k in ("severity", "high_at", "dismissal_covers", "params") if k in record
+    }
+    record.update(fraud_rules.validate_rule(record["code"], settings))
+    record.setdefault("params", {})
+    return record
+
+
+def _new_fraud_rule_version(
+    session: Session, existing: FraudRule, record: dict[str, Any], now: datetime
+) -> None:
+    for name, value in record.items():
+        setattr(existing, name, value)
+    existing.version += 1
+    existing.updated_at, existing.updated_by = now, FIXTURES_ACTOR
+
+
 KINDS = (
     FixtureKind(
         "campaign",
@@ -217,6 +247,17 @@ KINDS = (
             "created_by": FIXTURES_ACTOR,
         },
         revise=_new_medal_version,
+    ),
+    FixtureKind(
+        "fraud_rule",
+        "fraud_rules.toml",
+        "rule",
+        FraudRule,
+        "code",
+        _prepare_fraud_rule,
+        lambda s, r: s.get(FraudRule, r["code"]),
+        defaults=lambda now: {"version": 1, "updated_at": now, "updated_by": FIXTURES_ACTOR},
+        revise=_new_fraud_rule_version,
     ),
 )
 

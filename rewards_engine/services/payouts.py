@@ -97,7 +97,10 @@ def prepare_destination(runtime: Runtime, raw: dict[str, str] | None) -> PayoutD
     if raw is None:
         return None
     kind, value = rules.parse_destination(raw.get("kind", ""), raw.get("value", ""))
-    return PayoutDestination(kind.value, vault(runtime).encrypt(value), rules.mask(kind, value))
+    box = vault(runtime)
+    return PayoutDestination(
+        kind.value, box.encrypt(value), rules.mask(kind, value), box.fingerprint(value)
+    )
 
 
 # --- building batches ------------------------------------------------------------------

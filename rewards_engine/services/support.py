@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, UnitOfWork
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.ledger import (
@@ -226,25 +227,8 @@ def reverse_clip(
                 details={"status": clip.status},
             )
         before = {"status": clip.status, "points": clip.points, "cash_cents": clip.cash_cents}
-        transfer_id = None
-        was_counted = clip.status == ClipStatus.ACCEPTED
-        if was_counted:
-            transfer_id = _take_back(session, now, actor, clip, reason)
-            add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: -1}))
-        clip.status = ClipStatus.REVERSED.value
-        clip.reason = "reversed_by_support"
-        clip.reversed_at = now
-        if was_counted:
-            session.flush()
-            wall.record_reversed(uow, now, clip)
-            medals.evaluate_donor(
-                uow,
-                now,
-                clip.donor_id,
-                touched=[clip.accepted_at],
-                reason=f"clip {clip.id} reversed",
-                reference={"reversed_clip_id": clip.id},
-            )
+        transfers = reverse_locked(uow, now, actor, [clip], reason, "reversed_by_support")
+        transfer_id = transfers.get(f"reverse:clip:{clip.id}")
         audit.record(
             session,
             clock,
@@ -259,27 +243,58 @@ def reverse_clip(
     return ReversalResult(clip, False, transfer_id)
 
 
-def _take_back(session: Session, now: Any, actor: Actor, clip: Clip, reason: str) -> int | None:
-    legs = earnings(
-        clip.donor_id,
-        -clip.points,
-        -clip.cash_cents,
-        clip.currency,
-        vested=clip.vested_at is not None,
-    )
-    if not legs:
-        return None
-    transfer = ledger.post(
-        session,
-        now=now,
-        kind=TransferKind.REVERSAL,
-        reference=("clip", clip.id),
-        actor=actor,
-        idempotency_key=f"reverse:clip:{clip.id}",
-        legs=legs,
-        reason=reason,
-    )
-    return transfer.id if transfer else None
+def reverse_locked(
+    uow: UnitOfWork, now: Any, actor: Actor, clips: Sequence[Clip], reason: str, code: str
+) -> dict[str, int]:
+    """Reverse clips of one donor, already locked and reversible, in the caller's
+    transaction: each clip's earnings taken back (one ledger transfer per clip, keyed by
+    it, so nothing is taken twice), campaign counters, Honor Wall boards and medals
+    recounted once for all. Returns the transfer ids by key."""
+    session = uow.session
+    counted = [c for c in clips if c.status == ClipStatus.ACCEPTED]
+    transfers = [
+        ledger.TransferSpec(
+            TransferKind.REVERSAL,
+            ("clip", clip.id),  # type: ignore[arg-type]
+            f"reverse:clip:{clip.id}",
+            legs,
+            reason,
+        )
+        for clip in counted
+        if (
+            legs := earnings(
+                clip.donor_id,
+                -clip.points,
+                -clip.cash_cents,
+                clip.currency,
+                vested=clip.vested_at is not None,
+            )
+        )
+    ]
+    recorded = ledger.post_many(session, now=now, actor=actor, transfers=transfers)
+    by_campaign: dict[str, Counter[str]] = {}
+    for clip in counted:
+        by_campaign.setdefault(clip.campaign_id, Counter())[clip.incident_type] -= 1
+    for campaign_id, changes in by_campaign.items():
+        add_to_counters(session, campaign_id, changes)
+    for clip in clips:
+        clip.status = ClipStatus.REVERSED.value
+        clip.reason = code
+        clip.reversed_at = now
+    if counted:
+        session.flush()
+        wall.record_reversed(uow, now, counted)
+        medals.evaluate_donor(
+            uow,
+            now,
+            counted[0].donor_id,
+            touched=[c.accepted_at for c in counted],  # type: ignore[misc]
+            reason=f"{len(counted)} clip(s) reversed"
+            if len(counted) > 1
+            else f"clip {counted[0].id} reversed",
+            reference={"reversed_clip_ids": [c.id for c in counted][:100]},
+        )
+    return recorded
 
 
 def review_clip(

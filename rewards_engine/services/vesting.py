@@ -49,6 +49,7 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
 def vest_due(db: Database, clock: Clock) -> VestingReport:
     """Move every due clip's earnings from pending to available, a donor at a time.
 
+    Donors on hold are skipped: their earnings stay pending until a person decides.
     Donors are locked in id order (as every writer locks a donor first), their due
     clips marked vested and their earnings moved in the same transaction: a rerun,
     or a second scheduler, finds nothing left to do.
@@ -56,13 +57,25 @@ def vest_due(db: Database, clock: Clock) -> VestingReport:
     now = clock.now()
     report = VestingReport()
     with db.read() as session:
-        donor_ids = list(session.scalars(select(Clip.donor_id).where(*_due(now)).distinct()))
+        donor_ids = list(
+            session.scalars(
+                select(Clip.donor_id)
+                .join(Donor, Donor.id == Clip.donor_id)
+                .where(*_due(now), Donor.on_hold.is_(False))
+                .distinct()
+            )
+        )
     for start in range(0, len(donor_ids), DONORS_PER_TRANSACTION):
         chunk = sorted(donor_ids[start : start + DONORS_PER_TRANSACTION])
         with db.transaction() as uow:
             session = uow.session
-            session.execute(
-                select(Donor.id).where(Donor.id.in_(chunk)).order_by(Donor.id).with_for_update()
+            chunk = list(  # a hold placed meanwhile stops vesting too
+                session.scalars(
+                    select(Donor.id)
+                    .where(Donor.id.in_(chunk), Donor.on_hold.is_(False))
+                    .order_by(Donor.id)
+                    .with_for_update()
+                )
             )
             rows = session.execute(
                 select(Clip.id, Clip.donor_id, Clip.points, Clip.cash_cents, Clip.currency)

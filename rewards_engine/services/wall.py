@@ -110,29 +110,35 @@ def type_key(incident_type: str) -> str:
     return f"type:{incident_type}"
 
 
-def record_reversed(uow: UnitOfWork, now: datetime, clip: Clip) -> None:
-    """An accepted clip stopped counting: recount where it counted."""
-    assert clip.accepted_at is not None
+def record_reversed(uow: UnitOfWork, now: datetime, clips: Sequence[Clip]) -> None:
+    """Accepted clips of one donor stopped counting: recount each board they counted
+    on, once, however many clips."""
+    if not clips:
+        return
     session = uow.session
-    boards = boards_of_acceptance(clip.campaign_id, clip.accepted_at)
+    donor_id = clips[0].donor_id
+    boards = sorted(
+        {b for c in clips for b in boards_of_acceptance(c.campaign_id, c.accepted_at)}  # type: ignore[arg-type]
+    )
     for name in boards:
         board = _resolve(session, name)
-        clips, reached = session.execute(
+        count, reached = session.execute(
             select(func.count(), func.max(Clip.accepted_at)).where(
-                Clip.donor_id == clip.donor_id, *_counted(board)
+                Clip.donor_id == donor_id, *_counted(board)
             )
         ).one()
         session.execute(
             update(WallTally)
-            .where(WallTally.board == name, WallTally.donor_id == clip.donor_id)
-            .values(clips=clips, reached_at=reached or board.start)
+            .where(WallTally.board == name, WallTally.donor_id == donor_id)
+            .values(clips=count, reached_at=reached or board.start)
         )
-    session.execute(
-        update(WallTally)
-        .where(WallTally.board == type_key(clip.incident_type), WallTally.donor_id == clip.donor_id)
-        .values(clips=WallTally.clips - 1)
-    )
-    _changed(uow, now, clip.donor_id, boards)
+    for incident_type, n in Counter(c.incident_type for c in clips).items():
+        session.execute(
+            update(WallTally)
+            .where(WallTally.board == type_key(incident_type), WallTally.donor_id == donor_id)
+            .values(clips=WallTally.clips - n)
+        )
+    _changed(uow, now, donor_id, boards)
 
 
 def record_donor_changed(uow: UnitOfWork, now: datetime, donor_id: int) -> None:

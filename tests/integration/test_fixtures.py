@@ -19,7 +19,14 @@ def counts(runtime: Runtime) -> dict[str, int]:
 
 def test_loading_twice_changes_nothing(runtime: Runtime, fixtures_dir: Path) -> None:
     first = load_fixtures(runtime.db, runtime.clock, fixtures_dir, demo=True)
-    assert first.created == {"campaign": 2, "consent": 1, "donor": 4, "medal": 12, "reward": 5}
+    assert first.created == {
+        "campaign": 2,
+        "consent": 1,
+        "donor": 4,
+        "medal": 12,
+        "reward": 5,
+        "fraud_rule": 8,
+    }
     with runtime.db.read() as session:
         aliases = {d.account_id: d.alias for d in session.scalars(select(Donor))}
     second = load_fixtures(runtime.db, runtime.clock, fixtures_dir, demo=True)

@@ -1,0 +1,518 @@
+"""Fraud scans, flags and their review by a person.
+
+A scan runs every enabled rule (``fraud_signals``) and records what it found as
+evidence, each piece once: evidence already recorded, or covered by a dismissal, opens
+nothing. New evidence joins the donor's open flag for that rule, or opens one. A flag
+of high severity puts the donor on hold. A person then confirms the flag (the clips it
+names are reversed, with what they earned; the hold stays; optionally a ban) or
+dismisses it (the hold is released unless another high flag keeps it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database, UnitOfWork, insert, one_of
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict, NotFound
+from rewards_engine.domain.events import DonorChanged
+from rewards_engine.domain.fraud import (
+    COUNTING_RULES,
+    Finding,
+    FlagStatus,
+    RuleConfig,
+    Severity,
+    validate_rule,
+)
+from rewards_engine.domain.profiles import DonorStatus
+from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag, FraudRule, FraudScanState
+from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.runtime import Runtime
+from rewards_engine.services import audit, support, wall
+from rewards_engine.services.fraud_signals import SIGNALS, HashIndex, Scope
+
+log = logging.getLogger(__name__)
+SYSTEM = Actor.system("fraud")
+STATE = "clips"
+# Clips younger than this wait for the next incremental scan: a transaction that took
+# a lower id may still be committing (ids are handed out before commit, not in it).
+SETTLE = timedelta(seconds=30)
+
+
+def hash_index(runtime: Runtime) -> HashIndex:
+    return runtime.extension("fraud_hash_index", HashIndex)
+
+
+def rule_configs(db: Database) -> dict[str, RuleConfig]:
+    with db.read() as session:
+        return {row.code: _config(row) for row in session.scalars(select(FraudRule))}
+
+
+def _config(row: FraudRule) -> RuleConfig:
+    return RuleConfig(
+        code=row.code,
+        version=row.version,
+        enabled=row.enabled,
+        severity=Severity(row.severity),
+        high_at=row.high_at,
+        dismissal_covers=row.dismissal_covers,
+        params=row.params or {},
+    )
+
+
+# --- scans ------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanReport:
+    mode: str
+    clips_in_scope: int = 0
+    findings: int = 0
+    new_evidence: int = 0
+    covered_by_dismissals: int = 0
+    flags_opened: int = 0
+    flags_updated: int = 0
+    donors_held: int = 0
+    seconds_by_rule: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def scan(runtime: Runtime, *, full: bool) -> ScanReport:
+    """Run every enabled rule over all clips (``full``) or the clips since the last
+    scan. Idempotent: a second run over the same clips opens nothing."""
+    now = runtime.clock.now()
+    report = ScanReport("full" if full else "incremental")
+    configs = {code: rule for code, rule in rule_configs(runtime.db).items() if rule.enabled}
+    findings: list[Finding] = []
+    with runtime.db.read() as session:
+        state = session.get(FraudScanState, STATE)
+        watermark = state.watermark if state else 0
+        up_to = session.scalar(select(func.max(Clip.id)).where(Clip.created_at <= now - SETTLE))
+        up_to = max(up_to or 0, watermark)
+        scope = Scope(full, 0 if full else watermark, up_to)
+        report.clips_in_scope = up_to - scope.after_id
+        if full or up_to > watermark:
+            index = hash_index(runtime)
+            for code, rule in configs.items():
+                started = time.perf_counter()
+                findings += SIGNALS[code](session, rule, scope, index)
+                report.seconds_by_rule[code] = round(time.perf_counter() - started, 3)
+    report.findings = len(findings)
+    record_findings(runtime, configs, findings, report)
+    with runtime.db.transaction() as uow:
+        row = uow.session.get(FraudScanState, STATE, with_for_update=True)
+        if row is None:
+            row = FraudScanState(name=STATE)
+            uow.session.add(row)
+        row.watermark = max(row.watermark or 0, up_to)
+        if full:
+            row.last_full_at = now
+        else:
+            row.last_incremental_at = now
+    log.info("fraud scan finished", extra={"fields": report.as_dict()})
+    return report
+
+
+def record_findings(
+    runtime: Runtime,
+    configs: dict[str, RuleConfig],
+    findings: list[Finding],
+    report: ScanReport,
+) -> None:
+    """Record new evidence, open or update flags, hold donors; one transaction."""
+    if not findings:
+        return
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        donor_ids = sorted({f.donor_id for f in findings})
+        session.execute(  # every writer locks donors first, in id order
+            select(Donor.id).where(one_of(session, Donor.id, donor_ids)).order_by(Donor.id)
+            .with_for_update()
+        )  # fmt: skip
+        known = _known_evidence(session, findings)
+        flags = list(
+            session.scalars(
+                select(FraudFlag).where(
+                    one_of(session, FraudFlag.donor_id, donor_ids),
+                    FraudFlag.status.in_([FlagStatus.OPEN.value, FlagStatus.DISMISSED.value]),
+                )
+            )
+        )
+        open_flags = {(f.rule, f.donor_id): f for f in flags if f.status == FlagStatus.OPEN}
+        dismissed = _dismissal_cover(flags, configs)
+        grouped: dict[tuple[str, int], dict[str, Finding]] = defaultdict(dict)
+        for finding in findings:
+            if (finding.rule, finding.donor_id, finding.key) not in known:
+                grouped[(finding.rule, finding.donor_id)].setdefault(finding.key, finding)
+        evidence: list[tuple[FraudFlag, Finding]] = []
+        to_hold: dict[int, FraudFlag] = {}
+        for (rule, donor_id), by_key in grouped.items():
+            fresh = list(by_key.values())
+            cover = dismissed.get((rule, donor_id))
+            if cover is not None:
+                flag_id, limit = cover
+                covered = [f for f in fresh if f.magnitude <= limit]
+                report.covered_by_dismissals += len(covered)
+                evidence += [(session.get(FraudFlag, flag_id), f) for f in covered]  # type: ignore[misc]
+                fresh = [f for f in fresh if f.magnitude > limit]
+            if not fresh:
+                continue
+            config = configs[rule]
+            flag = open_flags.get((rule, donor_id))
+            if flag is None:
+                flag = FraudFlag(
+                    donor_id=donor_id,
+                    rule=rule,
+                    rule_version=config.version,
+                    severity=config.severity.value,
+                    score=0.0,
+                    summary="",
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(flag)
+                open_flags[(rule, donor_id)] = flag
+                report.flags_opened += 1
+            else:
+                report.flags_updated += 1
+            _add_to_flag(flag, config, fresh, now)
+            evidence += [(flag, f) for f in fresh]
+            report.new_evidence += len(fresh)
+            if flag.severity == Severity.HIGH:
+                to_hold.setdefault(donor_id, flag)
+        session.flush()
+        if evidence:
+            session.execute(
+                insert(session, FraudEvidence.__table__).on_conflict_do_nothing(),
+                [
+                    {
+                        "flag_id": flag.id,
+                        "rule": f.rule,
+                        "donor_id": f.donor_id,
+                        "key": f.key,
+                        "score": f.score,
+                        "magnitude": f.magnitude,
+                        "details": f.details,
+                        "clip_ids": list(f.clip_ids),
+                        "created_at": now,
+                    }
+                    for flag, f in evidence
+                ],
+            )
+        report.donors_held += _hold(uow, runtime.clock, to_hold)
+
+
+def _known_evidence(session: Any, findings: list[Finding]) -> set[tuple[str, int, str]]:
+    keys = sorted({f.key for f in findings})
+    donors = sorted({f.donor_id for f in findings})
+    known: set[tuple[str, int, str]] = set()
+    for start in range(0, len(keys), 5_000):
+        known.update(
+            session.execute(
+                select(FraudEvidence.rule, FraudEvidence.donor_id, FraudEvidence.key).where(
+                    one_of(session, FraudEvidence.donor_id, donors),
+                    one_of(session, FraudEvidence.key, keys[start : start + 5_000]),
+                )
+            ).all()
+        )
+    return known
+
+
+def _dismissal_cover(
+    flags: list[FraudFlag], configs: dict[str, RuleConfig]
+) -> dict[tuple[str, int], tuple[int, float]]:
+    """Per (rule, donor): the dismissed flag that covers new evidence, and up to what
+    magnitude (for rules that cover more than the same evidence)."""
+    cover: dict[tuple[str, int], tuple[int, float]] = {}
+    for flag in flags:
+        config = configs.get(flag.rule)
+        if flag.status != FlagStatus.DISMISSED or config is None or not config.dismissal_covers:
+            continue
+        limit = flag.magnitude * config.dismissal_covers
+        current = cover.get((flag.rule, flag.donor_id))
+        if current is None or limit > current[1]:
+            cover[(flag.rule, flag.donor_id)] = (flag.id, limit)  # type: ignore[assignment]
+    return cover
+
+
+def _add_to_flag(flag: FraudFlag, config: RuleConfig, fresh: list[Finding], now: datetime) -> None:
+    flag.evidence_count += len(fresh)
+    flag.magnitude = max(flag.magnitude, *(f.magnitude for f in fresh))
+    if config.code in COUNTING_RULES:
+        flag.score = float(flag.evidence_count)
+    else:
+        flag.score = max(flag.score, *(f.score for f in fresh))
+    severity = config.severity_for(flag.score)
+    if severity.rank > Severity(flag.severity).rank:
+        flag.severity = severity.value
+    flag.rule_version = config.version
+    strongest = max(fresh, key=lambda f: f.score)
+    more = f" (+{flag.evidence_count - 1} more)" if flag.evidence_count > 1 else ""
+    flag.summary = (strongest.summary + more)[:500]
+    flag.updated_at = now
+
+
+def _hold(uow: UnitOfWork, clock: Clock, flags: dict[int, FraudFlag]) -> int:
+    if not flags:
+        return 0
+    session, now = uow.session, clock.now()
+    free = list(
+        session.scalars(
+            select(Donor.id).where(one_of(session, Donor.id, list(flags)), Donor.on_hold.is_(False))
+        )
+    )
+    if not free:
+        return 0
+    session.execute(
+        update(Donor).where(one_of(session, Donor.id, free)).values(on_hold=True, updated_at=now)
+    )
+    for donor_id in free:
+        flag = flags[donor_id]
+        uow.publish(DonorChanged(donor_id))
+        audit.record(
+            session,
+            clock,
+            SYSTEM,
+            action="donor.hold",
+            target_type="donor",
+            target_id=donor_id,
+            before={"on_hold": False},
+            after={"on_hold": True, "flag_id": flag.id, "rule": flag.rule},
+            reason=f"fraud flag {flag.id} ({flag.rule}): {flag.summary}"[:500],
+        )
+    wall.record_donors_changed(uow, now, free)
+    return len(free)
+
+
+# --- review --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    flag: FraudFlag
+    clips_reversed: int
+    on_hold: bool
+    banned: bool
+
+
+def resolve(
+    runtime: Runtime,
+    actor: Actor,
+    flag_id: int,
+    *,
+    confirm: bool,
+    reason: str,
+    ban: bool = False,
+    keep_hold: bool = True,
+) -> Resolution:
+    """A person's decision on an open flag, audited with its reason.
+
+    Confirm: the clips its evidence names are reversed with what they earned (and the
+    medals that depended on them), the donor stays on hold (``keep_hold``, even if the
+    flag did not hold them) and may be banned. Dismiss: the evidence never flags again;
+    the hold is released unless another open high-severity flag keeps it.
+    """
+    reason = support.require_reason(reason)
+    clock = runtime.clock
+    now = clock.now()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        flag = session.get(FraudFlag, flag_id, with_for_update=True)
+        if flag is None:
+            raise NotFound(f"no fraud flag {flag_id}", code="flag_not_found")
+        donor = session.get(Donor, flag.donor_id, with_for_update=True)
+        assert donor is not None
+        if flag.status != FlagStatus.OPEN:
+            raise Conflict(
+                f"the flag is already {flag.status}",
+                code="flag_already_resolved",
+                details={"status": flag.status},
+            )
+        before = {"on_hold": donor.on_hold, "status": donor.status}
+        reversed_count = 0
+        if confirm:
+            clip_ids = sorted(
+                {
+                    clip_id
+                    for ids in session.scalars(
+                        select(FraudEvidence.clip_ids).where(FraudEvidence.flag_id == flag.id)
+                    )
+                    for clip_id in ids or []
+                }
+            )
+            clips = _reversible(session, donor.id, clip_ids)
+            support.reverse_locked(uow, now, actor, clips, f"fraud confirmed: {reason}", "fraud")
+            reversed_count = len(clips)
+            flag.status = FlagStatus.CONFIRMED.value
+            hold = keep_hold or ban or _other_high_flags(session, flag)
+        else:
+            flag.status = FlagStatus.DISMISSED.value
+            hold = _other_high_flags(session, flag)
+        flag.resolved_at, flag.resolved_by, flag.resolution = now, actor.id, reason
+        flag.updated_at = now
+        if ban:
+            donor.status = DonorStatus.BANNED.value
+        changed = donor.on_hold != hold or ban
+        donor.on_hold = hold
+        if changed:
+            donor.updated_at = now
+            uow.publish(DonorChanged(donor.id))
+            session.flush()
+            wall.record_donor_changed(uow, now, donor.id)  # type: ignore[arg-type]
+        audit.record(
+            session,
+            clock,
+            actor,
+            action="fraud.confirm" if confirm else "fraud.dismiss",
+            target_type="fraud_flag",
+            target_id=flag.id,
+            before=before,
+            after={
+                "on_hold": donor.on_hold,
+                "status": donor.status,
+                "clips_reversed": reversed_count,
+                "donor_id": donor.id,
+            },
+            reason=reason,
+        )
+        session.flush()
+        session.refresh(flag)
+        return Resolution(flag, reversed_count, donor.on_hold, donor.status == "banned")
+
+
+def _reversible(session: Any, donor_id: int, clip_ids: list[int]) -> list[Clip]:
+    clips: list[Clip] = []
+    for start in range(0, len(clip_ids), 5_000):
+        clips += session.scalars(
+            select(Clip)
+            .where(
+                one_of(session, Clip.id, clip_ids[start : start + 5_000]),
+                Clip.donor_id == donor_id,
+                Clip.status.in_(("accepted", "pending_review")),
+            )
+            .order_by(Clip.id)
+            .with_for_update()
+        )
+    return clips
+
+
+def _other_high_flags(session: Any, flag: FraudFlag) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(FraudFlag)
+            .where(
+                FraudFlag.donor_id == flag.donor_id,
+                FraudFlag.id != flag.id,
+                FraudFlag.status == FlagStatus.OPEN.value,
+                FraudFlag.severity == Severity.HIGH.value,
+            )
+        )
+    )
+
+
+# --- reading and configuring ----------------------------------------------------------------
+
+
+def list_flags(
+    db: Database,
+    *,
+    status: str | None,
+    rule: str | None,
+    donor_id: int | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> Page[FraudFlag]:
+    query = select(FraudFlag)
+    if status:
+        query = query.where(FraudFlag.status == status)
+    if rule:
+        query = query.where(FraudFlag.rule == rule)
+    if donor_id is not None:
+        query = query.where(FraudFlag.donor_id == donor_id)
+    columns: tuple[Any, ...] = (FraudFlag.id,)
+    types: tuple[type, ...] = (int,)
+    if sort == "score":
+        columns, types = (FraudFlag.score, FraudFlag.id), (float, int)
+    with db.read() as session:
+        return fetch_page(
+            session,
+            query,
+            kind=f"fraud-flags:{sort}",
+            columns=columns,
+            types=types,
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+@dataclass(frozen=True)
+class FlagDetail:
+    flag: FraudFlag
+    evidence: list[FraudEvidence]
+
+
+def flag_detail(db: Database, flag_id: int, evidence_limit: int = 200) -> FlagDetail:
+    with db.read() as session:
+        flag = session.get(FraudFlag, flag_id)
+        if flag is None:
+            raise NotFound(f"no fraud flag {flag_id}", code="flag_not_found")
+        evidence = list(
+            session.scalars(
+                select(FraudEvidence)
+                .where(FraudEvidence.flag_id == flag_id)
+                .order_by(FraudEvidence.score.desc(), FraudEvidence.id)
+                .limit(evidence_limit)
+            )
+        )
+        return FlagDetail(flag, evidence)
+
+
+def list_rules(db: Database) -> list[FraudRule]:
+    with db.read() as session:
+        return list(session.scalars(select(FraudRule).order_by(FraudRule.code)))
+
+
+def update_rule(
+    runtime: Runtime, actor: Actor, code: str, changes: dict[str, Any], reason: str
+) -> FraudRule:
+    """Change a rule's settings: a new version; flags keep the version that opened them."""
+    reason = support.require_reason(reason)
+    values = validate_rule(code, changes)
+    with runtime.db.transaction() as uow:
+        rule = uow.session.get(FraudRule, code, with_for_update=True)
+        if rule is None:
+            raise NotFound(f"no fraud rule {code}", code="rule_not_found")
+        before = {name: getattr(rule, name) for name in values}
+        if all(before[name] == value for name, value in values.items()):
+            return rule
+        for name, value in values.items():
+            setattr(rule, name, value)
+        rule.version += 1
+        rule.updated_at, rule.updated_by = runtime.clock.now(), actor.id
+        audit.record(
+            uow.session,
+            runtime.clock,
+            actor,
+            action="fraud.rule_changed",
+            target_type="fraud_rule",
+            target_id=code,
+            before=before,
+            after={**values, "version": rule.version},
+            reason=reason,
+        )
+        uow.session.flush()
+        uow.session.refresh(rule)
+        return rule
