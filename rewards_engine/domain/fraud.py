@@ -279,6 +279,13 @@ class Finding:
     clip_ids: tuple[int, ...] = ()
 
 
+def tier(count: float) -> int:
+    """The doubling a count has reached (64-127 -> 6). Evidence that keeps growing (a
+    day's clips as the day goes on) is keyed by it: the same evidence at the same scale
+    is not news, twice as much is."""
+    return max(int(count), 1).bit_length() - 1
+
+
 # Rules whose flag score is how many pieces of evidence it holds (copies found), not the
 # largest single score.
 COUNTING_RULES = frozenset({"exact_duplicate", "near_duplicate"})

@@ -24,6 +24,7 @@ from rewards_engine.domain.fraud import (
     modified_z_scores,
     near_matches,
     near_pairs,
+    tier,
 )
 from rewards_engine.models import Campaign, Clip, Donor
 
@@ -113,7 +114,7 @@ def _clip_ids(session: Session, *where: Any) -> tuple[int, ...]:
 
 
 def _new_values(session: Session, scope: Scope, column: Any) -> list[Any]:
-    return list(session.scalars(select(distinct(column)).where(scope.new())))
+    return list(session.scalars(select(column).where(scope.new()).distinct()))
 
 
 def _earliest_new(session: Session, scope: Scope, column: Any) -> datetime | None:
@@ -160,7 +161,7 @@ def velocity(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex) -> 
                 Finding(
                     rule.code,
                     donor_id,
-                    f"{window}:{camera}:{moment}",
+                    f"{window}:{camera}:{moment}:t{tier(clips)}",
                     round(score, 3),
                     round(score, 3),
                     f"camera {camera}: {clips} clips, {total:,.0f} s of footage in the "
@@ -228,7 +229,7 @@ def cohort_outlier(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
                 Finding(
                     rule.code,
                     donor_id,
-                    f"{campaign}:{moment}",
+                    f"{campaign}:{moment}:t{tier(clips)}",
                     round(z, 2),
                     float(clips),
                     f"{clips} clips accepted on {moment} in {campaign}; the cohort's median "
@@ -504,7 +505,7 @@ def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope
             Finding(
                 rule.code,
                 donor_id,
-                f"event:{campaign}:{event}"[:200],
+                f"event:{campaign}:{event}:t{tier(n_clips)}"[:200],
                 round(n_clips / max(allowed, 1), 2),
                 float(n_clips),
                 f"event {event}: {n_clips} clips from {n_cameras} camera(s)"
