@@ -4,22 +4,20 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import BalancesSchema, StrictSchema
+from api.schemas.common import REASON, BalancesSchema, StrictSchema
 from api.schemas.donors import ProfileSchema
+from api.schemas.fraud import FraudFlagSchema
 from api.schemas.submissions import ClipSchema
-from rewards_engine.services.support import REASON_MAX, REASON_MIN
-
-REASON = ma.fields.String(
-    required=True,
-    validate=ma.validate.Length(min=REASON_MIN, max=REASON_MAX),
-    metadata={"description": "Why: kept in the audit log and shown in the ledger"},
-)
 
 
 class DonorOverviewSchema(ma.Schema):
     profile = ma.fields.Nested(ProfileSchema, attribute="donor", required=True)
     balances = ma.fields.Nested(BalancesSchema, required=True)
     recent_clips = ma.fields.List(ma.fields.Nested(ClipSchema), required=True)
+    on_hold = ma.fields.Boolean(
+        required=True, metadata={"description": "Under a fraud hold: not paid, not on the wall"}
+    )
+    open_flags = ma.fields.List(ma.fields.Nested(FraudFlagSchema), required=True)
 
 
 class AdjustmentRequestSchema(StrictSchema):

@@ -5,6 +5,13 @@ from typing import Any
 import marshmallow as ma
 
 from rewards_engine.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from rewards_engine.services.support import REASON_MAX, REASON_MIN
+
+REASON = ma.fields.String(
+    required=True,
+    validate=ma.validate.Length(min=REASON_MIN, max=REASON_MAX),
+    metadata={"description": "Why: kept in the audit log and shown in the ledger"},
+)
 
 
 class StrictSchema(ma.Schema):

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.admin import REASON
-from api.schemas.common import PageArgs, StrictSchema
+from api.schemas.common import REASON, PageArgs, StrictSchema
 from rewards_engine.domain.fraud import RULE_PARAMETERS
 
 RULES = sorted(RULE_PARAMETERS)

@@ -4,8 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.admin import REASON
-from api.schemas.common import StrictSchema
+from api.schemas.common import REASON, StrictSchema
 
 
 class AwardSchema(ma.Schema):

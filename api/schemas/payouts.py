@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.admin import REASON
-from api.schemas.common import StrictSchema
+from api.schemas.common import REASON, StrictSchema
 
 
 class PayoutBatchSchema(ma.Schema):

@@ -25,7 +25,7 @@ from rewards_engine.domain.ledger import (
     issue,
 )
 from rewards_engine.domain.submissions import ClipStatus, vests_at
-from rewards_engine.models import Campaign, Clip, Donor
+from rewards_engine.models import Campaign, Clip, Donor, FraudFlag
 from rewards_engine.services import audit, idempotency, ledger, medals, wall
 from rewards_engine.services.ledger import Balances
 from rewards_engine.services.submissions import add_to_counters, rules_of
@@ -68,6 +68,11 @@ class DonorOverview:
     donor: Donor
     balances: Balances
     recent_clips: list[Clip]
+    open_flags: list[FraudFlag]
+
+    @property
+    def on_hold(self) -> bool:
+        return self.donor.on_hold
 
 
 def donor_overview(db: Database, donor_id: int, recent: int = 20) -> DonorOverview:
@@ -83,7 +88,14 @@ def donor_overview(db: Database, donor_id: int, recent: int = 20) -> DonorOvervi
                 .limit(recent)
             )
         )
-        return DonorOverview(donor, ledger.balances(session, donor_id), clips)
+        flags = list(
+            session.scalars(
+                select(FraudFlag)
+                .where(FraudFlag.donor_id == donor_id, FraudFlag.status == "open")
+                .order_by(FraudFlag.score.desc())
+            )
+        )
+        return DonorOverview(donor, ledger.balances(session, donor_id), clips, flags)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ def test_a_high_flag_holds_vesting_payouts_redemptions_and_the_wall(
     assert me["balances"]["cash"][0]["pending_cents"] == 1_600
     standing = client.get("/v1/honor-wall/me?board=all-time", headers=headers).get_json()
     assert standing["state"] == "under_review"
+    overview = client.get(f"/v1/admin/donors/{farm}", headers=auth("agent-1", "support"))
+    assert overview.get_json()["on_hold"] is True
+    assert [f["rule"] for f in overview.get_json()["open_flags"]] == ["velocity"]
 
     clock.advance(timedelta(days=20))  # past the review window
     run_job(runtime, find_job("vest-earnings"))
