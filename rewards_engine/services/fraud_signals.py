@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,10 +107,24 @@ def _counted() -> ColumnElement[bool]:
     return Clip.status.in_(COUNTED)
 
 
-def _clip_ids(session: Session, *where: Any) -> tuple[int, ...]:
-    return tuple(
-        session.scalars(select(Clip.id).where(*where).order_by(Clip.id).limit(CLIP_ID_LIMIT))
-    )
+def _clip_ids(
+    session: Session,
+    wanted: Iterable[Hashable],
+    where: Sequence[Any],
+    columns: Sequence[Any],
+    keys_of: Callable[[Any], Iterable[Hashable]],
+) -> dict[Hashable, tuple[int, ...]]:
+    """The clips each piece of evidence names, read in one query for all of them (not
+    one per finding: the leader's 200,000 clips would be read hundreds of times)."""
+    found: dict[Hashable, list[int]] = {key: [] for key in wanted}
+    if found:
+        rows = session.execute(select(Clip.id, *columns).where(*where).order_by(Clip.id))
+        for row in rows:
+            for key in keys_of(row):
+                ids = found.get(key)
+                if ids is not None and len(ids) < CLIP_ID_LIMIT:
+                    ids.append(row.id)
+    return {key: tuple(ids) for key, ids in found.items()}
 
 
 def _new_values(session: Session, scope: Scope, column: Any) -> list[Any]:
@@ -118,7 +132,14 @@ def _new_values(session: Session, scope: Scope, column: Any) -> list[Any]:
 
 
 def _earliest_new(session: Session, scope: Scope, column: Any) -> datetime | None:
-    return session.scalar(select(func.min(column)).where(scope.new()))
+    """Read the new clips' values, not ``min()``: PostgreSQL would walk the column's
+    index from the start, past a million old rows, to find the first new one."""
+    values = list(session.scalars(select(column).where(scope.new(), column.is_not(None))))
+    return min(values) if values else None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- velocity ------------------------------------------------------------------------------
@@ -153,8 +174,25 @@ def velocity(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex) -> 
             .group_by(Clip.donor_id, Clip.camera_id, bucket)
             .having((seconds > length * utilisation) | too_many)
         ).all()
-        for donor_id, camera, moment, clips, total in rows:
-            start = _bucket_start(moment, window)
+        if not rows:
+            continue
+        pattern = "%Y-%m-%d %H" if window == "hour" else "%Y-%m-%d"
+        starts = [_bucket_start(moment, window) for _, _, moment, _, _ in rows]
+        ids = _clip_ids(
+            session,
+            ((donor, camera, moment) for donor, camera, moment, _, _ in rows),
+            [
+                _counted(),
+                one_of(session, Clip.camera_id, sorted({r[1] for r in rows})),
+                Clip.recorded_at >= min(starts),
+                Clip.recorded_at < max(starts) + timedelta(seconds=length),
+            ],
+            [Clip.donor_id, Clip.camera_id, Clip.recorded_at],
+            lambda r, pattern=pattern: [
+                (r.donor_id, r.camera_id, _utc(r.recorded_at).strftime(pattern))
+            ],
+        )
+        for (donor_id, camera, moment, clips, total), start in zip(rows, starts, strict=True):
             capacity = length * utilisation
             score = max(total / capacity, clips / per_day_limit if per_day_limit else 0)
             findings.append(
@@ -174,14 +212,7 @@ def velocity(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex) -> 
                         "seconds": round(total, 1),
                         "capacity_s": capacity,
                     },
-                    _clip_ids(
-                        session,
-                        _counted(),
-                        Clip.donor_id == donor_id,
-                        Clip.camera_id == camera,
-                        Clip.recorded_at >= start,
-                        Clip.recorded_at < start + timedelta(seconds=length),
-                    ),
+                    ids[(donor_id, camera, moment)],
                 )
             )
     return findings
@@ -215,44 +246,51 @@ def cohort_outlier(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
     cohorts: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for campaign, moment, donor_id, clips in rows:
         cohorts[(campaign, moment)].append((donor_id, clips))
-    findings = []
+    flagged = []
     for (campaign, moment), members in cohorts.items():
         if max(clips for _, clips in members) < minimum:
             continue
         counts = [clips for _, clips in members]
         median = float(np.median(counts))
         for (donor_id, clips), z in zip(members, modified_z_scores(counts), strict=True):
-            if clips < minimum or z <= max_z:
-                continue
-            start = _bucket_start(moment, "day")
-            findings.append(
-                Finding(
-                    rule.code,
-                    donor_id,
-                    f"{campaign}:{moment}:t{tier(clips)}",
-                    round(z, 2),
-                    float(clips),
-                    f"{clips} clips accepted on {moment} in {campaign}; the cohort's median "
-                    f"is {median:g} ({len(members)} donors), modified z {z:.1f}",
-                    {
-                        "campaign_id": campaign,
-                        "day": moment,
-                        "clips": clips,
-                        "cohort_median": median,
-                        "cohort_size": len(members),
-                        "z": round(z, 2),
-                    },
-                    _clip_ids(
-                        session,
-                        Clip.status == "accepted",
-                        Clip.donor_id == donor_id,
-                        Clip.campaign_id == campaign,
-                        Clip.accepted_at >= start,
-                        Clip.accepted_at < start + timedelta(days=1),
-                    ),
-                )
-            )
-    return findings
+            if clips >= minimum and z > max_z:
+                flagged.append((campaign, moment, donor_id, clips, z, median, len(members)))
+    if not flagged:
+        return []
+    days = [_bucket_start(moment, "day") for _, moment, *_ in flagged]
+    ids = _clip_ids(
+        session,
+        ((campaign, moment, donor) for campaign, moment, donor, *_ in flagged),
+        [
+            Clip.status == "accepted",
+            one_of(session, Clip.donor_id, sorted({f[2] for f in flagged})),
+            Clip.accepted_at >= min(days),
+            Clip.accepted_at < max(days) + timedelta(days=1),
+        ],
+        [Clip.campaign_id, Clip.donor_id, Clip.accepted_at],
+        lambda r: [(r.campaign_id, _utc(r.accepted_at).strftime("%Y-%m-%d"), r.donor_id)],
+    )
+    return [
+        Finding(
+            rule.code,
+            donor_id,
+            f"{campaign}:{moment}:t{tier(clips)}",
+            round(z, 2),
+            float(clips),
+            f"{clips} clips accepted on {moment} in {campaign}; the cohort's median "
+            f"is {median:g} ({size} donors), modified z {z:.1f}",
+            {
+                "campaign_id": campaign,
+                "day": moment,
+                "clips": clips,
+                "cohort_median": median,
+                "cohort_size": size,
+                "z": round(z, 2),
+            },
+            ids[(campaign, moment, donor_id)],
+        )
+        for campaign, moment, donor_id, clips, z, median, size in flagged
+    ]
 
 
 # --- duplicates -----------------------------------------------------------------------------
@@ -396,9 +434,13 @@ def staging_fanout(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
         earliest = _earliest_new(session, scope, Clip.recorded_at)
         if not donors or earliest is None:
             return []
+        since = earliest - timedelta(seconds=window)
+        # A clip is donated after it is recorded: the created_at bound lets the
+        # (donor, created_at) index skip a heavy donor's older clips.
         where += [
             one_of(session, Clip.donor_id, donors),
-            Clip.recorded_at >= earliest - timedelta(seconds=window),
+            Clip.recorded_at >= since,
+            Clip.created_at >= since,
         ]
     previous = func.lag(Clip.recorded_at).over(
         partition_by=Clip.donor_id, order_by=(Clip.recorded_at, Clip.id)
@@ -438,37 +480,56 @@ def staging_fanout(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
         .group_by(clustered.c.donor_id, clustered.c.cluster)
         .having(events > cameras, events >= min_events)
     ).all()
-    findings = []
-    for donor_id, first_id, clips, n_events, n_cameras, start, end in rows:
-        start, end = _aware(start), _aware(end)
-        findings.append(
-            Finding(
-                rule.code,
-                donor_id,
-                f"moment:{first_id}",
-                round(n_events / n_cameras, 2),
-                round(n_events / n_cameras, 2),
-                f"{n_events} events claimed from {n_cameras} camera(s) within "
-                f"{(end - start).total_seconds():.0f} s",
-                {
-                    "first_clip_id": first_id,
-                    "clips": clips,
-                    "events": n_events,
-                    "cameras": n_cameras,
-                    "from": start.isoformat(),
-                    "to": end.isoformat(),
-                },
-                _clip_ids(
-                    session,
-                    _counted(),
-                    Clip.donor_id == donor_id,
-                    Clip.recorded_at >= start,
-                    Clip.recorded_at <= end,
-                ),
-            )
+    moments = [(donor, first, clips, n_events, n_cameras, _utc(a), _utc(b))
+               for donor, first, clips, n_events, n_cameras, a, b in rows]  # fmt: skip
+    ids = _clip_ids(
+        session,
+        (m[1] for m in moments),
+        [
+            _counted(),
+            one_of(session, Clip.donor_id, sorted({m[0] for m in moments})),
+            Clip.recorded_at >= min((m[5] for m in moments), default=datetime.now(UTC)),
+            Clip.recorded_at <= max((m[6] for m in moments), default=datetime.now(UTC)),
+        ],
+        [Clip.donor_id, Clip.recorded_at],
+        _moments_of(moments),
+    )
+    findings = [
+        Finding(
+            rule.code,
+            donor_id,
+            f"moment:{first_id}",
+            round(n_events / n_cameras, 2),
+            round(n_events / n_cameras, 2),
+            f"{n_events} events claimed from {n_cameras} camera(s) within "
+            f"{(end - start).total_seconds():.0f} s",
+            {
+                "first_clip_id": first_id,
+                "clips": clips,
+                "events": n_events,
+                "cameras": n_cameras,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+            },
+            ids[first_id],
         )
+        for donor_id, first_id, clips, n_events, n_cameras, start, end in moments
+    ]
     findings += _events_with_too_many_clips(session, rule, scope)
     return findings
+
+
+def _moments_of(moments: Sequence[tuple[Any, ...]]) -> Callable[[Any], list[Hashable]]:
+    """Which flagged moments (by their first clip) a clip falls in."""
+    by_donor: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
+    for donor, first, *_, start, end in moments:
+        by_donor[donor].append((start, end, first))
+
+    def keys(row: Any) -> list[Hashable]:
+        at = _utc(row.recorded_at)
+        return [first for start, end, first in by_donor[row.donor_id] if start <= at <= end]
+
+    return keys
 
 
 def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope) -> list[Finding]:
@@ -498,6 +559,17 @@ def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope
             | (Campaign.cap_paid_per_event.is_not(None) & (clips > Campaign.cap_paid_per_event))
         )
     ).all()
+    ids = _clip_ids(
+        session,
+        ((donor, campaign, event) for donor, campaign, event, *_ in rows),
+        [
+            _counted(),
+            one_of(session, Clip.donor_id, sorted({r[0] for r in rows})),
+            one_of(session, Clip.event_id, sorted({r[2] for r in rows})),
+        ],
+        [Clip.donor_id, Clip.campaign_id, Clip.event_id],
+        lambda r: [(r.donor_id, r.campaign_id, r.event_id)],
+    )
     findings = []
     for donor_id, campaign, event, n_clips, n_cameras, cap in rows:
         allowed = min(n_cameras, cap) if cap else n_cameras
@@ -517,20 +589,10 @@ def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope
                     "cameras": n_cameras,
                     "paid_per_event": cap,
                 },
-                _clip_ids(
-                    session,
-                    _counted(),
-                    Clip.donor_id == donor_id,
-                    Clip.campaign_id == campaign,
-                    Clip.event_id == event,
-                ),
+                ids[(donor_id, campaign, event)],
             )
         )
     return findings
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # --- shared identities ------------------------------------------------------------------------
@@ -584,29 +646,37 @@ def shared_identity(
     by_camera: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         by_camera[row[0]].append(row)
-    for camera, users in by_camera.items():
-        first = users[0]
-        for _, donor_id, first_clip, clips in users[1:]:
-            findings.append(
-                Finding(
-                    rule.code,
-                    donor_id,
-                    f"camera:{camera}"[:200],
-                    1.0,
-                    1.0,
-                    f"camera {camera} donated first under donor {first[1]}, then here "
-                    f"({clips} clips)",
-                    {
-                        "camera_id": camera,
-                        "first_donor_id": first[1],
-                        "clips": clips,
-                        "first_clip_id": first_clip,
-                    },
-                    _clip_ids(
-                        session, _counted(), Clip.donor_id == donor_id, Clip.camera_id == camera
-                    ),
-                )
+    later = [(camera, user) for camera, users in by_camera.items() for user in users[1:]]
+    ids = _clip_ids(
+        session,
+        ((user[1], camera) for camera, user in later),
+        [
+            _counted(),
+            one_of(session, Clip.camera_id, sorted({camera for camera, _ in later})),
+            one_of(session, Clip.donor_id, sorted({user[1] for _, user in later})),
+        ],
+        [Clip.donor_id, Clip.camera_id],
+        lambda r: [(r.donor_id, r.camera_id)],
+    )
+    for camera, (_, donor_id, first_clip, clips) in later:
+        first = by_camera[camera][0]
+        findings.append(
+            Finding(
+                rule.code,
+                donor_id,
+                f"camera:{camera}"[:200],
+                1.0,
+                1.0,
+                f"camera {camera} donated first under donor {first[1]}, then here ({clips} clips)",
+                {
+                    "camera_id": camera,
+                    "first_donor_id": first[1],
+                    "clips": clips,
+                    "first_clip_id": first_clip,
+                },
+                ids[(donor_id, camera)],
             )
+        )
     return findings
 
 
@@ -633,6 +703,17 @@ def backfill_dump(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
         .group_by(Clip.batch_id, Clip.donor_id)
         .having(func.count() >= minimum)
     ).all()
+    ids = _clip_ids(
+        session,
+        (batch_id for batch_id, *_ in rows),
+        [
+            one_of(session, Clip.donor_id, sorted({r[1] for r in rows})),
+            one_of(session, Clip.batch_id, sorted({r[0] for r in rows})),
+            old,
+        ],
+        [Clip.batch_id],
+        lambda r: [r.batch_id],
+    )
     return [
         Finding(
             rule.code,
@@ -641,14 +722,14 @@ def backfill_dump(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
             round(clips / minimum, 2),
             float(clips),
             f"{clips} clips in one call recorded more than {age / 86_400:g} days before; the "
-            f"oldest on {_aware(oldest).date()}",
+            f"oldest on {_utc(oldest).date()}",
             {
                 "batch_id": batch_id,
                 "clips": clips,
-                "oldest_recorded_at": _aware(oldest).isoformat(),
-                "donated_at": _aware(donated).isoformat(),
+                "oldest_recorded_at": _utc(oldest).isoformat(),
+                "donated_at": _utc(donated).isoformat(),
             },
-            _clip_ids(session, Clip.batch_id == batch_id, old),
+            ids[batch_id],
         )
         for batch_id, donor_id, clips, oldest, donated in rows
     ]
