@@ -59,7 +59,10 @@ def auth_required(role: Role) -> Callable[[F], F]:
                 lookup = runtime.extension(
                     "donor_lookup", lambda: donors.DonorLookup(runtime.db, runtime.clock)
                 )
-                g.donor = lookup.get(caller.subject)
+                try:
+                    g.donor = lookup.get(caller.subject)
+                except donors.AccountErased:
+                    _unauthorized("this account was erased at its owner's request")
             return view(*args, **kwargs)
 
         documented = Blueprint.doc(

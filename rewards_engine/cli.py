@@ -5,11 +5,13 @@ The console script itself is ``api.cli:main``, which adds ``serve`` to these.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 import threading
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -241,6 +243,27 @@ def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untype
         f"added {report.added}, duplicates {report.duplicates}, "
         f"invalid lines {report.invalid or 'none'}"
     )
+
+
+@cli.group("clips")
+def clips_group() -> None:
+    """Donated clips."""
+
+
+@clips_group.command("export-training")
+@click.option("--campaign", default=None, help="Only this campaign's clips.")
+@click.option("--output", type=click.File("w"), default="-", help="Default: standard output.")
+def clips_export_training(campaign: str | None, output: Any) -> None:
+    """Clips usable for training, as JSON lines: accepted, metadata kept, donor active,
+    not erased and holding the current consent. Donors are not named."""
+    from rewards_engine.services import privacy
+
+    runtime = build_runtime()
+    count = 0
+    for row in privacy.training_clips(runtime.db, runtime.clock, campaign):
+        output.write(json.dumps(row) + "\n")
+        count += 1
+    click.echo(f"{count} clips exported", err=True)
 
 
 @cli.group("payouts")

@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, any_, bindparam, create_engine, event, func, text
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -229,11 +240,14 @@ def point_lookups(session: Session) -> Iterator[None]:
 
 
 def utc_bucket(session: Session, column: Any, unit: str) -> Any:
-    """The UTC hour (``2025-01-15 13``) or day (``2025-01-15``) of a timestamp column,
-    as text, the same on both backends (for GROUP BY)."""
+    """The UTC hour (``2025-01-15 13``), day (``2025-01-15``) or quarter (``2025-Q1``) of
+    a timestamp column, as text, the same on both backends (for GROUP BY)."""
     if session.get_bind().dialect.name == "postgresql":
-        pattern = {"hour": "YYYY-MM-DD HH24", "day": "YYYY-MM-DD"}[unit]
+        pattern = {"hour": "YYYY-MM-DD HH24", "day": "YYYY-MM-DD", "quarter": 'YYYY-"Q"Q'}[unit]
         return func.to_char(func.timezone("UTC", column), pattern)
+    if unit == "quarter":
+        month = cast(func.strftime("%m", column), Integer)
+        return func.strftime("%Y", column) + "-Q" + cast((month + 2) / 3, String)
     return func.substr(column, 1, {"hour": 13, "day": 10}[unit])
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
-from rewards_engine.services import fraud, idempotency, medals, payouts, vesting, wall
+from rewards_engine.services import fraud, idempotency, medals, payouts, privacy, vesting, wall
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
@@ -55,7 +55,27 @@ def fraud_scan_full(runtime: Runtime) -> JobResult:
     return fraud.scan(runtime, full=True).as_dict()
 
 
+def erase_donors(runtime: Runtime) -> JobResult:
+    return privacy.run_erasures(runtime)
+
+
+def apply_retention(runtime: Runtime) -> JobResult:
+    return privacy.apply_retention(runtime)
+
+
 JOBS: list[JobSpec] = [
+    JobSpec(
+        "erase-donors",
+        erase_donors,
+        {"trigger": "interval", "minutes": 1},
+        "carry out the erasure requests received",
+    ),
+    JobSpec(
+        "retention",
+        apply_retention,
+        {"trigger": "cron", "hour": 4, "minute": 10},
+        "delete clip metadata past its campaign's retention period (counts recorded)",
+    ),
     JobSpec(
         "fraud-scan",
         fraud_scan,

@@ -12,6 +12,7 @@ from api.resources import (
     me,
     medals,
     payouts,
+    privacy,
     rewards,
     submissions,
     wall,
@@ -19,7 +20,18 @@ from api.resources import (
 
 
 def register_blueprints(api: Api) -> None:
-    for module in (me, campaigns, submissions, wall, medals, rewards, payouts, admin, fraud):
+    for module in (
+        me,
+        privacy,
+        campaigns,
+        submissions,
+        wall,
+        medals,
+        rewards,
+        payouts,
+        admin,
+        fraud,
+    ):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)
     wall.register_schemas(api)

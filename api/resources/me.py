@@ -13,8 +13,9 @@ from api.auth import auth_required
 from api.schemas.common import PageArgs, page_of
 from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
 from api.schemas.ledger import LedgerEntrySchema
+from api.schemas.privacy import DataRequestSchema
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import consents, donors, ledger, payouts, wall
+from rewards_engine.services import consents, donors, ledger, payouts, privacy, wall
 
 blp = Blueprint("me", __name__, description="The calling donor's profile, balances and ledger")
 
@@ -27,6 +28,14 @@ class Me(MethodView):
     def get(self) -> Any:
         """The donor's profile, balances and all-time rank (ETag: poll with If-None-Match)"""
         return _profile()
+
+    @auth_required(Role.DONOR)
+    @blp.response(202, DataRequestSchema)
+    def delete(self) -> Any:
+        """Erase your account and data (carried out by the next erasure run, within
+        minutes; follow it at /v1/me/data-requests/{id}). The ledger and payout records
+        the law requires stay, linked to no one. This cannot be undone, by anyone."""
+        return privacy.request_erasure(context.runtime(), context.donor().id, context.actor())
 
     @auth_required(Role.DONOR)
     @blp.arguments(ProfilePatchSchema())
@@ -76,6 +85,15 @@ class MyConsent(MethodView):
         runtime = context.runtime()
         donor_id = context.donor().id
         consents.grant(runtime.db, runtime.clock, donor_id, body["version"])
+        return _profile()
+
+    @auth_required(Role.DONOR)
+    @blp.response(200, MeSchema)
+    def delete(self) -> Any:
+        """Withdraw consent: no new clip is accepted (409 consent_withdrawn) and your clips
+        leave the training set (usage: withdrawn) until you grant consent again"""
+        runtime = context.runtime()
+        privacy.withdraw_consent(runtime.db, runtime.clock, context.donor().id)
         return _profile()
 
 

@@ -18,7 +18,7 @@ from api.schemas.submissions import (
 )
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.services import submissions
+from rewards_engine.services import privacy, submissions
 
 blp = Blueprint("submissions", __name__, description="Donated clips")
 
@@ -58,11 +58,11 @@ class Submissions(MethodView):
     @blp.arguments(ClipFilterArgs(), location="query")
     @blp.response(200, page_of(ClipSchema))
     def get(self, args: dict[str, Any]) -> Any:
-        """The donor's clips, newest first, filtered by status or campaign"""
+        """The donor's clips, newest first, filtered by status or campaign, each with
+        what it is used for (usage) and when its metadata will be deleted"""
         filters = submissions.ClipFilter(args.pop("status"), args.pop("campaign_id"))
-        return submissions.list_donor_clips(
-            context.runtime().db, context.donor().id, filters, **args
-        )
+        runtime = context.runtime()
+        return privacy.list_clips(runtime.db, runtime.clock, context.donor().id, filters, **args)
 
 
 @blp.route("/submissions/<int:clip_id>")
@@ -72,4 +72,6 @@ class SubmissionById(MethodView):
     @blp.alt_response(404, description="No such clip among the donor's")
     def get(self, clip_id: int) -> Any:
         """One of the donor's clips"""
-        return submissions.get_donor_clip(context.runtime().db, context.donor().id, clip_id)
+        runtime = context.runtime()
+        clip = submissions.get_donor_clip(runtime.db, context.donor().id, clip_id)
+        return privacy.clip_view(runtime.db, runtime.clock, clip)

@@ -23,6 +23,9 @@ class ProfileSchema(ma.Schema):
     consent_version = ma.fields.String(
         allow_none=True, required=True, metadata={"description": "The consent version held"}
     )
+    consent_withdrawn_at = ma.fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When consent was withdrawn, if it was"}
+    )
     created_at = ma.fields.AwareDateTime(required=True)
 
 

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import marshmallow as ma
 
 from api.schemas.common import StrictSchema
+from rewards_engine.domain.privacy import Usage
 from rewards_engine.domain.submissions import MAX_CLIPS_PER_CALL, ClipStatus
 
 HEX64 = ma.validate.Regexp(r"^[0-9a-fA-F]{64}$", error="64 hexadecimal characters (SHA-256)")
 HEX16 = ma.validate.Regexp(r"^[0-9a-fA-F]{16}$", error="16 hexadecimal characters (64 bits)")
 IDENT = ma.validate.Regexp(r"^[\x21-\x7e]+$", error="printable ASCII without spaces")
 STATUSES = [status.value for status in ClipStatus]
+USAGES = [usage.value for usage in Usage]
 
 
 def unsigned_hex_to_signed(value: str) -> int:
@@ -137,6 +140,34 @@ class ClipSchema(ma.Schema):
     )
     vested = ma.fields.Function(lambda c: c.vested_at is not None)
     reversed_at = ma.fields.AwareDateTime(allow_none=True)
+    usage = ma.fields.String(
+        metadata={
+            "enum": USAGES,
+            "description": "What the clip is used for now: pending_review, in_training_set, "
+            "excluded, withdrawn (you withdrew consent) or deleted (its metadata is gone)",
+        }
+    )
+    usage_reason = ma.fields.String(
+        allow_none=True, metadata={"description": "Why it is not used, when it is not"}
+    )
+    delete_after = ma.fields.AwareDateTime(
+        allow_none=True,
+        metadata={"description": "When its metadata is deleted under the retention policy"},
+    )
+    metadata_deleted_at = ma.fields.AwareDateTime(allow_none=True)
+
+    @ma.pre_dump
+    def with_usage(self, item: Any, **_: Any) -> Any:
+        """A ``ClipView`` (the donor's own list) carries its usage; a bare clip does not."""
+        if not hasattr(item, "usage"):
+            return item
+        clip = item.clip
+        return SimpleNamespace(
+            **{name: getattr(clip, name) for name in type(clip).model_fields},
+            usage=item.usage.value,
+            usage_reason=item.usage_reason,
+            delete_after=item.delete_after,
+        )
 
 
 class ClipFilterArgs(StrictSchema):

@@ -10,6 +10,7 @@ from rewards_engine.models.fraud import FraudEvidence, FraudFlag, FraudRule, Fra
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
 from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
+from rewards_engine.models.privacy import DataRequest, ErasedSubject, InstallationSecret
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
@@ -21,13 +22,16 @@ __all__ = [
     "Clip",
     "ConsentRecord",
     "ConsentVersion",
+    "DataRequest",
     "Donor",
+    "ErasedSubject",
     "FraudEvidence",
     "FraudFlag",
     "FraudRule",
     "FraudScanState",
     "GiftCardCode",
     "IdempotencyKey",
+    "InstallationSecret",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransfer",

@@ -88,6 +88,9 @@ class Clip(SQLModel, table=True):
     vested_at: datetime | None = timestamp(nullable=True, default=False)
     reviewed_at: datetime | None = timestamp(nullable=True, default=False)
     reversed_at: datetime | None = timestamp(nullable=True, default=False)
+    # Retention or erasure deleted what identified the clip (its hashes, camera, event);
+    # what it earned and counted stays, as the ledger does.
+    metadata_deleted_at: datetime | None = timestamp(nullable=True, default=False)
 
 
 class CampaignCounter(SQLModel, table=True):

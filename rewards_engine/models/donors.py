@@ -41,5 +41,9 @@ class Donor(SQLModel, table=True):
     # A keyed hash of the destination: finds donors paid to the same account.
     payout_fingerprint: str | None = Field(default=None, max_length=64, index=True)
     payout_changed_at: datetime | None = timestamp(nullable=True, default=False)
+    # Set when the donor withdraws consent (their clips leave the training set), cleared
+    # when they grant it again.
+    consent_withdrawn_at: datetime | None = timestamp(nullable=True, default=False)
+    erased_at: datetime | None = timestamp(nullable=True, default=False)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

@@ -44,6 +44,12 @@ def require_current(session: Session, donor: Donor, given_version: str, now: dat
             code="consent_outdated",
             details={"current_version": current.version},
         )
+    if donor.consent_withdrawn_at is not None:
+        raise Conflict(
+            "the donor withdrew consent; no clip is accepted until they grant it again",
+            code="consent_withdrawn",
+            details={"current_version": current.version},
+        )
     if donor.consent_version != current.version:
         raise Conflict(
             f"the donor has not granted consent version {current.version!r}",
@@ -72,6 +78,7 @@ def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
                 ConsentRecord(donor_id=donor_id, version=version, action="grant", created_at=now)
             )
             donor.consent_version = version
+            donor.consent_withdrawn_at = None
             donor.updated_at = now
             uow.publish(DonorChanged(donor_id))
     return donor

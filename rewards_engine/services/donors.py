@@ -12,14 +12,16 @@ from rewards_engine.db import Database, UnitOfWork, insert
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
+from rewards_engine.domain.privacy import salted
 from rewards_engine.domain.profiles import (
     Visibility,
     normalise_display_name,
     random_alias,
     validate_timezone,
 )
-from rewards_engine.models import Donor
+from rewards_engine.models import Donor, ErasedSubject, InstallationSecret
 from rewards_engine.services import audit, ledger, wall
+from rewards_engine.services.installation import ERASURE_SALT
 from rewards_engine.services.ledger import Balances
 
 UNSET = object()
@@ -88,6 +90,21 @@ class DonorLookup:
                     self._entries.pop(account_id, None)
 
 
+class AccountErased(Exception):
+    """The account behind this token was erased at its owner's request: its tokens are
+    refused, and no new donor is made for it."""
+
+
+def is_erased(db: Database, account_id: str) -> bool:
+    with db.read() as session:
+        salt = session.scalar(
+            select(InstallationSecret.value).where(InstallationSecret.name == ERASURE_SALT)
+        )
+        if salt is None:  # no salt, no erasure yet
+            return False
+        return session.get(ErasedSubject, salted(salt, f"subject:{account_id}")) is not None
+
+
 def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
     """The donor behind a token, created on their first authenticated call.
 
@@ -97,6 +114,8 @@ def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
     donor = find_by_account(db, account_id)
     if donor is not None:
         return donor
+    if is_erased(db, account_id):
+        raise AccountErased(account_id)
     now = clock.now()
     with db.transaction() as uow:
         statement = (

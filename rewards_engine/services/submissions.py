@@ -19,6 +19,7 @@ from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
 from rewards_engine.domain.ledger import TransferKind, earnings
+from rewards_engine.domain.privacy import salted
 from rewards_engine.domain.submissions import (
     PAID_STATUSES,
     ClipInput,
@@ -30,6 +31,7 @@ from rewards_engine.domain.submissions import (
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, SubmissionBatch
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.services import consents, idempotency, ledger, medals, wall
+from rewards_engine.services.installation import erasure_salt
 
 log = logging.getLogger(__name__)
 
@@ -200,16 +202,20 @@ def _prior_counts(
 ) -> PriorCounts:
     prior = PriorCounts()
     campaign = rules.campaign_id
-    hashes = {clip.video_sha256 for clip in clips}
+    # A clip whose metadata was deleted (erasure, retention) keeps a salted hash of its
+    # content instead: the same video sent again is still recognised, and not paid twice.
+    pepper = erasure_salt(session)
+    hashes = {clip.video_sha256: clip.video_sha256 for clip in clips}
+    hashes.update({salted(pepper, clip.video_sha256): clip.video_sha256 for clip in clips})
     # A probe of the hashes' unique index. The campaign is compared here rather than
     # in SQL, where it would tempt a planner without statistics to walk the campaign.
     with point_lookups(session):
         rows = session.execute(
             select(Clip.video_sha256, Clip.id, Clip.campaign_id).where(
-                one_of(session, Clip.video_sha256, hashes), HOLDS_ITS_HASH
+                one_of(session, Clip.video_sha256, list(hashes)), HOLDS_ITS_HASH
             )
         ).all()
-    prior.owners = {digest: clip_id for digest, clip_id, where in rows if where == campaign}
+    prior.owners = {hashes[digest]: clip_id for digest, clip_id, where in rows if where == campaign}
     if rules.cap_per_camera_per_incident_type is not None:
         rows = session.execute(
             select(Clip.camera_id, Clip.incident_type, func.count())
