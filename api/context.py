@@ -31,5 +31,9 @@ def donor() -> Donor:
 
 
 def actor() -> Actor:
+    """Who acts, as the ledger and the audit log record it. A donor is named by their
+    donor id, never their account id: after an erasure the records it leaves behind
+    link to no one."""
     caller = principal()
-    return Actor(id=caller.actor_id, role=caller.role.value, request_id=g.get("request_id"))
+    name = f"donor:{g.donor.id}" if "donor" in g else caller.actor_id
+    return Actor(id=name, role=caller.role.value, request_id=g.get("request_id"))

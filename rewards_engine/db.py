@@ -247,7 +247,7 @@ def utc_bucket(session: Session, column: Any, unit: str) -> Any:
         return func.to_char(func.timezone("UTC", column), pattern)
     if unit == "quarter":
         month = cast(func.strftime("%m", column), Integer)
-        return func.strftime("%Y", column) + "-Q" + cast((month + 2) / 3, String)
+        return func.strftime("%Y", column) + "-Q" + cast((month + 2) // 3, String)
     return func.substr(column, 1, {"hour": 13, "day": 10}[unit])
 
 

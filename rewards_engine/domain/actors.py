@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Actor:
     """The author of a write, as the ledger and the audit log record it."""
 
-    id: str  # "donor:<sub>", "support:<sub>", "admin:<sub>" or "system:<job>"
+    id: str  # "donor:<donor id>", "support:<sub>", "admin:<sub>" or "system:<job>"
     role: str
     request_id: str | None = None
 

@@ -41,7 +41,7 @@ class LedgerTransfer(SQLModel, table=True):
     kind: str = Field(max_length=24)  # earning, vesting, adjustment, reversal, ...
     reference_type: str = Field(max_length=24)  # batch, clip, donor, redemption, payout_item
     reference_id: str = Field(max_length=64)
-    actor: str = Field(max_length=160)  # "system:<job>", "support:<sub>", "donor:<sub>"
+    actor: str = Field(max_length=160)  # "system:<job>", "support:<sub>", "donor:<donor id>"
     reason: str | None = Field(default=None, max_length=500)
     idempotency_key: str = Field(max_length=200, unique=True)
     reverses_id: int | None = Field(

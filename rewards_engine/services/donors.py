@@ -213,7 +213,7 @@ def _set_payout(
     audit.record(
         uow.session,
         clock,
-        actor or Actor(id=f"donor:{donor.account_id}", role="donor"),
+        actor or Actor(id=f"donor:{donor.id}", role="donor"),
         action="donor.payout_destination",
         target_type="donor",
         target_id=donor.id,

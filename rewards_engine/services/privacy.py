@@ -48,6 +48,7 @@ from rewards_engine.models import (
     MedalNotification,
     PayoutItem,
     Redemption,
+    RedemptionEvent,
     WallSnapshotEntry,
 )
 from rewards_engine.pagination import Page
@@ -487,6 +488,15 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
         .where(Redemption.donor_id == donor_id)
         .values(shipping_address=None, tracking_number=None, note=None)
     ).rowcount
+    session.execute(
+        update(RedemptionEvent)
+        .where(
+            RedemptionEvent.redemption_id.in_(
+                select(Redemption.id).where(Redemption.donor_id == donor_id)
+            )
+        )
+        .values(note=None)
+    )
     counts["payout_items"] = session.execute(
         update(PayoutItem)
         .where(PayoutItem.donor_id == donor_id)
@@ -502,18 +512,33 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.scope == f"donor:{donor_id}"))
     session.execute(delete(FraudEvidence).where(FraudEvidence.donor_id == donor_id))
     session.execute(update(FraudFlag).where(FraudFlag.donor_id == donor_id).values(summary=ERASED))
-    # The audit log keeps that something was done, not to whom: values and free text go.
-    targets = [str(donor_id)]
-    mine = AuditRecord.target_id.in_(targets) & (AuditRecord.target_type == "donor")
-    counts["audit_records"] = session.execute(
-        update(AuditRecord).where(mine).values(before=None, after=None, reason=ERASED)
-    ).rowcount
-    if donor.account_id is not None:
-        session.execute(
-            update(AuditRecord)
-            .where(AuditRecord.actor_id == f"donor:{donor.account_id}")
-            .values(actor_id=f"donor:{ERASED}-{donor_id}", before=None, after=None)
-        )
+    # The audit log keeps that something was done, not to whom: values and free text
+    # go from the records about the donor and their clips, redemptions and payouts.
+    counts["audit_records"] = 0
+    owned = {
+        "donor": [donor_id],
+        "clip": select(Clip.id).where(Clip.donor_id == donor_id),
+        "redemption": select(Redemption.id).where(Redemption.donor_id == donor_id),
+        "payout_item": select(PayoutItem.id).where(PayoutItem.donor_id == donor_id),
+    }
+    for target_type, ids in owned.items():
+        if not isinstance(ids, list):
+            ids = list(session.scalars(ids))
+        keys = [str(i) for i in ids]
+        for start in range(0, len(keys), 5_000):
+            counts["audit_records"] += session.execute(
+                update(AuditRecord)
+                .where(
+                    AuditRecord.target_type == target_type,
+                    one_of(session, AuditRecord.target_id, keys[start : start + 5_000]),
+                )
+                .values(before=None, after=None, reason=ERASED)
+            ).rowcount
+    session.execute(
+        update(AuditRecord)
+        .where(AuditRecord.actor_id == f"donor:{donor_id}")
+        .values(before=None, after=None)
+    )
     return counts
 
 

@@ -49,6 +49,8 @@ def _locked_donor(session: Session, donor_id: int) -> Donor:
     donor = session.get(Donor, donor_id, with_for_update=True)
     if donor is None:
         raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+    if donor.status == "erased":  # nothing brings an erased donor back
+        raise Conflict("the donor's data was erased", code="donor_erased")
     return donor
 
 
