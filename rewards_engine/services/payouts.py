@@ -357,7 +357,7 @@ def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
     report.submitted += 1
     report.unknown += answer.unsent
     status = "submitting" if answer.unsent else "completed" if answer.complete else "submitted"
-    report.items_settled += _record(runtime, batch_id, answer, status)
+    report.items_settled += _record(runtime, batch_id, answer, status)[0]
 
 
 def _batch_provider(runtime: Runtime, batch: PayoutBatch) -> str:
@@ -375,8 +375,9 @@ def _note(runtime: Runtime, batch_id: int, status: str, error: str) -> None:
 
 def _record(
     runtime: Runtime, batch_id: int, answer: Submitted, status: str, error: str | None = None
-) -> int:
-    """Store what the provider said about a batch and move the money of each item."""
+) -> tuple[int, str]:
+    """Store what the provider said about a batch and move the money of each item.
+    Returns the items settled and the batch's status now."""
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         session = uow.session
@@ -393,7 +394,7 @@ def _record(
         batch.last_error = error
         if status in ("completed", "rejected"):
             batch.completed_at = now
-    return settled
+    return settled, status
 
 
 def _accepted(session: Session, now: datetime, batch_id: int) -> None:
@@ -449,10 +450,9 @@ def reconcile(runtime: Runtime) -> RunReport:
             _note(runtime, batch.id, "submitted", str(exc))
             continue
         report.polled += 1
-        report.items_settled += _record(runtime, batch.id, answer, "submitted")
-        with runtime.db.read() as session:
-            if session.get(PayoutBatch, batch.id).status == "completed":  # type: ignore[union-attr]
-                report.completed += 1
+        settled, status = _record(runtime, batch.id, answer, "submitted")
+        report.items_settled += settled
+        report.completed += status == "completed"
     log.info("payouts reconciled", extra={"fields": report.as_dict()})
     return report
 
