@@ -93,7 +93,7 @@ class MyConsent(MethodView):
         """Withdraw consent: no new clip is accepted (409 consent_withdrawn) and your clips
         leave the training set (usage: withdrawn) until you grant consent again"""
         runtime = context.runtime()
-        privacy.withdraw_consent(runtime.db, runtime.clock, context.donor().id)
+        consents.withdraw_consent(runtime.db, runtime.clock, context.donor().id)
         return _profile()
 
 

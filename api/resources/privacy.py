@@ -19,7 +19,7 @@ from api.schemas.privacy import (
     TransparencySchema,
 )
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import donors, privacy
+from rewards_engine.services import consents, donors, privacy
 
 blp = Blueprint("privacy", __name__, description="Consent, export, erasure and transparency")
 
@@ -30,7 +30,7 @@ class MyConsentHistory(MethodView):
     @blp.response(200, ConsentRecordSchema(many=True))
     def get(self) -> Any:
         """Every grant and withdrawal of consent, with its version and time"""
-        return privacy.consent_history(context.runtime().db, context.donor().id)
+        return consents.consent_history(context.runtime().db, context.donor().id)
 
 
 @blp.route("/me/export")
@@ -93,4 +93,4 @@ class ConsentVersions(MethodView):
     @blp.alt_response(409, description="That version exists (versions are never edited)")
     def post(self, body: dict[str, Any]) -> Any:
         """Publish a new consent text; donors must grant it before donating again"""
-        return privacy.publish_consent(context.runtime(), context.actor(), body)
+        return consents.publish_consent(context.runtime(), context.actor(), body)

@@ -26,7 +26,7 @@ from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, insert, one_of, utc_bucket
 from rewards_engine.domain import privacy as rules
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
 from rewards_engine.domain.privacy import Usage
 from rewards_engine.models import (
@@ -34,7 +34,6 @@ from rewards_engine.models import (
     Campaign,
     Clip,
     ConsentRecord,
-    ConsentVersion,
     DataRequest,
     Donor,
     ErasedSubject,
@@ -64,81 +63,6 @@ ERASED = "erased"
 
 def subject_hash(session: Session, account_id: str) -> str:
     return rules.salted(erasure_salt(session), f"subject:{account_id}")
-
-
-# --- consent ---------------------------------------------------------------------------
-
-
-def withdraw_consent(db: Database, clock: Clock, donor_id: int) -> Donor:
-    """Withdraw consent: no new clip is accepted and the donor's clips leave the
-    training set (granting again brings them back). Recorded with its version."""
-    now = clock.now()
-    with db.transaction() as uow:
-        donor = uow.session.get(Donor, donor_id, with_for_update=True)
-        if donor is None:
-            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
-        if donor.consent_version is not None:
-            uow.session.add(
-                ConsentRecord(
-                    donor_id=donor_id,
-                    version=donor.consent_version,
-                    action="withdraw",
-                    created_at=now,
-                )
-            )
-            donor.consent_version = None
-            donor.consent_withdrawn_at = now
-            donor.updated_at = now
-            uow.publish(DonorChanged(donor_id))
-    return donor
-
-
-def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> ConsentVersion:
-    """A new consent text; it becomes current at ``published_at`` (now by default), and
-    donors must grant it before donating again."""
-    now = runtime.clock.now()
-    published_at = values.get("published_at") or now
-    with runtime.db.transaction() as uow:
-        if uow.session.get(ConsentVersion, values["version"]) is not None:
-            raise Conflict(
-                f"consent version {values['version']!r} exists; versions are never edited",
-                code="consent_version_exists",
-            )
-        current = consents.current_version(uow.session, now)
-        if current is not None and published_at < current.published_at:
-            raise InvalidInput(
-                "a new version cannot be published before the current one",
-                field="published_at",
-            )
-        version = ConsentVersion(
-            version=values["version"],
-            title=values["title"],
-            summary=values.get("summary", ""),
-            body=values["body"],
-            published_at=published_at,
-        )
-        uow.session.add(version)
-        audit.record(
-            uow.session,
-            runtime.clock,
-            actor,
-            action="consent.published",
-            target_type="consent_version",
-            target_id=values["version"],
-            after={"title": values["title"], "published_at": published_at.isoformat()},
-        )
-    return version
-
-
-def consent_history(db: Database, donor_id: int) -> list[ConsentRecord]:
-    with db.read() as session:
-        return list(
-            session.scalars(
-                select(ConsentRecord)
-                .where(ConsentRecord.donor_id == donor_id)
-                .order_by(ConsentRecord.id)
-            )
-        )
 
 
 # --- what each clip is used for ------------------------------------------------------------
