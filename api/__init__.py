@@ -79,9 +79,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     _serve_docs_assets(app)
     _track_requests(app)
 
+    from api import console
     from api.resources import register_blueprints
 
     register_blueprints(api)
+    console.register(app, runtime.settings)
     return app
 
 

@@ -38,6 +38,11 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Unavailable: 503,
 }
 
+
+def domain_status(error: DomainError) -> int:
+    return next((code for kind, code in DOMAIN_STATUS.items() if isinstance(error, kind)), 400)
+
+
 HTTP_ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -128,7 +133,7 @@ def database_unavailable(exc: DBAPIError) -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def on_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
-        status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind)), 400)
+        status = domain_status(exc)
         errors = None
         if exc.field:
             errors = {exc.location: nest_field(exc.field, exc.message)}

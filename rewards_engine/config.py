@@ -92,6 +92,7 @@ class Settings:
     jwt_private_key: str | None = field(default=None, repr=False)
     jwt_audience: str | None = None
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    console_secret: str | None = field(default=None, repr=False)  # signs console sessions
     gift_cards_auto_fulfil: bool = True
     payout_minimum_cents: int = 1000
     payout_cooling_off_hours: int = 72
@@ -129,6 +130,7 @@ class Settings:
             encryption_keys=tuple(
                 key.strip() for key in (env.get("ENCRYPTION_KEYS") or "").split(",") if key.strip()
             ),
+            console_secret=env.get("CONSOLE_SECRET") or None,
             gift_cards_auto_fulfil=_bool(env, "GIFT_CARDS_AUTO_FULFIL", True),
             payout_minimum_cents=_int(env, "PAYOUT_MINIMUM_CENTS", 1000),
             payout_cooling_off_hours=_int(env, "PAYOUT_COOLING_OFF_HOURS", 72),
@@ -155,7 +157,7 @@ class Settings:
                 timeout_s=payout_timeout,
             ),
         )
-        return settings.with_jwt_defaults().with_encryption_key()
+        return settings.with_jwt_defaults().with_encryption_key().with_console_secret()
 
     @property
     def is_development(self) -> bool:
@@ -201,6 +203,13 @@ class Settings:
             )
         key = development_secret(self.instance_dir, "dev-encryption-key", _fernet_key)
         return replace(self, encryption_keys=(key,))
+
+    def with_console_secret(self) -> Settings:
+        """Development signs console sessions with a generated secret; production must
+        set CONSOLE_SECRET, or the support console stays closed (the API is unaffected)."""
+        if self.console_secret or not self.is_development:
+            return self
+        return replace(self, console_secret=development_secret(self.instance_dir, "dev-console"))
 
     def web_worker_count(self) -> int:
         return self.web_workers or max(2, (os.cpu_count() or 1) * 2)

@@ -8,7 +8,7 @@ private key). ``exp`` is mandatory: a token that never expires is refused.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
@@ -33,6 +33,7 @@ class InvalidToken(Exception):
 class Principal:
     subject: str
     role: Role
+    expires_at: float | None = field(default=None, compare=False)  # the token's exp
 
     @property
     def actor_id(self) -> str:
@@ -112,6 +113,7 @@ class TokenVerifier:
         if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
             raise InvalidToken("the token's subject is not a valid account id")
         try:
-            return Principal(subject=subject, role=Role(role)), float(claims["exp"])
+            expires = float(claims["exp"])
+            return Principal(subject=subject, role=Role(role), expires_at=expires), expires
         except ValueError as exc:
             raise InvalidToken("the token's role is not one of donor, support, admin") from exc

@@ -92,6 +92,7 @@ def base_settings(
         redis_namespace=f"t{run_tag}",
         jwt_secret=TEST_JWT_SECRET,
         encryption_keys=(TEST_ENCRYPTION_KEY,),
+        console_secret="test-console-" + "y" * 40,
     )
 
 

@@ -51,9 +51,14 @@ _NEXT: dict[RewardKind, dict[Status, frozenset[Status]]] = {
 }
 
 
+def next_states(kind: RewardKind, current: Status) -> frozenset[Status]:
+    """Where a redemption may go from ``current`` (nothing once it is final)."""
+    return _NEXT[kind].get(current, frozenset())
+
+
 def check_transition(kind: RewardKind, current: Status, target: Status) -> None:
     """Refuse an illegal move with 409, naming the current state and the legal ones."""
-    allowed = _NEXT[kind].get(current, frozenset())
+    allowed = next_states(kind, current)
     if target not in allowed:
         legal = ", ".join(sorted(s.value for s in allowed)) or "none (it is final)"
         raise Conflict(

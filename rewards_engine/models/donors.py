@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Text
+from sqlalchemy import CheckConstraint, Index, Text, text
 
 from rewards_engine.models.base import Field, SQLModel, timestamp
 
@@ -18,6 +18,18 @@ class Donor(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'alias', 'hidden')", name="visibility"),
         CheckConstraint("status IN ('active', 'banned', 'erased')", name="status"),
+        # Support's search by name prefix, in any case (pattern ops: LIKE 'x%' uses them
+        # whatever the database's collation).
+        Index(
+            "ix_donors_display_name_lower",
+            text("lower(display_name)"),
+            postgresql_ops={"lower(display_name)": "text_pattern_ops"},
+        ),
+        Index(
+            "ix_donors_alias_lower",
+            text("lower(alias)"),
+            postgresql_ops={"lower(alias)": "text_pattern_ops"},
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

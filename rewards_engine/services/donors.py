@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, insert
@@ -142,6 +142,34 @@ def get_donor(db: Database, donor_id: int) -> Donor:
     if donor is None:
         raise NotFound(f"no donor {donor_id}", code="donor_not_found")
     return donor
+
+
+SEARCH_LIMIT = 50
+
+
+def search(db: Database, text: str, limit: int = 20) -> list[Donor]:
+    """Donors whose id or account id is ``text``, or whose display name or alias starts
+    with it (any case): what a support agent has in hand when a donor writes in."""
+    text = text.strip()[:128]
+    if not text:
+        return []
+    prefix = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matches = [
+        Donor.account_id == text,
+        func.lower(Donor.display_name).like(prefix, escape="\\"),
+        func.lower(Donor.alias).like(prefix, escape="\\"),
+    ]
+    if text.isdigit() and len(text) < 19:
+        matches.append(Donor.id == int(text))
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(Donor)
+                .where(or_(*matches))
+                .order_by(Donor.id)
+                .limit(min(limit, SEARCH_LIMIT))
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -634,9 +634,7 @@ def _apply_event(
 def export_csv(runtime: Runtime, actor: Actor, batch_id: int) -> str:
     """A manual batch as CSV for the person who pays it (audited: it holds destinations)."""
     with runtime.db.transaction() as uow:
-        batch = uow.session.get(PayoutBatch, batch_id)
-        if batch is None:
-            raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+        batch = _existing_batch(uow.session, batch_id)
         if batch.provider != "manual":
             raise Conflict("only manual batches are exported", code="not_manual")
         items = list(
@@ -772,9 +770,7 @@ def attach_provider_batch(
     """Resolve a batch PayPal reported as a duplicate: the person who found it in the
     PayPal dashboard gives its id, and reconciliation takes over."""
     with runtime.db.transaction() as uow:
-        batch = uow.session.get(PayoutBatch, batch_id, with_for_update=True)
-        if batch is None:
-            raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+        batch = _existing_batch(uow.session, batch_id, lock=True)
         if batch.status != "needs_attention":
             raise Conflict(
                 f"the batch is {batch.status}",
@@ -812,10 +808,21 @@ def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[Payout
         )
 
 
+def get_batch(db: Database, batch_id: int) -> PayoutBatch:
+    with db.read() as session:
+        return _existing_batch(session, batch_id)
+
+
+def _existing_batch(session: Session, batch_id: int, *, lock: bool = False) -> PayoutBatch:
+    batch = session.get(PayoutBatch, batch_id, with_for_update=lock)
+    if batch is None:
+        raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+    return batch
+
+
 def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) -> Page[PayoutItem]:
     with db.read() as session:
-        if session.get(PayoutBatch, batch_id) is None:
-            raise NotFound(f"no payout batch {batch_id}", code="batch_not_found")
+        _existing_batch(session, batch_id)
         return fetch_page(
             session,
             select(PayoutItem).where(PayoutItem.batch_id == batch_id),

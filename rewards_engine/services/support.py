@@ -218,9 +218,17 @@ class ReversalResult:
 
 
 def reverse_clip(
-    db: Database, clock: Clock, actor: Actor, clip_id: int, reason: str
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    clip_id: int,
+    reason: str,
+    *,
+    donor_id: int | None = None,
 ) -> ReversalResult:
-    """Reverse a clip and all it earned. Reversing a reversed clip changes nothing.
+    """Reverse a clip and all it earned. Reversing a reversed clip changes nothing;
+    ``donor_id``, when given, must own the clip (a form on one donor's page cannot
+    reverse another donor's clip).
 
     What it earned is taken back from where it is now: still pending if the review
     window is open, else available. An available balance may go below zero here
@@ -232,6 +240,8 @@ def reverse_clip(
     with db.transaction() as uow:
         session = uow.session
         clip = _locked_clip(session, clip_id)
+        if donor_id is not None and clip.donor_id != donor_id:
+            raise NotFound(f"donor {donor_id} has no clip {clip_id}", code="clip_not_found")
         if clip.status == ClipStatus.REVERSED:
             return ReversalResult(clip, True, None)
         if clip.status not in (ClipStatus.ACCEPTED, ClipStatus.PENDING_REVIEW):

@@ -1,0 +1,29 @@
+"""The support console: server-rendered pages for support staff.
+
+It runs in the API's Flask app on the same service functions (no second path to the
+data). Staff sign in with a token of the same JWT roles; the session lives in a
+signed cookie (``Secure``, ``HttpOnly``, ``SameSite=Lax``, path ``/console``) and every
+form carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api.console import admin, donors, queues, session  # noqa: F401  (their routes)
+from api.console.blueprint import bp
+from api.console.session import SESSION_TTL
+from rewards_engine.config import Settings
+
+
+def register(app: Flask, settings: Settings) -> None:
+    app.secret_key = settings.console_secret  # None: the console answers 503
+    app.config.update(
+        SESSION_COOKIE_NAME="console_session",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/console",
+        PERMANENT_SESSION_LIFETIME=SESSION_TTL,
+    )
+    app.register_blueprint(bp)

@@ -1,0 +1,166 @@
+"""Staff sign-in, the session cookie, CSRF tokens and role checks for the console.
+
+Staff sign in with a token of the same JWT roles as the API (support or admin). The
+session lasts eight hours, never longer than the token it was opened with. Every POST
+must carry the session's CSRF token, and a browser's Origin header, when sent, must
+name this host: a page elsewhere cannot make a signed-in agent's browser act.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from api import context
+from api.console.blueprint import bp
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.roles import STAFF_ROLES, Role, role_allows
+from rewards_engine.tokens import InvalidToken, Principal
+
+log = logging.getLogger("api.console")
+
+SESSION_TTL = timedelta(hours=8)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Staff:
+    subject: str
+    role: Role
+    until: float  # epoch seconds
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def actor(self) -> Actor:
+        """Named as the API names the same person: ``support:<sub>`` or ``admin:<sub>``."""
+        name = Principal(self.subject, self.role).actor_id
+        return Actor(id=name, role=self.role.value, request_id=g.get("request_id"))
+
+
+def current_staff() -> Staff | None:
+    raw = session.get("staff")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        staff = Staff(str(raw["sub"]), Role(raw["role"]), float(raw["until"]))
+    except (KeyError, ValueError):
+        return None
+    if staff.role not in STAFF_ROLES or time.time() >= staff.until:
+        return None
+    return staff
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+@bp.app_context_processor
+def template_helpers() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "staff": g.get("staff")}
+
+
+@bp.before_request
+def load_staff_and_check_forms() -> None:
+    g.staff = current_staff()
+    if request.method == "POST":
+        _check_csrf()
+
+
+def _check_csrf() -> None:
+    expected = session.get("csrf")
+    sent = request.form.get("csrf_token", "")
+    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        abort(403, "This form has expired or did not come from the console; reload the page.")
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        abort(403, "This form was sent from another site.")
+
+
+def staff_required(role: Role = Role.SUPPORT) -> Callable[[F], F]:
+    """Sign-in first (back here afterwards); then the role, as the API checks it."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            staff: Staff | None = g.get("staff")
+            if staff is None:
+                back = request.full_path.rstrip("?") if request.method == "GET" else None
+                return redirect(url_for("console.sign_in", next=back), 303)
+            if not role_allows(staff.role, role):
+                abort(403, f"This page needs the {role.value} role.")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a console path: never an open redirect to another site."""
+    if target and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return url_for("console.search")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    if request.method == "GET":
+        if g.staff is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("console/sign_in.html", next=request.args.get("next", ""))
+    token = request.form.get("token", "").strip()
+    try:
+        principal = context.token_verifier().verify(token)
+    except InvalidToken as exc:
+        return _refuse(401, f"That token cannot be used: {exc.reason}.")
+    if principal.role not in STAFF_ROLES:
+        return _refuse(403, "The console is for support staff; that token is a donor's.")
+    until = time.time() + SESSION_TTL.total_seconds()
+    if principal.expires_at is not None:
+        until = min(until, principal.expires_at)
+    session.clear()  # a fresh session and CSRF token: nothing carries over from before
+    session.permanent = True
+    session["staff"] = {"sub": principal.subject, "role": principal.role.value, "until": until}
+    csrf_token()
+    log.info("console sign-in", extra={"fields": {"actor": principal.actor_id}})
+    flash(f"Signed in as {principal.subject} ({principal.role.value}).", "ok")
+    return redirect(_safe_next(request.form.get("next")), 303)
+
+
+def _refuse(status: int, message: str) -> tuple[str, int]:
+    page = render_template("console/sign_in.html", next=request.form.get("next", ""), error=message)
+    return page, status
+
+
+@bp.post("/sign-out")
+def sign_out() -> Any:
+    staff = g.staff
+    session.clear()
+    if staff is not None:
+        log.info("console sign-out", extra={"fields": {"actor": staff.actor().id}})
+    flash("Signed out.", "ok")
+    return redirect(url_for("console.sign_in"), 303)
