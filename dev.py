@@ -2,7 +2,7 @@
 """Set up and run the project with nothing but Python 3.11+.
 
     python3 dev.py serve   # .venv, install, migrate, demo fixtures, API + scheduler on :8000
-    python3 dev.py test    # .venv, install with dev extras, run the test suite
+    python3 dev.py test    # .venv, dev extras, Chromium if missing (apt, as root), the tests
     python3 dev.py lint    # ruff check and format check
 
 Extra arguments go to the command (``python3 dev.py test -k wall -x``). The virtual
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -56,7 +57,29 @@ def serve(args: list[str]) -> None:
     os.execve(tool, [tool, "serve", "--scheduler", *args], env)  # noqa: S606
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def ensure_browser() -> None:
+    """The support console's browser tests drive Chromium: install Debian's where we can
+    (root with apt-get, as in CI); elsewhere those tests skip and say why."""
+    if os.environ.get("CHROMIUM") or any(shutil.which(name) for name in BROWSERS):
+        return
+    can_install = shutil.which("apt-get") and getattr(os, "geteuid", lambda: 1)() == 0
+    if os.environ.get("SKIP_BROWSER_INSTALL") or not can_install:
+        print("no Chromium here: the browser tests will be skipped", file=sys.stderr)
+        return
+    print("installing Chromium for the browser tests (apt-get) ...", file=sys.stderr, flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
+        if done.returncode != 0:
+            print("Chromium could not be installed: browser tests skip", file=sys.stderr)
+            return
+
+
 def test(args: list[str]) -> None:
+    ensure_browser()
     os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
 
 

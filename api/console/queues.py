@@ -17,7 +17,16 @@ from rewards_engine.services import activity, fraud, redemptions, support
 
 PAGE = 25
 FLAG_STATUSES = ("open", "confirmed", "dismissed")
-QUEUE_STATUSES = ("requested", "approved", "shipped", "fulfilled", "delivered", "cancelled")
+QUEUE_STATUSES = (
+    "requested",
+    "approved",
+    "shipped",
+    "fulfilled",
+    "delivered",
+    "cancelled",
+    "failed",
+)
+MOVE_ORDER = ("approved", "fulfilled", "shipped", "delivered", "cancelled", "failed")
 EVIDENCE_CLIPS_SHOWN = 40
 
 
@@ -108,10 +117,11 @@ def redemption_queue() -> Any:
         cursor=request.args.get("cursor") or None,
     )
     moves = {
-        view.redemption.id: sorted(
-            s.value
-            for s in next_states(RewardKind(view.redemption.kind), Status(view.redemption.status))
-        )
+        view.redemption.id: [
+            move
+            for move in MOVE_ORDER
+            if move in next_states(RewardKind(view.redemption.kind), Status(view.redemption.status))
+        ]
         for view in page.items
     }
     return render_template(

@@ -343,6 +343,11 @@ def test_staff_never_see_a_full_gift_card_code(admin_client, world) -> None:
 def test_admin_pages_list_batches_and_the_audit_log(admin_client, runtime, world) -> None:
     audit = admin_client.get("/console/audit", query_string={"actor_id": "support:seed"}).text
     assert "ledger.adjust" in audit and "test points" in audit
+    batches = admin_client.get("/console/payouts").text
+    [batch_id] = re.findall(r'href="/console/payouts/(\d+)"', batches)
+    items = admin_client.get(f"/console/payouts/{batch_id}").text
+    assert "25.00 USD" in items and "a***@example.com" in items
+    assert world.payout_email not in batches + items + audit
     assert admin_client.get("/console/payouts/999").status_code == 404
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from rewards_engine.domain.actors import Actor
 from rewards_engine.models import FraudFlag
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import fraud, support
+from rewards_engine.services import fraud, payouts, support
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
 
 SEEDER = Actor(id="support:seed", role="support")
@@ -38,6 +38,7 @@ class World:
     flag_id: int
     camera_redemption: int  # Ada's, requested
     gift_code: str  # Ada's fulfilled gift card: staff must never see it in full
+    payout_email: str  # where Ada's manual payout goes: staff see it masked
 
 
 def donate(client: FlaskClient, headers: dict[str, str], clips: list[dict[str, Any]]) -> list[int]:
@@ -82,6 +83,13 @@ def build_world(runtime: Runtime, client: FlaskClient, auth: Any) -> World:
     )
     gift = client.post("/v1/redemptions", json={"reward_id": GIFT}, headers=ada_h)
     assert camera.status_code == 201 and gift.status_code == 201, (camera.json, gift.json)
+    email = "ada.lovelace@example.com"  # a manual payout batch (no provider configured)
+    client.patch("/v1/me", json={"payout": {"kind": "paypal_email", "value": email}}, headers=ada_h)
+    support.adjust(
+        runtime.db, clock, SEEDER, ada, asset="cash", currency="USD", amount=2_500, reason="bonus"
+    )
+    clock.advance(timedelta(days=4))  # type: ignore[attr-defined]  # past the cooling-off
+    assert payouts.create_batches(runtime).items == 1
     return World(
         ada=ada,
         farm=farm,
@@ -89,6 +97,7 @@ def build_world(runtime: Runtime, client: FlaskClient, auth: Any) -> World:
         flag_id=flag_id,
         camera_redemption=camera.get_json()["id"],
         gift_code=gift.get_json()["code"],
+        payout_email=email,
     )
 
 
