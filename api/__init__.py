@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from api.context import EXTENSION, TOKENS
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
@@ -21,6 +22,7 @@ from api.metrics import RequestMetrics
 from rewards_engine.clock import Clock
 from rewards_engine.config import Settings
 from rewards_engine.logs import configure_logging
+from rewards_engine.pagination import INT64_MAX
 from rewards_engine.runtime import Runtime
 from rewards_engine.tokens import TokenVerifier
 
@@ -29,6 +31,15 @@ log = logging.getLogger("api.requests")
 API_VERSION = "1.0.0"
 DOCS_ASSETS = "/docs/assets/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Int64Converter(IntegerConverter):
+    """Ids in paths fit a 64-bit column: a larger number is not found (404), rather than
+    an overflow in the database driver."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT64_MAX)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class RewardsApi(Api):
@@ -48,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     runtime = Runtime(settings) if clock is None else Runtime(settings, clock=clock)
 
     app = Flask(__name__)
+    app.url_map.converters["int"] = Int64Converter
     app.config.update(
         API_TITLE="Rewards engine",
         API_VERSION=API_VERSION,

@@ -18,6 +18,8 @@ from rewards_engine.domain.errors import InvalidInput
 T = TypeVar("T")
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 512
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ def decode_cursor(cursor: str | None, kind: str, types: Sequence[type]) -> list[
     if cursor is None:
         return None
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("cursor too long")
         padded = cursor + "=" * (-len(cursor) % 4)
         found_kind, values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if found_kind != kind or len(values) != len(types):
@@ -65,6 +69,8 @@ def _typed(value: Any, wanted: type) -> Any:
         raise TypeError("bool is not an int here")
     if not isinstance(value, wanted):
         raise TypeError(f"expected {wanted.__name__}")
+    if wanted is int and not -INT64_MAX <= value <= INT64_MAX:
+        raise ValueError("out of range")
     return value
 
 

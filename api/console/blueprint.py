@@ -59,7 +59,8 @@ def http_error(error: HTTPException) -> tuple[str, int]:
 @bp.app_template_global("url_with")
 def url_with(**changes: str) -> str:
     """This page's address with some query parameters changed (the next page, say)."""
-    args = {**(request.view_args or {}), **request.args.to_dict(), **changes}
+    query = {k: v for k, v in request.args.items() if not k.startswith("_")}
+    args = {**query, **changes, **(request.view_args or {})}  # the path's own ids win
     return url_for(request.endpoint or "console.search", **args)
 
 

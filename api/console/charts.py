@@ -43,14 +43,14 @@ class DailyChart:
 
 
 def nice_ceiling(value: float) -> int:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value``."""
-    if value <= 1:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return math.ceil(step * magnitude)
-    raise AssertionError("unreachable")
+    """The top of the axis: the first of 4, 8, 20, 40, 80, 200, ... that is at least
+    ``value``; each splits into four whole ticks."""
+    magnitude = 1
+    while True:
+        for step in (4, 8, 20):
+            if step * magnitude >= value:
+                return step * magnitude
+        magnitude *= 10
 
 
 def daily_chart(days: Sequence[ActivityDay], width: int = 720, height: int = 220) -> DailyChart:
@@ -86,7 +86,7 @@ def daily_chart(days: Sequence[ActivityDay], width: int = 720, height: int = 220
         for i, day in enumerate(days)
         if i % every == 0
     ]
-    y_ticks = [Tick(y(top_value * i / 4), f"{top_value * i / 4:g}") for i in range(5)]
+    y_ticks = [Tick(y(top_value * i // 4), f"{top_value * i // 4:,}") for i in range(5)]
     return DailyChart(
         width=width,
         height=height,

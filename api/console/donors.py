@@ -9,7 +9,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from api import context
 from api.console import forms
-from api.console.blueprint import bp
+from api.console.blueprint import bp, money
 from api.console.charts import daily_chart
 from api.console.session import staff_required
 from rewards_engine.domain.errors import DomainError
@@ -59,10 +59,21 @@ def donor(donor_id: int) -> Any:
         db, donor_id, limit=PAGE, cursor=request.args.get("ledger") or None
     )
     flags = fraud.list_flags(
-        db, status=None, rule=None, donor_id=donor_id, sort="score", limit=PAGE, cursor=None
+        db,
+        status=None,
+        rule=None,
+        donor_id=donor_id,
+        sort="score",
+        limit=PAGE,
+        cursor=request.args.get("flags") or None,
     )
     orders = redemptions.all_redemptions(
-        db, status=None, donor_id=donor_id, limit=PAGE, cursor=None
+        db,
+        status=None,
+        donor_id=donor_id,
+        limit=PAGE,
+        cursor=request.args.get("orders") or None,
+        newest_first=True,
     )
     return render_template(
         "console/donor.html",
@@ -73,8 +84,8 @@ def donor(donor_id: int) -> Any:
         clips=clips,
         entries=entries,
         medals=[m for m in medals.donor_medals(db, runtime.clock, donor_id) if m.awards],
-        flags=flags.items,
-        redemptions=orders.items,
+        flags=flags,
+        redemptions=orders,
         new_key=uuid.uuid4().hex,  # one per rendered form: a resent form applies once
     )
 
@@ -130,10 +141,14 @@ def reverse(donor_id: int) -> Any:
         clip = result.clip
         if result.already_reversed:
             flash(f"Clip {clip.id} was already reversed; nothing changed.", "ok")
+        elif result.transfer_id is None:
+            flash(
+                f"Clip {clip.id} reversed; it was waiting for review and had earned nothing.", "ok"
+            )
         else:
             flash(
                 f"Clip {clip.id} reversed: {clip.points:,} points and "
-                f"{clip.cash_cents / 100:,.2f} {clip.currency} taken back.",
+                f"{money(clip.cash_cents, clip.currency)} taken back.",
                 "ok",
             )
     return redirect(url_for("console.donor", donor_id=donor_id), 303)

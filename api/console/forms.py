@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import flash, request
 
 from rewards_engine.domain.errors import DomainError, InvalidInput
+from rewards_engine.pagination import INT64_MAX
 
 
 def text(name: str, *, required: bool = True) -> str | None:
@@ -16,13 +17,14 @@ def text(name: str, *, required: bool = True) -> str | None:
 
 
 def whole_number(name: str) -> int:
-    raw = request.form.get(name, "").strip().replace(",", "")
+    raw = request.form.get(name, "").strip().replace(",", "")[:40]
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise InvalidInput(
-            f"{name.replace('_', ' ')} must be a whole number, got {raw!r}", field=name
-        ) from None
+        value = None
+    if value is None or abs(value) > INT64_MAX:
+        raise InvalidInput(f"{name.replace('_', ' ')} must be a whole number", field=name)
+    return value
 
 
 def checked(name: str) -> bool:

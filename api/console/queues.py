@@ -12,21 +12,14 @@ from api.console.blueprint import bp
 from api.console.charts import daily_chart
 from api.console.session import staff_required
 from rewards_engine.domain.errors import DomainError, InvalidInput
+from rewards_engine.domain.fraud import FlagStatus
 from rewards_engine.domain.redemptions import RewardKind, Status, next_states
 from rewards_engine.services import activity, fraud, redemptions, support
 
 PAGE = 25
-FLAG_STATUSES = ("open", "confirmed", "dismissed")
-QUEUE_STATUSES = (
-    "requested",
-    "approved",
-    "shipped",
-    "fulfilled",
-    "delivered",
-    "cancelled",
-    "failed",
-)
-MOVE_ORDER = ("approved", "fulfilled", "shipped", "delivered", "cancelled", "failed")
+FLAG_STATUSES = tuple(s.value for s in FlagStatus)
+QUEUE_STATUSES = tuple(s.value for s in Status)  # requested first: the work waiting
+MOVE_ORDER = QUEUE_STATUSES[1:]  # forward moves first, then cancel and fail
 EVIDENCE_CLIPS_SHOWN = 40
 
 
@@ -139,7 +132,7 @@ def move_redemption(redemption_id: int) -> Any:
     runtime = context.runtime()
     try:
         target = forms.text("to") or ""
-        if target not in {s.value for s in Status}:
+        if target not in QUEUE_STATUSES:
             raise InvalidInput(f"{target!r} is not a redemption state", field="to")
         view = redemptions.transition(
             runtime.db,
@@ -162,5 +155,10 @@ def move_redemption(redemption_id: int) -> Any:
         flash(f"Redemption {redemption_id} is now {target}{shipped}.", "ok")
     back = request.form.get("view")
     return redirect(
-        url_for("console.redemption_queue", status=back if back in QUEUE_STATUSES else None), 303
+        url_for(
+            "console.redemption_queue",
+            status=back if back in QUEUE_STATUSES else None,
+            cursor=request.form.get("cursor") or None,  # the page the agent was on
+        ),
+        303,
     )

@@ -120,9 +120,11 @@ def staff_required(role: Role = Role.SUPPORT) -> Callable[[F], F]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a console path: never an open redirect to another site."""
-    if target and target.startswith("/console/") and not target.startswith("//"):
-        return target
+    """Only a path of the console: never another site, never a header-breaking byte."""
+    if target and target.isprintable() and target.isascii():
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/console/"):
+            return target
     return url_for("console.search")
 
 

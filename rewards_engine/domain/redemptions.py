@@ -69,6 +69,17 @@ def check_transition(kind: RewardKind, current: Status, target: Status) -> None:
         )
 
 
+TEXT_LIMITS = {"carrier": 40, "tracking_number": 64, "reason": 300}
+
+
+def check_lengths(**values: str | None) -> None:
+    """Carrier, tracking number and reason fit their columns (a 422, not a database error)."""
+    for field, value in values.items():
+        limit = TEXT_LIMITS[field]
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"{field} has at most {limit} characters", field=field)
+
+
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,11}$")
 _PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")

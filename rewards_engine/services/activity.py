@@ -1,6 +1,8 @@
 """A donor's daily accepted clips beside their cohort's median: the first picture a
-reviewer reads. The cohort is the fraud rule's: every donor who had clips accepted in
-the same campaigns that day."""
+reviewer reads. The cohort of a day is every donor who had clips accepted that day in
+any campaign the donor gave to in the window, each counted with all their clips in
+those campaigns (the fraud rule compares within one campaign at a time; its evidence
+carries that campaign's median)."""
 
 from __future__ import annotations
 

@@ -159,7 +159,7 @@ def search(db: Database, text: str, limit: int = 20) -> list[Donor]:
         func.lower(Donor.display_name).like(prefix, escape="\\"),
         func.lower(Donor.alias).like(prefix, escape="\\"),
     ]
-    if text.isdigit() and len(text) < 19:
+    if text.isascii() and text.isdigit() and len(text) < 19:
         matches.append(Donor.id == int(text))
     with db.read() as session:
         return list(

@@ -26,6 +26,7 @@ from rewards_engine.domain.redemptions import (
     RETURNING,
     RewardKind,
     Status,
+    check_lengths,
     check_transition,
     mask_code,
     validate_address,
@@ -234,6 +235,7 @@ def transition(
 ) -> RedemptionView:
     """Move a redemption on (support). Cancelling or failing gives the points and the
     stock back; an illegal move is a 409 naming the current state."""
+    check_lengths(carrier=carrier, tracking_number=tracking_number, reason=reason)
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
@@ -359,9 +361,16 @@ def donor_redemption(
 
 
 def all_redemptions(
-    db: Database, *, status: str | None, donor_id: int | None, limit: int, cursor: str | None
+    db: Database,
+    *,
+    status: str | None,
+    donor_id: int | None,
+    limit: int,
+    cursor: str | None,
+    newest_first: bool = False,
 ) -> Page[RedemptionView]:
-    """Support's queue, oldest first (first come, first served); codes masked."""
+    """Support's queue, oldest first (first come, first served), or a donor's history
+    newest first; codes masked."""
     query = select(Redemption)
     if status is not None:
         query = query.where(Redemption.status == status)
@@ -371,11 +380,11 @@ def all_redemptions(
         page = fetch_page(
             session,
             query,
-            kind="admin-redemptions",
+            kind="admin-redemptions:newest" if newest_first else "admin-redemptions",
             columns=(Redemption.id,),
             types=(int,),
             limit=limit,
             cursor=cursor,
-            descending=False,
+            descending=newest_first,
         )
         return Page([_view(session, r, None, reveal=False) for r in page.items], page.next_cursor)

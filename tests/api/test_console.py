@@ -72,7 +72,16 @@ def test_pages_send_a_signed_out_agent_to_sign_in_and_back(client, settings) -> 
     assert client.get("/console/donors?q=ada").status_code == 200
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/v1/me"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/v1/me",
+        "/console/\r\nX-Evil: 1",
+        "/console/\x00",
+    ],
+)
 def test_sign_in_never_redirects_off_the_console(client, settings, target) -> None:
     form = client.get("/console/sign-in")
     signed = client.post(
@@ -109,9 +118,9 @@ def test_sign_in_itself_needs_the_csrf_token(client, settings) -> None:
 
 
 def test_the_session_ends_with_its_token(client, settings) -> None:
-    sign_in(client, make_token(settings, "agent-1", "support", ttl_s=1))
+    sign_in(client, make_token(settings, "agent-1", "support", ttl_s=2))  # exp: 1 to 2 s on
     assert client.get("/console/donors").status_code == 200
-    time.sleep(1.2)
+    time.sleep(2.1)
     assert client.get("/console/donors").status_code == 303
 
 
@@ -251,7 +260,7 @@ def test_reversing_a_clip_from_the_donor_page(support_client, runtime, world) ->
     support_client.post(
         f"{url}/reversals", data={"csrf_token": csrf, "clip_id": clip_id, "reason": "staged twice"}
     )
-    assert "reversed" in flashes(support_client, url)[0]
+    assert flashes(support_client, url)[0].startswith(f"Clip {clip_id} reversed: 0 points and 2.00")
     with runtime.db.read() as session:
         assert session.get(Clip, clip_id).status == "reversed"
         assert session.get(Clip, foreign).status == "accepted"
@@ -351,8 +360,36 @@ def test_admin_pages_list_batches_and_the_audit_log(admin_client, runtime, world
     assert admin_client.get("/console/payouts/999").status_code == 404
 
 
-def test_a_bad_query_is_a_clear_4xx_page(support_client) -> None:
+def test_a_bad_query_is_a_clear_4xx_page(support_client, world) -> None:
     answer = support_client.get("/console/fraud?status=sideways")
     assert answer.status_code == 422 and "status is one of" in answer.text
     assert support_client.get("/console/donors/123456").status_code == 404
-    assert support_client.get("/console/fraud?cursor=garbage").status_code == 422
+    assert support_client.get("/console/donors/99999999999999999999").status_code == 404
+    for cursor in ("garbage", "W" * 600, "WzEsWzEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwXV0"):
+        assert support_client.get(f"/console/fraud?cursor={cursor}").status_code == 422
+    assert support_client.get("/console/donors?q=²").status_code == 200  # a digit, not ASCII
+    page = f"/console/donors/{world.ada}"
+    for query in ("_method=POST", "donor_id=abc", f"donor_id={world.farm}", "_external=1"):
+        answer = support_client.get(f"{page}?{query}")
+        assert answer.status_code == 200 and f"Donor {world.ada}" in answer.text
+
+
+def test_oversized_form_values_are_named_refusals(support_client, runtime, world) -> None:
+    url = f"/console/donors/{world.ada}"
+    csrf = form_of(support_client, url)
+    huge = support_client.post(
+        f"{url}/reversals",
+        data={"csrf_token": csrf, "clip_id": "9" * 30, "reason": "typo"},
+    )
+    assert huge.status_code == 303
+    assert flashes(support_client, url)[-1].startswith("Nothing was changed (clip_id)")
+    long_carrier = support_client.post(
+        f"/console/redemptions/{world.camera_redemption}/transition",
+        data={"csrf_token": csrf, "to": "cancelled", "reason": "x" * 301},
+    )
+    assert long_carrier.status_code == 303
+    assert flashes(support_client, "/console/redemptions")[-1].startswith(
+        "Nothing was changed (reason)"
+    )
+    with runtime.db.read() as session:
+        assert session.get(Redemption, world.camera_redemption).status == "requested"

@@ -153,16 +153,16 @@ def test_admins_see_payouts_and_the_audit_log_and_support_does_not(
 @pytest.fixture
 def attacker_site() -> Iterator[str]:
     """A page on another origin (another port: the same site for cookies) whose form
-    posts itself to ``?target=`` as soon as it loads."""
+    posts itself to ``?target=`` as soon as it loads, with ``?csrf=`` as its token."""
     app = Flask("attacker")
 
     @app.get("/")
     def lure() -> str:
-        target = escape(request.args["target"])
+        target, token = escape(request.args["target"]), escape(request.args.get("csrf", ""))
         return (
             f'<form id="f" method="post" action="{target}">'
             '<input name="asset" value="points"><input name="amount" value="100000">'
-            '<input name="reason" value="free points"><input name="csrf_token" value="guess">'
+            f'<input name="reason" value="free points"><input name="csrf_token" value="{token}">'
             "</form><script>document.getElementById('f').submit()</script>"
         )
 
@@ -173,10 +173,19 @@ def test_a_page_on_another_site_cannot_act_through_the_agents_browser(
     page, live_server, settings, runtime, world, attacker_site, snap
 ) -> None:
     sign_in(page, live_server, make_token(settings, "agent-1", "support"))
+    page.goto(f"{live_server}/console/donors/{world.ada}")
+    leaked = page.locator("#adjust input[name=csrf_token]").get_attribute("value")
     before = ledger.donor_balances(runtime.db, world.ada).points_available
     target = f"{live_server}/console/donors/{world.ada}/adjustments"
-    with page.expect_response(target) as answer:
-        page.goto(f"{attacker_site}/?target={target}")
-    assert answer.value.status == 403
+    with page.expect_response(target) as guessed:
+        page.goto(f"{attacker_site}/?target={target}&csrf=guess")
+    assert guessed.value.status == 403
+    assert "did not come from the console" in page.inner_text("main")
+    # Even with the agent's own token (leaked, say), the browser's Origin gives it away;
+    # that this check is reached shows the session cookie did travel with the request.
+    with page.expect_response(target) as forged:
+        page.goto(f"{attacker_site}/?target={target}&csrf={leaked}")
+    assert forged.value.status == 403
+    assert "sent from another site" in page.inner_text("main")
     snap("csrf-refused")
     assert ledger.donor_balances(runtime.db, world.ada).points_available == before

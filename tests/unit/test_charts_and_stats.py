@@ -26,8 +26,8 @@ def test_an_empty_histogram_has_median_zero() -> None:
 
 
 def test_nice_ceilings() -> None:
-    assert [nice_ceiling(v) for v in (0, 1, 3, 7, 11, 24, 26, 480, 5001)] == [
-        1, 1, 5, 10, 20, 25, 50, 500, 10_000,
+    assert [nice_ceiling(v) for v in (0, 1, 2.5, 5, 8, 11, 24, 41, 480, 5001)] == [
+        4, 4, 4, 8, 8, 20, 40, 80, 800, 8_000,
     ]  # fmt: skip
 
 
@@ -40,15 +40,16 @@ def days(counts: list[int], medians: list[float]) -> list[ActivityDay]:
 
 
 def test_bars_are_in_proportion_and_the_median_is_a_line_over_the_same_days() -> None:
-    chart = daily_chart(days([0, 5, 10, 2], [1, 2, 2.5, 0]), width=448, height=134)
+    chart = daily_chart(days([0, 5, 20, 2], [1, 2, 2.5, 0]), width=448, height=134)
     assert len(chart.bars) == 4
-    assert [b.height for b in chart.bars] == [0, 50, 100, 20]  # scale: 10 clips = 100 px
+    assert [b.height for b in chart.bars] == [0, 25, 100, 10]  # scale: 20 clips = 100 px
     assert chart.bars[2].y == PLOT_TOP  # the tallest bar reaches the top of the plot
     points = [tuple(map(float, p.split(","))) for p in chart.median_line.split()]
-    assert [y for _, y in points] == [100.0, 90.0, 85.0, 110.0]
+    assert [y for _, y in points] == [105.0, 100.0, 97.5, 110.0]
     assert [x for x, _ in points] == [b.x + b.width / 2 for b in chart.bars]
-    assert (chart.total, chart.peak, chart.peak_median) == (17, 10, 2.5)
-    assert chart.y_ticks[-1].label == "10" and chart.y_ticks[0].position == chart.plot_bottom
+    assert (chart.total, chart.peak, chart.peak_median) == (27, 20, 2.5)
+    assert [t.label for t in chart.y_ticks] == ["0", "5", "10", "15", "20"]
+    assert chart.y_ticks[0].position == chart.plot_bottom
     assert "5 clips; cohort median 2 of 10 donors" in chart.bars[1].label
 
 
