@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from flask import g, request
 from flask_smorest import Blueprint, abort
 
-from api import context
+from api import context, limits
 from rewards_engine.domain.roles import Role, role_allows
 from rewards_engine.services import donors
 from rewards_engine.tokens import InvalidToken, Principal
@@ -40,6 +40,14 @@ def authenticate() -> Principal:
     try:
         return context.token_verifier().verify(token.strip())
     except InvalidToken as exc:
+        try:  # guessing tokens from one address ends in 429s
+            limits.count(
+                "bad-tokens",
+                limits.caller_address(),
+                context.runtime().settings.rate_limits.bad_tokens_per_address,
+            )
+        except limits.TooMany as error:
+            limits.refuse(error)
         _unauthorized(exc.reason)
         raise  # unreachable: abort raises
 
@@ -71,6 +79,10 @@ def auth_required(role: Role) -> Callable[[F], F]:
                 "401": {"description": "Missing, expired or invalid token", "content": _ERROR_REF},
                 "403": {
                     "description": f"The token's role is not {role.value}",
+                    "content": _ERROR_REF,
+                },
+                "429": {
+                    "description": "Too many refused tokens from this address: see Retry-After",
                     "content": _ERROR_REF,
                 },
             },

@@ -97,6 +97,7 @@ def server_env(settings: Settings) -> dict[str, str]:
         JWT_SECRET=settings.jwt_secret or "",
         INSTANCE_DIR=str(settings.instance_dir),
         LOG_LEVEL="WARNING",
+        RATE_LIMITS="off",  # the benchmarks measure the engine, not the limiter
     )
     return env
 

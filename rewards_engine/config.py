@@ -79,6 +79,34 @@ class StripeSettings:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """Requests a minute; 0 turns a limit off (``RATE_LIMITS=off`` turns all off)."""
+
+    submissions_per_donor: int = 60  # calls, each of up to 500 clips
+    redemptions_per_donor: int = 10
+    sign_ins_per_address: int = 10  # console sign-in attempts
+    bad_tokens_per_address: int = 30  # refused bearer tokens: guessing stops at 429
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RateLimits:
+        if (env.get("RATE_LIMITS") or "").lower() in ("off", "0", "false", "no"):
+            return cls(0, 0, 0, 0)
+        default = cls()
+        return cls(
+            submissions_per_donor=_int(
+                env, "RATE_LIMIT_SUBMISSIONS", default.submissions_per_donor
+            ),
+            redemptions_per_donor=_int(
+                env, "RATE_LIMIT_REDEMPTIONS", default.redemptions_per_donor
+            ),
+            sign_ins_per_address=_int(env, "RATE_LIMIT_SIGN_INS", default.sign_ins_per_address),
+            bad_tokens_per_address=_int(
+                env, "RATE_LIMIT_BAD_TOKENS", default.bad_tokens_per_address
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process of the engine needs to know about its installation."""
 
@@ -104,6 +132,7 @@ class Settings:
     web_workers: int = 0
     log_level: str = "INFO"
     sql_echo: bool = False
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
 
@@ -142,6 +171,7 @@ class Settings:
             web_workers=_int(env, "WEB_CONCURRENCY", 0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             sql_echo=_bool(env, "SQL_ECHO", False),
+            rate_limits=RateLimits.from_env(env),
             paypal=PayPalSettings(
                 client_id=env.get("PAYPAL_CLIENT_ID") or None,
                 client_secret=env.get("PAYPAL_CLIENT_SECRET") or None,

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from api import create_app
 from rewards_engine import schema
 from rewards_engine.clock import FixedClock
-from rewards_engine.config import Settings
+from rewards_engine.config import RateLimits, Settings
 from rewards_engine.db import Database
 from rewards_engine.domain.roles import Role
 from rewards_engine.models import metadata
@@ -93,6 +93,7 @@ def base_settings(
         jwt_secret=TEST_JWT_SECRET,
         encryption_keys=(TEST_ENCRYPTION_KEY,),
         console_secret="test-console-" + "y" * 40,
+        rate_limits=RateLimits(0, 0, 0, 0),  # on only where a test turns them on
     )
 
 

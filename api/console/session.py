@@ -30,7 +30,7 @@ from flask import (
     url_for,
 )
 
-from api import context
+from api import context, limits
 from api.console.blueprint import bp
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import STAFF_ROLES, Role, role_allows
@@ -135,6 +135,15 @@ def sign_in() -> Any:
             return redirect(_safe_next(request.args.get("next")))
         return render_template("console/sign_in.html", next=request.args.get("next", ""))
     token = request.form.get("token", "").strip()
+    try:
+        limits.count(
+            "sign-ins",
+            limits.caller_address(),
+            context.runtime().settings.rate_limits.sign_ins_per_address,
+        )
+    except limits.TooMany as error:
+        page, status = _refuse(429, f"Too many sign-in attempts: retry in {error.retry_after} s.")
+        return page, status, {"Retry-After": str(error.retry_after)}
     try:
         principal = context.token_verifier().verify(token)
     except InvalidToken as exc:

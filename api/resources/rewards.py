@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api import context
+from api import context, limits
 from api.auth import auth_required
 from api.schemas.common import IdempotencyHeader, PageArgs, page_of
 from api.schemas.rewards import (
@@ -47,10 +47,12 @@ class Catalog(MethodView):
 @blp.route("/redemptions")
 class Redemptions(MethodView):
     @auth_required(Role.DONOR)
+    @limits.per_donor("redemptions", limits.settings_limit("redemptions_per_donor"))
     @blp.arguments(IdempotencyHeader(), location="headers")
     @blp.arguments(RedeemSchema())
     @blp.response(201, RedemptionSchema)
     @blp.alt_response(409, description="Not enough points, out of stock, not eligible, limit")
+    @blp.alt_response(429, description="Too many calls this minute: see Retry-After")
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Spend points on a reward; gift cards come with their code at once"""
         runtime = context.runtime()

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api import context
+from api import context, limits
 from api.auth import auth_required
 from api.schemas.common import IdempotencyHeader, page_of
 from api.schemas.submissions import (
@@ -28,10 +28,12 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 @blp.route("/submissions")
 class Submissions(MethodView):
     @auth_required(Role.DONOR)
+    @limits.per_donor("submissions", limits.settings_limit("submissions_per_donor"))
     @blp.arguments(IdempotencyHeader(), location="headers")
     @blp.arguments(SubmissionRequestSchema())
     @blp.response(201, SubmissionResultSchema)
     @blp.alt_response(409, description="Consent not current, or the campaign is not open")
+    @blp.alt_response(429, description="Too many calls this minute: see Retry-After")
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Donate 1 to 500 clips; each is accepted, pending review, a duplicate or rejected
 

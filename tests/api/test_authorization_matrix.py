@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from rewards_engine.models import Clip, FraudFlag, MedalNotification, PayoutBatch, PayoutItem
@@ -198,7 +197,9 @@ def test_every_route_answers_every_caller_as_documented(app, runtime, client, au
             expected = _expected(access, caller, method)
             ok = status == expected if expected else status not in (401, 403) and status < 500
             if not ok:
-                wrong.append(f"{method} {path} as {caller}: {status}, expected {expected or 'pass'}")
+                wrong.append(
+                    f"{method} {path} as {caller}: {status}, expected {expected or 'pass'}"
+                )
     assert wrong == [], "\n".join(wrong)
 
 
