@@ -14,15 +14,15 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_smorest import Api
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from api.context import EXTENSION, TOKENS
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
 from api.metrics import RequestMetrics
 from rewards_engine.clock import Clock
 from rewards_engine.config import Settings
+from rewards_engine.domain.ids import INT32_MAX, INT64_MAX
 from rewards_engine.logs import configure_logging
-from rewards_engine.pagination import INT64_MAX
 from rewards_engine.runtime import Runtime
 from rewards_engine.tokens import TokenVerifier
 
@@ -33,13 +33,29 @@ DOCS_ASSETS = "/docs/assets/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class Int64Converter(IntegerConverter):
-    """Ids in paths fit a 64-bit column: a larger number is not found (404), rather than
-    an overflow in the database driver."""
+class Int32Converter(IntegerConverter):
+    """``<int:...>``: an id of a 32-bit key. A larger number names nothing: 404, not an
+    overflow in the database driver."""
+
+    MAX = INT32_MAX
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", INT64_MAX)
+        kwargs.setdefault("max", self.MAX)
         super().__init__(url_map, *args, **kwargs)
+
+
+class Int64Converter(Int32Converter):
+    """``<id64:...>``: an id of a 64-bit key (clips, redemptions, payout items)."""
+
+    MAX = INT64_MAX
+
+
+class TextConverter(UnicodeConverter):
+    """A path segment without NUL (no database stores it): otherwise no route matches."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = "[^/\x00]" + self.regex.removeprefix("[^/]")
 
 
 class RewardsApi(Api):
@@ -59,7 +75,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     runtime = Runtime(settings) if clock is None else Runtime(settings, clock=clock)
 
     app = Flask(__name__)
-    app.url_map.converters["int"] = Int64Converter
+    app.url_map.converters.update(
+        int=Int32Converter, id64=Int64Converter, default=TextConverter, string=TextConverter
+    )
     app.config.update(
         API_TITLE="Rewards engine",
         API_VERSION=API_VERSION,
@@ -83,6 +101,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.extensions[TOKENS] = TokenVerifier(settings)
 
     api = RewardsApi(app)
+    for converter in (Int32Converter, Int64Converter):
+        api.register_converter(
+            converter, lambda c: {"type": "integer", "minimum": 0, "maximum": c.max}
+        )
+    api.register_converter(TextConverter, lambda _: {"type": "string"})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -14,12 +14,12 @@ from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from rewards_engine.domain.errors import InvalidInput
+from rewards_engine.domain.ids import INT64_MAX
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 512
-INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)

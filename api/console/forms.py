@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import flash, request
 
 from rewards_engine.domain.errors import DomainError, InvalidInput
-from rewards_engine.pagination import INT64_MAX
+from rewards_engine.domain.ids import INT64_MAX
 
 
 def text(name: str, *, required: bool = True) -> str | None:

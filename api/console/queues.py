@@ -126,7 +126,7 @@ def redemption_queue() -> Any:
     )
 
 
-@bp.post("/redemptions/<int:redemption_id>/transition")
+@bp.post("/redemptions/<id64:redemption_id>/transition")
 @staff_required()
 def move_redemption(redemption_id: int) -> Any:
     runtime = context.runtime()

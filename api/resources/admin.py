@@ -57,7 +57,7 @@ class Adjustments(MethodView):
         )
 
 
-@blp.route("/admin/submissions/<int:clip_id>/reverse")
+@blp.route("/admin/submissions/<id64:clip_id>/reverse")
 class Reverse(MethodView):
     @auth_required(Role.SUPPORT)
     @blp.arguments(ReasonSchema())
@@ -71,7 +71,7 @@ class Reverse(MethodView):
         )
 
 
-@blp.route("/admin/submissions/<int:clip_id>/review")
+@blp.route("/admin/submissions/<id64:clip_id>/review")
 class Review(MethodView):
     @auth_required(Role.SUPPORT)
     @blp.arguments(ReviewRequestSchema())

@@ -92,7 +92,7 @@ class AttachBatch(MethodView):
         )
 
 
-@blp.route("/admin/payout-items/<int:item_id>/settle")
+@blp.route("/admin/payout-items/<id64:item_id>/settle")
 class SettleItem(MethodView):
     @auth_required(Role.ADMIN)
     @blp.arguments(SettleSchema())
@@ -104,7 +104,7 @@ class SettleItem(MethodView):
         )
 
 
-@blp.route("/admin/payout-items/<int:item_id>/cancel")
+@blp.route("/admin/payout-items/<id64:item_id>/cancel")
 class CancelItem(MethodView):
     @auth_required(Role.ADMIN)
     @blp.arguments(ReasonSchema())

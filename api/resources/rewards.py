@@ -78,7 +78,7 @@ class Redemptions(MethodView):
         )
 
 
-@blp.route("/redemptions/<int:redemption_id>")
+@blp.route("/redemptions/<id64:redemption_id>")
 class RedemptionById(MethodView):
     @auth_required(Role.DONOR)
     @blp.response(200, RedemptionSchema)
@@ -99,7 +99,7 @@ class AdminRedemptions(MethodView):
         return redemptions.all_redemptions(context.runtime().db, **args)
 
 
-@blp.route("/admin/redemptions/<int:redemption_id>/transition")
+@blp.route("/admin/redemptions/<id64:redemption_id>/transition")
 class Transition(MethodView):
     @auth_required(Role.SUPPORT)
     @blp.arguments(TransitionSchema())

@@ -67,7 +67,7 @@ class Submissions(MethodView):
         return privacy.list_clips(runtime.db, runtime.clock, context.donor().id, filters, **args)
 
 
-@blp.route("/submissions/<int:clip_id>")
+@blp.route("/submissions/<id64:clip_id>")
 class SubmissionById(MethodView):
     @auth_required(Role.DONOR)
     @blp.response(200, ClipSchema)

@@ -4,6 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from rewards_engine.domain.ids import INT32_MAX
 from rewards_engine.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from rewards_engine.services.support import REASON_MAX, REASON_MIN
 
@@ -14,11 +15,37 @@ REASON = ma.fields.String(
 )
 
 
+def in_int32(minimum: int = 0) -> ma.validate.Range:
+    """A whole number that fits a 32-bit column (ids, counts, limits)."""
+    return ma.validate.Range(min=minimum, max=INT32_MAX)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 class StrictSchema(ma.Schema):
-    """Unknown fields are an error, so a typo in a field name never passes silently."""
+    """Unknown fields are an error, so a typo in a field name never passes silently;
+    text with a NUL character is refused by name (no database would store it)."""
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def refuse_nul(self, data: Any, **_: Any) -> Any:
+        if hasattr(data, "items"):
+            bad = sorted(str(key) for key, value in data.items() if _holds_nul(value))
+            if bad:
+                raise ma.ValidationError(
+                    {key: ["must not contain a NUL (\\u0000) character"] for key in bad}
+                )
+        return data
 
 
 class PageArgs(StrictSchema):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, PageArgs, StrictSchema
+from api.schemas.common import REASON, PageArgs, StrictSchema, in_int32
 from rewards_engine.domain.fraud import RULE_PARAMETERS
 
 RULES = sorted(RULE_PARAMETERS)
@@ -13,7 +13,7 @@ POSITIVE = ma.validate.Range(min=0, min_inclusive=False)
 class FlagQuerySchema(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(["open", "confirmed", "dismissed"]))
     rule = ma.fields.String(validate=ma.validate.OneOf(RULES))
-    donor = ma.fields.Integer(data_key="donor", attribute="donor_id")
+    donor = ma.fields.Integer(data_key="donor", attribute="donor_id", validate=in_int32(1))
     sort = ma.fields.String(
         load_default="score",
         validate=ma.validate.OneOf(["score", "newest"]),

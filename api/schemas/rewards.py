@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema
+from api.schemas.common import REASON, StrictSchema, in_int32
 from rewards_engine.domain.redemptions import Status
 
 STATUSES = [s.value for s in Status]
@@ -42,19 +42,15 @@ class RewardInputSchema(StrictSchema):
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     point_cost = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=10_000_000))
     brand = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=80))
-    denomination_cents = ma.fields.Integer(
-        allow_none=True, strict=True, validate=ma.validate.Range(min=1)
-    )
+    denomination_cents = ma.fields.Integer(allow_none=True, strict=True, validate=in_int32(1))
     currency = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(r"^[A-Z]{3}$"))
     model = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=80))
     sku = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=64))
-    stock = ma.fields.Integer(allow_none=True, strict=True, validate=ma.validate.Range(min=0))
+    stock = ma.fields.Integer(allow_none=True, strict=True, validate=in_int32())
     shipping_countries = ma.fields.List(
         ma.fields.String(validate=ma.validate.Regexp(r"^[A-Z]{2}$")), allow_none=True
     )
-    per_donor_limit = ma.fields.Integer(
-        allow_none=True, strict=True, validate=ma.validate.Range(min=1)
-    )
+    per_donor_limit = ma.fields.Integer(allow_none=True, strict=True, validate=in_int32(1))
     requires_campaign = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=64))
     requires_medal = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=48))
 
@@ -172,6 +168,6 @@ class TransitionSchema(StrictSchema):
 
 class AdminRedemptionQuery(StrictSchema):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATUSES))
-    donor_id = ma.fields.Integer(load_default=None)
+    donor_id = ma.fields.Integer(load_default=None, validate=in_int32(1))
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=100))
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=512))
