@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from api.context import EXTENSION, TOKENS
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.extensions[EXTENSION] = runtime
     app.extensions[TOKENS] = TokenVerifier(settings)
+    if settings.trusted_proxies:  # the client's address and host, as the proxies saw them
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     api = RewardsApi(app)
     for converter in (Int32Converter, Int64Converter):

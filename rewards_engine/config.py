@@ -133,6 +133,7 @@ class Settings:
     log_level: str = "INFO"
     sql_echo: bool = False
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
 
@@ -172,6 +173,7 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             sql_echo=_bool(env, "SQL_ECHO", False),
             rate_limits=RateLimits.from_env(env),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             paypal=PayPalSettings(
                 client_id=env.get("PAYPAL_CLIENT_ID") or None,
                 client_secret=env.get("PAYPAL_CLIENT_SECRET") or None,
