@@ -111,7 +111,6 @@ JOBS: list[JobSpec] = [
         wall_drain,
         {"trigger": "interval", "seconds": 5},
         "apply pending Honor Wall changes to Redis (after an outage, or a lost server)",
-        max_runtime_s=300,
     ),
     JobSpec(
         "wall-rollover",

@@ -51,7 +51,6 @@ class JobSpec:
     func: JobFunction
     trigger: Mapping[str, Any]
     description: str
-    max_runtime_s: int = 3600
 
 
 class RedisLease:
@@ -77,11 +76,37 @@ class JobBusy(RuntimeError):
     """Another process is running this job now."""
 
 
-def run_job(runtime: Runtime, spec: JobSpec, *, use_lock: bool = True) -> JobResult:
+JOB_LEASE_S = 30.0  # a killed run frees its job within this; a live run keeps renewing
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews a job's lease while the job runs, so the lease can be short: a process
+    killed mid-job (OOM, deploy, kill -9) blocks the next run for seconds, not hours."""
+
+    def __init__(self, lease: RedisLease, every_s: float) -> None:
+        super().__init__(name=f"lease:{lease.key}", daemon=True)
+        self.lease, self.every_s = lease, every_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every_s):
+            try:
+                if not self.lease.acquire():
+                    log.warning("job lease lost", extra={"fields": {"key": self.lease.key}})
+            except redis.RedisError as exc:
+                log.warning("job lease not renewed", extra={"fields": {"error": str(exc)}})
+
+
+def run_job(
+    runtime: Runtime, spec: JobSpec, *, use_lock: bool = True, lease_s: float = JOB_LEASE_S
+) -> JobResult:
     """Run one job once, under its mutex, and log what it did with its counts."""
-    lease = RedisLease(runtime.redis, runtime.key("sched", "job", spec.name), spec.max_runtime_s)
+    lease = RedisLease(runtime.redis, runtime.key("sched", "job", spec.name), lease_s)
     if use_lock and not lease.acquire():
         raise JobBusy(f"job {spec.name} is already running elsewhere")
+    keeper = _LeaseKeeper(lease, lease_s / 3)
+    if use_lock:
+        keeper.start()
     started = time.perf_counter()
     try:
         result = dict(spec.func(runtime))
@@ -90,6 +115,8 @@ def run_job(runtime: Runtime, spec: JobSpec, *, use_lock: bool = True) -> JobRes
         raise
     finally:
         if use_lock:
+            keeper.stopped.set()
+            keeper.join()
             lease.release()
     seconds = round(time.perf_counter() - started, 3)
     log.info("job finished", extra={"fields": {"job": spec.name, "seconds": seconds, **result}})

@@ -88,3 +88,34 @@ def test_a_lease_is_held_by_one_owner_until_released(runtime: Runtime) -> None:
     assert not two.acquire()
     one.release()
     assert two.acquire()
+
+
+def test_a_running_job_keeps_its_short_lease_and_a_killed_one_frees_it_soon(
+    runtime: Runtime,
+) -> None:
+    """The job's lease outlives its TTL while the job runs (it is renewed), and a run
+    that died without releasing it (kill -9) blocks the job only until the TTL ends."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_: Runtime) -> dict[str, int]:
+        started.set()
+        release.wait(5)
+        return {"done": 1}
+
+    spec = JobSpec("long", slow, {"trigger": "interval", "seconds": 60}, "long")
+    worker = threading.Thread(target=run_job, args=(runtime, spec), kwargs={"lease_s": 0.6})
+    worker.start()
+    started.wait(5)
+    time.sleep(1.5)  # well past the TTL: still held, because it is renewed
+    with pytest.raises(JobBusy):
+        run_job(runtime, spec, lease_s=0.6)
+    release.set()
+    worker.join(5)
+
+    key = runtime.key("sched", "job", "long")
+    dead = RedisLease(runtime.redis, key, ttl_s=0.6, owner="killed-process")
+    assert dead.acquire()  # taken, never released nor renewed: its process died
+    with pytest.raises(JobBusy):
+        run_job(runtime, spec, lease_s=0.6)
+    wait_until(lambda: runtime.redis.get(key) is None, timeout=3)
+    assert run_job(runtime, spec, lease_s=0.6) == {"done": 1}
