@@ -76,9 +76,6 @@ class JobBusy(RuntimeError):
     """Another process is running this job now."""
 
 
-JOB_LEASE_S = 30.0  # a killed run frees its job within this; a live run keeps renewing
-
-
 class _LeaseKeeper(threading.Thread):
     """Renews a job's lease while the job runs, so the lease can be short: a process
     killed mid-job (OOM, deploy, kill -9) blocks the next run for seconds, not hours."""
@@ -98,9 +95,13 @@ class _LeaseKeeper(threading.Thread):
 
 
 def run_job(
-    runtime: Runtime, spec: JobSpec, *, use_lock: bool = True, lease_s: float = JOB_LEASE_S
+    runtime: Runtime, spec: JobSpec, *, use_lock: bool = True, lease_s: float | None = None
 ) -> JobResult:
-    """Run one job once, under its mutex, and log what it did with its counts."""
+    """Run one job once, under its mutex, and log what it did with its counts.
+
+    The mutex is a short lease (``JOB_LEASE_S``) renewed while the job runs: a process
+    killed mid-job blocks the next run for seconds, not hours."""
+    lease_s = lease_s or runtime.settings.job_lease_s
     lease = RedisLease(runtime.redis, runtime.key("sched", "job", spec.name), lease_s)
     if use_lock and not lease.acquire():
         raise JobBusy(f"job {spec.name} is already running elsewhere")

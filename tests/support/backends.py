@@ -30,7 +30,7 @@ def database_for_run(tmp_dir: Path, tag: str) -> Iterator[str]:
         return
     base = normalise_database_url(base)
     name = f"rewards_test_{tag}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
