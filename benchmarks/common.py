@@ -103,13 +103,21 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def served(settings: Settings, port: int, workers: int, app: str | None = None) -> Iterator[str]:
+def served(
+    settings: Settings,
+    port: int,
+    workers: int,
+    app: str | None = None,
+    *,
+    scheduler: bool = False,
+) -> Iterator[str]:
     """``rewards-engine serve`` (gunicorn) on a port, until the block ends; ``app``
-    serves another WSGI target (``module:variable``) with the same gunicorn settings."""
+    serves another WSGI target (``module:variable``) with the same gunicorn settings;
+    ``scheduler`` runs the scheduler beside it, as ``serve --scheduler`` does."""
     env = server_env(settings)
     if app is None:
         command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port),
-                   "--workers", str(workers)]  # fmt: skip
+                   "--workers", str(workers), *(["--scheduler"] if scheduler else [])]  # fmt: skip
     else:
         metrics = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
@@ -147,10 +155,14 @@ def wrk(
     connections: int = 16,
     threads: int = 2,
     headers: dict[str, str] | None = None,
+    lua: str = "",
+    timeout_s: int | None = None,
 ) -> dict[str, float]:
-    """Requests per second and latency percentiles from ``wrk`` (Debian package ``wrk``)."""
+    """Requests per second and latency percentiles from ``wrk`` (Debian package ``wrk``);
+    ``lua`` adds wrk hooks (``request``, ``setup``...) to the reporting script."""
     script = Path(tempfile.mkdtemp()) / "report.lua"
     script.write_text(
+        lua + "\n"
         "done = function(summary, latency, requests)\n"
         "  io.write(string.format('RESULT %d %d %d %d %d\\n', summary.requests,"
         " summary.duration, latency:percentile(50), latency:percentile(99),"
@@ -160,6 +172,8 @@ def wrk(
     )
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                "-s", str(script)]  # fmt: skip
+    if timeout_s is not None:  # wrk counts answers slower than this (default 2 s) as errors
+        command.append(f"--timeout={timeout_s}s")
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
