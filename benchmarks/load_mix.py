@@ -163,7 +163,8 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
             wrk(base + "/healthz", seconds=2, connections=2, lua="")  # warm the workers
             for connections in STEPS:
                 result = wrk(
-                    base, seconds=seconds, connections=connections, threads=2, lua=lua,
+                    base, seconds=seconds, connections=connections,
+                    threads=min(2, connections), lua=lua,
                     timeout_s=30,  # overload shows as latency, not as dropped requests
                 )  # fmt: skip
                 result["connections"] = connections
