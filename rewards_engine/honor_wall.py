@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 from rewards_engine.domain.wall import TIME_SPAN
+from rewards_engine.redis_client import script_batch
 
 MEMBER_BASE = 10**12 - 1  # members sort so that, on equal scores, lower ids come first
 
@@ -222,7 +223,7 @@ class HonorWall:
 
     def apply(self, updates: Sequence[Update], profiles: dict[int, dict[str, Any] | None]) -> int:
         """Write updates (guarded by version) and public profiles; returns how many applied."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = script_batch(self.client)
         for update in updates:
             keys = self.keys(update.board)
             self._apply(

@@ -13,19 +13,15 @@ from functools import cached_property
 from typing import TypeVar
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.db import Database
+from rewards_engine.redis_client import connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-REDIS_SOCKET_TIMEOUT_S = 2.0
-REDIS_CONNECT_TIMEOUT_S = 1.0
 
 
 def redis_url_for(settings: Settings) -> str:
@@ -35,18 +31,6 @@ def redis_url_for(settings: Settings) -> str:
         embedded.ensure_running()
         return embedded.url
     return settings.redis_url
-
-
-def connect_redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
-        health_check_interval=15,
-        # A down Redis must fail fast: requests and jobs fall back to the database.
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
-    )
 
 
 @dataclass

@@ -35,6 +35,8 @@ DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 def pytest_report_header() -> list[str]:
     database = "PostgreSQL" if os.environ.get("TEST_DATABASE_URL") else "SQLite"
     redis_kind = "server at TEST_REDIS_URL" if os.environ.get("TEST_REDIS_URL") else "embedded"
+    if not os.environ.get("TEST_REDIS_URL") and os.environ.get("TEST_REDIS_CLUSTER") == "1":
+        redis_kind = "a local cluster (3 masters, 3 replicas)"
     return [f"rewards-engine tests on {database}, Redis {redis_kind}"]
 
 

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from rewards_engine.config import normalise_database_url
+from rewards_engine.redis_client import connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
 
 
@@ -43,9 +43,20 @@ def database_for_run(tmp_dir: Path, tag: str) -> Iterator[str]:
 
 @contextmanager
 def redis_for_run(tmp_dir: Path) -> Iterator[str]:
+    """TEST_REDIS_URL's server; with TEST_REDIS_CLUSTER=1 a local Redis Cluster of three
+    masters and three replicas started for the run; else an embedded server."""
     url = os.environ.get("TEST_REDIS_URL")
     if url:
         yield url
+        return
+    if os.environ.get("TEST_REDIS_CLUSTER") == "1":
+        from tests.support.cluster import LocalCluster
+
+        cluster = LocalCluster(tmp_dir / "cluster").start()
+        try:
+            yield cluster.url
+        finally:
+            cluster.stop()
         return
     server = EmbeddedRedis(tmp_dir / "redis")
     server.ensure_running()
@@ -56,7 +67,7 @@ def redis_for_run(tmp_dir: Path) -> Iterator[str]:
 
 
 def delete_namespace(url: str, namespace: str) -> None:
-    client = redis.Redis.from_url(url)
+    client = connect_redis(url)
     try:
         keys = list(client.scan_iter(match=f"{{{namespace}:*", count=1000))
         for start in range(0, len(keys), 500):

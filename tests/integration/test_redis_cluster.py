@@ -1,0 +1,114 @@
+"""The engine on a real Redis Cluster (three masters, three replicas, on loopback):
+keys that must meet share a slot, and when a master dies its replica takes over while
+donations go on; the wall answers again and catches up from the database."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from api import create_app
+from api.context import EXTENSION
+from rewards_engine.clock import FixedClock
+from rewards_engine.jobs import find_job
+from rewards_engine.models import Clip
+from rewards_engine.runtime import Runtime
+from rewards_engine.scheduler import RedisLease, run_job
+from rewards_engine.services import wall
+from tests.conftest import DEFAULT_NOW, make_token
+from tests.support.cluster import LocalCluster
+from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[LocalCluster]:  # type: ignore[no-untyped-def]
+    local = LocalCluster(tmp_path / "cluster").start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def on_cluster(settings, cluster) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
+    runtime = Runtime(
+        replace(settings, redis_url=cluster.url, redis_namespace=f"c{secrets.token_hex(3)}"),
+        clock=FixedClock(DEFAULT_NOW),
+    )
+    yield runtime
+    runtime.close()
+
+
+def client_for(runtime: Runtime) -> FlaskClient:
+    app = create_app(runtime.settings, clock=runtime.clock)
+    app.extensions[EXTENSION] = runtime
+    return app.test_client()
+
+
+def slot(cluster: LocalCluster, key: str) -> int:
+    return int(cluster.node(cluster.masters[0]).execute_command("CLUSTER", "KEYSLOT", key))
+
+
+def test_keys_that_meet_in_one_command_share_a_slot(cluster, on_cluster) -> None:
+    keys = wall.hall(on_cluster).keys("all-time")
+    board = [keys.listed, keys.shadow, keys.versions, keys.rev]
+    rebuild = [keys.temp_listed, keys.temp_shadow, keys.temp_versions]
+    assert len({slot(cluster, key) for key in board + rebuild}) == 1  # swap, apply, page
+    lease = RedisLease(on_cluster.redis, on_cluster.key("sched", "leader"), 5, owner="me")
+    assert (
+        lease.acquire() and not RedisLease(on_cluster.redis, lease.key, 5, owner="other").acquire()
+    )
+
+
+def accepted(runtime: Runtime, donor_id: int) -> int:
+    with runtime.db.read() as session:
+        return session.scalar(
+            select(func.count(Clip.id)).where(Clip.donor_id == donor_id, Clip.status == "accepted")
+        )
+
+
+def test_a_master_fails_over_and_the_wall_answers_and_catches_up(cluster, on_cluster) -> None:
+    load_program(on_cluster)
+    names = ["ada", "bob", "cy"]
+    ids = {name: consenting_donor(on_cluster, name) for name in names}
+    client = client_for(on_cluster)
+    headers = {
+        n: {"Authorization": f"Bearer {make_token(on_cluster.settings, n, 'donor')}"} for n in names
+    }
+
+    def donate(name: str, count: int) -> None:
+        sent = client.post(
+            "/v1/submissions",
+            json=body(BOUNTY, [clip() for _ in range(count)]),
+            headers=headers[name],
+        )
+        assert sent.status_code == 201, sent.get_json()
+
+    def standing(name: str) -> int:
+        answer = client.get("/v1/honor-wall/me?board=all-time", headers=headers[name])
+        assert answer.status_code == 200, answer.get_json()
+        return int(answer.get_json()["clips"])
+
+    for n, name in enumerate(names):
+        donate(name, 2 + n)
+    assert [standing(name) for name in names] == [2, 3, 4]
+
+    board_master = cluster.master_of(wall.hall(on_cluster).keys("all-time").listed)
+    cluster.kill(board_master)  # the master holding the all-time board dies
+    for name in names:  # donations go on while the cluster elects the replica
+        donate(name, 3)
+    board_key = wall.hall(on_cluster).keys("all-time").listed
+    deadline = time.monotonic() + 30
+    while cluster.master_of(board_key) == board_master or not cluster.healthy():
+        assert time.monotonic() < deadline, "the replica did not take over"
+        time.sleep(0.2)
+
+    run_job(on_cluster, find_job("wall-drain"))  # type: ignore[arg-type]
+    for name in names:
+        assert standing(name) == accepted(on_cluster, ids[name]) == 2 + names.index(name) + 3
+    page = client.get("/v1/honor-wall?board=all-time")
+    assert page.status_code == 200
