@@ -15,14 +15,13 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from api.context import EXTENSION, TOKENS
+from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
 from api.metrics import RequestMetrics
 from rewards_engine.clock import Clock
 from rewards_engine.config import Settings
-from rewards_engine.domain.ids import INT32_MAX, INT64_MAX
 from rewards_engine.logs import configure_logging
 from rewards_engine.runtime import Runtime
 from rewards_engine.tokens import TokenVerifier
@@ -32,31 +31,6 @@ log = logging.getLogger("api.requests")
 API_VERSION = "1.0.0"
 DOCS_ASSETS = "/docs/assets/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class Int32Converter(IntegerConverter):
-    """``<int:...>``: an id of a 32-bit key. A larger number names nothing: 404, not an
-    overflow in the database driver."""
-
-    MAX = INT32_MAX
-
-    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", self.MAX)
-        super().__init__(url_map, *args, **kwargs)
-
-
-class Int64Converter(Int32Converter):
-    """``<id64:...>``: an id of a 64-bit key (clips, redemptions, payout items)."""
-
-    MAX = INT64_MAX
-
-
-class TextConverter(UnicodeConverter):
-    """A path segment without NUL (no database stores it): otherwise no route matches."""
-
-    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(url_map, *args, **kwargs)
-        self.regex = "[^/\x00]" + self.regex.removeprefix("[^/]")
 
 
 class RewardsApi(Api):
@@ -78,7 +52,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app = Flask(__name__)
     app.url_map.converters.update(
         int=Int32Converter, id64=Int64Converter, default=TextConverter, string=TextConverter
-    )
+    )  # before any route is added
     app.config.update(
         API_TITLE="Rewards engine",
         API_VERSION=API_VERSION,
