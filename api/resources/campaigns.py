@@ -8,8 +8,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import context
-from api.schemas.campaigns import CampaignDetailSchema, CampaignSchema
+from api.auth import auth_required
+from api.schemas.campaigns import (
+    CampaignDetailSchema,
+    CampaignInputSchema,
+    CampaignSchema,
+    NewCampaignSchema,
+)
 from api.schemas.common import PageArgs, page_of
+from rewards_engine.domain.roles import Role
 from rewards_engine.services import campaigns
 
 blp = Blueprint("campaigns", __name__, description="Donation campaigns and their rules")
@@ -31,3 +38,37 @@ class CampaignById(MethodView):
     def get(self, campaign_id: str) -> Any:
         """A campaign: its rules and accepted clips per incident type against the target"""
         return campaigns.get_campaign(context.runtime().db, campaign_id)
+
+
+@blp.route("/admin/campaigns")
+class AdminCampaigns(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(NewCampaignSchema())
+    @blp.response(201, CampaignDetailSchema)
+    @blp.alt_response(409, description="A campaign with this id exists")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a campaign and its rules (audited, with the reason)"""
+        runtime = context.runtime()
+        campaign_id, reason = body.pop("id"), body.pop("reason")
+        campaigns.save_campaign(
+            runtime.db, runtime.clock, context.actor(), campaign_id, body, reason, create=True
+        )
+        return campaigns.get_campaign(runtime.db, campaign_id)
+
+
+@blp.route("/admin/campaigns/<string:campaign_id>")
+class AdminCampaign(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(CampaignInputSchema())
+    @blp.response(200, CampaignDetailSchema)
+    @blp.alt_response(404, description="No such campaign")
+    @blp.alt_response(409, description="The currency of a campaign with clips cannot change")
+    def patch(self, body: dict[str, Any], campaign_id: str) -> Any:
+        """Change some of a campaign's fields: later clips are paid by the new rules,
+        earlier ones keep what they earned (audited, with the reason)"""
+        runtime = context.runtime()
+        reason = body.pop("reason")
+        campaigns.save_campaign(
+            runtime.db, runtime.clock, context.actor(), campaign_id, body, reason, create=False
+        )
+        return campaigns.get_campaign(runtime.db, campaign_id)

@@ -4,6 +4,9 @@ from typing import Any
 
 import marshmallow as ma
 
+from api.schemas.common import REASON, StrictSchema, in_int32
+from rewards_engine.domain.campaigns import PAYOUT_PROVIDERS
+
 
 class IncidentProgressSchema(ma.Schema):
     incident_type = ma.fields.String(required=True)
@@ -55,3 +58,50 @@ class CampaignSchema(ma.Schema):
 
 class CampaignDetailSchema(CampaignSchema):
     progress = ma.fields.List(ma.fields.Nested(IncidentProgressSchema), required=True)
+
+
+def _cap() -> ma.fields.Integer:
+    return ma.fields.Integer(allow_none=True, strict=True, validate=in_int32(1))
+
+
+class CampaignInputSchema(StrictSchema):
+    """A campaign's fields; on a change only those sent are changed."""
+
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(validate=ma.validate.Length(max=5000))
+    starts_at = ma.fields.AwareDateTime()
+    ends_at = ma.fields.AwareDateTime(allow_none=True)
+    incident_types = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$")),
+        validate=ma.validate.Length(min=1, max=32),
+    )
+    targets = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Length(max=32)),
+        values=ma.fields.Integer(strict=True, validate=in_int32(1)),
+        allow_none=True,
+    )
+    stop_at_target = ma.fields.Boolean()
+    bounty_cents = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=1_000_000))
+    currency = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Z]{3}$"))
+    points_per_clip = ma.fields.Integer(
+        strict=True, validate=ma.validate.Range(min=0, max=1_000_000)
+    )
+    cap_per_camera_per_incident_type = _cap()
+    cap_paid_per_event = _cap()
+    daily_cap_per_donor = _cap()
+    staged_allowed = ma.fields.Boolean()
+    min_duration_s = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=86_400))
+    max_duration_s = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=86_400))
+    review_window_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=365))
+    review_if_older_than_days = ma.fields.Integer(
+        allow_none=True, strict=True, validate=ma.validate.Range(min=1, max=3650)
+    )
+    retention_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=36_500))
+    payout_provider = ma.fields.String(
+        allow_none=True, validate=ma.validate.OneOf(PAYOUT_PROVIDERS)
+    )
+    reason = REASON
+
+
+class NewCampaignSchema(CampaignInputSchema):
+    id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"))

@@ -1,17 +1,23 @@
-"""Campaigns and their rules, as donors and staff read them."""
+"""Campaigns and their rules: as donors and staff read them, and as admins write them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rewards_engine.clock import Clock
 from rewards_engine.db import Database
-from rewards_engine.domain.errors import NotFound
-from rewards_engine.models import Campaign, CampaignCounter
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.campaigns import CAMPAIGN_FIELDS, check_id, validate_campaign
+from rewards_engine.domain.errors import Conflict, NotFound
+from rewards_engine.models import Campaign, CampaignCounter, Clip
 from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.services import audit
+from rewards_engine.services.support import require_reason
 
 
 @dataclass(frozen=True)
@@ -69,3 +75,69 @@ def accepted_counts(session: Session, campaign_id: str) -> dict[str, int]:
         )
     )
     return {kind: int(count) for kind, count in rows}
+
+
+def save_campaign(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    campaign_id: str,
+    changes: dict[str, Any],
+    reason: str,
+    *,
+    create: bool,
+) -> Campaign:
+    """Create a campaign, or change one (audited, with the reason). A change pays the
+    clips that come after it; clips already donated keep what they earned. Once a
+    campaign has clips its currency stays (their cash is booked in it)."""
+    reason = require_reason(reason)
+    check_id(campaign_id)
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
+        if create and campaign is not None:
+            raise Conflict(f"campaign {campaign_id!r} exists", code="campaign_exists")
+        if not create and campaign is None:
+            raise NotFound(f"no campaign {campaign_id!r}", code="campaign_not_found")
+        before = None if campaign is None else _campaign_json(campaign)
+        merged = validate_campaign({**(_campaign_fields(campaign) if campaign else {}), **changes})
+        if campaign is None:
+            campaign = Campaign(id=campaign_id, created_at=now, updated_at=now, **merged)
+            session.add(campaign)
+        else:
+            if changes.get("currency", campaign.currency) != campaign.currency and session.scalar(
+                select(Clip.id).where(Clip.campaign_id == campaign_id).limit(1)
+            ):
+                raise Conflict(
+                    "the campaign has clips: their cash is booked in its currency",
+                    code="currency_locked",
+                    details={"currency": campaign.currency},
+                )
+            for name, value in changes.items():
+                setattr(campaign, name, value)
+            campaign.updated_at = now
+        session.flush()
+        audit.record(
+            session,
+            clock,
+            actor,
+            action="campaign.create" if create else "campaign.change",
+            target_type="campaign",
+            target_id=campaign_id,
+            before=before,
+            after=_campaign_json(campaign),
+            reason=reason,
+        )
+    return campaign
+
+
+def _campaign_fields(campaign: Campaign) -> dict[str, Any]:
+    return {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
+
+
+def _campaign_json(campaign: Campaign) -> dict[str, Any]:
+    data = _campaign_fields(campaign)
+    for name in ("starts_at", "ends_at"):
+        data[name] = data[name].isoformat() if data[name] is not None else None
+    return data

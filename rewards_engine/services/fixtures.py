@@ -25,6 +25,7 @@ from rewards_engine.db import Database
 from rewards_engine.domain import fraud as fraud_rules
 from rewards_engine.domain import medals as medal_rules
 from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.campaigns import check_id, validate_campaign
 from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.profiles import (
     Visibility,
@@ -87,17 +88,8 @@ def _known_fields(model: type[SQLModel], record: dict[str, Any], source: str) ->
 
 def _prepare_campaign(record: dict[str, Any]) -> dict[str, Any]:
     record = _known_fields(Campaign, record, f"campaign {record.get('id')!r}")
-    for required in ("id", "name", "starts_at", "incident_types"):
-        if required not in record:
-            raise InvalidInput(f"campaign lacks {required!r}", field=required)
-    targets = record.get("targets") or {}
-    stray = set(targets) - set(record["incident_types"])
-    if stray:
-        raise InvalidInput(f"targets name unknown incident types {sorted(stray)}", field="targets")
-    for moment in ("starts_at", "ends_at"):
-        if moment in record and not isinstance(record[moment], datetime):
-            raise InvalidInput(f"{moment} must be a TOML date-time with an offset", field=moment)
-    return record
+    check_id(str(record.get("id", "")))
+    return validate_campaign(record)
 
 
 def _prepare_consent(record: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/redemptions/<id64:redemption_id>/transition"): SUPPORT,
     ("GET", "/v1/admin/rewards"): SUPPORT,
     ("GET", "/v1/admin/audit-log"): ADMIN,
+    ("POST", "/v1/admin/campaigns"): ADMIN,
+    ("PATCH", "/v1/admin/campaigns/<string:campaign_id>"): ADMIN,
     ("POST", "/v1/admin/consent-versions"): ADMIN,
     ("PUT", "/v1/admin/fraud-rules/<code>"): ADMIN,
     ("POST", "/v1/admin/medals"): ADMIN,
