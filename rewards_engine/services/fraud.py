@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, insert, one_of
@@ -36,7 +36,7 @@ from rewards_engine.domain.profiles import DonorStatus
 from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag, FraudRule, FraudScanState
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, support, wall
+from rewards_engine.services import audit, holds, support, wall
 from rewards_engine.services.fraud_signals import SIGNALS, HashIndex, Scope
 
 log = logging.getLogger(__name__)
@@ -264,35 +264,9 @@ def _add_to_flag(flag: FraudFlag, config: RuleConfig, fresh: list[Finding], now:
 
 
 def _hold(uow: UnitOfWork, clock: Clock, flags: dict[int, FraudFlag]) -> int:
-    if not flags:
-        return 0
-    session, now = uow.session, clock.now()
-    free = list(
-        session.scalars(
-            select(Donor.id).where(one_of(session, Donor.id, list(flags)), Donor.on_hold.is_(False))
-        )
-    )
-    if not free:
-        return 0
-    session.execute(
-        update(Donor).where(one_of(session, Donor.id, free)).values(on_hold=True, updated_at=now)
-    )
-    for donor_id in free:
-        flag = flags[donor_id]
-        uow.publish(DonorChanged(donor_id))
-        audit.record(
-            session,
-            clock,
-            SYSTEM,
-            action="donor.hold",
-            target_type="donor",
-            target_id=donor_id,
-            before={"on_hold": False},
-            after={"on_hold": True, "flag_id": flag.id, "rule": flag.rule},
-            reason=f"fraud flag {flag.id} ({flag.rule}): {flag.summary}"[:500],
-        )
-    wall.record_donors_changed(uow, now, free)
-    return len(free)
+    reasons = {d: f"fraud flag {f.id} ({f.rule}): {f.summary}" for d, f in flags.items()}
+    details = {d: {"flag_id": f.id, "rule": f.rule} for d, f in flags.items()}
+    return len(holds.change_holds(uow, clock, SYSTEM, reasons, details=details))
 
 
 # --- review --------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import select, update
+
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, UnitOfWork, one_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -11,31 +15,57 @@ from rewards_engine.models import Donor
 from rewards_engine.services import audit, wall
 
 
-def set_hold(
-    db: Database, clock: Clock, actor: Actor, donor_id: int, on_hold: bool, reason: str
-) -> bool:
-    """Put a donor on hold or release them; True if that changed anything (audited)."""
-    now = clock.now()
-    with db.transaction() as uow:
-        donor = uow.session.get(Donor, donor_id, with_for_update=True)
-        if donor is None:
-            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
-        if donor.on_hold == on_hold:
-            return False
-        donor.on_hold = on_hold
-        donor.updated_at = now
+def change_holds(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    reasons: dict[int, str],
+    *,
+    on_hold: bool = True,
+    details: dict[int, dict[str, Any]] | None = None,
+) -> list[int]:
+    """Put donors on hold (or release them) in the caller's transaction; each donor
+    whose state changes is audited with its reason and its wall entry updated.
+    Returns the donors that changed."""
+    if not reasons:
+        return []
+    session, now = uow.session, clock.now()
+    changing = list(
+        session.scalars(
+            select(Donor.id).where(
+                one_of(session, Donor.id, list(reasons)), Donor.on_hold.is_(not on_hold)
+            )
+        )
+    )
+    if not changing:
+        return []
+    session.execute(
+        update(Donor)
+        .where(one_of(session, Donor.id, changing))
+        .values(on_hold=on_hold, updated_at=now)
+    )
+    for donor_id in changing:
         uow.publish(DonorChanged(donor_id))
         audit.record(
-            uow.session,
+            session,
             clock,
             actor,
             action="donor.hold" if on_hold else "donor.release",
             target_type="donor",
             target_id=donor_id,
             before={"on_hold": not on_hold},
-            after={"on_hold": on_hold},
-            reason=reason,
+            after={"on_hold": on_hold, **(details or {}).get(donor_id, {})},
+            reason=reasons[donor_id][:500],
         )
-        uow.session.flush()
-        wall.record_donor_changed(uow, now, donor_id)
-    return True
+    wall.record_donors_changed(uow, now, changing)
+    return changing
+
+
+def set_hold(
+    db: Database, clock: Clock, actor: Actor, donor_id: int, on_hold: bool, reason: str
+) -> bool:
+    """Put a donor on hold or release them; True if that changed anything (audited)."""
+    with db.transaction() as uow:
+        if uow.session.get(Donor, donor_id, with_for_update=True) is None:
+            raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+        return bool(change_holds(uow, clock, actor, {donor_id: reason}, on_hold=on_hold))
