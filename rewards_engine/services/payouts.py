@@ -388,13 +388,14 @@ def _record(
         settled = apply_outcomes(session, now, SYSTEM, answer.outcomes, batch_id=batch_id)
         if status in ("submitted", "completed") and answer.provider_batch_id:
             _accepted(session, now, batch_id)
-        if status == "submitted" and _all_final(session, batch_id):
-            status = "completed"
         batch.status = status
         batch.last_error = error
         if status in ("completed", "rejected"):
             batch.completed_at = now
-    return settled, status
+        session.flush()
+        _complete_if_final(session, now, [batch_id])
+        session.refresh(batch)
+        return settled, batch.status
 
 
 def _accepted(session: Session, now: datetime, batch_id: int) -> None:
