@@ -16,6 +16,7 @@ import redis
 
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
+from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
 from rewards_engine.redis_client import connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
@@ -55,6 +56,11 @@ class Runtime:
     @cached_property
     def redis(self) -> redis.Redis:
         return connect_redis(self.redis_url)
+
+    @cached_property
+    def vault(self) -> Vault:
+        """Encrypts gift-card codes and payout destinations (ENCRYPTION_KEYS)."""
+        return Vault(self.settings.encryption_keys)
 
     def key(self, tag: str, *parts: str) -> str:
         """A Redis key ``{namespace:tag}:part:...``.

@@ -23,17 +23,11 @@ from api.schemas.rewards import (
     RewardSchema,
     TransitionSchema,
 )
-from rewards_engine.crypto import Vault
 from rewards_engine.domain.redemptions import Status
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import redemptions, rewards
 
 blp = Blueprint("rewards", __name__, description="Rewards catalog and redemptions")
-
-
-def _vault() -> Vault:
-    runtime = context.runtime()
-    return runtime.extension("vault", lambda: Vault(runtime.settings.encryption_keys))
 
 
 @blp.route("/rewards")
@@ -65,7 +59,7 @@ class Redemptions(MethodView):
             body["shipping_address"],
             idempotency_key=headers["idempotency_key"],
             auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
-            vault=_vault(),
+            vault=context.runtime().vault,
         )
 
     @auth_required(Role.DONOR)
@@ -74,7 +68,7 @@ class Redemptions(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """The donor's redemptions, newest first, with their gift-card codes"""
         return redemptions.donor_redemptions(
-            context.runtime().db, _vault(), context.donor().id, **args
+            context.runtime().db, context.runtime().vault, context.donor().id, **args
         )
 
 
@@ -85,7 +79,7 @@ class RedemptionById(MethodView):
     def get(self, redemption_id: int) -> Any:
         """One of the donor's redemptions"""
         return redemptions.donor_redemption(
-            context.runtime().db, _vault(), context.donor().id, redemption_id
+            context.runtime().db, context.runtime().vault, context.donor().id, redemption_id
         )
 
 
@@ -193,7 +187,7 @@ class UploadCodes(MethodView):
             runtime.db,
             runtime.clock,
             context.actor(),
-            _vault(),
+            context.runtime().vault,
             item_id,
             rewards.parse_codes(body["csv"]),
         )

@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from rewards_engine.crypto import Vault
 from rewards_engine.db import Database, allocate_ids, insert, one_of
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
@@ -63,10 +62,6 @@ log = logging.getLogger(__name__)
 SYSTEM = Actor.system("payouts")
 
 
-def vault(runtime: Runtime) -> Vault:
-    return runtime.extension("vault", lambda: Vault(runtime.settings.encryption_keys))
-
-
 def providers(runtime: Runtime) -> dict[str, PayoutProvider]:
     """The rails configured: PayPal and Stripe with credentials; otherwise manual."""
 
@@ -97,7 +92,7 @@ def prepare_destination(runtime: Runtime, raw: dict[str, str] | None) -> PayoutD
     if raw is None:
         return None
     kind, value = rules.parse_destination(raw.get("kind", ""), raw.get("value", ""))
-    box = vault(runtime)
+    box = runtime.vault
     return PayoutDestination(
         kind.value, box.encrypt(value), rules.mask(kind, value), box.fingerprint(value)
     )
@@ -285,7 +280,7 @@ def _outgoing(
     query = select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.id)
     if only_open:
         query = query.where(PayoutItem.status == ItemStatus.QUEUED.value)
-    box = vault(runtime)
+    box = runtime.vault
     items = [
         OutgoingItem(
             item.id,
@@ -666,7 +661,7 @@ def export_csv(runtime: Runtime, actor: Actor, batch_id: int) -> str:
             "status",
         ]
     )
-    box = vault(runtime)
+    box = runtime.vault
     for item in items:
         writer.writerow(
             [

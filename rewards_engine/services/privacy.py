@@ -167,9 +167,7 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
     """Everything held about the donor, as one JSON document, streamed (the leader's
     200,000 clips do not sit in memory at once). Nothing about other donors (no ids of
     others' clips) and nothing of fraud rules (only whether the account is under review)."""
-    from rewards_engine.services.payouts import vault
-
-    box = vault(runtime)
+    box = runtime.vault
     with runtime.db.read() as session:
         donor = session.get(Donor, donor_id)
         if donor is None:

@@ -167,7 +167,7 @@ def test_a_destination_is_stored_encrypted_shown_masked_and_audited(
     with runtime.db.read() as session:
         donor = session.get(Donor, donor_id)
         assert "ana.b@example.com" not in donor.payout_destination
-        assert payouts.vault(runtime).decrypt(donor.payout_destination) == "ana.b@example.com"
+        assert runtime.vault.decrypt(donor.payout_destination) == "ana.b@example.com"
         entry = session.scalars(
             select(AuditRecord).where(AuditRecord.action == "donor.payout_destination")
         ).one()
