@@ -860,8 +860,9 @@ def reconciliation_report(
     runtime: Runtime, batch_id: int | None = None
 ) -> list[BatchReconciliation]:
     """Per batch: what the provider says was paid, what the ledger moved to paid, and
-    what the items say; any difference is listed."""
-    results = []
+    what the items say; any difference is listed. The database is read first and the
+    providers are asked after: no transaction stays open across a network call."""
+    books = []
     with runtime.db.read() as session:
         query = select(PayoutBatch).order_by(PayoutBatch.id)
         if batch_id is not None:
@@ -872,41 +873,43 @@ def reconciliation_report(
                     PayoutItem.batch_id == batch.id, PayoutItem.status == ItemStatus.SUCCEEDED.value
                 )
             )
-            ledger_paid = _ledger_paid(session, batch)
-            provider_paid = None
-            rail = providers(runtime).get(batch.provider)
-            if rail is not None and batch.provider != "manual" and batch.provider_batch_id:
-                try:
-                    answer = rail.poll(_outgoing(runtime, session, batch, only_open=False))
-                except ProviderUnavailable:
-                    answer = None
-                if answer is not None:
-                    amounts = {
-                        i.sender_item_id: i.amount_cents
-                        for i in session.scalars(
-                            select(PayoutItem).where(PayoutItem.batch_id == batch.id)
+            outgoing, amounts = None, {}
+            if batch.provider != "manual" and batch.provider_batch_id:
+                outgoing = _outgoing(runtime, session, batch, only_open=False)
+                amounts = dict(
+                    session.execute(
+                        select(PayoutItem.sender_item_id, PayoutItem.amount_cents).where(
+                            PayoutItem.batch_id == batch.id
                         )
-                    }
-                    provider_paid = sum(
-                        amounts.get(o.sender_item_id, 0)
-                        for o in answer.outcomes
-                        if o.status is ItemStatus.SUCCEEDED
-                    )
-            differences = []
-            if ledger_paid != items_paid:
-                differences.append(f"ledger paid {ledger_paid} != items paid {items_paid}")
-            if provider_paid is not None and provider_paid != items_paid:
-                differences.append(f"provider paid {provider_paid} != items paid {items_paid}")
-            results.append(
-                BatchReconciliation(
-                    batch.id,
-                    batch.provider,
-                    provider_paid,
-                    int(ledger_paid),
-                    int(items_paid),
-                    differences,
+                    ).all()
                 )
+            books.append((batch.id, batch.provider, int(_ledger_paid(session, batch)),
+                          int(items_paid), outgoing, amounts))  # fmt: skip
+    results = []
+    for found_id, provider, ledger_paid, items_paid, outgoing, amounts in books:
+        provider_paid = None
+        rail = providers(runtime).get(provider)
+        if rail is not None and outgoing is not None:
+            try:
+                answer = rail.poll(outgoing)
+            except ProviderUnavailable:
+                answer = None
+            if answer is not None:
+                provider_paid = sum(
+                    amounts.get(o.sender_item_id, 0)
+                    for o in answer.outcomes
+                    if o.status is ItemStatus.SUCCEEDED
+                )
+        differences = []
+        if ledger_paid != items_paid:
+            differences.append(f"ledger paid {ledger_paid} != items paid {items_paid}")
+        if provider_paid is not None and provider_paid != items_paid:
+            differences.append(f"provider paid {provider_paid} != items paid {items_paid}")
+        results.append(
+            BatchReconciliation(
+                found_id, provider, provider_paid, ledger_paid, items_paid, differences
             )
+        )
     return results
 
 
