@@ -18,7 +18,11 @@ class WallTally(SQLModel, table=True):
     """
 
     __tablename__ = "wall_tallies"
-    __table_args__ = (Index("ix_wall_tallies_board_clips", "board", "clips"),)
+    __table_args__ = (
+        Index("ix_wall_tallies_board_clips", "board", "clips"),
+        # A donor's tallies, read on every accepted submission (docs/capacity.md, R1).
+        Index("ix_wall_tallies_donor_id", "donor_id"),
+    )
 
     board: str = Field(primary_key=True, max_length=80)
     donor_id: int = Field(foreign_key="donors.id", primary_key=True)
