@@ -235,11 +235,11 @@ def point_lookups(session: Session) -> Iterator[None]:
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text("SET LOCAL enable_seqscan = off"))
-    try:
-        yield
-    finally:
-        if postgres:
-            session.execute(text("SET LOCAL enable_seqscan = on"))
+    yield
+    # Not in a ``finally``: after an error the transaction rolls back, which undoes SET
+    # LOCAL anyway, and a statement sent on a broken connection would hide the error.
+    if postgres:
+        session.execute(text("SET LOCAL enable_seqscan = on"))
 
 
 def utc_bucket(session: Session, column: Any, unit: str) -> Any:
