@@ -62,6 +62,15 @@ class Clip(SQLModel, table=True):
             sqlite_where=text("vested_at IS NULL"),
             postgresql_where=text("vested_at IS NULL"),
         ),
+        # Retention's chunks: clips still holding metadata, by campaign and age. Scrubbed
+        # clips leave it, so each chunk starts at the first one due (docs/capacity.md, R5).
+        Index(
+            "ix_clips_retention_due",
+            "campaign_id",
+            "created_at",
+            sqlite_where=text("metadata_deleted_at IS NULL"),
+            postgresql_where=text("metadata_deleted_at IS NULL"),
+        ),
     )
 
     id: int | None = big_id()
