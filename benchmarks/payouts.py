@@ -87,7 +87,8 @@ def seed(runtime: Runtime, payees: int) -> None:
 def serve_paypal(port_out: Any) -> None:
     import logging
 
-    from tests.support.fake_providers import FakePayPal, serving
+    from tests.support.fake_providers import FakePayPal
+    from tests.support.processes import serving
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

@@ -132,12 +132,17 @@ def truncate_all(url: str) -> None:
 
 @pytest.fixture
 def app(runtime: Runtime) -> Iterator[Flask]:
+    yield app_for(runtime)
+
+
+def app_for(runtime: Runtime, settings: Settings | None = None) -> Flask:
+    """An app on ``runtime`` (so tests and the app share one clock and one pool), built
+    with other settings where a test needs them."""
     from api.context import EXTENSION
 
-    application = create_app(runtime.settings, clock=runtime.clock)
-    # Share the test's runtime, so tests and the app see one clock and one pool.
+    application = create_app(settings or runtime.settings, clock=runtime.clock)
     application.extensions[EXTENSION] = runtime
-    yield application
+    return application
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from api import create_app
-from api.context import EXTENSION
 from rewards_engine.models import AuditRecord, Clip, LedgerTransfer, Redemption
 from rewards_engine.services import ledger
-from tests.conftest import make_token
+from tests.conftest import app_for, make_token
 from tests.support.console import World, build_world, csrf_of, sign_in
 
 
@@ -131,8 +129,7 @@ def test_sign_out_ends_the_session(support_client) -> None:
 
 
 def test_a_console_without_its_secret_is_closed_and_says_why(runtime) -> None:
-    app = create_app(replace(runtime.settings, console_secret=None), clock=runtime.clock)
-    app.extensions[EXTENSION] = runtime
+    app = app_for(runtime, replace(runtime.settings, console_secret=None))
     answer = app.test_client().get("/console/sign-in")
     assert answer.status_code == 503 and "CONSOLE_SECRET" in answer.text
     assert app.test_client().get("/healthz").status_code in (200, 503)  # the API is not closed

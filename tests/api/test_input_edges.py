@@ -6,10 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from api import create_app
-from api.context import EXTENSION
 from rewards_engine.config import RateLimits
 from rewards_engine.crypto import Vault, generate_key
+from tests.conftest import app_for
 from tests.support.factories import consenting_donor, load_program
 
 
@@ -59,9 +58,7 @@ def test_behind_a_trusted_proxy_limits_key_on_the_client_address(runtime, auth) 
     runtime.settings = replace(  # type: ignore[misc]
         runtime.settings, trusted_proxies=1, rate_limits=RateLimits(0, 0, 0, 2)
     )
-    app = create_app(runtime.settings, clock=runtime.clock)
-    app.extensions[EXTENSION] = runtime
-    client = app.test_client()
+    client = app_for(runtime).test_client()
 
     def guess(address: str) -> int:
         headers = {"Authorization": "Bearer guess.x.y", "X-Forwarded-For": address}

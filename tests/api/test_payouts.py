@@ -23,7 +23,8 @@ from rewards_engine.models import AuditRecord, Donor, PayoutBatch, PayoutItem
 from rewards_engine.providers.paypal import PayPalProvider
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import donors, holds, ledger, payouts, support
-from tests.support.fake_providers import FakePayPal, FakeStripe, serving
+from tests.support.fake_providers import FakePayPal, FakeStripe
+from tests.support.processes import serving
 
 AGENT = Actor(id="support:agent", role="support")
 STRIPE_ANA = {"kind": "stripe_account", "value": "acct_1AnaAccount99"}

@@ -9,18 +9,11 @@ from sqlalchemy import func, select, text
 from rewards_engine.domain.actors import Actor
 from rewards_engine.models import GiftCardCode, Redemption, RewardItem
 from rewards_engine.services import holds, support
-from tests.support.factories import consenting_donor, load_program
+from tests.support.factories import ADDRESS, consenting_donor, load_program
 
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; 5 demo codes
 CAMERA = "camera-outdoor-s2"  # 9,000 points; 40 units; US, CA; 2 per donor
 AGENT = Actor(id="support:agent", role="support")
-ADDRESS = {
-    "name": "Ada L.",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "US",
-}
 DEMO_CODES = [
     "DEMO-AMZN-10-0001-QX7P",
     "DEMO-AMZN-10-0002-LM3R",

@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+
+from tests.support.processes import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -46,21 +46,11 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-def serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The test's app (its runtime, clock and database) on a free loopback port."""
-    yield from serve(app)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from rewards_engine.models import AuditRecord, Clip, Redemption
 from rewards_engine.services import ledger
-from tests.browser.conftest import serve
 from tests.conftest import make_token
 from tests.support.console import World, build_world
+from tests.support.processes import serving
 
 pytestmark = pytest.mark.browser
 
@@ -166,7 +166,8 @@ def attacker_site() -> Iterator[str]:
             "</form><script>document.getElementById('f').submit()</script>"
         )
 
-    yield from serve(app)
+    with serving(app) as url:
+        yield url
 
 
 def test_a_page_on_another_site_cannot_act_through_the_agents_browser(

@@ -24,8 +24,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from api import create_app
-from api.context import EXTENSION
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import PayPalSettings, Settings
 from rewards_engine.jobs import find_job
@@ -33,21 +31,15 @@ from rewards_engine.models import Clip, PayoutBatch, PayoutItem
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobBusy, run_job
 from rewards_engine.services import ledger, support, wall
-from tests.conftest import DEFAULT_NOW, make_token
+from tests.conftest import DEFAULT_NOW, app_for, make_token
 from tests.support.console import SEEDER
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
-from tests.support.fake_providers import FakePayPal, serving
+from tests.support.fake_providers import FakePayPal
 from tests.support.population import PlannedClip, Population
-from tests.support.processes import RedisProcess
+from tests.support.processes import RedisProcess, serving, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WALKERS = 25_000  # donors on the rebuilt board: a rebuild lasts long enough to be killed
-
-
-def app_for(runtime: Runtime) -> Flask:
-    app = create_app(runtime.settings, clock=runtime.clock)
-    app.extensions[EXTENSION] = runtime
-    return app
 
 
 class Load:
@@ -206,14 +198,6 @@ def spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
 def run_when_free(runtime: Runtime, job: str) -> dict[str, int]:
     """Run a job once the killed process's lease on it has run out."""
     deadline = time.monotonic() + 30
@@ -271,7 +255,7 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
             )  # fmt: skip
         paypal.hang_next, paypal.hang_s = 1, 30.0  # PayPal stores the batch, answers late
         job = spawn(env, "jobs", "run", "payout-batch")
-        wait_for(lambda: len(paypal.batches) == 1)
+        wait_until(lambda: len(paypal.batches) == 1, timeout=30, every=0.01)
         job.kill()  # SIGKILL while the call is in flight: its answer is never stored
         job.wait(10)
         assert job.returncode == -9
@@ -314,7 +298,9 @@ def test_the_scheduler_killed_during_a_wall_rebuild(job_env, runtime, settings) 
     redis.zadd(keys.listed, {drifted: 1.0})  # a drifted score the rebuild must correct
 
     job = spawn(job_env, "wall", "rebuild", "--board", "all-time")
-    wait_for(lambda: redis.exists(keys.temp_listed) or job.poll() is not None, timeout=60)
+    wait_until(
+        lambda: redis.exists(keys.temp_listed) or job.poll() is not None, timeout=60, every=0.01
+    )
     job.kill()
     job.wait(10)
     assert job.returncode == -9, job.stderr.read() if job.stderr else ""  # killed mid-rebuild

@@ -10,18 +10,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from api import create_app
-from api.context import EXTENSION
 from rewards_engine.clock import FixedClock
 from rewards_engine.jobs import find_job
 from rewards_engine.models import Clip
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import RedisLease, run_job
 from rewards_engine.services import wall
-from tests.conftest import DEFAULT_NOW, make_token
+from tests.conftest import DEFAULT_NOW, app_for, make_token
 from tests.support.cluster import LocalCluster
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
 
@@ -41,12 +38,6 @@ def on_cluster(settings, cluster) -> Iterator[Runtime]:  # type: ignore[no-untyp
     )
     yield runtime
     runtime.close()
-
-
-def client_for(runtime: Runtime) -> FlaskClient:
-    app = create_app(runtime.settings, clock=runtime.clock)
-    app.extensions[EXTENSION] = runtime
-    return app.test_client()
 
 
 def slot(cluster: LocalCluster, key: str) -> int:
@@ -75,7 +66,7 @@ def test_a_master_fails_over_and_the_wall_answers_and_catches_up(cluster, on_clu
     load_program(on_cluster)
     names = ["ada", "bob", "cy"]
     ids = {name: consenting_donor(on_cluster, name) for name in names}
-    client = client_for(on_cluster)
+    client = app_for(on_cluster).test_client()
     headers = {
         n: {"Authorization": f"Bearer {make_token(on_cluster.settings, n, 'donor')}"} for n in names
     }

@@ -8,14 +8,7 @@ import pytest
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobBusy, JobSpec, RedisLease, Scheduler, run_job
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+from tests.support.processes import wait_until
 
 
 @pytest.fixture

@@ -15,18 +15,11 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.models import FraudFlag
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import fraud, payouts, support
-from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
+from tests.support.factories import ADDRESS, BOUNTY, body, clip, consenting_donor, load_program
 
 SEEDER = Actor(id="support:seed", role="support")
 CAMERA = "camera-outdoor-s2"
 GIFT = "gift-card-amazon-10-usd"
-ADDRESS = {
-    "name": "Ada L.",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "US",
-}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

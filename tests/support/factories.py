@@ -17,6 +17,13 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 BOUNTY = "theft-bounty-2024"
 PROGRAM = "video-donation-program"
 CONSENT = "2024-12-01"
+ADDRESS = {  # where a camera ships in the tests
+    "name": "Ada L.",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postal_code": "12345",
+    "country": "US",
+}
 _events = itertools.count(1)
 
 

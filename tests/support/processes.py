@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
+from werkzeug.serving import make_server
 
 from rewards_engine.redis_server import redis_server_binary
+
+
+@contextmanager
+def serving(app: Callable[..., Any]) -> Iterator[str]:
+    """A WSGI app on a free loopback port, in a thread, until the block ends."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0, every: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(every)
 
 
 def free_port() -> int:
