@@ -13,7 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from rewards_engine import schema
 from rewards_engine.config import Settings, normalise_database_url
 from rewards_engine.db import Database
+from rewards_engine.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -195,3 +196,27 @@ def report(name: str, payload: dict[str, object], *, save: bool = True) -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
+
+
+def open_campaign(
+    runtime: Runtime, campaign_id: str, name: str, kinds: list[str], days: int
+) -> None:
+    """Load the fixtures and add an uncapped campaign that opened ``days`` ago and pays
+    10 points and 5 cents a clip: what the benchmarks donate to."""
+    from rewards_engine.models import Campaign
+    from rewards_engine.services.fixtures import load_fixtures
+
+    load_fixtures(runtime.db, runtime.clock, runtime.settings.fixtures_dir)
+    with runtime.db.transaction() as uow:
+        uow.session.add(
+            Campaign(
+                id=campaign_id,
+                name=name,
+                starts_at=runtime.clock.now() - timedelta(days=days),
+                incident_types=kinds,
+                points_per_clip=10,
+                bounty_cents=5,
+                min_duration_s=2,
+                max_duration_s=600,
+            )
+        )

@@ -27,15 +27,14 @@ from typing import Any
 import requests
 from sqlalchemy import insert
 
-from benchmarks.common import fresh_database, report, served, settings_for
+from benchmarks.common import fresh_database, open_campaign, report, served, settings_for
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.models import Campaign, Clip, SubmissionBatch
+from rewards_engine.models import Clip, SubmissionBatch
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import consents, donors, submissions
-from rewards_engine.services.fixtures import load_fixtures
 from rewards_engine.tokens import issue_token
 
 LEADER_CLIPS = 201_531
@@ -71,21 +70,7 @@ def leader_clips(total: int, seed: str) -> Iterator[list[ClipInput]]:
 
 def prepare(runtime: Runtime) -> int:
     """Fixtures, an open campaign without caps (the leader is not capped), a consenting donor."""
-    load_fixtures(runtime.db, runtime.clock, runtime.settings.fixtures_dir)
-    now = runtime.clock.now()
-    with runtime.db.transaction() as uow:
-        uow.session.add(
-            Campaign(
-                id=CAMPAIGN,
-                name="Leader benchmark",
-                starts_at=now - timedelta(days=400),
-                incident_types=list(KINDS),
-                points_per_clip=10,
-                bounty_cents=5,
-                min_duration_s=2,
-                max_duration_s=600,
-            )
-        )
+    open_campaign(runtime, CAMPAIGN, "Leader benchmark", list(KINDS), days=400)
     donor = donors.ensure_donor(runtime.db, runtime.clock, "leader")
     consents.grant(runtime.db, runtime.clock, donor.id, "2024-12-01")
     return donor.id

@@ -19,15 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import fresh_database, report, served, settings_for, wrk
+from benchmarks.common import fresh_database, open_campaign, report, served, settings_for, wrk
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.models import Campaign
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import consents, donors, submissions
-from rewards_engine.services.fixtures import load_fixtures
 from rewards_engine.tokens import issue_token
 
 CAMPAIGN = "load-mix"
@@ -100,21 +98,8 @@ end
 def prepare(runtime: Runtime, count: int) -> list[str]:
     """Fixtures, an open uncapped campaign, ``count`` consenting donors with a few clips
     each (so the wall, ledgers and medals have content); their tokens."""
-    load_fixtures(runtime.db, runtime.clock, runtime.settings.fixtures_dir)
+    open_campaign(runtime, CAMPAIGN, "Load mix", ["package_theft"], days=30)
     now = runtime.clock.now()
-    with runtime.db.transaction() as uow:
-        uow.session.add(
-            Campaign(
-                id=CAMPAIGN,
-                name="Load mix",
-                starts_at=now - timedelta(days=30),
-                incident_types=["package_theft"],
-                points_per_clip=10,
-                bounty_cents=5,
-                min_duration_s=2,
-                max_duration_s=600,
-            )
-        )
     tokens = []
     for n in range(count):
         account = f"load-{n:05d}"
