@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from rewards_engine.db import is_contention
 from rewards_engine.domain.errors import (
     Conflict,
     DomainError,
@@ -122,7 +123,7 @@ _TRANSIENT = (
 
 def database_unavailable(exc: DBAPIError) -> bool:
     """An outage or overload worth a retry (503), as opposed to a bug (500)."""
-    if exc.connection_invalidated:
+    if exc.connection_invalidated or is_contention(exc):
         return True
     if not isinstance(exc, OperationalError):
         return False
@@ -140,7 +141,7 @@ def register_error_handlers(app: Flask) -> None:
         body = error_body(status, exc.code, exc.message, errors)
         if exc.details:
             body["details"] = exc.details
-        headers = {"Retry-After": "30"} if status == 503 else {}
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else {}
         return jsonify(body), status, headers
 
     @app.errorhandler(DBAPIError)

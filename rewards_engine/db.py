@@ -9,12 +9,16 @@ keys. On PostgreSQL, services lock the rows they change (``SELECT ... FOR UPDATE
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
-from collections.abc import Callable, Iterator
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     DateTime,
@@ -30,13 +34,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from rewards_engine.domain.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL's answers to contention: serialization_failure, deadlock_detected,
+# lock_not_available. The transaction was rolled back whole; running it again is safe.
+CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+CONTENTION_ATTEMPTS = 5
+CONTENTION_BASE_DELAY_S = 0.02
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -182,6 +196,74 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_contention(exc: BaseException) -> bool:
+    """A transaction lost to another (a deadlock, a serialization failure, a lock it
+    may not wait for, SQLite's busy writer): nothing was written, and trying again
+    is the cure."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in CONTENTION_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)
+
+
+def retry_on_contention(use_case: Callable[P, T]) -> Callable[P, T]:
+    """Run a use case again, with its whole transaction, when it lost to another one.
+
+    Bounded: after ``CONTENTION_ATTEMPTS`` tries the caller gets :class:`Unavailable`
+    (HTTP 503 with ``Retry-After``), never the driver's error. Jittered exponential
+    delays keep the losers of one collision from colliding again. Only for use cases
+    that do nothing but database work inside their transactions, and whose retries
+    are made safe by their idempotency keys.
+    """
+
+    @functools.wraps(use_case)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, CONTENTION_ATTEMPTS + 1):
+            try:
+                return use_case(*args, **kwargs)
+            except DBAPIError as exc:
+                if not is_contention(exc):
+                    raise
+                fields = {"use_case": use_case.__name__, "attempt": attempt,
+                          "error": type(exc.orig).__name__}  # fmt: skip
+                if attempt == CONTENTION_ATTEMPTS:
+                    log.warning("contention: giving up", extra={"fields": fields})
+                    raise Unavailable(
+                        "the database is busy with other requests; retry",
+                        code="database_busy",
+                        retry_after=1,
+                    ) from exc
+                log.info("contention: retrying", extra={"fields": fields})
+                time.sleep(random.uniform(0, CONTENTION_BASE_DELAY_S * 2**attempt))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    return run
+
+
+def lock_keys(session: Session, namespace: str, keys: Iterable[str]) -> None:
+    """Take transaction-scoped locks on named things that have no row of their own
+    (a camera's cap in a campaign), in one global order so that two transactions
+    never wait on each other in a cycle. PostgreSQL: advisory locks on a 64-bit hash
+    of each name (a collision only makes two names share a lock). SQLite needs none:
+    its writers run one at a time (``BEGIN IMMEDIATE``)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    ids = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(f"{namespace}\0{key}".encode(), digest_size=8).digest(),
+                           "big", signed=True)
+            for key in keys
+        }
+    )  # fmt: skip
+    if ids:
+        # unnest yields the array's elements in order: the locks are taken in that order.
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"),
+            {"ids": ids},
+        ).all()
 
 
 def insert(session: Session, table: Any) -> Any:

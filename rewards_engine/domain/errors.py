@@ -63,6 +63,11 @@ class Gone(DomainError):
 
 
 class Unavailable(DomainError):
-    """Something we depend on (a payout provider) did not answer: retry later (HTTP 503)."""
+    """Something we depend on (a payout provider, a busy database) did not answer in
+    time: retry after ``retry_after`` seconds (HTTP 503 with ``Retry-After``)."""
 
     code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 30, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -63,6 +63,7 @@ def require_current(session: Session, donor: Donor, given_version: str, now: dat
         )
 
 
+@retry_on_contention
 def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
     """Record that the donor grants ``version``, which must be the current one."""
     now = clock.now()
@@ -89,6 +90,7 @@ def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
     return donor
 
 
+@retry_on_contention
 def withdraw_consent(db: Database, clock: Clock, donor_id: int) -> Donor:
     """Withdraw consent: no new clip is accepted and the donor's clips leave the
     training set (granting again brings them back). Recorded with its version."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert
+from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -105,6 +105,7 @@ def is_erased(db: Database, account_id: str) -> bool:
         return session.get(ErasedSubject, salted(salt, f"subject:{account_id}")) is not None
 
 
+@retry_on_contention
 def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
     """The donor behind a token, created on their first authenticated call.
 
@@ -191,6 +192,7 @@ class PayoutDestination:
     fingerprint: str  # keyed hash: the same account under several donors is found
 
 
+@retry_on_contention
 def update_profile(
     db: Database, clock: Clock, donor_id: int, changes: ProfileChanges, actor: Actor | None = None
 ) -> Donor:

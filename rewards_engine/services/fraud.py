@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert, one_of
+from rewards_engine.db import Database, UnitOfWork, insert, one_of, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -280,6 +280,7 @@ class Resolution:
     banned: bool
 
 
+@retry_on_contention
 def resolve(
     runtime: Runtime,
     actor: Actor,

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, one_of
+from rewards_engine.db import Database, UnitOfWork, one_of, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -61,6 +61,7 @@ def change_holds(
     return changing
 
 
+@retry_on_contention
 def set_hold(
     db: Database, clock: Clock, actor: Actor, donor_id: int, on_hold: bool, reason: str
 ) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
-from rewards_engine.db import Database
+from rewards_engine.db import Database, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rewards_engine.domain.ledger import POINTS, AccountKind, AccountRef, Leg, TransferKind
@@ -136,6 +136,7 @@ def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:
             )
 
 
+@retry_on_contention
 def redeem(
     db: Database,
     clock: Clock,
@@ -222,6 +223,7 @@ def redeem(
         return _view(session, redemption, vault, reveal=True)
 
 
+@retry_on_contention
 def transition(
     db: Database,
     clock: Clock,

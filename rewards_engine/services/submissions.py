@@ -14,7 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, allocate_ids, insert, one_of, point_lookups
+from rewards_engine.db import (
+    Database,
+    UnitOfWork,
+    allocate_ids,
+    insert,
+    lock_keys,
+    one_of,
+    point_lookups,
+    retry_on_contention,
+)
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
@@ -124,6 +133,7 @@ class SubmissionResult:
         return cls(data["batch_id"], data["campaign_id"], data["currency"], outcomes, replayed)
 
 
+@retry_on_contention
 def submit(
     db: Database,
     clock: Clock,
@@ -135,7 +145,9 @@ def submit(
     """Decide, store and pay one call's clips, all or nothing.
 
     Two donors sending the same new hash at the same moment collide on the unique
-    index; the loser's transaction is retried and then sees the winner's clip.
+    index; the loser's transaction is retried and then sees the winner's clip. A
+    transaction that loses to another (a deadlock) is run again whole; the idempotency
+    key makes that safe.
     """
     key = idempotency.Idempotency.for_request(
         f"donor:{donor_id}", idempotency_key, "submit_clips", request.canonical
@@ -186,6 +198,7 @@ def _submit_once(
         consents.require_current(session, donor, request.consent_version, now)
         rules_of_clips.validate(rules, request.clips, now)
 
+        _lock_shared_caps(session, rules, request.clips)
         prior = _prior_counts(session, donor_id, rules, request.clips, now)
         decisions = rules_of_clips.decide(rules, request.clips, prior, now)
         result = _store(uow, now, actor, donor_id, rules, request, decisions)
@@ -195,6 +208,27 @@ def _submit_once(
         extra={"fields": {"donor_id": donor_id, "batch_id": result.batch_id, **result.counts}},
     )
     return result
+
+
+def _lock_shared_caps(session: Session, rules: Rules, clips: Sequence[ClipInput]) -> None:
+    """Lock what caps shared by every donor count, before counting it.
+
+    The donor's own row (locked first) makes the donor's caps exact; a camera's cap and
+    a campaign's targets are shared across donors, so each call also locks the
+    (camera, incident type) pairs it sends and the target counters it may fill. Every
+    writer takes its locks in one order (donor, then cameras in hash order, then
+    counters by incident type), so no two calls wait on each other in a cycle.
+    """
+    if rules.cap_per_camera_per_incident_type is not None:
+        lock_keys(
+            session,
+            f"camera-cap:{rules.campaign_id}",
+            {f"{clip.camera_id}\0{clip.incident_type}" for clip in clips},
+        )
+    if rules.stop_at_target:
+        kinds = sorted({clip.incident_type for clip in clips} & set(rules.targets))
+        if kinds:
+            add_to_counters(session, rules.campaign_id, Counter(dict.fromkeys(kinds, 0)), lock=True)
 
 
 def _prior_counts(
@@ -250,7 +284,7 @@ def _prior_counts(
             )
         )
     if rules.stop_at_target and rules.targets:
-        rows = session.execute(
+        rows = session.execute(  # locked by _lock_shared_caps for the types sent
             select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
                 CampaignCounter.campaign_id == campaign
             )
@@ -323,6 +357,9 @@ def _store(
         if decision.duplicate_of_index is not None:
             duplicate_of = ids[decision.duplicate_of_index]
         rows.append(row(ids[index], clip, decision, duplicate_of))
+    # In hash order: two calls sending the same new videos wait on the unique index
+    # in the same order, and one of them wins instead of both deadlocking.
+    rows.sort(key=lambda r: r["video_sha256"])
     session.execute(Clip.__table__.insert(), rows)
 
     legs = earnings(donor_id, points, cash, rules.currency)
@@ -342,7 +379,6 @@ def _store(
         for i, d in enumerate(decisions)
         if d.status == ClipStatus.ACCEPTED
     )
-    add_to_counters(session, rules.campaign_id, accepted_types)
     wall.record_accepted(
         uow,
         now,
@@ -351,6 +387,8 @@ def _store(
     )
     if accepted:
         medals.evaluate_donor(uow, now, donor_id, reference={"batch_id": batch_id})
+    # Last: every call to the campaign updates these rows, so hold them the least time.
+    add_to_counters(session, rules.campaign_id, accepted_types)
     outcomes = [
         ClipOutcome(
             index=i,
@@ -365,17 +403,21 @@ def _store(
     return SubmissionResult(batch_id, rules.campaign_id, rules.currency, outcomes)
 
 
-def add_to_counters(session: Session, campaign_id: str, accepted: Counter[str]) -> None:
-    """Add (or, negative, remove) accepted clips to the campaign's progress counters."""
-    changes = {kind: n for kind, n in accepted.items() if n}
+def add_to_counters(
+    session: Session, campaign_id: str, accepted: Counter[str], *, lock: bool = False
+) -> None:
+    """Add (or, negative, remove) accepted clips to the campaign's progress counters.
+
+    Rows are written in incident-type order, the one order every writer uses, so two
+    calls touching the same types never deadlock. ``lock`` writes even zero changes:
+    the rows then exist and stay locked until the transaction ends.
+    """
+    changes = sorted((kind, n) for kind, n in accepted.items() if n or lock)
     if not changes:
         return
     table = CampaignCounter.__table__
     statement = insert(session, table).values(
-        [
-            {"campaign_id": campaign_id, "incident_type": k, "accepted": n}
-            for k, n in changes.items()
-        ]
+        [{"campaign_id": campaign_id, "incident_type": k, "accepted": n} for k, n in changes]
     )
     session.execute(
         statement.on_conflict_do_update(

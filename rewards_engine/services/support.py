@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork
+from rewards_engine.db import Database, UnitOfWork, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.ledger import (
@@ -112,6 +112,7 @@ class AdjustmentResult:
     replayed: bool = False
 
 
+@retry_on_contention
 def adjust(
     db: Database,
     clock: Clock,
@@ -217,6 +218,7 @@ class ReversalResult:
     transfer_id: int | None
 
 
+@retry_on_contention
 def reverse_clip(
     db: Database,
     clock: Clock,
@@ -299,7 +301,7 @@ def reverse_locked(
     by_campaign: dict[str, Counter[str]] = {}
     for clip in counted:
         by_campaign.setdefault(clip.campaign_id, Counter())[clip.incident_type] -= 1
-    for campaign_id, changes in by_campaign.items():
+    for campaign_id, changes in sorted(by_campaign.items()):
         add_to_counters(session, campaign_id, changes)
     for clip in clips:
         clip.status = ClipStatus.REVERSED.value
@@ -321,6 +323,7 @@ def reverse_locked(
     return recorded
 
 
+@retry_on_contention
 def review_clip(
     db: Database, clock: Clock, actor: Actor, clip_id: int, *, accept: bool, reason: str
 ) -> Clip:
