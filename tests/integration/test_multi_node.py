@@ -5,18 +5,12 @@ other node, concurrent redemptions split across nodes, and every job run once a 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,57 +21,15 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, support
 from tests.conftest import make_token
 from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
-from tests.support.processes import free_port
+from tests.support.processes import api_nodes, engine_process, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; 5 demo codes
-
-
-def node_env() -> dict[str, str]:
-    return {**os.environ, "RATE_LIMITS": "off", "LOG_LEVEL": "INFO", "WEB_THREADS": "2"}
-
-
-def start(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", *args],
-        cwd=ROOT,
-        env=node_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> bytes:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        _, errors = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        _, errors = process.communicate()
-    return errors or b""
 
 
 @pytest.fixture
 def nodes(cli_env) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    ports = [free_port(), free_port()]
-    servers = [start("serve", "--port", str(p), "--workers", "2") for p in ports]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    try:
-        for base in bases:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/readyz", timeout=2):
-                        break
-                except OSError:
-                    assert time.monotonic() < deadline, "a node did not start"
-                    time.sleep(0.3)
+    with api_nodes(2) as bases:
         yield bases
-    finally:
-        for server in servers:
-            stop(server)
 
 
 @pytest.fixture
@@ -141,9 +93,9 @@ def test_concurrent_redemptions_split_across_nodes_never_overspend(nodes, live, 
 
 
 def test_two_schedulers_started_at_once_run_each_job_once_a_tick(cli_env) -> None:
-    first, second = start("scheduler"), start("scheduler")
+    first, second = engine_process("scheduler"), engine_process("scheduler")
     time.sleep(12)  # the wall drain ticks every 5 s
-    logs = [stop(first), stop(second)]
+    logs = [stop_process(first), stop_process(second)]
     events = [
         [json.loads(line) for line in log.decode().splitlines() if line.startswith("{")]
         for log in logs

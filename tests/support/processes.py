@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +19,8 @@ import redis
 from werkzeug.serving import make_server
 
 from rewards_engine.redis_server import redis_server_binary
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
@@ -87,3 +93,51 @@ class RedisProcess:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+
+
+def engine_process(*args: str, **env: str) -> subprocess.Popen[bytes]:
+    """``rewards-engine ARGS`` in a process group of its own, on the test's environment
+    (see the ``cli_env`` fixture), rate limits off; its stderr is kept for the test."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, "RATE_LIMITS": "off", "LOG_LEVEL": "INFO", "WEB_THREADS": "2", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> bytes:
+    """SIGTERM the group, SIGKILL after 30 s; returns what it wrote on stderr."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        _, errors = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, errors = process.communicate()
+    return errors or b""
+
+
+@contextmanager
+def api_nodes(count: int = 1, workers: int = 2) -> Iterator[list[str]]:
+    """``count`` API nodes (``rewards-engine serve``: gunicorn with ``workers``
+    workers), ready, on the test's database and Redis; their base URLs."""
+    ports = [free_port() for _ in range(count)]
+    servers = [engine_process("serve", "--port", str(p), "--workers", str(workers)) for p in ports]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        for base in bases:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/readyz", timeout=2):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "a node did not start"
+                    time.sleep(0.3)
+        yield bases
+    finally:
+        for server in servers:
+            stop_process(server)
