@@ -8,17 +8,27 @@ provider finally says decides the ledger move:
 - refunded or reversed after success: paid -> available again (the money came back);
 - unclaimed, on hold, pending: stays in flight until a final answer (PayPal returns an
   unclaimed payment after 30 days).
+
+A batch moves ``created -> submitting -> submitted -> completed``. Once a send was
+attempted the batch may exist at the provider, so only a per-item outcome from the
+provider (a poll or a verified webhook) moves money out of in flight: every other
+answer leaves the money where it is and the batch ``unknown`` (sent again with the same
+ids) or ``needs_attention`` (a person looks). :func:`after_send` is that rule.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rewards_engine.domain.errors import InvalidInput
 
 PAYPAL_MAX_ITEMS = 15_000  # PayPal Payouts takes at most this many items a batch
+# PayPal refuses a sender_batch_id used in the last 30 days: a resend after that could
+# make a second batch, so nothing is sent again once the first send is this old.
+RESEND_WINDOW = timedelta(days=29)
 
 
 class DestinationKind(StrEnum):
@@ -133,6 +143,83 @@ PAYPAL_STATUS = {
     "CANCELED": ItemStatus.CANCELLED,
     "CANCELLED": ItemStatus.CANCELLED,
 }
+
+
+class BatchStatus(StrEnum):
+    CREATED = "created"  # committed, never sent: nothing can exist at the provider
+    SUBMITTING = "submitting"  # a sender holds the batch (or died holding it)
+    UNKNOWN = "unknown"  # sent, no clear answer: sent again with the same ids
+    SUBMITTED = "submitted"  # the provider has it: polled until every item is final
+    COMPLETED = "completed"
+    REJECTED = "rejected"  # refused on its first send: the money went back
+    NEEDS_ATTENTION = "needs_attention"  # sent, answer unclear or batch not found: a person
+
+
+SENDABLE = frozenset({BatchStatus.CREATED, BatchStatus.SUBMITTING, BatchStatus.UNKNOWN})
+# A person may give the provider's batch id of these (``attach``).
+ATTACHABLE = frozenset({BatchStatus.UNKNOWN, BatchStatus.NEEDS_ATTENTION})
+
+
+class SendAnswer(StrEnum):
+    """What a provider's answer to a batch submission establishes."""
+
+    ACCEPTED = "accepted"  # it made the batch and said so
+    DUPLICATE_FOUND = "duplicate_found"  # "already exists", with the batch's id
+    DUPLICATE = "duplicate"  # "already exists", without an id
+    REFUSED = "refused"  # a documented validation refusal: nothing was made
+    UNCLEAR = "unclear"  # an answer we cannot read as made or not made
+    NO_ANSWER = "no_answer"  # timeout, reset, 5xx, refused tokens: try again
+
+
+@dataclass(frozen=True)
+class SendDecision:
+    status: BatchStatus
+    return_money: bool = False  # only a refusal of the very first send returns it
+
+
+def after_send(answer: SendAnswer, *, first_send: bool) -> SendDecision:
+    """The batch's state after a submission, and whether its money may go back.
+
+    A refusal returns the money only on the first send: before it nothing with this
+    ``sender_batch_id`` can have reached the provider, and a validation refusal means
+    nothing was made. On a resend the earlier attempt may have made the batch (PayPal
+    answers a repeat with its duplicate error, but whether it validates first is not
+    documented), so the money stays in flight and a person looks. A duplicate answer
+    is never a refusal: it says the batch exists.
+    """
+    if answer in (SendAnswer.ACCEPTED, SendAnswer.DUPLICATE_FOUND):
+        return SendDecision(BatchStatus.SUBMITTED)
+    if answer is SendAnswer.NO_ANSWER:
+        return SendDecision(BatchStatus.UNKNOWN)
+    if answer is SendAnswer.REFUSED and first_send:
+        return SendDecision(BatchStatus.REJECTED, return_money=True)
+    return SendDecision(BatchStatus.NEEDS_ATTENTION)
+
+
+# What the old engine wrote on the items of a batch it took for refused, although a
+# duplicate answer meant PayPal had made it (issue 16): their money went back.
+REFUSED_ITEM_ERROR = "batch refused"
+
+
+def refused_as_duplicate(status: BatchStatus, last_error: str | None) -> bool:
+    """A batch the old engine rejected on PayPal's duplicate answer (it exists there)."""
+    said = (last_error or "").lower()
+    return status is BatchStatus.REJECTED and (
+        "sender_batch_id" in said or "duplicate" in said or "already" in said
+    )
+
+
+def late_move(before: ItemStatus, error: str | None, after: ItemStatus) -> str | None:
+    """An item failed because its batch was taken for refused, which the provider then
+    reports paid: ``late_pay`` moves its amount from available to paid (when the donor's
+    available cash still covers it); anything else is left as it is."""
+    if (
+        before is ItemStatus.FAILED
+        and error == REFUSED_ITEM_ERROR
+        and after is ItemStatus.SUCCEEDED
+    ):
+        return "late_pay"
+    return None
 
 
 def ledger_move(before: ItemStatus, after: ItemStatus) -> str | None:

@@ -14,7 +14,10 @@ class PayoutBatch(SQLModel, table=True):
     """One submission to one provider: at most 15,000 items for PayPal.
 
     ``sender_batch_id`` is derived from our own id and stored before any call, so a
-    retry after a crash sends the same one and the provider recognises it.
+    retry after a crash sends the same one and the provider recognises it. ``sender``
+    and ``sender_lease_until`` make sending single-flight: a process claims the batch
+    with a conditional UPDATE and renews the lease while its call runs; another process
+    sends it only once the lease has run out (the holder died).
     """
 
     __tablename__ = "payout_batches"
@@ -24,7 +27,7 @@ class PayoutBatch(SQLModel, table=True):
     provider: str = Field(max_length=16)  # paypal, stripe, manual
     currency: str = Field(max_length=3)
     period: str = Field(max_length=16, index=True)  # the earning period it pays: 2025-W03
-    status: str = Field(max_length=20)  # created, submitting, submitted, completed, needs_attention
+    status: str = Field(max_length=20)  # domain.payouts.BatchStatus
     sender_batch_id: str = Field(max_length=64, unique=True)
     provider_batch_id: str | None = Field(default=None, max_length=64)
     item_count: int
@@ -35,6 +38,8 @@ class PayoutBatch(SQLModel, table=True):
     created_at: datetime = timestamp()
     submitted_at: datetime | None = timestamp(nullable=True, default=False)
     completed_at: datetime | None = timestamp(nullable=True, default=False)
+    sender: str | None = Field(default=None, max_length=64)
+    sender_lease_until: datetime | None = timestamp(nullable=True, default=False)
 
 
 class PayoutItem(SQLModel, table=True):
