@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, text
 
 from rewards_engine.models.base import Field, SQLModel, big_id, json_column, timestamp
 
@@ -42,6 +42,12 @@ class MedalAward(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("donor_id", "code", "period_key"),
         Index("ix_medal_awards_code_period", "code", "period_key"),
+        Index(
+            "ix_medal_awards_bonus_due",
+            "bonus_vests_at",
+            sqlite_where=text("bonus_vested_at IS NULL"),
+            postgresql_where=text("bonus_vested_at IS NULL"),
+        ),
     )
 
     id: int | None = big_id()
@@ -56,6 +62,9 @@ class MedalAward(SQLModel, table=True):
     revoke_reason: str | None = Field(default=None, max_length=300)
     grants: int = Field(default=1)
     notification_id: int | None = Field(default=None, foreign_key="medal_notifications.id")
+    # The bonus waits in pending points until then, like the earnings behind the medal.
+    bonus_vests_at: datetime | None = timestamp(nullable=True, default=False)
+    bonus_vested_at: datetime | None = timestamp(nullable=True, default=False)
 
 
 class MedalNotification(SQLModel, table=True):

@@ -132,6 +132,10 @@ def _grant_all(
         return []
     table = MedalAward.__table__
     by_key = {(g.donor_id, g.definition.code, g.period_key): g for g in grants}
+    # A bonus vests like the earnings behind the medal: once the longest review window
+    # has passed, every clip that earned it has vested or been reversed (and with it,
+    # the medal revoked). Held donors' bonuses wait longer (vesting skips them).
+    bonus_vests_at = now + _review_window(session)
     inserted = session.execute(
         insert(session, table)
         .values(
@@ -145,6 +149,7 @@ def _grant_all(
                     "evidence": g.evidence,
                     "provisional_until": g.provisional_until,
                     "grants": 1,
+                    "bonus_vests_at": bonus_vests_at if g.definition.bonus_points else None,
                 }
                 for g in by_key.values()
             ]
@@ -173,6 +178,8 @@ def _grant_all(
                 evidence=grant.evidence,
                 provisional_until=grant.provisional_until,
                 grants=MedalAward.grants + 1,
+                bonus_vests_at=bonus_vests_at if grant.definition.bonus_points else None,
+                bonus_vested_at=None,
             )
             .returning(MedalAward.id, MedalAward.grants)
         ).first()
@@ -216,7 +223,7 @@ def _grant_all(
                 idempotency_key=f"medal:{award_id}:grant:{times}",
                 legs=issue(
                     grant.donor_id,
-                    AccountKind.POINTS_AVAILABLE,
+                    AccountKind.POINTS_PENDING,
                     POINTS,
                     grant.definition.bonus_points,
                 ),
@@ -237,6 +244,9 @@ def _revoke(
     award.revoke_reason = reason
     definition = catalog.of(award.code, award.version)
     if definition is not None and definition.bonus_points:
+        # Taken back from where it is now: pending until it vested, available after.
+        vested = award.bonus_vested_at is not None
+        account = AccountKind.POINTS_AVAILABLE if vested else AccountKind.POINTS_PENDING
         ledger.post(
             session,
             now=now,
@@ -244,9 +254,7 @@ def _revoke(
             reference=("medal_award", award.id),
             actor=actor,
             idempotency_key=f"medal:{award.id}:revoke:{award.grants}",
-            legs=issue(
-                award.donor_id, AccountKind.POINTS_AVAILABLE, POINTS, -definition.bonus_points
-            ),
+            legs=issue(award.donor_id, account, POINTS, -definition.bonus_points),
             reason=f"medal {definition.name} revoked: {reason}",
         )
 

@@ -1,4 +1,5 @@
-"""Vesting: earnings leave ``pending`` once the campaign's review window has passed."""
+"""Vesting: earnings leave ``pending`` once the campaign's review window has passed,
+and medal bonuses once the longest review window has (see ``medals._grant_all``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import POINTS, AccountKind, Leg, TransferKind, move
 from rewards_engine.domain.submissions import ClipStatus
-from rewards_engine.models import Clip, Donor
+from rewards_engine.models import Clip, Donor, MedalAward
 from rewards_engine.services import ledger
+from rewards_engine.services.medals import Catalog
 
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("vest-earnings")
@@ -28,14 +31,11 @@ class VestingReport:
     clips: int = 0
     points: int = 0
     cash_cents: int = 0
+    bonuses: int = 0
+    bonus_points: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "donors": self.donors,
-            "clips": self.clips,
-            "points": self.points,
-            "cash_cents": self.cash_cents,
-        }
+        return dict(vars(self))
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]
@@ -46,8 +46,17 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+def _bonus_due(now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        MedalAward.bonus_vested_at.is_(None),
+        MedalAward.bonus_vests_at <= now,
+        MedalAward.revoked_at.is_(None),
+    )
+
+
 def vest_due(db: Database, clock: Clock) -> VestingReport:
-    """Move every due clip's earnings from pending to available, a donor at a time.
+    """Move every due clip's earnings and medal bonus from pending to available, a
+    donor at a time.
 
     Donors on hold are skipped: their earnings stay pending until a person decides.
     Donors are locked in id order (as every writer locks a donor first), their due
@@ -57,12 +66,22 @@ def vest_due(db: Database, clock: Clock) -> VestingReport:
     now = clock.now()
     report = VestingReport()
     with db.read() as session:
-        donor_ids = list(
-            session.scalars(
-                select(Clip.donor_id)
-                .join(Donor, Donor.id == Clip.donor_id)
-                .where(*_due(now), Donor.on_hold.is_(False))
-                .distinct()
+        donor_ids = sorted(
+            set(
+                session.scalars(
+                    select(Clip.donor_id)
+                    .join(Donor, Donor.id == Clip.donor_id)
+                    .where(*_due(now), Donor.on_hold.is_(False))
+                    .distinct()
+                )
+            )
+            | set(
+                session.scalars(
+                    select(MedalAward.donor_id)
+                    .join(Donor, Donor.id == MedalAward.donor_id)
+                    .where(*_bonus_due(now), Donor.on_hold.is_(False))
+                    .distinct()
+                )
             )
         )
     for start in range(0, len(donor_ids), DONORS_PER_TRANSACTION):
@@ -91,8 +110,47 @@ def vest_due(db: Database, clock: Clock) -> VestingReport:
                 session.execute(
                     update(Clip).where(Clip.id.in_([r.id for r in rows])).values(vested_at=now)
                 )
+            _vest_bonuses(session, now, chunk, report)
     log.info("earnings vested", extra={"fields": report.as_dict()})
     return report
+
+
+def _vest_bonuses(
+    session: Session, now: datetime, donor_ids: list[int], report: VestingReport
+) -> None:
+    """The due medal bonuses of these (locked) donors, each moved once: the award is
+    marked vested in the transaction that moves its points."""
+    awards = session.scalars(
+        select(MedalAward)
+        .where(MedalAward.donor_id.in_(donor_ids), *_bonus_due(now))
+        .order_by(MedalAward.id)
+    ).all()
+    if not awards:
+        return
+    catalog = Catalog.load(session)
+    for award in awards:
+        definition = catalog.of(award.code, award.version)
+        award.bonus_vested_at = now
+        if definition is None or not definition.bonus_points:
+            continue
+        ledger.post(
+            session,
+            now=now,
+            kind=TransferKind.VESTING,
+            reference=("medal_award", award.id),
+            actor=ACTOR,
+            idempotency_key=f"medal:{award.id}:vest:{award.grants}",
+            legs=move(
+                award.donor_id,
+                AccountKind.POINTS_PENDING,
+                AccountKind.POINTS_AVAILABLE,
+                POINTS,
+                definition.bonus_points,
+            ),
+            reason=f"medal {definition.name}: bonus vested",
+        )
+        report.bonuses += 1
+        report.bonus_points += definition.bonus_points
 
 
 def _vest_donor(session, now, donor_id, clips, report) -> None:  # type: ignore[no-untyped-def]

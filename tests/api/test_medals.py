@@ -10,7 +10,7 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
 from rewards_engine.models import LedgerTransfer, MedalAward, MedalNotification
 from rewards_engine.scheduler import run_job
-from rewards_engine.services import medals
+from rewards_engine.services import holds, ledger, medals
 from tests.support.factories import (
     add_campaign,
     body,
@@ -20,6 +20,7 @@ from tests.support.factories import (
 )
 
 ADMIN = Actor(id="admin:boss", role="admin")
+AGENT = Actor(id="support:agent", role="support")
 
 
 @pytest.fixture
@@ -47,6 +48,15 @@ def donate(client, headers, count: int, campaign: str = "medal-test", **fields) 
     )
     assert response.status_code == 201, response.get_json()
     return [c["clip_id"] for c in response.get_json()["clips"]]
+
+
+def points(client, headers) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    balance = client.get("/v1/me", headers=headers).get_json()["balances"]["points"]
+    return {"pending": balance["pending"], "available": balance["available"]}
+
+
+def pending(client, headers) -> int:  # type: ignore[no-untyped-def]
+    return points(client, headers)["pending"]
 
 
 def screen(client, headers) -> dict:  # type: ignore[no-untyped-def]
@@ -106,8 +116,10 @@ def test_count_medals_at_and_around_their_thresholds(client, runtime, ada) -> No
     award = screen(client, headers)["watch-10"]["awards"][0]
     assert award["version"] == 1 and award["evidence"]["count"] == 10
     assert award["evidence"]["threshold"] == 10 and "batch_id" in award["evidence"]
-    points = client.get("/v1/me", headers=headers).get_json()["balances"]["points"]
-    assert points["available"] == 10 + 20  # Apprentice and Lookout bonuses, once each
+    balance = points(client, headers)
+    # 10 points a clip, and the Apprentice and Lookout bonuses once each: all pending
+    # (the bonuses vest with the clips behind them).
+    assert (balance["pending"], balance["available"]) == (10 * 10 + 10 + 20, 0)
 
 
 def test_per_incident_type_counts_only_that_type(client, runtime, ada) -> None:
@@ -209,7 +221,7 @@ def test_reversing_a_day_of_a_streak_revokes_it(client, runtime, clock, ada, aut
     clock.advance(timedelta(days=1))
     donate(client, headers, 1, recorded_at="2025-01-16T11:00:00+00:00")
     run_job(runtime, find_job("medals-evaluate"))
-    points = client.get("/v1/me", headers=headers).get_json()["balances"]["points"]["available"]
+    points = pending(client, headers)
     client.post(
         f"/v1/admin/submissions/{day_one[0]}/reverse",
         json={"reason": "not a theft"},
@@ -217,8 +229,8 @@ def test_reversing_a_day_of_a_streak_revokes_it(client, runtime, clock, ada, aut
     )
     award = screen(client, headers)["streak-2"]["awards"][0]
     assert award["revoked"] is True and "streak" in award["revoke_reason"]
-    after = client.get("/v1/me", headers=headers).get_json()["balances"]["points"]["available"]
-    assert points - after == 7  # the streak's bonus; one clip is left: Apprentice stands
+    # The clip's 10 points and the streak's bonus; one clip is left: Apprentice stands.
+    assert points - pending(client, headers) == 10 + 7
 
 
 def test_placement_medals_when_a_month_closes(client, runtime, clock, ada, auth) -> None:
@@ -261,7 +273,7 @@ def test_campaign_goal_rewards_every_contributor(client, runtime, clock, ada, au
 def test_revocation_takes_back_the_bonus_and_shows_why(client, runtime, ada, auth) -> None:
     _, headers = ada
     clips = donate(client, headers, 10)
-    before = client.get("/v1/me", headers=headers).get_json()["balances"]["points"]["available"]
+    before = pending(client, headers)
     client.post(
         f"/v1/admin/submissions/{clips[0]}/reverse",
         json={"reason": "duplicate footage"},
@@ -271,16 +283,52 @@ def test_revocation_takes_back_the_bonus_and_shows_why(client, runtime, ada, aut
     assert lookout["held"] is False
     assert lookout["awards"][0]["revoked"] is True
     assert "9 of 10" in lookout["awards"][0]["revoke_reason"]
-    after = client.get("/v1/me", headers=headers).get_json()["balances"]["points"]["available"]
-    assert before - after == 20
+    assert before - pending(client, headers) == 10 + 20  # the clip and the bonus
     assert "apprentice" in held(client, headers)  # still 9 clips: Apprentice stands
     donate(client, headers, 1)  # qualifies again: granted again, bonus again
     lookout = screen(client, headers)["watch-10"]
     assert lookout["held"] is True and len(lookout["awards"]) == 1
-    assert (
-        client.get("/v1/me", headers=headers).get_json()["balances"]["points"]["available"]
-        == before
+    assert pending(client, headers) == before
+
+
+def test_a_bonus_vests_with_the_clips_behind_it_and_never_while_held(
+    client, runtime, clock, ada, auth
+) -> None:
+    donor_id, headers = ada
+    donate(client, headers, 1)  # Apprentice: 10 bonus points
+    assert points(client, headers) == {"pending": 10 + 10, "available": 0}
+    clock.advance(timedelta(days=8))  # the clip's 7-day window passed, not the longest (14)
+    run_job(runtime, find_job("vest-earnings"))
+    assert points(client, headers) == {"pending": 10, "available": 10}
+    holds.set_hold(runtime.db, runtime.clock, AGENT, donor_id, True, "review")
+    clock.advance(timedelta(days=7))
+    run_job(runtime, find_job("vest-earnings"))
+    assert points(client, headers) == {"pending": 10, "available": 10}  # held: it waits
+    holds.set_hold(runtime.db, runtime.clock, AGENT, donor_id, False, "fine")
+    assert run_job(runtime, find_job("vest-earnings"))["bonus_points"] == 10
+    assert run_job(runtime, find_job("vest-earnings"))["bonus_points"] == 0  # once
+    assert points(client, headers) == {"pending": 0, "available": 20}
+    assert ledger.verify(runtime.db).ok
+
+
+def test_a_bonus_revoked_before_it_vests_is_taken_from_pending(
+    client, runtime, clock, ada, auth
+) -> None:
+    _, headers = ada
+    [only] = donate(client, headers, 1)
+    clock.advance(timedelta(days=8))
+    run_job(runtime, find_job("vest-earnings"))  # the clip vests; the bonus waits
+    client.post(
+        f"/v1/admin/submissions/{only}/reverse",
+        json={"reason": "not a theft"},
+        headers=auth("agent", "support"),
     )
+    assert screen(client, headers)["apprentice"]["awards"][0]["revoked"] is True
+    assert points(client, headers) == {"pending": 0, "available": 0}
+    clock.advance(timedelta(days=30))
+    assert run_job(runtime, find_job("vest-earnings"))["bonus_points"] == 0
+    assert points(client, headers) == {"pending": 0, "available": 0}
+    assert ledger.verify(runtime.db).ok
 
 
 def test_two_workers_awarding_at_once_award_once(runtime, ada) -> None:
