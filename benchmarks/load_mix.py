@@ -2,9 +2,12 @@
 
 70 % wall and profile reads (the wall page, the donor's standing, their profile),
 20 % submissions of 1 to 50 clips, 10 % ledger, medals and redemptions, from 1,000
-donors chosen at random, through ``wrk`` with a Lua script. The load steps up in
-concurrent connections; each step reports requests per second, p50 and p99 latency
-and errors (any answer other than 2xx counts). The figure to read: the highest
+donors chosen at random, through ``wrk`` with a Lua script. Submissions are the
+realistic mix that makes donors meet on shared rows: every incident type of the open
+program, cameras drawn from a pool that all donors share (a cap of 10 paid clips per
+camera per type, as the first campaign had), event ids that repeat (3 paid per event).
+The load steps up in concurrent connections; each step reports requests per second,
+p50 and p99 latency and errors (any answer other than 2xx counts). The figure to read: the highest
 throughput whose p99 stays under 250 ms.
 
     python -m benchmarks.load_mix --backend postgres --backend sqlite
@@ -24,6 +27,7 @@ from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
+from rewards_engine.models import Campaign
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import consents, donors, submissions
 from rewards_engine.tokens import issue_token
@@ -31,6 +35,8 @@ from rewards_engine.tokens import issue_token
 CAMPAIGN = "load-mix"
 CONSENT = "2024-12-01"
 DONORS = 1_000
+KINDS = ["package_theft", "car_door", "break_in", "vandalism", "loitering", "other"]
+CAMERAS = 2_000  # shared by every donor: calls meet on the same cameras' caps
 P99_BUDGET_MS = 250
 STEPS = (1, 2, 4, 6, 8, 16, 32)
 
@@ -59,13 +65,16 @@ local function bearer()
   return "Bearer " .. tokens[math.random(1, #tokens)]
 end
 
+local kinds = {KINDS}
+
 local function submission()
   local clips = {}
   for i = 1, math.random(1, 50) do
     clips[i] = string.format(
-      '{"video_sha256":"%s","event_id":"ev-%s","incident_type":"package_theft",'
-      .. '"camera_id":"CAM-%s","recorded_at":"{RECORDED}","duration_s":30,"staged":false}',
-      hex(16), hex(4), hex(2))
+      '{"video_sha256":"%s","event_id":"ev-%d","incident_type":"%s",'
+      .. '"camera_id":"CAM-%d","recorded_at":"{RECORDED}","duration_s":30,"staged":false}',
+      hex(16), math.random(1, 40), kinds[math.random(1, #kinds)],
+      math.random(1, {CAMERAS}))
   end
   return '{"campaign_id":"{CAMPAIGN}","consent_version":"{CONSENT}","clips":['
     .. table.concat(clips, ",") .. "]}"
@@ -96,9 +105,15 @@ end
 
 
 def prepare(runtime: Runtime, count: int) -> list[str]:
-    """Fixtures, an open uncapped campaign, ``count`` consenting donors with a few clips
-    each (so the wall, ledgers and medals have content); their tokens."""
-    open_campaign(runtime, CAMPAIGN, "Load mix", ["package_theft"], days=30)
+    """Fixtures, an open campaign with the program's incident types and caps per camera
+    and per event, ``count`` consenting donors with a few clips each (so the wall,
+    ledgers and medals have content); their tokens."""
+    open_campaign(runtime, CAMPAIGN, "Load mix", KINDS, days=30)
+    with runtime.db.transaction() as uow:
+        campaign = uow.session.get(Campaign, CAMPAIGN)
+        assert campaign is not None
+        campaign.cap_per_camera_per_incident_type = 10
+        campaign.cap_paid_per_event = 3
     now = runtime.clock.now()
     tokens = []
     for n in range(count):
@@ -109,7 +124,7 @@ def prepare(runtime: Runtime, count: int) -> list[str]:
             ClipInput(
                 video_sha256=f"{n:08x}{k:056x}",
                 event_id=f"seed-{n}-{k}",
-                incident_type="package_theft",
+                incident_type=KINDS[k % len(KINDS)],
                 camera_id=f"SEED-{n}",
                 recorded_at=now - timedelta(hours=2 + k),
                 duration_s=30.0,
@@ -142,6 +157,8 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
             .replace("{RECORDED}", recorded)
             .replace("{CAMPAIGN}", CAMPAIGN)
             .replace("{CONSENT}", CONSENT)
+            .replace("{KINDS}", json.dumps(KINDS).replace("[", "{").replace("]", "}"))
+            .replace("{CAMERAS}", str(CAMERAS))
         )
         steps = []
         with served(settings, 8795, workers, scheduler=True) as base:
@@ -181,7 +198,11 @@ def main() -> None:
         backend: run_backend(backend, args.workers, args.seconds)
         for backend in args.backend or ["postgres", "sqlite"]
     }
-    mix = "70% wall/profile reads, 20% submissions of 1-50 clips, 10% ledger/medals/redemptions"
+    mix = (
+        "70% wall/profile reads, 20% submissions of 1-50 clips (6 incident types, "
+        f"{CAMERAS} cameras shared by all donors, capped 10 per camera per type, "
+        "40 event ids per donor capped 3 each), 10% ledger/medals/redemptions"
+    )
     report("load_mix", {"mix": mix, "donors": DONORS, **figures}, save=args.seconds >= 20)
 
 
