@@ -1,9 +1,17 @@
 """Payout rails behind one interface: PayPal Payouts, Stripe Connect transfers, manual.
 
 A provider gets a batch whose ids were derived from ours and committed before the
-call, so that calling it again after a crash or a timeout is safe: PayPal answers a
-repeated ``PayPal-Request-Id`` with the first response; Stripe does the same for an
-``Idempotency-Key`` (for 24 hours: older unknown outcomes are looked up first).
+call, so that calling it again after a crash or a timeout makes nothing twice: PayPal
+refuses a ``sender_batch_id`` used in the last 30 days (with its duplicate error, which
+says the batch exists; it does not replay ``PayPal-Request-Id`` on batch create);
+Stripe answers a repeated ``Idempotency-Key`` with the first response (for 24 hours:
+older unknown outcomes are looked up first).
+
+A provider reads its answer into one of these: :class:`Submitted` (made),
+:class:`DuplicateBatch` (it exists already), :class:`ProviderRejected` (a documented
+refusal: nothing was made), :class:`ProviderUnclear` (an answer that says neither),
+:class:`ProviderUnavailable` (no answer). Only the service decides what that does to
+the money (``domain.payouts.after_send``).
 """
 
 from __future__ import annotations
@@ -60,13 +68,28 @@ class ProviderUnavailable(Exception):
     """No answer, or a transient error: the outcome is unknown; retry with the same ids."""
 
 
+class ProviderUnclear(Exception):
+    """An answer that says neither made nor refused (an undocumented 4xx, a success
+    without a batch id): the outcome is unknown and sending again will not tell."""
+
+
 class ProviderRejected(Exception):
-    """The provider refused the batch as a whole: nothing was paid."""
+    """A documented refusal of the request as a whole (validation): nothing was made
+    by this request. Whether an earlier attempt made the batch, it cannot say."""
 
 
 class DuplicateBatch(Exception):
-    """The provider says this batch id was used, and we do not know its batch: a person
-    must look it up (the money stays in flight meanwhile)."""
+    """The provider says this batch id was used: the batch exists (made by an earlier
+    attempt). ``provider_batch_id`` is its id when the answer links to it."""
+
+    def __init__(self, message: str, provider_batch_id: str | None = None) -> None:
+        super().__init__(message)
+        self.provider_batch_id = provider_batch_id
+
+
+class BatchMismatch(Exception):
+    """The provider's batch with the id we were given is not ours (another
+    ``sender_batch_id``), or does not exist: nothing may be applied from it."""
 
 
 class PayoutProvider(Protocol):

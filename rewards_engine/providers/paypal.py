@@ -8,13 +8,30 @@
   with PayPal's verify-webhook-signature API;
 - the SDK logs bearer tokens at DEBUG outside live mode: its logger is kept at INFO and
   every log line is scrubbed (``rewards_engine.logs``).
+
+How answers to a batch create are read (issue 16):
+
+- PayPal refuses a ``sender_batch_id`` used in the last 30 days with HTTP 400
+  ``USER_BUSINESS_ERROR``, ``details[0].field`` ``SENDER_BATCH_ID`` and an issue such as
+  "Duplicate batch request" (paypal/PayPal-Ruby-SDK#120), with a HATEOAS link to the
+  original batch (https://developer.paypal.com/docs/api/payments.payouts-batch/v1/
+  "sender_batch_id"): that is :class:`DuplicateBatch`, the batch exists;
+- ``PayPal-Request-Id`` is not honoured on batch create (paypal/PayPal-Java-SDK#379):
+  every resend meets the duplicate answer, never a replay of the first one;
+- a 5xx may be retried with the same ``sender_batch_id`` (same page), as may a timeout,
+  a reset connection, a refused token or a 429: :class:`ProviderUnavailable`;
+- ``VALIDATION_ERROR`` (400) and 422 are documented refusals (the request failed its
+  checks): :class:`ProviderRejected`; whether that returns money is the service's call;
+- any other 4xx, or a 201 without a batch id (paypal/PayPal-Ruby-SDK#324), says neither
+  made nor refused: :class:`ProviderUnclear`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import re
+from typing import Any, NoReturn
 
 import paypalrestsdk
 import requests
@@ -24,21 +41,30 @@ from rewards_engine.config import PayPalSettings
 from rewards_engine.domain.payouts import (
     PAYPAL_MAX_ITEMS,
     PAYPAL_STATUS,
+    RESEND_WINDOW,
     DestinationKind,
     ItemStatus,
 )
 from rewards_engine.providers.payouts import (
+    BatchMismatch,
     DuplicateBatch,
     ItemOutcome,
     OutgoingBatch,
     ProviderRejected,
     ProviderUnavailable,
+    ProviderUnclear,
     Submitted,
 )
 
 log = logging.getLogger(__name__)
+# Older or other spellings of the duplicate answer, recognised too: reading one as a
+# refusal is what paid donors twice.
 DUPLICATE_ERRORS = ("DUPLICATE_REQUEST_ID", "SENDER_BATCH_ID_ALREADY_USED", "BATCH_ALREADY_EXISTS")
+DUPLICATE_WORDS = ("duplicate", "already")
+REFUSALS = {400: ("VALIDATION_ERROR",), 422: None}  # None: whatever the name
+RETRYABLE_4XX = (408, 429)
 FINAL_BATCH = ("SUCCESS", "DENIED", "CANCELED")
+BATCH_LINK = re.compile(r"/v1/payments/payouts/([A-Za-z0-9_-]{1,64})(?:[/?#]|$)")
 
 
 class BoundedApi(paypalrestsdk.Api):
@@ -68,7 +94,7 @@ class BoundedApi(paypalrestsdk.Api):
             try:
                 return self.http_call(url, method, data=json.dumps(body), headers=http_headers)
             except sdk.BadRequest as error:
-                return {"error": json.loads(error.content)}
+                return {"error": _error_body(error)}
             except sdk.UnauthorizedAccess:
                 if attempt == 2 or not self.client_id:
                     raise
@@ -79,6 +105,7 @@ class BoundedApi(paypalrestsdk.Api):
 class PayPalProvider:
     name = "paypal"
     max_items = PAYPAL_MAX_ITEMS
+    resend_window = RESEND_WINDOW  # it forgets a sender_batch_id after 30 days
 
     def __init__(self, settings: PayPalSettings) -> None:
         options: dict[str, Any] = {
@@ -116,37 +143,50 @@ class PayPalProvider:
             },
             api=self.api,
         )
-        payout.request_id = batch.sender_batch_id  # a repeat is answered with the first reply
+        # Sent, although PayPal does not honour it on batch create (PayPal-Java-SDK#379):
+        # the sender_batch_id is what makes a resend harmless.
+        payout.request_id = batch.sender_batch_id
         try:
             created = payout.create()
-        except (
-            requests.RequestException,
-            sdk.ConnectionError,
-            sdk.ServerError,
-            sdk.UnauthorizedAccess,
-            sdk.ForbiddenAccess,
-        ) as exc:
+        except (requests.RequestException, sdk.ServerError, sdk.UnauthorizedAccess) as exc:
             raise ProviderUnavailable(
                 f"PayPal did not answer clearly: {type(exc).__name__}"
             ) from exc
-        except sdk.ResourceInvalid as exc:
-            self._raise_rejection(_error_body(exc))
+        except sdk.ClientError as exc:
+            status = _status(exc)
+            if status in RETRYABLE_4XX:
+                raise ProviderUnavailable(f"PayPal answered {status}: try again") from exc
+            self._raise_for(status, _error_body(exc))
+        except sdk.ConnectionError as exc:  # a redirect, an unknown status
+            raise ProviderUnavailable(
+                f"PayPal did not answer clearly: {type(exc).__name__}"
+            ) from exc
         if not created:
-            self._raise_rejection(payout.error or {})
-        return Submitted(payout.batch_header.payout_batch_id)
+            self._raise_for(400, payout.error or {})  # the API turns a 400 into .error
+        header = payout.to_dict().get("batch_header") or {}
+        if not header.get("payout_batch_id"):
+            raise ProviderUnclear("PayPal answered success without a payout_batch_id")
+        return Submitted(str(header["payout_batch_id"]))
 
     @staticmethod
-    def _raise_rejection(error: dict[str, Any]) -> None:
+    def _raise_for(status: int | None, error: dict[str, Any]) -> NoReturn:
         name = str(error.get("name", ""))
-        issues = {str(d.get("issue", "")) for d in error.get("details", []) or []}
-        said = f"{name}: {error.get('message', '')} {' '.join(sorted(issues))}".strip()
-        if name in DUPLICATE_ERRORS or issues & set(DUPLICATE_ERRORS):
-            raise DuplicateBatch(f"PayPal: {said}")
-        raise ProviderRejected(f"PayPal refused the batch: {said}")
+        details = [d for d in error.get("details", []) or [] if isinstance(d, dict)]
+        issues = sorted(f"{d.get('field', '')}: {d.get('issue', '')}".strip(": ") for d in details)
+        said = f"{status} {name}: {error.get('message', '')} {'; '.join(issues)}".strip()
+        if _is_duplicate(name, details):
+            found = _linked_batch(error)
+            raise DuplicateBatch(f"PayPal says the batch exists: {said}", found)
+        refusals = REFUSALS.get(status or 0, ())
+        if refusals is None or name in (refusals or ()):
+            raise ProviderRejected(f"PayPal refused the batch: {said}")
+        raise ProviderUnclear(f"PayPal answered neither made nor refused: {said}")
 
     def poll(self, batch: OutgoingBatch) -> Submitted:
         """The batch's items and their statuses, page by page (``Api.get``, not the SDK's
-        ``Payout.find``, whose URL repeats the id)."""
+        ``Payout.find``, whose URL repeats the id). The batch must carry our
+        ``sender_batch_id``: an id typed wrong, or a link to another batch, settles
+        nothing (:class:`BatchMismatch`)."""
         assert batch.provider_batch_id is not None
         outcomes: list[ItemOutcome] = []
         page = 1
@@ -156,12 +196,20 @@ class PayPalProvider:
                     f"v1/payments/payouts/{batch.provider_batch_id}"
                     f"?page_size=1000&page={page}&total_required=true"
                 )
-            except (requests.RequestException, sdk.ConnectionError, sdk.ServerError) as exc:
+            except sdk.ResourceNotFound as exc:
+                raise BatchMismatch(f"PayPal has no batch {batch.provider_batch_id}") from exc
+            except (requests.RequestException, sdk.ConnectionError) as exc:
                 raise ProviderUnavailable(f"PayPal did not answer: {type(exc).__name__}") from exc
+            header = answer.get("batch_header") or {}
+            theirs = (header.get("sender_batch_header") or {}).get("sender_batch_id")
+            if theirs != batch.sender_batch_id:
+                raise BatchMismatch(
+                    f"PayPal batch {batch.provider_batch_id} is sender_batch_id {theirs!r},"
+                    f" not {batch.sender_batch_id!r}"
+                )
             outcomes.extend(_item_outcome(item) for item in answer.get("items", []))
             total_pages = int(answer.get("total_pages") or 1)
             if page >= total_pages:
-                header = answer.get("batch_header", {})
                 final = str(header.get("batch_status", "")).upper() in FINAL_BATCH
                 return Submitted(batch.provider_batch_id, outcomes, complete=final)
             page += 1
@@ -209,6 +257,36 @@ def _item_outcome(item: dict[str, Any]) -> ItemOutcome:
         provider_status=status,
         error=(item.get("errors") or {}).get("name"),
     )
+
+
+def _is_duplicate(name: str, details: list[dict[str, Any]]) -> bool:
+    """PayPal's answer to a reused sender_batch_id (400 USER_BUSINESS_ERROR, field
+    SENDER_BATCH_ID), or one of its other spellings."""
+    issues = {str(d.get("issue", "")) for d in details}
+    if name in DUPLICATE_ERRORS or issues & set(DUPLICATE_ERRORS):
+        return True
+    on_batch_id = [
+        d for d in details if str(d.get("field", "")).upper().endswith("SENDER_BATCH_ID")
+    ]
+    if not on_batch_id:
+        return False
+    if name == "USER_BUSINESS_ERROR":
+        return True
+    said = " ".join(str(d.get("issue", "")) for d in on_batch_id).lower()
+    return any(word in said for word in DUPLICATE_WORDS)
+
+
+def _linked_batch(error: dict[str, Any]) -> str | None:
+    """The original batch's id, from the HATEOAS link the duplicate answer carries."""
+    for link in error.get("links", []) or []:
+        found = BATCH_LINK.search(str((link or {}).get("href", "")))
+        if found:
+            return found.group(1)
+    return None
+
+
+def _status(exc: sdk.ConnectionError) -> int | None:
+    return getattr(getattr(exc, "response", None), "status_code", None)
 
 
 def _error_body(exc: sdk.ConnectionError) -> dict[str, Any]:

@@ -1,4 +1,12 @@
-"""Stripe Connect transfers, one per item, with the item's own idempotency key."""
+"""Stripe Connect transfers, one per item, with the item's own idempotency key.
+
+Stripe saves the first answer to an ``Idempotency-Key`` and replays it for 24 hours
+(https://docs.stripe.com/api/idempotent_requests), so within that time an item's answer
+is definitive whichever attempt it answers; a key in use by a concurrent request, or
+reused with other parameters, is an ``IdempotencyError``: no answer, the item stays
+queued. Lists are paged (https://docs.stripe.com/api/pagination): ``auto_paging_iter``
+follows ``has_more`` / ``starting_after``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from rewards_engine.providers.payouts import ItemOutcome, OutgoingBatch, Submitt
 KEY_LIFETIME = timedelta(hours=23)  # Stripe keeps idempotency keys 24 hours: stay inside
 DEFINITE = (stripe.InvalidRequestError, stripe.CardError, stripe.PermissionError)
 UNKNOWN = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError,
-           stripe.AuthenticationError)  # fmt: skip
+           stripe.AuthenticationError, stripe.IdempotencyError)  # fmt: skip
 
 
 class StripeProvider:

@@ -18,13 +18,18 @@ import csv
 import io
 import json
 import logging
+import os
+import socket
+import threading
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rewards_engine.db import Database, allocate_ids, insert, one_of
@@ -45,6 +50,7 @@ from rewards_engine.models import (
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.manual import ManualProvider
 from rewards_engine.providers.payouts import (
+    BatchMismatch,
     DuplicateBatch,
     ItemOutcome,
     OutgoingBatch,
@@ -52,6 +58,7 @@ from rewards_engine.providers.payouts import (
     PayoutProvider,
     ProviderRejected,
     ProviderUnavailable,
+    ProviderUnclear,
     Submitted,
 )
 from rewards_engine.runtime import Runtime
@@ -269,6 +276,7 @@ class RunReport:
     polled: int = 0
     completed: int = 0
     items_settled: int = 0
+    busy: int = 0  # batches another process was sending: left to it
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -299,13 +307,17 @@ def _outgoing(
 
 
 def submit_pending(runtime: Runtime) -> RunReport:
-    """Send every batch not sent yet, or sent without a clear answer (same ids again)."""
+    """Send every batch not sent yet, or sent without a clear answer (same ids again).
+
+    Single-flight: each batch is claimed in its row first (``_claim``), so the
+    ``payout-batch`` and ``payout-reconcile`` jobs, or two schedulers, never send the
+    same batch at once."""
     report = RunReport()
     with runtime.db.read() as session:
         pending = list(
             session.scalars(
                 select(PayoutBatch.id)
-                .where(PayoutBatch.status.in_(("created", "submitting")))
+                .where(PayoutBatch.status.in_([s.value for s in rules.SENDABLE]))
                 .order_by(PayoutBatch.id)
             )
         )
@@ -315,78 +327,216 @@ def submit_pending(runtime: Runtime) -> RunReport:
     return report
 
 
-def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
+@dataclass(frozen=True)
+class _Claim:
+    sender: str
+    provider: str
+    outgoing: OutgoingBatch
+    first_send: bool
+
+
+def _sender_name() -> str:
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _lease(runtime: Runtime) -> timedelta:
+    """How long a claim holds without renewal: the job lease (a killed sender blocks
+    its batch that long at most)."""
+    return timedelta(seconds=max(1.0, runtime.settings.job_lease_s))
+
+
+def _claim(runtime: Runtime, batch_id: int, report: RunReport) -> _Claim | None:
+    """Take the batch for sending with a conditional UPDATE: it must be sendable and its
+    lease free (never taken, released, or run out because its holder died). Marked
+    ``submitting`` and committed before any call: a crash leaves it to be sent again."""
     now = runtime.clock.now()
-    with runtime.db.transaction() as uow:  # mark first: a crash now leaves it "submitting"
-        batch = uow.session.get(PayoutBatch, batch_id, with_for_update=True)
+    me = _sender_name()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        taken = session.execute(
+            update(PayoutBatch)
+            .where(
+                PayoutBatch.id == batch_id,
+                PayoutBatch.status.in_([s.value for s in rules.SENDABLE]),
+                or_(
+                    PayoutBatch.sender_lease_until.is_(None),
+                    PayoutBatch.sender_lease_until < now,
+                ),
+            )
+            .values(sender=me, sender_lease_until=now + _lease(runtime))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            report.busy += 1
+            return None
+        batch = session.get(PayoutBatch, batch_id, populate_existing=True)
         assert batch is not None
-        if batch.status not in ("created", "submitting"):
-            return
-        outgoing = _outgoing(runtime, uow.session, batch)
-        batch.status = "submitting"
+        provider = _batch_provider(runtime, batch)
+        first_send = batch.attempts == 0 and batch.submitted_at is None
+        window = getattr(providers(runtime)[provider], "resend_window", None)
+        sent = batch.submitted_at
+        if not first_send and window is not None and sent is not None and now - sent > window:
+            batch.status = rules.BatchStatus.NEEDS_ATTENTION.value
+            batch.last_error = (
+                f"first sent {sent.isoformat()}: the provider forgets "
+                "sender_batch_id after 30 days, so sending again could pay twice"
+            )
+            batch.sender = batch.sender_lease_until = None
+            report.needs_attention += 1
+            return None
+        outgoing = _outgoing(runtime, session, batch)
+        batch.status = rules.BatchStatus.SUBMITTING.value
         batch.attempts += 1
         batch.submitted_at = batch.submitted_at or now
-    provider = providers(runtime)[_batch_provider(runtime, batch)]
+    return _Claim(me, provider, outgoing, first_send)
+
+
+@contextmanager
+def _holding(runtime: Runtime, batch_id: int, sender: str) -> Iterator[None]:
+    """Renew the claim's lease while the provider call runs (a thread, its own short
+    transactions: no transaction stays open across the call)."""
+    lease = _lease(runtime)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease.total_seconds() / 3):
+            try:
+                with runtime.db.transaction() as uow:
+                    uow.session.execute(
+                        update(PayoutBatch)
+                        .where(PayoutBatch.id == batch_id, PayoutBatch.sender == sender)
+                        .values(sender_lease_until=runtime.clock.now() + lease)
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:  # the next renewal tries again; the lease may run out
+                log.warning(
+                    "payout sender lease not renewed", extra={"fields": {"batch_id": batch_id}}
+                )
+
+    thread = threading.Thread(target=renew, name=f"payout-lease-{batch_id}", daemon=True)
+    thread.start()
     try:
-        answer = provider.submit(outgoing)
-    except ProviderUnavailable as exc:
-        report.unknown += 1
-        _note(runtime, batch_id, "submitting", str(exc))
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
+    claim = _claim(runtime, batch_id, report)
+    if claim is None:
         return
-    except DuplicateBatch as exc:
-        report.needs_attention += 1
-        log.error(
-            "payout batch needs attention",
-            extra={"fields": {"batch_id": batch_id, "error": str(exc)}},
-        )
-        _note(runtime, batch_id, "needs_attention", str(exc))
-        return
-    except ProviderRejected as exc:
-        report.rejected += 1
+    provider = providers(runtime)[claim.provider]
+    answer, error = Submitted(None), None
+    with _holding(runtime, batch_id, claim.sender):
+        try:
+            answer = provider.submit(claim.outgoing)
+            kind = rules.SendAnswer.ACCEPTED
+        except DuplicateBatch as exc:
+            found = exc.provider_batch_id
+            kind = rules.SendAnswer.DUPLICATE_FOUND if found else rules.SendAnswer.DUPLICATE
+            answer, error = Submitted(found), str(exc)
+        except ProviderRejected as exc:
+            kind, error = rules.SendAnswer.REFUSED, str(exc)
+        except ProviderUnclear as exc:
+            kind, error = rules.SendAnswer.UNCLEAR, str(exc)
+        except ProviderUnavailable as exc:
+            kind, error = rules.SendAnswer.NO_ANSWER, str(exc)
+        except Exception as exc:  # a defect: as good as no answer; the batch is resent
+            log.exception("payout submission failed", extra={"fields": {"batch_id": batch_id}})
+            kind, error = rules.SendAnswer.NO_ANSWER, f"{type(exc).__name__} while sending"
+    decision = rules.after_send(kind, first_send=claim.first_send)
+    status = decision.status
+    if decision.return_money:
         outcomes = [
-            ItemOutcome(i.sender_item_id, ItemStatus.FAILED, error="batch refused")
-            for i in outgoing.items
+            ItemOutcome(i.sender_item_id, ItemStatus.FAILED, error=rules.REFUSED_ITEM_ERROR)
+            for i in claim.outgoing.items
         ]
-        _record(runtime, batch_id, Submitted(None, outcomes, complete=True), "rejected", str(exc))
-        return
-    report.submitted += 1
+        answer = Submitted(None, outcomes, complete=True)
+    elif kind is rules.SendAnswer.ACCEPTED:
+        if answer.unsent:
+            status, error = rules.BatchStatus.UNKNOWN, f"{answer.unsent} items without an answer"
+        elif answer.complete:
+            status = rules.BatchStatus.COMPLETED
+    settled, final = _record(runtime, batch_id, answer, status.value, error, sender=claim.sender)
+    report.items_settled += settled
     report.unknown += answer.unsent
-    status = "submitting" if answer.unsent else "completed" if answer.complete else "submitted"
-    report.items_settled += _record(runtime, batch_id, answer, status)[0]
+    if final == rules.BatchStatus.REJECTED:
+        report.rejected += 1
+    elif final == rules.BatchStatus.UNKNOWN and not answer.unsent:
+        report.unknown += 1
+    elif final == rules.BatchStatus.NEEDS_ATTENTION:
+        report.needs_attention += 1
+    else:
+        report.submitted += 1
+    if kind is not rules.SendAnswer.ACCEPTED:
+        log.warning(
+            "payout batch answer",
+            extra={"fields": {"batch_id": batch_id, "answer": kind.value, "status": final,
+                              "first_send": claim.first_send, "items": len(claim.outgoing.items)}},
+        )  # fmt: skip
 
 
 def _batch_provider(runtime: Runtime, batch: PayoutBatch) -> str:
     return batch.provider if batch.provider in providers(runtime) else "manual"
 
 
-def _note(runtime: Runtime, batch_id: int, status: str, error: str) -> None:
+def _note(runtime: Runtime, batch_id: int, error: str) -> None:
     with runtime.db.transaction() as uow:
         uow.session.execute(
-            update(PayoutBatch)
-            .where(PayoutBatch.id == batch_id)
-            .values(status=status, last_error=error[:2000])
+            update(PayoutBatch).where(PayoutBatch.id == batch_id).values(last_error=error[:2000])
         )
 
 
 def _record(
-    runtime: Runtime, batch_id: int, answer: Submitted, status: str, error: str | None = None
+    runtime: Runtime,
+    batch_id: int,
+    answer: Submitted,
+    status: str,
+    error: str | None = None,
+    *,
+    sender: str | None = None,
 ) -> tuple[int, str]:
     """Store what the provider said about a batch and move the money of each item.
-    Returns the items settled and the batch's status now."""
+    Returns the items settled and the batch's status now.
+
+    A sender records only while it holds its claim (it releases it here); the item
+    outcomes, which are the provider's own, are applied whoever asked. A batch whose
+    provider id is known is ``submitted`` (it exists: polling settles it), whatever
+    unclear answer a later call got."""
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         session = uow.session
-        batch = session.get(PayoutBatch, batch_id, with_for_update=True)
+        batch = session.get(PayoutBatch, batch_id, with_for_update=True, populate_existing=True)
         assert batch is not None
-        if answer.provider_batch_id:
+        if answer.provider_batch_id and not batch.provider_batch_id:
             batch.provider_batch_id = answer.provider_batch_id
-        settled = apply_outcomes(session, now, SYSTEM, answer.outcomes, batch_id=batch_id)
-        if status in ("submitted", "completed") and answer.provider_batch_id:
-            _accepted(session, now, batch_id)
-        batch.status = status
-        batch.last_error = error
-        if status in ("completed", "rejected"):
-            batch.completed_at = now
+        problems: list[str] = []
+        settled = apply_outcomes(
+            session, now, SYSTEM, answer.outcomes, batch_id=batch_id, problems=problems
+        )
+        if sender is None or batch.sender == sender:
+            if (
+                batch.provider_batch_id
+                and not answer.unsent
+                and status
+                in (
+                    rules.BatchStatus.UNKNOWN,
+                    rules.BatchStatus.NEEDS_ATTENTION,
+                    rules.BatchStatus.SUBMITTING,
+                )
+            ):
+                status = rules.BatchStatus.SUBMITTED.value
+            if status in ("submitted", "completed") and batch.provider_batch_id:
+                _accepted(session, now, batch_id)
+            if problems:
+                status, error = rules.BatchStatus.NEEDS_ATTENTION.value, "; ".join(problems)
+            batch.status = status
+            batch.last_error = error[:2000] if error else None
+            if status in ("completed", "rejected"):
+                batch.completed_at = now
+            if sender is not None:
+                batch.sender = batch.sender_lease_until = None
         session.flush()
         _complete_if_final(session, now, [batch_id])
         session.refresh(batch)
@@ -443,7 +593,11 @@ def reconcile(runtime: Runtime) -> RunReport:
         try:
             answer = provider.poll(outgoing)
         except ProviderUnavailable as exc:
-            _note(runtime, batch.id, "submitted", str(exc))
+            _note(runtime, batch.id, str(exc))
+            continue
+        except BatchMismatch as exc:
+            report.needs_attention += 1
+            _detach(runtime, batch.id, str(exc))
             continue
         report.polled += 1
         settled, status = _record(runtime, batch.id, answer, "submitted")
@@ -453,6 +607,22 @@ def reconcile(runtime: Runtime) -> RunReport:
     return report
 
 
+def _detach(runtime: Runtime, batch_id: int, error: str) -> None:
+    """The provider batch we were pointed at is not ours: forget its id, settle nothing,
+    and wait for the right one (a webhook, or a person's ``attach``)."""
+    log.error("payout batch is not ours", extra={"fields": {"batch_id": batch_id}})
+    with runtime.db.transaction() as uow:
+        uow.session.execute(
+            update(PayoutBatch)
+            .where(PayoutBatch.id == batch_id, PayoutBatch.status == "submitted")
+            .values(
+                status=rules.BatchStatus.NEEDS_ATTENTION.value,
+                provider_batch_id=None,
+                last_error=error[:2000],
+            )
+        )
+
+
 def apply_outcomes(
     session: Session,
     now: datetime,
@@ -460,12 +630,18 @@ def apply_outcomes(
     outcomes: Sequence[ItemOutcome],
     *,
     batch_id: int | None = None,
+    problems: list[str] | None = None,
 ) -> int:
     """Move each item forward to what the provider reported, and its money with it.
 
     Statuses only move forward (a stale report never undoes a final one) and each
     ledger move has its own key, so the same outcome reported by a poll, a webhook
     and a replayed webhook moves the money once. Returns the items settled.
+
+    One exception: an item the old engine failed as "batch refused" (its money went
+    back) that the provider reports paid is paid late, from the donor's available cash,
+    if that still covers it; if not, it stays failed and ``problems`` says so (the
+    report shows the difference until someone recovers it).
     """
     by_id = {o.sender_item_id: o for o in outcomes if o.sender_item_id}
     if not by_id:
@@ -480,6 +656,20 @@ def apply_outcomes(
         before = ItemStatus(item.status)
         if outcome.provider_item_id:
             item.provider_item_id = outcome.provider_item_id
+        if rules.late_move(before, item.error, outcome.status):
+            if _available(session, item) >= item.amount_cents:
+                item.status, item.error = outcome.status.value, None
+                item.provider_status, item.updated_at, item.settled_at = (
+                    outcome.provider_status, now, now,
+                )  # fmt: skip
+                settled += 1
+                transfers.append(_money(item, "late_pay", outcome))
+            else:
+                item.error = "paid by the provider after it was taken for refused: recover by hand"
+                item.updated_at = now
+                if problems is not None:
+                    problems.append(f"item {item.id} paid twice: its money was paid again")
+            continue
         if not rules.accepts(before, outcome.status):
             continue
         move = rules.ledger_move(before, outcome.status)
@@ -493,6 +683,11 @@ def apply_outcomes(
             transfers.append(_money(item, move, outcome))
     ledger.post_many(session, now=now, actor=actor, transfers=transfers)
     return settled
+
+
+def _available(session: Session, item: PayoutItem) -> int:
+    cash = ledger.balances(session, item.donor_id).cash
+    return next((c.available_cents for c in cash if c.currency == item.currency), 0)
 
 
 def _money(item: PayoutItem, move: str, outcome: ItemOutcome) -> ledger.TransferSpec:
@@ -510,6 +705,10 @@ def _money(item: PayoutItem, move: str, outcome: ItemOutcome) -> ledger.Transfer
         "claw_back": (
             [Leg(paid, -amount), Leg(available, amount)],
             f"payout came back ({why}): available again",
+        ),
+        "late_pay": (
+            [Leg(available, -amount, keep_non_negative=True), Leg(paid, amount)],
+            "paid out (the provider paid it after the batch was taken for refused)",
         ),
     }[move]
     return ledger.TransferSpec(
@@ -560,6 +759,15 @@ def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> We
         )
     event_id, event_type = str(event.get("id", "")), str(event.get("event_type", ""))
     resource = event.get("resource") or {}
+    if event_type.startswith("PAYMENT.PAYOUTSBATCH."):
+        # No item in it (developer.paypal.com/docs/payouts/standard/reference/webhooks):
+        # it names the batch, which finds one PayPal told us exists without its id.
+        header = resource.get("batch_header") or {}
+        found = _Found(
+            str(header.get("payout_batch_id") or ""),
+            sender_batch_id=(header.get("sender_batch_header") or {}).get("sender_batch_id"),
+        )
+        return _apply_event(runtime, "paypal", event_id, event_type, [], found)
     status = event_type.rsplit(".", 1)[-1].upper()
     outcome = ItemOutcome(
         sender_item_id=(resource.get("payout_item") or {}).get("sender_item_id", ""),
@@ -570,7 +778,10 @@ def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> We
         provider_item_id=resource.get("payout_item_id"),
         provider_status=str(resource.get("transaction_status", status)),
     )
-    return _apply_event(runtime, "paypal", event_id, event_type, [outcome])
+    found = _Found(
+        str(resource.get("payout_batch_id") or ""), sender_item_id=outcome.sender_item_id
+    )
+    return _apply_event(runtime, "paypal", event_id, event_type, [outcome], found)
 
 
 def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> WebhookResult:
@@ -603,13 +814,29 @@ def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> Webh
     return _apply_event(runtime, "stripe", event.id, event.type, outcomes)
 
 
+@dataclass(frozen=True)
+class _Found:
+    """A verified event names the provider's batch of one of ours."""
+
+    provider_batch_id: str
+    sender_batch_id: str | None = None
+    sender_item_id: str | None = None
+
+
 def _apply_event(
-    runtime: Runtime, provider: str, event_id: str, event_type: str, outcomes: list[ItemOutcome]
+    runtime: Runtime,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    outcomes: list[ItemOutcome],
+    found: _Found | None = None,
 ) -> WebhookResult:
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         if not _first_time(uow.session, now, provider, event_id, event_type):
             return WebhookResult(event_id, True, 0)
+        if found is not None and found.provider_batch_id:
+            _attach_found(uow.session, now, found)
         settled = apply_outcomes(uow.session, now, Actor.system(f"webhook:{provider}"), outcomes)
         batches = uow.session.scalars(
             select(PayoutItem.batch_id).where(
@@ -622,6 +849,29 @@ def _apply_event(
         extra={"fields": {"provider": provider, "type": event_type, "settled": settled}},
     )
     return WebhookResult(event_id, False, settled)
+
+
+def _attach_found(session: Session, now: datetime, found: _Found) -> None:
+    """Give a batch waiting for its provider id the one a verified event names."""
+    query = select(PayoutBatch)
+    if found.sender_batch_id:
+        query = query.where(PayoutBatch.sender_batch_id == found.sender_batch_id)
+    elif found.sender_item_id:
+        query = query.join(PayoutItem, PayoutItem.batch_id == PayoutBatch.id).where(
+            PayoutItem.sender_item_id == found.sender_item_id
+        )
+    else:
+        return
+    batch = session.scalars(query.with_for_update()).first()
+    if batch is None or batch.provider_batch_id:
+        return
+    status = rules.BatchStatus(batch.status)
+    if status is rules.BatchStatus.SUBMITTING:
+        batch.provider_batch_id = found.provider_batch_id  # its sender records the rest
+    elif status in rules.ATTACHABLE or rules.refused_as_duplicate(status, batch.last_error):
+        batch.provider_batch_id = found.provider_batch_id
+        batch.status, batch.completed_at = rules.BatchStatus.SUBMITTED.value, None
+        log.info("payout batch found by a webhook", extra={"fields": {"batch_id": batch.id}})
 
 
 # --- manual payouts, staff tools ----------------------------------------------------------
@@ -763,17 +1013,23 @@ def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) 
 def attach_provider_batch(
     runtime: Runtime, actor: Actor, batch_id: int, provider_batch_id: str, reason: str
 ) -> PayoutBatch:
-    """Resolve a batch PayPal reported as a duplicate: the person who found it in the
-    PayPal dashboard gives its id, and reconciliation takes over."""
+    """Give the provider's id of a batch it said exists (or that the old engine took
+    for refused on that answer): reconciliation takes over, and its first poll checks
+    that the provider's batch carries our ``sender_batch_id`` before it applies anything."""
     with runtime.db.transaction() as uow:
         batch = _existing_batch(uow.session, batch_id, lock=True)
-        if batch.status != "needs_attention":
+        status = rules.BatchStatus(batch.status)
+        if batch.provider_batch_id or not (
+            status in rules.ATTACHABLE or rules.refused_as_duplicate(status, batch.last_error)
+        ):
             raise Conflict(
                 f"the batch is {batch.status}",
                 code="batch_not_waiting",
                 details={"status": batch.status},
             )
+        before = {"status": batch.status, "last_error": batch.last_error}
         batch.provider_batch_id, batch.status = provider_batch_id, "submitted"
+        batch.completed_at = None
         audit.record(
             uow.session,
             runtime.clock,
@@ -781,8 +1037,43 @@ def attach_provider_batch(
             action="payout.batch_attached",
             target_type="payout_batch",
             target_id=batch_id,
-            before={"status": "needs_attention"},
+            before=before,
             after={"provider_batch_id": provider_batch_id},
+            reason=reason,
+        )
+    return batch
+
+
+def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> PayoutBatch:
+    """Send a batch that waits for a person again, with the same ids (after fixing what
+    the provider objected to). Safe within the provider's duplicate window: a batch it
+    made already is answered as a duplicate, never made twice."""
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        batch = _existing_batch(uow.session, batch_id, lock=True)
+        window = getattr(providers(runtime).get(batch.provider), "resend_window", None)
+        too_old = (
+            window is not None
+            and batch.submitted_at is not None
+            and now - batch.submitted_at > window
+        )
+        if batch.status != rules.BatchStatus.NEEDS_ATTENTION or batch.provider_batch_id or too_old:
+            raise Conflict(
+                "only a batch waiting for a person, without a provider id, within the"
+                " provider's duplicate window is sent again",
+                code="batch_not_resendable",
+                details={"status": batch.status},
+            )
+        batch.status = rules.BatchStatus.UNKNOWN.value
+        audit.record(
+            uow.session,
+            runtime.clock,
+            actor,
+            action="payout.batch_resend",
+            target_type="payout_batch",
+            target_id=batch_id,
+            before={"status": "needs_attention", "last_error": batch.last_error},
+            after={"status": "unknown"},
             reason=reason,
         )
     return batch
@@ -917,7 +1208,8 @@ def _ledger_paid(session: Session, batch: PayoutBatch) -> int:
     """What the ledger moved into the program's payouts account for this batch, net of
     what came back (its transfers are keyed by item: ``payout:<item>:pay``...)."""
     item_ids = session.scalars(select(PayoutItem.id).where(PayoutItem.batch_id == batch.id)).all()
-    keys = [f"payout:{i}:{move}" for i in item_ids for move in ("pay", "claw_back")]
+    moves = ("pay", "claw_back", "late_pay")
+    keys = [f"payout:{i}:{move}" for i in item_ids for move in moves]
     if not keys:
         return 0
     total = session.scalar(

@@ -303,7 +303,10 @@ def test_a_5xx_then_success_pays_once(client, runtime, auth, paypal) -> None:
     paypal.fail_next = [500]
     sent = run_job(runtime, _job("payout-batch"))
     assert sent["sent_unknown"] == 1 and paypal.batches == {}
-    assert batches(runtime)[0].status == "submitting"
+    assert batches(runtime)[0].status == "unknown"  # said so, and sent again next run
+    assert (
+        "500" in batches(runtime)[0].last_error or "ServerError" in batches(runtime)[0].last_error
+    )
     assert cash(runtime, ana) == {"available": 0, "in_flight": 5_000}  # not lost, not free
 
     payouts.reconcile(runtime)  # sends again with the same ids, then polls
@@ -314,7 +317,7 @@ def test_a_5xx_then_success_pays_once(client, runtime, auth, paypal) -> None:
     assert_books_balance(runtime)
 
 
-def test_a_timeout_after_paypal_made_the_batch_is_retried_with_the_same_request_id(
+def test_a_timeout_after_paypal_made_the_batch_is_resent_and_found_by_its_duplicate_answer(
     client, runtime, auth, paypal
 ) -> None:
     ana = payee(runtime, client, auth, "ana", 5_000)
@@ -323,8 +326,10 @@ def test_a_timeout_after_paypal_made_the_batch_is_retried_with_the_same_request_
     assert payouts.submit_pending(runtime).unknown == 1  # the client gave up after 1 s
     assert len(paypal.batches) == 1  # ...but PayPal made the batch
     assert batches(runtime)[0].provider_batch_id is None
+    assert batches(runtime)[0].status == "unknown"
 
-    payouts.reconcile(runtime)
+    payouts.reconcile(runtime)  # the resend meets 400 USER_BUSINESS_ERROR, with a link
+    assert paypal.request_ids == ["rewards-b1", "rewards-b1"]  # the same id: not replayed
     assert len(paypal.batches) == 1
     assert batches(runtime)[0].provider_batch_id == next(iter(paypal.batches))
     assert cash(runtime, ana) == {"available": 0, "in_flight": 0}
@@ -364,7 +369,7 @@ def test_killed_after_the_call_before_the_answer_was_stored(client, runtime, aut
     _call_then_die(runtime)
     assert len(paypal.batches) == 1 and batches(runtime)[0].status == "submitting"
 
-    payouts.reconcile(runtime)  # the rerun repeats the call: PayPal answers the first reply
+    payouts.reconcile(runtime)  # the rerun repeats the call: PayPal says it exists, links it
     assert len(paypal.batches) == 1
     assert cash(runtime, ana) == {"available": 0, "in_flight": 0}
     assert paid_at_paypal(paypal) == {"ana@example.com": 1}
@@ -383,12 +388,12 @@ def _call_then_die(runtime) -> None:  # type: ignore[no-untyped-def]
     payouts.providers(runtime)["paypal"].submit(outgoing)
 
 
-def test_a_duplicate_sender_batch_id_waits_for_a_person_then_reconciles(
+def test_a_duplicate_answer_without_a_link_waits_then_an_attach_reconciles(
     client, runtime, auth, paypal
 ) -> None:
     ana = payee(runtime, client, auth, "ana", 5_000)
     _call_then_die(runtime)
-    paypal.by_request_id.clear()  # PayPal no longer remembers the request id
+    paypal.duplicate_links = False  # the answer says the batch exists, not which it is
     report = payouts.submit_pending(runtime)
     assert report.needs_attention == 1
     [batch] = batches(runtime)
@@ -396,12 +401,26 @@ def test_a_duplicate_sender_batch_id_waits_for_a_person_then_reconciles(
     assert len(paypal.batches) == 1
     payouts.reconcile(runtime)  # nothing is sent again while a person looks
     assert len(paypal.batches) == 1
+    assert len(paypal.request_ids) == 2
     assert cash(runtime, ana) == {"available": 0, "in_flight": 5_000}
 
     admin = {"Authorization": auth("ops", "admin")["Authorization"]}
     url = f"/v1/admin/payout-batches/{batch.id}/attach"
     refused = client.post(url, json={"provider_batch_id": "PB1"}, headers=admin)
     assert refused.status_code == 422 and "reason" in refused.get_json()["errors"]["json"]
+
+    # A mistyped id settles nothing: the poll finds another batch, or none.
+    typo = client.post(
+        url, json={"provider_batch_id": "PB99999999", "reason": "typed from the dashboard"},
+        headers=admin,
+    )  # fmt: skip
+    assert typo.status_code == 200
+    payouts.reconcile(runtime)
+    [batch] = batches(runtime)
+    assert batch.status == "needs_attention" and batch.provider_batch_id is None
+    assert "PB99999999" in batch.last_error
+    assert cash(runtime, ana) == {"available": 0, "in_flight": 5_000}
+
     found = next(iter(paypal.batches))
     answer = client.post(
         url, json={"provider_batch_id": found, "reason": "found in the PayPal dashboard"},
