@@ -148,7 +148,14 @@ def register_error_handlers(app: Flask) -> None:
     def on_database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
         if not database_unavailable(exc):
             return on_unexpected(exc)  # a bug (a missing column...), not an outage
-        log.warning("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
+        fields = {"error": type(exc.orig).__name__}
+        if is_contention(exc):
+            log.warning("database busy", extra={"fields": fields})
+            body = error_body(
+                503, "database_busy", "the database is busy with other requests; retry"
+            )
+            return jsonify(body), 503, {"Retry-After": "1"}
+        log.warning("database unavailable", extra={"fields": fields})
         body = error_body(503, "database_unavailable", "the database is unavailable; retry")
         return jsonify(body), 503, {"Retry-After": "2"}
 

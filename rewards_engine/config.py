@@ -134,6 +134,7 @@ class Settings:
     sql_echo: bool = False
     rate_limits: RateLimits = field(default_factory=RateLimits)
     job_lease_s: float = 30.0  # a killed job run blocks the job for at most this long
+    database_lock_timeout_ms: int = 5_000  # PostgreSQL: longest wait for a row lock
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
@@ -176,6 +177,7 @@ class Settings:
             rate_limits=RateLimits.from_env(env),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             job_lease_s=float(_int(env, "JOB_LEASE_S", 30)),
+            database_lock_timeout_ms=_int(env, "DATABASE_LOCK_TIMEOUT_MS", 5_000),
             paypal=PayPalSettings(
                 client_id=env.get("PAYPAL_CLIENT_ID") or None,
                 client_secret=env.get("PAYPAL_CLIENT_SECRET") or None,

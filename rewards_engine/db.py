@@ -44,9 +44,13 @@ from rewards_engine.domain.errors import Unavailable
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# PostgreSQL's answers to contention: serialization_failure, deadlock_detected,
-# lock_not_available. The transaction was rolled back whole; running it again is safe.
-CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+# A transaction that lost to another (serialization_failure, deadlock_detected) was
+# rolled back whole: running it again is safe and usually succeeds at once.
+LOST_SQLSTATES = frozenset({"40001", "40P01"})
+# A lock held longer than ``lock_timeout_ms`` (lock_not_available): the holder is slow,
+# so the request gets a 503 at once rather than waiting without bound or retrying.
+BUSY_SQLSTATES = frozenset({"55P03"})
+DEFAULT_LOCK_TIMEOUT_MS = 5_000
 CONTENTION_ATTEMPTS = 5
 CONTENTION_BASE_DELAY_S = 0.02
 P = ParamSpec("P")
@@ -113,7 +117,14 @@ class UnitOfWork:
 class Database:
     """The engine of one process and the factory of its units of work."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 5,
+        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+    ) -> None:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
@@ -129,7 +140,9 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=3600)
             # JIT compiles mid-size statements on big tables for longer than they run
             # (docs/capacity.md, R3: a fraud statement 522 -> 34 ms without it).
-            kwargs["connect_args"] = {"options": "-c jit=off"}
+            # lock_timeout: a request waits a bounded time for a row another holds,
+            # then answers 503 (is_contention) instead of holding its worker.
+            kwargs["connect_args"] = {"options": f"-c jit=off -c lock_timeout={lock_timeout_ms}"}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -198,19 +211,26 @@ class Database:
         self.engine.dispose()
 
 
+def lost_to_another(exc: BaseException) -> bool:
+    """A deadlock or a serialization failure: nothing was written; run it again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in LOST_SQLSTATES
+
+
 def is_contention(exc: BaseException) -> bool:
-    """A transaction lost to another (a deadlock, a serialization failure, a lock it
-    may not wait for, SQLite's busy writer): nothing was written, and trying again
-    is the cure."""
+    """Other transactions were in the way (lost to one, or a lock or SQLite's writer
+    lock held past its timeout): nothing was written, and the client should retry."""
+    if lost_to_another(exc):
+        return True
     if not isinstance(exc, DBAPIError):
         return False
-    if getattr(exc.orig, "sqlstate", None) in CONTENTION_SQLSTATES:
+    if getattr(exc.orig, "sqlstate", None) in BUSY_SQLSTATES:
         return True
     return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)
 
 
 def retry_on_contention(use_case: Callable[P, T]) -> Callable[P, T]:
-    """Run a use case again, with its whole transaction, when it lost to another one.
+    """Run a use case again, with its whole transaction, when it lost to another one
+    (a deadlock or a serialization failure).
 
     Bounded: after ``CONTENTION_ATTEMPTS`` tries the caller gets :class:`Unavailable`
     (HTTP 503 with ``Retry-After``), never the driver's error. Jittered exponential
@@ -225,8 +245,8 @@ def retry_on_contention(use_case: Callable[P, T]) -> Callable[P, T]:
             try:
                 return use_case(*args, **kwargs)
             except DBAPIError as exc:
-                if not is_contention(exc):
-                    raise
+                if not lost_to_another(exc):
+                    raise  # a bug, an outage or a long-held lock: no retry helps now
                 fields = {"use_case": use_case.__name__, "attempt": attempt,
                           "error": type(exc.orig).__name__}  # fmt: skip
                 if attempt == CONTENTION_ATTEMPTS:

@@ -44,7 +44,11 @@ class Runtime:
     def db(self) -> Database:
         from rewards_engine.services import wall
 
-        database = Database(self.settings.database_url, echo=self.settings.sql_echo)
+        database = Database(
+            self.settings.database_url,
+            echo=self.settings.sql_echo,
+            lock_timeout_ms=self.settings.database_lock_timeout_ms,
+        )
         # Committed changes reach the Honor Wall at once; the wall-drain job retries.
         database.subscribe(lambda events: wall.handle_events(self, events))
         return database

@@ -1,0 +1,132 @@
+"""Transactions that lose to others: retried when that helps, answered 503 when not.
+
+The errors here are PostgreSQL's own (a real deadlock between two transactions, a real
+lock held past ``lock_timeout``, ``serialization_failure`` raised by the server), not
+stand-ins. SQLite serialises writers (``BEGIN IMMEDIATE``), so none of this can happen
+there; its busy writer lock is covered by the classification.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from rewards_engine.db import Database, is_contention, lost_to_another, retry_on_contention
+from rewards_engine.domain.errors import Unavailable
+from rewards_engine.models import Clip
+from rewards_engine.runtime import Runtime
+from tests.conftest import app_for
+from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
+
+pytestmark = pytest.mark.postgres_only
+
+
+def raise_serialization_failure(db: Database) -> None:
+    with db.transaction() as uow:
+        uow.session.execute(
+            text(
+                "DO $$ BEGIN RAISE EXCEPTION 'could not serialize' "
+                "USING ERRCODE = 'serialization_failure'; END $$"
+            )
+        )
+
+
+def test_a_use_case_that_lost_is_run_again_and_then_succeeds(runtime: Runtime) -> None:
+    attempts = []
+
+    @retry_on_contention
+    def use_case() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise_serialization_failure(runtime.db)
+        return "done"
+
+    assert use_case() == "done"
+    assert len(attempts) == 3
+
+
+def test_a_use_case_that_keeps_losing_gets_a_503_not_the_driver_error(runtime: Runtime) -> None:
+    attempts = []
+
+    @retry_on_contention
+    def use_case() -> None:
+        attempts.append(1)
+        raise_serialization_failure(runtime.db)
+
+    with pytest.raises(Unavailable) as refused:
+        use_case()
+    assert refused.value.code == "database_busy" and refused.value.retry_after == 1
+    assert len(attempts) == 5  # bounded
+    assert lost_to_another(refused.value.__cause__)
+
+
+def test_a_real_deadlock_is_retried_and_both_sides_apply_once(runtime: Runtime) -> None:
+    db = runtime.db
+    with db.transaction() as uow:
+        uow.session.execute(text("CREATE TABLE tug (id int PRIMARY KEY, pulls int NOT NULL)"))
+        uow.session.execute(text("INSERT INTO tug VALUES (1, 0), (2, 0)"))
+    both_hold_one = threading.Barrier(2)
+    attempts: list[int] = []
+
+    @retry_on_contention
+    def pull(first: int, second: int) -> None:
+        attempts.append(first)
+        with db.transaction() as uow:
+            bump = text("UPDATE tug SET pulls = pulls + 1 WHERE id = :id")
+            uow.session.execute(bump, {"id": first})
+            if len(attempts) <= 2:  # the first tries meet, holding one row each
+                both_hold_one.wait(10)
+            uow.session.execute(bump, {"id": second})
+
+    threads = [threading.Thread(target=pull, args=order) for order in ((1, 2), (2, 1))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        with db.read() as session:
+            pulls = dict(session.execute(text("SELECT id, pulls FROM tug")).all())
+    finally:
+        with db.transaction() as uow:  # the run's database is shared by its tests
+            uow.session.execute(text("DROP TABLE tug"))
+    assert pulls == {1: 2, 2: 2}  # each pull applied once, none lost
+    assert len(attempts) == 3  # PostgreSQL broke the deadlock; the loser ran again
+
+
+def test_a_row_held_past_the_lock_timeout_answers_503_and_writes_nothing(
+    runtime: Runtime, settings, auth
+) -> None:  # type: ignore[no-untyped-def]
+    load_program(runtime)
+    campaign = add_campaign(runtime, starts_at=runtime.clock.now() - timedelta(days=2))
+    donor_id = consenting_donor(runtime, "ada")
+    patient = Runtime(replace(settings, database_lock_timeout_ms=200), clock=runtime.clock)
+    client = app_for(patient).test_client()
+    headers = {**auth("ada"), "Idempotency-Key": "first-try"}
+    payload = body(campaign.id, [clip(recorded_at=runtime.clock.now() - timedelta(hours=1))])
+    try:
+        with runtime.db.transaction() as uow:  # support, say, holds the donor's row
+            uow.session.execute(text("SELECT 1 FROM donors WHERE id = :id FOR UPDATE"),
+                                {"id": donor_id})  # fmt: skip
+            answer = client.post("/v1/submissions", json=payload, headers=headers)
+        assert answer.status_code == 503, answer.get_json()
+        assert answer.get_json()["error"] == "database_busy"
+        assert answer.headers["Retry-After"] == "1"
+        with runtime.db.read() as session:
+            assert session.scalar(select(func.count()).select_from(Clip)) == 0
+        again = client.post("/v1/submissions", json=payload, headers=headers)
+        assert again.status_code == 201  # the same key, once the row is free
+    finally:
+        patient.close()
+
+
+def test_what_counts_as_contention(runtime: Runtime) -> None:
+    with pytest.raises(Exception) as lost:
+        raise_serialization_failure(runtime.db)
+    assert lost_to_another(lost.value) and is_contention(lost.value)
+    with pytest.raises(Exception) as bug, runtime.db.transaction() as uow:
+        uow.session.execute(text("SELECT no_such_column FROM donors"))
+    assert not is_contention(bug.value)
