@@ -86,10 +86,24 @@ class AttachBatch(MethodView):
     @blp.arguments(AttachSchema())
     @blp.response(200, PayoutBatchSchema)
     def post(self, body: dict[str, Any], batch_id: int) -> Any:
-        """Give the provider's batch id of a batch the provider reported as a duplicate"""
+        """Give the provider's batch id of a batch it said exists (``needs_attention`` or
+        ``unknown``, or ``rejected`` by the old engine on PayPal's duplicate answer): the
+        next poll checks the batch carries our sender_batch_id before applying anything"""
         return payouts.attach_provider_batch(
             context.runtime(), context.actor(), batch_id, body["provider_batch_id"], body["reason"]
         )
+
+
+@blp.route("/admin/payout-batches/<int:batch_id>/resend")
+class ResendBatch(MethodView):
+    @auth_required(Role.ADMIN)
+    @blp.arguments(ReasonSchema())
+    @blp.response(200, PayoutBatchSchema)
+    @blp.alt_response(409, description="Not waiting for a person, or past PayPal's 30 days")
+    def post(self, body: dict[str, Any], batch_id: int) -> Any:
+        """Send a ``needs_attention`` batch again with the same ids (after fixing what the
+        provider objected to): a batch it made already is answered as a duplicate"""
+        return payouts.resend_batch(context.runtime(), context.actor(), batch_id, body["reason"])
 
 
 @blp.route("/admin/payout-items/<id64:item_id>/settle")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from api.schemas.common import REASON, StrictSchema
+from rewards_engine.domain.payouts import BatchStatus
 
 
 class PayoutBatchSchema(ma.Schema):
@@ -13,14 +14,18 @@ class PayoutBatchSchema(ma.Schema):
     status = ma.fields.String(
         required=True,
         metadata={
-            "enum": [
-                "created",
-                "submitting",
-                "submitted",
-                "completed",
-                "rejected",
-                "needs_attention",
-            ]
+            "enum": [s.value for s in BatchStatus],
+            "description": (
+                "created: never sent. submitting: a sender holds it (or died holding it: "
+                "sent again once its lease runs out). unknown: sent without a clear answer "
+                "(timeout, 5xx, refused token): sent again with the same ids, the money "
+                "stays in flight. submitted: the provider has it, polled until every item "
+                "is final. completed. rejected: refused on its first send, the money went "
+                "back. needs_attention: sent, and the provider said it exists without "
+                "saying which batch, or answered neither made nor refused: the money "
+                "stays in flight until its batch is found (a webhook, or attach) or a "
+                "person sends it again (resend); last_error says what was answered."
+            ),
         },
     )
     sender_batch_id = ma.fields.String(required=True)

@@ -151,7 +151,11 @@ def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
                 Donor.payout_changed_at.is_(None) | (Donor.payout_changed_at <= cooled),
                 ~paid_this_period,
             )
-            .order_by(Donor.id)
+            .order_by(Donor.id, LedgerAccount.currency)
+            # Locked as every writer locks (the donor, then its accounts), in id order:
+            # a reversal or an adjustment that lands meanwhile waits, so the amount
+            # reserved is the balance as it is, not as it was read.
+            .with_for_update(of=[Donor.__table__, LedgerAccount.__table__])
         ).all()
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
@@ -286,8 +290,10 @@ def _outgoing(
     runtime: Runtime, session: Session, batch: PayoutBatch, only_open: bool = True
 ) -> OutgoingBatch:
     query = select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.id)
-    if only_open:
-        query = query.where(PayoutItem.status == ItemStatus.QUEUED.value)
+    if only_open:  # no outcome yet: a resend carries the same items as the first send
+        query = query.where(
+            PayoutItem.status.in_([ItemStatus.QUEUED.value, ItemStatus.SUBMITTED.value])
+        )
     box = runtime.vault
     items = [
         OutgoingItem(

@@ -163,48 +163,51 @@ class FakePayPal:
                 status, answer = self.answer_next.pop(0)
                 return _json(answer, status)
             sender_batch_id = body["sender_batch_header"]["sender_batch_id"]
-            for made in self.batches.values():
-                header = made["batch_header"]
-                if header["sender_batch_header"]["sender_batch_id"] == sender_batch_id:
-                    return self.duplicate(request, header["payout_batch_id"])
-            if len(body["items"]) > 15_000:  # at most 15,000 items a call (same page)
-                return _json(
-                    {
-                        "name": "VALIDATION_ERROR",
-                        "message": "Invalid request - see details",
-                        "details": [{"field": "items", "location": "body",
-                                     "issue": "Too many items"}],
-                    },
-                    400,
-                )  # fmt: skip
-            batch_id = f"PB{next(self.ids):08d}"
-            items = [
-                {
-                    "payout_item_id": f"PI{batch_id[2:]}{n:05d}",
-                    "transaction_status": self.outcome_for(item),
-                    "payout_item": {**item},
-                    "payout_batch_id": batch_id,
-                }
-                for n, item in enumerate(body["items"])
-            ]
-            answer = {
-                "batch_header": {
-                    "payout_batch_id": batch_id,
-                    "batch_status": "PENDING",
-                    "sender_batch_header": body["sender_batch_header"],
-                },
-                "links": [self.link(request, batch_id)],
-            }
-            self.batches[batch_id] = {**answer, "items": items}
+            response = self.make(request, body, sender_batch_id)
             hang = self.hang_next > 0
             self.hang_next -= 1 if hang else 0
             after = self.fail_after_next.pop(0) if self.fail_after_next else None
         if after == 0:
-            reset_connection(request.environ)  # made; the answer is lost with the connection
+            reset_connection(request.environ)  # done; the answer is lost with the connection
         elif after is not None:
             return _json({"name": "INTERNAL_SERVICE_ERROR"}, after)
         if hang:
-            time.sleep(self.hang_s)  # the batch exists; the client gave up on the answer
+            time.sleep(self.hang_s)  # done; the client gave up on the answer
+        return response
+
+    def make(self, request: Request, body: dict[str, Any], sender_batch_id: str) -> Response:
+        for made in self.batches.values():
+            header = made["batch_header"]
+            if header["sender_batch_header"]["sender_batch_id"] == sender_batch_id:
+                return self.duplicate(request, header["payout_batch_id"])
+        if len(body["items"]) > 15_000:  # at most 15,000 items a call (same page)
+            return _json(
+                {
+                    "name": "VALIDATION_ERROR",
+                    "message": "Invalid request - see details",
+                    "details": [{"field": "items", "location": "body", "issue": "Too many items"}],
+                },
+                400,
+            )
+        batch_id = f"PB{next(self.ids):08d}"
+        items = [
+            {
+                "payout_item_id": f"PI{batch_id[2:]}{n:05d}",
+                "transaction_status": self.outcome_for(item),
+                "payout_item": {**item},
+                "payout_batch_id": batch_id,
+            }
+            for n, item in enumerate(body["items"])
+        ]
+        answer = {
+            "batch_header": {
+                "payout_batch_id": batch_id,
+                "batch_status": "PENDING",
+                "sender_batch_header": body["sender_batch_header"],
+            },
+            "links": [self.link(request, batch_id)],
+        }
+        self.batches[batch_id] = {**answer, "items": items}
         return _json(answer, 201)
 
     def duplicate(self, request: Request, batch_id: str) -> Response:
