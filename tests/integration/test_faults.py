@@ -261,16 +261,22 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
         assert job.returncode == -9
         with runtime.db.read() as session:
             [batch] = session.scalars(select(PayoutBatch)).all()
-        assert batch.status == "submitting"
+        assert batch.status == "submitting" and batch.sender  # the dead process's claim
 
-        run_when_free(runtime, "payout-batch")  # the rerun resends the same batch id
+        def claim_ran_out() -> bool:  # nobody else sends it until the lease runs out
+            with runtime.db.read() as session:
+                until = session.scalar(select(PayoutBatch.sender_lease_until))
+            return until is None or until < runtime.clock.now()
+
+        wait_until(claim_ran_out, timeout=30, every=0.1)
+        run_when_free(runtime, "payout-batch")  # the rerun resends the same batch id:
         run_when_free(runtime, "payout-reconcile")
         receivers = Counter(
             item["payout_item"]["receiver"]
             for sent in paypal.batches.values()
             for item in sent["items"]
         )
-        assert len(paypal.batches) == 1  # PayPal kept one batch...
+        assert len(paypal.batches) == 1  # PayPal answered the resend "already exists"...
         assert dict(receivers) == {f"payee-{n}@example.com": 1 for n in range(3)}  # paid once
         with runtime.db.read() as session:
             statuses = set(session.scalars(select(PayoutItem.status)))

@@ -453,7 +453,9 @@ def test_two_jobs_at_once_send_each_batch_once(runtime: Runtime, paypal: FakePay
     assert len(paypal.request_ids) == 1  # one call, not one per job
     assert sum(r.busy for r in reports) == 1 and sum(r.submitted for r in reports) == 1
     batch = the_batch(runtime)
-    assert batch.status == "submitted" and batch.attempts == 1 and batch.sender is None
+    # submitted, or completed if the reconcile job polled after the sender recorded
+    assert batch.status in ("submitted", "completed") and batch.attempts == 1
+    assert batch.sender is None  # the claim was released
     payouts.reconcile(runtime)
     check_invariants(runtime, paypal, ids, "after both jobs")
     assert paypal.payments() == {f"{name}@example.com": 1 for name in AMOUNTS}
