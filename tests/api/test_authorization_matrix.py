@@ -87,6 +87,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/payout-batches"): ADMIN,
     ("POST", "/v1/admin/payout-batches"): ADMIN,
     ("POST", "/v1/admin/payout-batches/<int:batch_id>/attach"): ADMIN,
+    ("POST", "/v1/admin/payout-batches/<int:batch_id>/resend"): ADMIN,
     ("GET", "/v1/admin/payout-batches/<int:batch_id>/export.csv"): ADMIN,
     ("GET", "/v1/admin/payout-batches/<int:batch_id>/items"): ADMIN,
     ("POST", "/v1/admin/payout-items/<id64:item_id>/cancel"): ADMIN,

@@ -57,7 +57,7 @@ def test_accepted_clips_earn_and_show_up_everywhere(client, ada) -> None:
     assert clips[0]["vests_at"].startswith("2025-01-29")  # 14-day review window
     entries = client.get("/v1/me/ledger", headers=ada).get_json()["items"]
     assert [(e["account"], e["amount"], e["kind"]) for e in entries] == [
-        ("points_available", 10, "bonus"),  # the Apprentice medal, granted in the same call
+        ("points_pending", 10, "bonus"),  # the Apprentice medal, granted in the same call
         ("cash_pending", 400, "earning"),
     ]
     progress = client.get(f"/v1/campaigns/{BOUNTY}").get_json()["progress"]
@@ -72,7 +72,7 @@ def test_points_campaign_pays_points(client, runtime, ada) -> None:
     result = submit(client, ada, campaign.id, [clip()] * 1).get_json()
     assert result["earned"] == {"points": 25, "cash_cents": 0}
     points = client.get("/v1/me", headers=ada).get_json()["balances"]["points"]
-    assert points == {"pending": 25, "available": 10, "total": 35}  # + the Apprentice bonus
+    assert points == {"pending": 35, "available": 0, "total": 35}  # + the Apprentice bonus
 
 
 BAD_CLIPS = [

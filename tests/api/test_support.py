@@ -161,6 +161,8 @@ def test_reversal_after_vesting_takes_from_available(client, runtime, clock, don
         "clips": 1,
         "points": 0,
         "cash_cents": 200,
+        "bonuses": 1,  # the Apprentice medal's, after the longest review window (14 days)
+        "bonus_points": 10,
     }
     assert cash(client, ada)["available_cents"] == 200
     client.post(f"/v1/admin/submissions/{clip_id}/reverse", json={"reason": "fraud"}, headers=agent)
@@ -227,7 +229,8 @@ def test_old_footage_waits_for_review_then_earns(client, runtime, clock, donor, 
         headers=agent,
     )
     assert accepted.status_code == 200 and accepted.get_json()["status"] == "accepted"
-    assert client.get("/v1/me", headers=ada).get_json()["balances"]["points"]["pending"] == 10
+    # The clip earns now, and the Apprentice medal it brings pays its bonus (pending too).
+    assert client.get("/v1/me", headers=ada).get_json()["balances"]["points"]["pending"] == 20
     rejected = client.post(
         f"/v1/admin/submissions/{rejected_later}/review",
         json={"decision": "reject", "reason": "not an incident"},
@@ -258,7 +261,8 @@ def test_vesting_runs_once(client, runtime, clock, donor) -> None:
         "in_flight_cents": 0,
     }
     kinds = [e["kind"] for e in client.get("/v1/me/ledger", headers=ada).get_json()["items"]]
-    assert kinds == ["vesting", "vesting", "bonus", "earning"]
+    # Newest first: the clips' cash and the Apprentice bonus vest (two legs each).
+    assert kinds == ["vesting"] * 4 + ["bonus", "earning"]
 
 
 def test_audit_log_filters_and_pages(client, donor, agent, admin, clock) -> None:
