@@ -20,6 +20,7 @@ from api.context import EXTENSION, TOKENS
 from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
 from api.metrics import RequestMetrics
+from api.request_guards import register_request_guards
 from rewards_engine.clock import Clock
 from rewards_engine.config import Settings
 from rewards_engine.logs import configure_logging
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     RequestMetrics().init_app(app)
     _serve_docs_assets(app)
     _track_requests(app)
+    register_request_guards(app)  # after the request id is set, before any route parses
 
     from api import console
     from api.resources import register_blueprints

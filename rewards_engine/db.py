@@ -127,7 +127,9 @@ class Database:
     ) -> None:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        # hide_parameters: a failing statement's error (and so its log line) never holds
+        # the values bound to it: an agent's search text, an address, a code.
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
         if self.is_sqlite:
             in_memory = url in ("sqlite://", "sqlite:///:memory:")
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api.console import admin, donors, queues, session  # noqa: F401  (their routes)
-from api.console.blueprint import bp
+from api.console.blueprint import bp, printable
 from api.console.session import SESSION_TTL
 from rewards_engine.config import Settings
 
@@ -26,4 +26,5 @@ def register(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_PATH="/console",
         PERMANENT_SESSION_LIFETIME=SESSION_TTL,
     )
+    app.jinja_env.finalize = printable  # any stored text renders (autoescaped as ever)
     app.register_blueprint(bp)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from werkzeug.exceptions import HTTPException
 
 from api.errors import domain_status
+from api.schemas.common import text_problem, without_surrogates
 from rewards_engine.domain.errors import DomainError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -33,6 +34,19 @@ def require_configuration() -> Any:
         return error_page(
             503, "The support console is not configured: set CONSOLE_SECRET and restart."
         )
+    return None
+
+
+@bp.before_request
+def refuse_unstorable_text() -> Any:
+    """A NUL (or a lone surrogate) in a query or form value: no database stores it,
+    so the page says so (400) instead of failing in the driver."""
+    for where, values in (("query", request.args), ("form", request.form)):
+        for key, value in values.items(multi=True):
+            problem = text_problem(key) or text_problem(value)
+            if problem:
+                name = key.encode("utf-8", "replace").decode("utf-8")
+                return error_page(400, f"The {where} field {name!r} {problem}.")
     return None
 
 
@@ -62,6 +76,17 @@ def url_with(**changes: str) -> str:
     query = {k: v for k, v in request.args.items() if not k.startswith("_")}
     args = {**query, **changes, **(request.view_args or {})}  # the path's own ids win
     return url_for(request.endpoint or "console.search", **args)
+
+
+def printable(value: Any) -> Any:
+    """Jinja's ``finalize``: every ``{{ value }}`` is output through it. Stored text that
+    UTF-8 cannot encode (a lone surrogate kept by SQLite before the API refused it)
+    shows as U+FFFD instead of failing the whole page; autoescape still applies."""
+    if isinstance(value, str):
+        fixed = without_surrogates(value)
+        if fixed != value:
+            return type(value)(fixed)  # Markup stays Markup (it was safe), str stays str
+    return value
 
 
 @bp.app_template_filter("number")

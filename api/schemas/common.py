@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
 
-from rewards_engine.domain.ids import INT32_MAX
+from rewards_engine.domain.ids import INT32_MAX, INT64_MAX
 from rewards_engine.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from rewards_engine.services.support import REASON_MAX, REASON_MIN
 
@@ -20,31 +21,83 @@ def in_int32(minimum: int = 0) -> ma.validate.Range:
     return ma.validate.Range(min=minimum, max=INT32_MAX)
 
 
-def _holds_nul(value: Any) -> bool:
+class StrictFloat(ma.fields.Float):
+    """A JSON number, never a string that looks like one (``"30"``): as strict as
+    ``Integer(strict=True)``. NaN and infinities are refused too."""
+
+    def _validated(self, value: Any) -> Any:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def in_column(bits: int = 32, *, signed: bool = True) -> ma.validate.Range:
+    """A whole number its column can hold: a signed 32-bit (or 64-bit) integer."""
+    top = INT32_MAX if bits == 32 else INT64_MAX
+    return ma.validate.Range(min=-top if signed else 0, max=top)
+
+
+NUL_MESSAGE = "must not contain a NUL (\\u0000) character"
+SURROGATE_MESSAGE = "must not contain an unpaired UTF-16 surrogate (\\ud800-\\udfff)"
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why no database could store ``value`` as text, or None: a NUL character
+    (PostgreSQL refuses it) or a lone UTF-16 surrogate (not encodable as UTF-8)."""
+    if "\x00" in value:
+        return NUL_MESSAGE
+    if _SURROGATES.search(value):
+        return SURROGATE_MESSAGE
+    return None
+
+
+def without_surrogates(value: str) -> str:
+    """``value`` with each lone surrogate shown as U+FFFD, so it can be encoded."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def unstorable_text(value: Any) -> Any:
+    """Marshmallow-shaped errors for every unstorable string in ``value``, nested by
+    field name and list index (``{"shipping_address": {"name": [...]}}``), or None."""
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(v) for v in value.values())
+        problem = text_problem(value)
+        return [problem] if problem else None
+    if hasattr(value, "items"):
+        errors: dict[str, Any] = {}
+        for key, inner in value.items():
+            found = unstorable_text(inner)
+            key_problem = text_problem(key) if isinstance(key, str) else None
+            name = str(key).encode("utf-8", "replace").decode("utf-8")
+            if key_problem:
+                errors[name] = [f"the field name {key_problem}"]
+            elif found:
+                errors[name] = found
+        return errors or None
     if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
+        errors = {}
+        for index, inner in enumerate(value):
+            found = unstorable_text(inner)
+            if found:
+                errors[str(index)] = found
+        return errors or None
+    return None
 
 
 class StrictSchema(ma.Schema):
     """Unknown fields are an error, so a typo in a field name never passes silently;
-    text with a NUL character is refused by name (no database would store it)."""
+    text no database could store (a NUL character, a lone UTF-16 surrogate) is refused
+    by its field name, however deep in the body it is."""
 
     class Meta:
         unknown = ma.RAISE
 
     @ma.pre_load
-    def refuse_nul(self, data: Any, **_: Any) -> Any:
+    def refuse_unstorable_text(self, data: Any, **_: Any) -> Any:
         if hasattr(data, "items"):
-            bad = sorted(str(key) for key, value in data.items() if _holds_nul(value))
-            if bad:
-                raise ma.ValidationError(
-                    {key: ["must not contain a NUL (\\u0000) character"] for key in bad}
-                )
+            errors = unstorable_text(data)
+            if errors:
+                raise ma.ValidationError(errors)
         return data
 
 

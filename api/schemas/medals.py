@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema
+from api.schemas.common import REASON, StrictSchema, in_column
 
 
 class AwardSchema(ma.Schema):
@@ -102,8 +102,8 @@ class DefinitionInputSchema(StrictSchema):
     tier = ma.fields.String(
         required=True, metadata={"description": "bronze, silver, gold, platinum or level-N"}
     )
-    bonus_points = ma.fields.Integer(load_default=0, strict=True)
-    sort_order = ma.fields.Integer(load_default=0, strict=True)
+    bonus_points = ma.fields.Integer(load_default=0, strict=True, validate=in_column())
+    sort_order = ma.fields.Integer(load_default=0, strict=True, validate=in_column())
     rule = ma.fields.Dict(
         required=True,
         metadata={

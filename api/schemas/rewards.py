@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema, in_int32
+from api.schemas.common import REASON, StrictSchema, in_column, in_int32
 from rewards_engine.domain.redemptions import Status
 
 STATUSES = [s.value for s in Status]
@@ -61,7 +61,10 @@ class NewRewardSchema(RewardInputSchema):
 
 class RestockSchema(StrictSchema):
     delta = ma.fields.Integer(
-        required=True, strict=True, metadata={"description": "Units to add (negative removes)"}
+        required=True,
+        strict=True,
+        validate=in_column(),
+        metadata={"description": "Units to add (negative removes)"},
     )
     reason = REASON
 

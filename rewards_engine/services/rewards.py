@@ -14,7 +14,9 @@ from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
 from rewards_engine.db import Database, insert
 from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.ids import INT32_MAX
 from rewards_engine.domain.redemptions import RewardKind
 from rewards_engine.models import GiftCardCode, RewardItem
 from rewards_engine.providers.gift_cards import SOURCES
@@ -80,6 +82,8 @@ def validate_item(data: dict[str, Any]) -> dict[str, Any]:
     for name in needed:
         if data.get(name) in (None, "", []):
             raise InvalidInput(f"a {kind} needs {name}", field=name)
+    if kind == RewardKind.GIFT_CARD:
+        validate_currency(data["currency"])
     if kind == RewardKind.CAMERA:
         countries = data["shipping_countries"]
         if not all(isinstance(c, str) and len(c) == 2 and c.isupper() for c in countries):
@@ -168,6 +172,10 @@ def restock(
         if item is None or item.kind != RewardKind.CAMERA:
             raise NotFound(f"no camera reward {item_id!r}", code="reward_not_found")
         before = item.stock or 0
+        if before + delta > INT32_MAX:
+            raise InvalidInput(
+                f"stock would pass {INT32_MAX:,} units (it holds {before:,})", field="delta"
+            )
         if before + delta < 0:
             raise Conflict(f"only {before} units are in stock", code="insufficient_stock")
         item.stock = before + delta
@@ -200,7 +208,16 @@ class ImportReport:
 def parse_codes(text: str) -> list[str | None]:
     """Codes from CSV text: the first column of each row; a header row ``code`` is
     skipped; an empty or over-long code is kept as None (reported by line)."""
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as error:  # a bare carriage return inside a line, say
+        raise InvalidInput(
+            f"line {reader.line_num} is not valid CSV ({str(error).split(' - ')[0]}): "
+            "a carriage return (\\r) belongs in a line ending \\r\\n or a quoted value",
+            code="invalid_csv",
+            field="csv",
+        ) from None
     if rows and rows[0] and rows[0][0].strip().lower() == "code":
         rows = [[], *rows[1:]]  # keep line numbers
     codes: list[str | None] = []

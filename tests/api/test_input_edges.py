@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from rewards_engine.config import RateLimits
 from rewards_engine.crypto import Vault, generate_key
-from tests.conftest import app_for
-from tests.support.factories import consenting_donor, load_program
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.ids import INT32_MAX
+from rewards_engine.models import Redemption
+from rewards_engine.services import support
+from tests.conftest import app_for, make_token
+from tests.support.factories import ADDRESS, BOUNTY, body, clip, consenting_donor, load_program
 
 
 def test_text_with_a_nul_character_is_refused_by_its_field(client, runtime, auth) -> None:
@@ -66,3 +73,265 @@ def test_behind_a_trusted_proxy_limits_key_on_the_client_address(runtime, auth) 
 
     assert [guess("203.0.113.7") for _ in range(3)] == [401, 401, 429]
     assert guess("198.51.100.2") == 401  # another client behind the same proxy
+
+
+# --- issue 17: hostile input is a 4xx in the error shape and writes nothing -------------
+
+SHAPE = {"code", "status", "error", "message", "request_id"}
+GIFT = "gift-card-amazon-10-usd"
+CAMERA = "camera-outdoor-s2"
+SUPPORT = Actor(id="support:edges", role="support")
+
+
+def refused(answer, status: int = 422) -> dict:  # type: ignore[no-untyped-def]
+    assert answer.status_code == status, (answer.status_code, answer.get_data(as_text=True))
+    answer_body = answer.get_json()
+    assert set(answer_body) >= SHAPE, answer_body
+    return answer_body
+
+
+def row_count(runtime, table: str) -> int:  # type: ignore[no-untyped-def]
+    with runtime.db.read() as session:
+        return session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+
+
+def deep(depth: int) -> bytes:
+    return b'{"a": ' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role"),
+    [
+        ("patch", "/v1/me", "donor"),
+        ("post", "/v1/submissions", "donor"),
+        ("post", "/v1/redemptions", "donor"),
+        ("post", "/v1/admin/rewards", "admin"),
+        ("post", "/v1/webhooks/paypal", None),  # unauthenticated: parsed before verified
+        ("post", "/v1/webhooks/stripe", None),
+    ],
+)
+def test_json_nested_a_thousand_deep_is_a_400_naming_the_body(
+    client, runtime, auth, method, path, role
+) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    headers = {"Content-Type": "application/json"}
+    if role:
+        headers |= auth("ada" if role == "donor" else "boss", role)
+    answer = getattr(client, method)(path, data=deep(1000), headers=headers)
+    body = refused(answer, 400)
+    assert body["error"] == "json_too_deep" and "json" in body["errors"]
+    arrays = getattr(client, method)(path, data=b"[" * 5000 + b"]" * 5000, headers=headers)
+    assert refused(arrays, 400)["error"] == "json_too_deep"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, runtime, auth) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    name = '[{"Ada\\" [[[' + "[" * 200  # too long for a name, but not nested JSON
+    answer = client.patch("/v1/me", json={"display_name": name}, headers=auth("ada"))
+    assert answer.status_code == 422 and "display_name" in answer.get_json()["errors"]["json"]
+    fine = client.post(
+        "/v1/webhooks/paypal",
+        data=deep(20),
+        headers={"Content-Type": "application/json"},
+    )
+    assert refused(fine)["error"] == "invalid_signature"  # parsed, then refused unverified
+
+
+SURROGATE = "a\ud800"
+
+
+def _surrogate_cases(runtime, auth):  # type: ignore[no-untyped-def]
+    admin, ada = auth("boss", "admin"), auth("ada")
+    new_gift = {
+        "id": "gift-x",
+        "kind": "gift_card",
+        "name": SURROGATE,
+        "point_cost": 10,
+        "brand": "X",
+        "denomination_cents": 100,
+        "currency": "USD",
+    }
+    donor = consenting_donor(runtime, "ada")
+    return [
+        ("post", "/v1/redemptions", ada, {"reward_id": SURROGATE}, ("reward_id",)),
+        ("post", "/v1/submissions", ada, body(SURROGATE, [clip()]), ("campaign_id",)),
+        (
+            "post",
+            f"/v1/admin/donors/{donor}/adjustments",
+            auth("agent", "support"),
+            {"asset": "points", "amount": 5, "reason": "ok " + SURROGATE},
+            ("reason",),
+        ),
+        ("post", "/v1/admin/rewards", admin, new_gift, ("name",)),
+        (
+            "post",
+            "/v1/admin/consent-versions",
+            admin,
+            {"version": "v9", "title": SURROGATE, "body": "text"},
+            ("title",),
+        ),
+        (
+            "post",
+            f"/v1/admin/rewards/{CAMERA}/stock",
+            admin,
+            {"delta": 1, "reason": "delivery " + SURROGATE},
+            ("reason",),
+        ),
+        (
+            "post",
+            "/v1/redemptions",
+            ada,
+            {"reward_id": CAMERA, "shipping_address": {**ADDRESS, "name": SURROGATE}},
+            ("shipping_address", "name"),
+        ),
+        ("post", "/v1/submissions", ada, body(BOUNTY, [clip(camera_id=SURROGATE)]), None),
+    ]
+
+
+def test_a_lone_surrogate_is_refused_by_its_field_and_nothing_is_written(
+    client, runtime, auth
+) -> None:
+    load_program(runtime)
+    cases = _surrogate_cases(runtime, auth)
+    support.adjust(
+        runtime.db, runtime.clock, SUPPORT, 1, asset="points", amount=50_000, reason="funds"
+    )
+    tables = ("redemptions", "clips", "ledger_transfers", "reward_items", "consent_versions")
+    before = {table: row_count(runtime, table) for table in tables}
+    for method, path, headers, payload, field in cases:
+        answer = getattr(client, method)(path, json=payload, headers=headers)
+        body_ = refused(answer)
+        errors = body_["errors"]["json"]
+        if field is None:  # somewhere inside clips[0]
+            assert "clips" in errors, errors
+            continue
+        node = errors
+        for part in field:
+            node = node[part]
+        assert "surrogate" in node[0], (path, errors)
+    assert {table: row_count(runtime, table) for table in tables} == before
+
+
+def test_nested_nul_is_named_by_its_nested_field(client, runtime, auth) -> None:
+    load_program(runtime)
+    donor = consenting_donor(runtime, "ada")
+    support.adjust(
+        runtime.db, runtime.clock, SUPPORT, donor, asset="points", amount=50_000, reason="funds"
+    )
+    answer = client.post(
+        "/v1/redemptions",
+        json={"reward_id": CAMERA, "shipping_address": {**ADDRESS, "city": "x\x00"}},
+        headers=auth("ada"),
+    )
+    assert "NUL" in refused(answer)["errors"]["json"]["shipping_address"]["city"][0]
+
+
+def test_nul_in_a_query_string_is_refused_by_name(client, runtime, auth) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    answer = client.get("/v1/submissions?campaign_id=a%00b", headers=auth("ada"))
+    assert "NUL" in refused(answer)["errors"]["query"]["campaign_id"][0]
+
+
+@pytest.mark.parametrize("delta", [3_000_000_000, -3_000_000_000, 2**63])
+def test_a_restock_past_a_32_bit_column_is_refused(client, runtime, auth, delta) -> None:
+    load_program(runtime)
+    answer = client.post(
+        f"/v1/admin/rewards/{CAMERA}/stock",
+        json={"delta": delta, "reason": "delivery"},
+        headers=auth("boss", "admin"),
+    )
+    assert "delta" in refused(answer)["errors"]["json"]
+
+
+def test_a_restock_that_would_overflow_the_stock_column_is_refused(client, runtime, auth) -> None:
+    load_program(runtime)
+    admin = auth("boss", "admin")
+    url = f"/v1/admin/rewards/{CAMERA}/stock"
+    answer = client.post(url, json={"delta": INT32_MAX, "reason": "delivery"}, headers=admin)
+    assert "delta" in refused(answer)["errors"]["json"]
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "payload", "field"),
+    [
+        ("/v1/admin/medals", "admin", {"bonus_points": 3_000_000_000}, "bonus_points"),
+        ("/v1/admin/medals", "admin", {"sort_order": -3_000_000_000}, "sort_order"),
+        ("/v1/admin/donors/1/adjustments", "support", {"amount": 2**63}, "amount"),
+    ],
+)
+def test_other_integers_are_bounded_to_their_columns(
+    client, runtime, auth, path, role, payload, field
+) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    base = {"asset": "points", "reason": "why not"} if "adjust" in path else {}
+    answer = client.post(path, json={**base, **payload}, headers=auth("boss", role))
+    assert field in refused(answer)["errors"]["json"]
+
+
+def test_a_code_file_with_a_bare_carriage_return_names_its_line(client, runtime, auth) -> None:
+    load_program(runtime)
+    before = row_count(runtime, "gift_card_codes")
+    answer = client.post(
+        f"/v1/admin/rewards/{GIFT}/codes",
+        json={"csv": "code\nAAAA-1111-BBBB\nCC\rCC-2222\n"},
+        headers=auth("boss", "admin"),
+    )
+    body_ = refused(answer)
+    assert "line 3" in body_["errors"]["json"]["csv"][0]
+    assert row_count(runtime, "gift_card_codes") == before
+
+
+def test_a_failing_statement_logs_no_parameter_value(runtime, caplog) -> None:
+    secret = "agent-search-text-8c1f"
+    with (
+        caplog.at_level(logging.DEBUG),
+        pytest.raises(DBAPIError) as caught,
+        runtime.db.read() as session,
+    ):
+        session.execute(text("SELECT no_such_column FROM donors WHERE 1 = :x"), {"x": secret})
+    assert secret not in str(caught.value)
+    assert secret not in caplog.text
+
+
+def test_console_search_with_a_nul_is_a_4xx_page(app, settings) -> None:
+    from tests.support.console import sign_in
+
+    agent = sign_in(app.test_client(), make_token(settings, "agent-1", "support"))
+    answer = agent.get("/console/donors?q=%00")
+    assert answer.status_code == 400 and "NUL" in answer.text
+
+
+def test_the_console_renders_stored_text_whatever_it_holds(app, runtime, settings) -> None:
+    """Text stored before the API refused it (SQLite kept a lone surrogate) must not
+    break the redemption queue for every agent."""
+    from tests.support.console import sign_in
+
+    if not runtime.db.is_sqlite:
+        pytest.skip("PostgreSQL never stores a lone surrogate")
+    load_program(runtime)
+    donor = consenting_donor(runtime, "ada")
+    support.adjust(
+        runtime.db, runtime.clock, SUPPORT, donor, asset="points", amount=50_000, reason="funds"
+    )
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:  # as the API stored it before the fix
+        uow.session.add(
+            Redemption(
+                donor_id=donor,
+                item_id=CAMERA,
+                kind="camera",
+                point_cost=9000,
+                status="requested",
+                shipping_address={**ADDRESS, "name": "Ada \ud800 <b>L</b>"},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    agent = sign_in(app.test_client(), make_token(settings, "agent-1", "support"))
+    page = agent.get("/console/redemptions")
+    assert page.status_code == 200
+    assert "Ada \ufffd &lt;b&gt;L&lt;/b&gt;" in page.text
