@@ -115,6 +115,9 @@ class Settings:
     database_url: str = ""
     redis_url: str = EMBEDDED
     redis_namespace: str = "rewards"
+    redis_budget_ms: int = 300  # a request's total Redis time, retries included
+    redis_breaker_failures: int = 3  # consecutive Redis timeouts that open the breaker
+    redis_breaker_open_s: float = 5.0  # how long an open breaker skips Redis
     jwt_secret: str | None = field(default=None, repr=False)
     jwt_public_key: str | None = field(default=None, repr=False)
     jwt_private_key: str | None = field(default=None, repr=False)
@@ -155,6 +158,9 @@ class Settings:
             database_url=normalise_database_url(database_url),
             redis_url=env.get("REDIS_URL") or EMBEDDED,
             redis_namespace=env.get("REDIS_NAMESPACE") or "rewards",
+            redis_budget_ms=max(_int(env, "REDIS_BUDGET_MS", 300), 1),
+            redis_breaker_failures=max(_int(env, "REDIS_BREAKER_FAILURES", 3), 1),
+            redis_breaker_open_s=float(max(_int(env, "REDIS_BREAKER_OPEN_S", 5), 0)),
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
             jwt_private_key=env.get("JWT_PRIVATE_KEY") or None,

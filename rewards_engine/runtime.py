@@ -18,7 +18,7 @@ from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
-from rewards_engine.redis_client import connect_redis
+from rewards_engine.redis_client import CircuitBreaker, connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,15 @@ class Runtime:
         return redis_url_for(self.settings)
 
     @cached_property
+    def redis_breaker(self) -> CircuitBreaker:
+        """This process's circuit breaker in front of Redis (see ``redis_client``)."""
+        return CircuitBreaker(
+            self.settings.redis_breaker_failures, self.settings.redis_breaker_open_s
+        )
+
+    @cached_property
     def redis(self) -> redis.Redis:
-        return connect_redis(self.redis_url)
+        return connect_redis(self.redis_url, self.redis_breaker)
 
     @cached_property
     def vault(self) -> Vault:

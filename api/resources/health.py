@@ -6,12 +6,17 @@ import logging
 from typing import Any
 
 import marshmallow as ma
+import redis
 from flask_smorest import Api, Blueprint
 
-from api import context
+from api import context, redis_budget
+from rewards_engine.redis_client import redis_budget as budget_scope
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Liveness and readiness")
+# Every request of the app (not only these routes) gets its Redis time budget here.
+blp.before_app_request(redis_budget.open_budget)
+blp.teardown_app_request(redis_budget.close_budget)
 
 
 class HealthSchema(ma.Schema):
@@ -39,8 +44,13 @@ def readyz() -> Any:
     except Exception as exc:  # any failure means not ready
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
-        runtime.redis.ping()
+        # The readiness probe is the breaker's probe too: it always asks Redis, within
+        # the budget, so it says "down" quickly and "up" as soon as Redis answers.
+        with budget_scope(runtime.settings.redis_budget_ms, bypass_breaker=True):
+            runtime.redis.ping()
         checks["redis"] = "ok"
+    except redis.RedisError as exc:
+        checks["redis"] = f"unavailable: {type(exc).__name__}"
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())

@@ -33,6 +33,7 @@ class HonorWall(MethodView):
     @blp.arguments(WallQuery(), location="query")
     @blp.response(200, WallPageSchema)
     @blp.alt_response(422, description="Unknown board, bad limit or cursor")
+    @blp.alt_response(503, description="Redis is down or hung: see Retry-After")
     def get(self, args: dict[str, Any]) -> Any:
         """A page of a board, best first (public; names are display names or pseudonyms)"""
         page = wall.read_page(
@@ -48,6 +49,7 @@ class MyStanding(MethodView):
     @blp.etag
     @blp.arguments(WallMeQuery(), location="query")
     @blp.response(200, WallStandingSchema)
+    @blp.alt_response(503, description="Redis is down or hung: see Retry-After")
     def get(self, args: dict[str, Any]) -> Any:
         """The donor's rank, count and percentile, and the donors around them"""
         standing = wall.read_standing(

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from rewards_engine.db import UnitOfWork, insert, one_of
 from rewards_engine.domain import wall as rules
-from rewards_engine.domain.errors import InvalidInput
+from rewards_engine.domain.errors import InvalidInput, Unavailable
 from rewards_engine.domain.wall import Board
 from rewards_engine.honor_wall import HonorWall, Placement, Update
 from rewards_engine.models import (
@@ -39,6 +39,7 @@ from rewards_engine.models import (
     WallTally,
 )
 from rewards_engine.pagination import decode_cursor, encode_cursor
+from rewards_engine.redis_client import REDIS_DOWN
 from rewards_engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -696,7 +697,10 @@ def read_page(runtime: Runtime, name: str, *, limit: int, cursor: str | None) ->
 
 def _live_page(runtime: Runtime, board: Board, offset: int, limit: int, now: datetime) -> WallPage:
     name = board.name
-    read = hall(runtime).read_page(name, offset, limit)
+    try:
+        read = hall(runtime).read_page(name, offset, limit)
+    except REDIS_DOWN as exc:
+        raise _wall_unavailable(runtime, exc) from exc
     entries = _entries(read.entries, read.first_rank, offset, read.profiles)
     more = offset + len(entries) < read.total
     return WallPage(
@@ -707,6 +711,17 @@ def _live_page(runtime: Runtime, board: Board, offset: int, limit: int, now: dat
         encode_cursor(f"wall:{name}", [offset + limit]) if more else None,
         _etag(name, read.rev, offset, limit),
         now,
+    )
+
+
+def _wall_unavailable(runtime: Runtime, exc: Exception) -> Unavailable:
+    """Live boards are read from Redis only: down or hung, the answer is 503 with
+    ``Retry-After`` (about when the circuit breaker lets a probe through)."""
+    log.warning("honor wall unavailable", extra={"fields": {"error": type(exc).__name__}})
+    return Unavailable(
+        "the Honor Wall is unavailable for a moment; retry",
+        code="wall_unavailable",
+        retry_after=max(1, round(runtime.settings.redis_breaker_open_s)),
     )
 
 
@@ -815,7 +830,10 @@ def read_standing(runtime: Runtime, name: str, donor: Viewer, around: int) -> Wa
     if not 0 <= around <= MAX_AROUND:
         raise InvalidInput(f"around is 0 to {MAX_AROUND}", field="around", location="query")
     board = _board_for_read(runtime, name)
-    read = hall(runtime).read_standing(name, donor.id, around)
+    try:
+        read = hall(runtime).read_standing(name, donor.id, around)
+    except REDIS_DOWN as exc:
+        raise _wall_unavailable(runtime, exc) from exc
     etag = _etag(name, read.rev, donor.id, around)
     now = runtime.clock.now()
     if read.score is None:
