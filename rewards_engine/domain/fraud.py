@@ -45,7 +45,13 @@ RULE_PARAMETERS: dict[str, dict[str, float]] = {
     "staging_fanout": {"window_s": 30, "min_events": 3},
     "shared_identity": {},
     "backfill_dump": {"min_age_days": 30, "min_clips": 100},
-    "staged_share": {"min_clips": 30, "min_share": 0.6, "min_clips_per_camera": 100, "max_z": 3.5},
+    "staged_share": {
+        "min_clips": 30,
+        "min_share": 0.6,
+        "min_clips_per_camera_day": 5,
+        "window_days": 30,
+        "max_z": 3.5,
+    },
 }
 
 

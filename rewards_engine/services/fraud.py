@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, insert, one_of, retry_on_contention
@@ -30,6 +30,7 @@ from rewards_engine.domain.fraud import (
     FlagStatus,
     RuleConfig,
     Severity,
+    tier,
     validate_rule,
 )
 from rewards_engine.domain.profiles import DonorStatus
@@ -77,6 +78,7 @@ class ScanReport:
     clips_in_scope: int = 0
     findings: int = 0
     new_evidence: int = 0
+    evidence_updated: int = 0
     covered_by_dismissals: int = 0
     flags_opened: int = 0
     flags_updated: int = 0
@@ -99,7 +101,7 @@ def scan(runtime: Runtime, *, full: bool) -> ScanReport:
         watermark = state.watermark if state else 0
         up_to = session.scalar(select(func.max(Clip.id)).where(Clip.created_at <= now - SETTLE))
         up_to = max(up_to or 0, watermark)
-        scope = Scope(full, 0 if full else watermark, up_to)
+        scope = Scope(full, 0 if full else watermark, up_to, now)
         report.clips_in_scope = up_to - scope.after_id
         if full or up_to > watermark:
             index = hash_index(runtime)
@@ -129,7 +131,14 @@ def record_findings(
     findings: list[Finding],
     report: ScanReport,
 ) -> None:
-    """Record new evidence, open or update flags, hold donors; one transaction."""
+    """Record new evidence, open or update flags, hold donors; one transaction.
+
+    Evidence already recorded on an open flag is brought up to date (its figures and
+    the flag's summary follow the counts as they grow) without opening anything. Evidence
+    recorded on a closed flag (dismissed or confirmed) is not news again unless it grew
+    past what the decision covered (:func:`_outgrew`): then it is recorded again under a
+    key that names the evidence it outgrew, and opens review like new evidence.
+    """
     if not findings:
         return
     now = runtime.clock.now()
@@ -140,7 +149,6 @@ def record_findings(
             select(Donor.id).where(one_of(session, Donor.id, donor_ids)).order_by(Donor.id)
             .with_for_update()
         )  # fmt: skip
-        known = _known_evidence(session, findings)
         flags = list(
             session.scalars(
                 select(FraudFlag).where(
@@ -151,14 +159,22 @@ def record_findings(
         )
         open_flags = {(f.rule, f.donor_id): f for f in flags if f.status == FlagStatus.OPEN}
         dismissed = _dismissal_cover(flags, configs)
-        grouped: dict[tuple[str, int], dict[str, Finding]] = defaultdict(dict)
+        unique: dict[tuple[str, int, str], Finding] = {}
         for finding in findings:
-            if (finding.rule, finding.donor_id, finding.key) not in known:
-                grouped[(finding.rule, finding.donor_id)].setdefault(finding.key, finding)
+            unique.setdefault((finding.rule, finding.donor_id, finding.key), finding)
+        grouped, current = _sort_by_what_is_known(session, configs, dismissed, unique)
         evidence: list[tuple[FraudFlag, Finding]] = []
         to_hold: dict[int, FraudFlag] = {}
-        for (rule, donor_id), by_key in grouped.items():
-            fresh = list(by_key.values())
+        for row, finding in current:
+            flag = open_flags.get((finding.rule, finding.donor_id))
+            if flag is None or flag.id != row.flag_id:
+                continue
+            if _refresh(session, row, finding):
+                _refresh_flag(flag, configs[finding.rule], finding, now)
+                report.evidence_updated += 1
+                if flag.severity == Severity.HIGH:
+                    to_hold.setdefault(finding.donor_id, flag)
+        for (rule, donor_id), fresh in grouped.items():
             cover = dismissed.get((rule, donor_id))
             if cover is not None:
                 flag_id, limit = cover
@@ -213,20 +229,119 @@ def record_findings(
         report.donors_held += _hold(uow, runtime.clock, to_hold)
 
 
-def _known_evidence(session: Any, findings: list[Finding]) -> set[tuple[str, int, str]]:
+@dataclass(frozen=True)
+class _Known:
+    """Evidence already recorded, with the state of the flag it belongs to."""
+
+    id: int
+    flag_id: int
+    key: str
+    score: float
+    magnitude: float
+    details: dict[str, Any]
+    status: str
+
+
+def _sort_by_what_is_known(
+    session: Any,
+    configs: dict[str, RuleConfig],
+    dismissed: dict[tuple[str, int], tuple[int, float]],
+    findings: dict[tuple[str, int, str], Finding],
+) -> tuple[dict[tuple[str, int], list[Finding]], list[tuple[_Known, Finding]]]:
+    """New evidence per (rule, donor), and evidence recorded on an open flag (to bring
+    up to date). Evidence that outgrew its closed flag is followed down the chain of
+    keys it was recorded under since, until new evidence or an open flag is found."""
+    grouped: dict[tuple[str, int], list[Finding]] = defaultdict(list)
+    current: list[tuple[_Known, Finding]] = []
+    pending = list(findings.values())
+    while pending:
+        known = _known_evidence(session, pending)
+        following: list[Finding] = []
+        for finding in pending:
+            row = known.get((finding.rule, finding.donor_id, finding.key))
+            if row is None:
+                grouped[(finding.rule, finding.donor_id)].append(finding)
+            elif row.status == FlagStatus.OPEN:
+                current.append((row, finding))
+            elif _outgrew(configs[finding.rule], dismissed, row, finding):
+                following.append(replace(finding, key=grown_key(row.key, row.id)))
+        pending = following
+    return grouped, current
+
+
+def grown_key(key: str, evidence_id: int) -> str:
+    """The key of evidence that outgrew the recorded evidence ``evidence_id``."""
+    suffix = f"|>{evidence_id}"
+    return key[: 200 - len(suffix)] + suffix
+
+
+def _outgrew(
+    config: RuleConfig,
+    dismissed: dict[tuple[str, int], tuple[int, float]],
+    row: _Known,
+    finding: Finding,
+) -> bool:
+    """Whether evidence recorded on a closed flag has grown into news. For a rule with
+    ``dismissal_covers``: past what the donor's dismissals cover, or past that multiple
+    of what was confirmed; for the others: past the doubling (:func:`tier`) it was
+    decided at. Growth within that is the same evidence, already decided."""
+    covers = config.dismissal_covers
+    if covers:
+        cover = dismissed.get((finding.rule, finding.donor_id))
+        if row.status == FlagStatus.DISMISSED and cover is not None:
+            return finding.magnitude > cover[1]
+        return finding.magnitude > row.magnitude * covers
+    return tier(finding.magnitude) > tier(row.magnitude)
+
+
+def _known_evidence(session: Any, findings: list[Finding]) -> dict[tuple[str, int, str], _Known]:
     keys = sorted({f.key for f in findings})
     donors = sorted({f.donor_id for f in findings})
-    known: set[tuple[str, int, str]] = set()
+    known: dict[tuple[str, int, str], _Known] = {}
     for start in range(0, len(keys), 5_000):
-        known.update(
-            session.execute(
-                select(FraudEvidence.rule, FraudEvidence.donor_id, FraudEvidence.key).where(
-                    one_of(session, FraudEvidence.donor_id, donors),
-                    one_of(session, FraudEvidence.key, keys[start : start + 5_000]),
-                )
-            ).all()
+        rows = session.execute(
+            select(
+                FraudEvidence.rule,
+                FraudEvidence.donor_id,
+                FraudEvidence.key,
+                FraudEvidence.id,
+                FraudEvidence.flag_id,
+                FraudEvidence.score,
+                FraudEvidence.magnitude,
+                FraudEvidence.details,
+                FraudFlag.status,
+            )
+            .join(FraudFlag, FraudFlag.id == FraudEvidence.flag_id)
+            .where(
+                one_of(session, FraudEvidence.donor_id, donors),
+                one_of(session, FraudEvidence.key, keys[start : start + 5_000]),
+            )
         )
+        for rule, donor_id, key, *rest in rows:
+            known[(rule, donor_id, key)] = _Known(rest[0], rest[1], key, *rest[2:])
     return known
+
+
+def _refresh(session: Any, row: _Known, finding: Finding) -> bool:
+    """Bring evidence on an open flag up to date (its counts grew, the ring it names
+    changed); True if anything changed. A closed flag's evidence stays as decided."""
+    if (finding.score, finding.magnitude, finding.details) == (
+        row.score,
+        row.magnitude,
+        row.details,
+    ):
+        return False
+    session.execute(
+        update(FraudEvidence)
+        .where(FraudEvidence.id == row.id)
+        .values(
+            score=finding.score,
+            magnitude=finding.magnitude,
+            details=finding.details,
+            clip_ids=list(finding.clip_ids),
+        )
+    )
+    return True
 
 
 def _dismissal_cover(
@@ -260,6 +375,22 @@ def _add_to_flag(flag: FraudFlag, config: RuleConfig, fresh: list[Finding], now:
     strongest = max(fresh, key=lambda f: f.score)
     more = f" (+{flag.evidence_count - 1} more)" if flag.evidence_count > 1 else ""
     flag.summary = (strongest.summary + more)[:500]
+    flag.updated_at = now
+
+
+def _refresh_flag(flag: FraudFlag, config: RuleConfig, finding: Finding, now: datetime) -> None:
+    """The open flag after one of its pieces of evidence was brought up to date: its
+    magnitude and score follow (never down), and its summary is the strongest evidence's
+    current text."""
+    flag.magnitude = max(flag.magnitude, finding.magnitude)
+    if config.code not in COUNTING_RULES:
+        flag.score = max(flag.score, finding.score)
+    severity = config.severity_for(flag.score)
+    if severity.rank > Severity(flag.severity).rank:
+        flag.severity = severity.value
+    if finding.score >= flag.score:
+        more = f" (+{flag.evidence_count - 1} more)" if flag.evidence_count > 1 else ""
+        flag.summary = (finding.summary + more)[:500]
     flag.updated_at = now
 
 

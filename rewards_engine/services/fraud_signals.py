@@ -39,6 +39,7 @@ class Scope:
     full: bool
     after_id: int
     up_to_id: int
+    now: datetime | None = None  # the scan's time: rules measured over a window end here
 
     def new(self) -> ColumnElement[bool]:
         return and_(Clip.id > self.after_id, Clip.id <= self.up_to_id)
@@ -329,7 +330,7 @@ def exact_duplicate(
                     donor_id,
                     f"sha:{sha}",
                     1.0,
-                    1.0,
+                    float(len(clip_ids)),
                     f"video {sha[:12]}… was donated first by donor {first.donor_id} "
                     f"(clip {first.id})",
                     {
@@ -601,7 +602,13 @@ def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope
 def shared_identity(
     session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
 ) -> list[Finding]:
-    """One payout destination under several donors; one camera under several accounts."""
+    """One payout destination under several donors; one camera under several accounts.
+
+    Every account of a ring is flagged, the first holder of a camera as well as those
+    it moved to, each with the whole ring (accounts, their clips, who was first). The
+    magnitude is what the ring shares (accounts on a destination, clips on a camera),
+    so the evidence is brought up to date as it grows and a dismissed ring is reviewed
+    again once it has doubled."""
     findings = []
     shared = (
         select(Donor.payout_fingerprint)
@@ -646,37 +653,54 @@ def shared_identity(
     by_camera: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         by_camera[row[0]].append(row)
-    later = [(camera, user) for camera, users in by_camera.items() for user in users[1:]]
+    members = [(camera, user[1]) for camera, users in by_camera.items() for user in users]
     ids = _clip_ids(
         session,
-        ((user[1], camera) for camera, user in later),
+        ((donor_id, camera) for camera, donor_id in members),
         [
             _counted(),
-            one_of(session, Clip.camera_id, sorted({camera for camera, _ in later})),
-            one_of(session, Clip.donor_id, sorted({user[1] for _, user in later})),
+            one_of(session, Clip.camera_id, sorted(by_camera)),
+            one_of(session, Clip.donor_id, sorted({donor_id for _, donor_id in members})),
         ],
         [Clip.donor_id, Clip.camera_id],
         lambda r: [(r.donor_id, r.camera_id)],
     )
-    for camera, (_, donor_id, first_clip, clips) in later:
-        first = by_camera[camera][0]
-        findings.append(
-            Finding(
-                rule.code,
-                donor_id,
-                f"camera:{camera}"[:200],
-                1.0,
-                1.0,
-                f"camera {camera} donated first under donor {first[1]}, then here ({clips} clips)",
-                {
-                    "camera_id": camera,
-                    "first_donor_id": first[1],
-                    "clips": clips,
-                    "first_clip_id": first_clip,
-                },
-                ids[(donor_id, camera)],
+    for camera, users in by_camera.items():
+        ring = [
+            {"donor_id": donor_id, "clips": clips, "first_clip_id": first_clip}
+            for _, donor_id, first_clip, clips in users
+        ]
+        total = sum(user["clips"] for user in ring)
+        for position, user in enumerate(ring):
+            others = [f"donor {o['donor_id']} ({o['clips']} clips)" for o in ring if o is not user]
+            if position == 0:
+                text = f"camera {camera} donated here first ({user['clips']} clips), then under "
+            else:
+                first = ring[0]
+                text = (
+                    f"camera {camera} donated here ({user['clips']} clips) after donor "
+                    f"{first['donor_id']} first; the camera is also under "
+                )
+            findings.append(
+                Finding(
+                    rule.code,
+                    user["donor_id"],
+                    f"camera:{camera}"[:200],
+                    1.0,
+                    float(total),
+                    (text + ", ".join(others))[:500],
+                    {
+                        "camera_id": camera,
+                        "first_donor_id": ring[0]["donor_id"],
+                        "position": position,
+                        "clips": user["clips"],
+                        "first_clip_id": user["first_clip_id"],
+                        "accounts": ring,
+                        "total_clips": total,
+                    },
+                    ids[(user["donor_id"], camera)],
+                )
             )
-        )
     return findings
 
 
@@ -736,63 +760,131 @@ def backfill_dump(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
 
 
 def staged_share(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex) -> list[Finding]:
-    """A donor's share of staged clips, or clips per camera, far above the campaign's
-    donors'. It compares whole campaigns, so it runs in full scans only."""
+    """A donor's share of staged clips (over the campaign), or clips per camera per day
+    (over the rule's window), far above the campaign's donors'. It compares whole
+    campaigns, so it runs in full scans only.
+
+    The rate is the donor's clips recorded in the window over their cameras in the
+    window and the window's days (the last ``window_days`` of the campaign up to the
+    scan, fewer if the campaign is younger): a one-camera donor with 150 clips in two
+    months films 2.5 a day, a camera "filming" an incident every hour 24.
+    """
     if not scope.full:
         return []
     minimum, max_z = rule.param("min_clips"), rule.param("max_z")
     staged = func.sum(case((Clip.staged.is_(True), 1), else_=0))
     rows = session.execute(
-        select(
-            Clip.campaign_id,
-            Clip.donor_id,
-            func.count(),
-            staged,
-            func.count(distinct(Clip.camera_id)),
-        )
+        select(Clip.campaign_id, Clip.donor_id, func.count(), staged)
         .where(_counted())
         .group_by(Clip.campaign_id, Clip.donor_id)
         .having(func.count() >= minimum)
     ).all()
+    findings = []
+    floor = rule.param("min_share")
+    for campaign, members in _by_campaign(rows).items():
+        values = [r[3] / r[2] for r in members]
+        findings += _outliers(
+            rule, campaign, "staged", members, values, floor, max_z,
+            lambda r, v: f"share of staged clips {v:.2f} ({r[3]} of {r[2]})",
+            lambda r: {"clips": r[2], "staged": r[3]},
+        )  # fmt: skip
+    findings += _camera_rates(session, rule, scope)
+    return findings
+
+
+def _by_campaign(rows: Sequence[Any]) -> dict[str, list[Any]]:
     by_campaign: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         by_campaign[row[0]].append(row)
+    return by_campaign
+
+
+def _camera_rates(session: Session, rule: RuleConfig, scope: Scope) -> list[Finding]:
+    """Clips per camera per day over each campaign's window (see :func:`staged_share`)."""
+    minimum, max_z = rule.param("min_clips"), rule.param("max_z")
+    floor, window = rule.param("min_clips_per_camera_day"), rule.param("window_days")
+    if window <= 0:
+        return []
+    now = _utc(scope.now or datetime.now(UTC))
     findings = []
-    measures = (
-        ("staged", lambda r: r[3] / r[2], rule.param("min_share"), "share of staged clips"),
-        (
-            "per_camera",
-            lambda r: r[2] / r[4],
-            rule.param("min_clips_per_camera"),
-            "clips per camera",
-        ),
-    )
-    for campaign, members in by_campaign.items():
-        for name, measure, floor, label in measures:
-            values = [measure(r) for r in members]
-            median = float(np.median(values))
-            for row, value, z in zip(members, values, modified_z_scores(values), strict=True):
-                if value < floor or z <= max_z:
-                    continue
-                findings.append(
-                    Finding(
-                        rule.code,
-                        row[1],
-                        f"{campaign}:{name}",
-                        round(z, 2),
-                        round(value, 3),
-                        f"{label} {value:.2f} in {campaign} against a median of {median:.2f} "
-                        f"({len(members)} donors), modified z {z:.1f}",
-                        {
-                            "campaign_id": campaign,
-                            "measure": name,
-                            "value": round(value, 3),
-                            "cohort_median": median,
-                            "cohort_size": len(members),
-                            "z": round(z, 2),
-                        },
-                    )
-                )
+    for campaign, starts_at, ends_at in session.execute(
+        select(Campaign.id, Campaign.starts_at, Campaign.ends_at)
+    ).all():
+        end = min(now, _utc(ends_at)) if ends_at is not None else now
+        start = max(end - timedelta(days=window), _utc(starts_at))
+        days = max((end - start).total_seconds() / 86_400, 1.0)
+        rows = session.execute(
+            select(
+                Clip.campaign_id, Clip.donor_id, func.count(), func.count(distinct(Clip.camera_id))
+            )
+            .where(
+                _counted(),
+                Clip.campaign_id == campaign,
+                Clip.recorded_at >= start,
+                Clip.recorded_at <= end,
+            )
+            .group_by(Clip.campaign_id, Clip.donor_id)
+            .having(func.count() >= minimum)
+        ).all()
+        if not rows:
+            continue
+        values = [r[2] / r[3] / days for r in rows]
+        findings += _outliers(
+            rule, campaign, "per_camera_day", rows, values, floor, max_z,
+            lambda r, v, days=days, end=end: (
+                f"{v:.2f} clips per camera per day ({r[2]} clips on {r[3]} camera(s) in the "
+                f"{days:g} days to {end.date()})"
+            ),
+            lambda r, days=days, start=start, end=end: {
+                "clips": r[2], "cameras": r[3], "days": round(days, 2),
+                "from": start.isoformat(), "to": end.isoformat(),
+            },
+        )  # fmt: skip
+    return findings
+
+
+def _outliers(
+    rule: RuleConfig,
+    campaign: str,
+    measure: str,
+    members: Sequence[Any],
+    values: Sequence[float],
+    floor: float,
+    max_z: float,
+    describe: Callable[[Any, float], str],
+    figures: Callable[[Any], dict[str, Any]],
+) -> list[Finding]:
+    """Donors whose measure is at least ``floor`` and a modified z-score above ``max_z``.
+    The magnitude is the measure in multiples of its floor, so a dismissal's cover means
+    the same for both measures (1.5 times the floor is 1.5 whichever it is)."""
+    if not members:
+        return []
+    median = float(np.median(values))
+    findings = []
+    for row, value, z in zip(members, values, modified_z_scores(values), strict=True):
+        if value < floor or z <= max_z:
+            continue
+        findings.append(
+            Finding(
+                rule.code,
+                row[1],
+                f"{campaign}:{measure}",
+                round(z, 2),
+                round(value / floor, 3) if floor > 0 else round(value, 3),
+                f"{describe(row, value)} in {campaign} against a median of {median:.2f} "
+                f"({len(members)} donors), modified z {z:.1f}",
+                {
+                    "campaign_id": campaign,
+                    "measure": measure,
+                    "value": round(value, 3),
+                    "floor": floor,
+                    "cohort_median": median,
+                    "cohort_size": len(members),
+                    "z": round(z, 2),
+                    **figures(row),
+                },
+            )
+        )
     return findings
 
 

@@ -1,7 +1,8 @@
-"""A synthetic program: 2,000 ordinary donors over 30 days, one genuine heavy donor
-with 40 cameras, and one planted fraud of each kind. Every planted case is flagged by
-its rule, no ordinary donor is flagged, and the heavy donor is held, cleared by support
-and back on the wall."""
+"""A synthetic program: 2,000 ordinary donors over 30 days, 40 keen one-camera donors
+with 100-150 clips in two months, one genuine heavy donor with 40 cameras (550 clips a
+day), and one planted fraud of each kind. Every planted case is flagged by its rule, no
+ordinary or keen donor is flagged, and the heavy donor is held only by the cohort
+outlier, cleared by support and back on the wall."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.support.population import (
     heavy_donor,
     ordinary_donors,
     random_phash,
+    steady_donors,
 )
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -33,6 +35,7 @@ PLANTED = {
     "stager": "staging_fanout",
     "payee-a": "shared_identity",
     "payee-b": "shared_identity",
+    "camera-first": "shared_identity",
     "camera-mover": "shared_identity",
     "old-footage": "backfill_dump",
     "actor": "staged_share",
@@ -74,11 +77,11 @@ def plant(population: Population) -> None:
     # Two accounts paid to one PayPal account (their destinations are set below).
     for name in ("payee-a", "payee-b"):
         population.add(PlannedClip(name, f"CAM-{name}", day, day + timedelta(hours=1)))
-    # A camera moved from an ordinary donor's account to reset its cap.
-    moved = next(c.camera for c in originals if c.donor == "donor-00005")
-    for n in range(5):
-        recorded = day + timedelta(hours=n)
-        population.add(PlannedClip("camera-mover", moved, recorded, recorded + timedelta(hours=1)))
+    # A camera that filled its cap under one account, moved to another to reset it.
+    for name, days_before in (("camera-first", 5), ("camera-mover", 0)):
+        for n in range(5):
+            recorded = day - timedelta(days=days_before, hours=n)
+            population.add(PlannedClip(name, "CAM-M", recorded, recorded + timedelta(hours=1)))
     # 150 clips recorded 200 days before they were donated, in one call.
     for n in range(150):
         recorded = day - timedelta(days=200, minutes=n * 7)
@@ -101,6 +104,7 @@ def program(runtime, clock):  # type: ignore[no-untyped-def]
     )
     population = Population(random.Random(2025))
     ordinary_donors(population, 2_000, START, DAYS)
+    steady_donors(population, 40, START + timedelta(days=DAYS), 60, (100, 150))
     heavy_donor(population, "enthusiast", START, DAYS, per_day=550, cameras=40)
     plant(population)
     ids = population.insert(runtime, campaign.id)
@@ -124,6 +128,19 @@ def flags_by_donor(runtime, ids) -> dict[str, set[str]]:  # type: ignore[no-unty
     return found
 
 
+def open_high_flags(runtime, donor_id: int) -> list[FraudFlag]:  # type: ignore[no-untyped-def]
+    with runtime.db.read() as session:
+        return list(
+            session.scalars(
+                select(FraudFlag).where(
+                    FraudFlag.donor_id == donor_id,
+                    FraudFlag.status == "open",
+                    FraudFlag.severity == "high",
+                )
+            )
+        )
+
+
 def on_hold(runtime, donor_id: int) -> bool:  # type: ignore[no-untyped-def]
     with runtime.db.read() as session:
         return bool(session.get(Donor, donor_id).on_hold)  # type: ignore[union-attr]
@@ -140,9 +157,11 @@ def test_every_planted_fraud_is_flagged_and_no_ordinary_donor(
 
     for name, rule in PLANTED.items():
         assert rule in flagged.get(name, set()), (name, flagged.get(name))
-    ordinary = {name for name in flagged if name.startswith("donor-")}
+    ordinary = {name for name in flagged if name.startswith(("donor-", "steady-"))}
     assert ordinary == set(), {name: flagged[name] for name in ordinary}
     assert "cohort_outlier" in flagged["enthusiast"]
+    held_by = {f.rule for f in open_high_flags(runtime, ids["enthusiast"])}
+    assert held_by == {"cohort_outlier"}  # 13.75 clips per camera a day is no farm
     assert "velocity" not in flagged["enthusiast"]
     assert "staging_fanout" not in flagged["enthusiast"]
 

@@ -234,3 +234,31 @@ def heavy_donor(
                         staged=rng.random() < 0.1,
                     )
                 )
+
+
+def steady_donors(
+    population: Population,
+    count: int,
+    end: datetime,
+    days: int,
+    clips: tuple[int, int],
+    prefix: str = "steady",
+) -> None:
+    """Keen ordinary donors with one camera each: between ``clips[0]`` and ``clips[1]``
+    clips spread over the ``days`` before ``end`` (100-150 in two months is 2-2.5 a
+    day), about one in ten staged."""
+    rng = population.rng
+    for n in range(count):
+        name = f"{prefix}-{n:05d}"
+        for _ in range(rng.randint(*clips)):
+            recorded = end - timedelta(seconds=rng.randrange(days * 86_400))
+            population.add(
+                PlannedClip(
+                    name,
+                    f"CAM-{name}",
+                    recorded,
+                    recorded + timedelta(minutes=rng.randint(1, 600)),
+                    duration_s=rng.uniform(15, 60),
+                    staged=rng.random() < 0.1,
+                )
+            )
