@@ -14,7 +14,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, g, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 
 from rewards_engine.db import is_contention
@@ -73,6 +73,12 @@ class ErrorSchema(ma.Schema):
     message = ma.fields.String(metadata={"description": "What went wrong, for people"})
     errors = ma.fields.Dict(metadata={"description": "Field-level messages, by location"})
     request_id = ma.fields.String(metadata={"description": "Quote it to support"})
+    details = ma.fields.Dict(
+        metadata={
+            "description": "Facts about a conflict (409) a client can act on, "
+            "e.g. the balance available; present only where the error has them"
+        }
+    )
 
 
 def error_body(
@@ -112,7 +118,10 @@ def http_exception_body(exc: HTTPException) -> tuple[dict[str, Any], int, dict[s
     if status == 422 and errors and not data.get("message"):
         message = "the request has invalid fields; see errors"
     error = data.get("error") or HTTP_ERROR_CODES.get(status, "error")
-    return error_body(status, error, message, errors), status, dict(data.get("headers") or {})
+    headers = dict(data.get("headers") or {})
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # RFC 9110 15.5.6
+    return error_body(status, error, message, errors), status, headers
 
 
 _TRANSIENT = (

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, current_app, request
+from flask import Flask, abort, current_app, request
 
 from api.errors import error_body
 
@@ -58,7 +58,12 @@ def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 def _guard_body() -> tuple[dict[str, Any], int] | None:
     if request.method not in _BODY_METHODS or request.mimetype in _FORM_TYPES:
         return None
-    raw = request.get_data(cache=True)  # a chunked body past the limit: 413 here
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # Chunked (no Content-Length): werkzeug's read stops at the limit and hands
+        # back the truncated start, which a parser would then call invalid (400).
+        abort(413)
     if raw and json_depth_exceeds(raw):
         message = f"the JSON body nests arrays or objects more than {MAX_JSON_DEPTH} deep"
         return error_body(400, "json_too_deep", message, {"json": [message]}), 400

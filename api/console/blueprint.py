@@ -40,7 +40,10 @@ def require_configuration() -> Any:
 @bp.before_request
 def refuse_unstorable_text() -> Any:
     """A NUL (or a lone surrogate) in a query or form value: no database stores it,
-    so the page says so (400) instead of failing in the driver."""
+    so the page says so (400) instead of failing in the driver. Signing in stores no
+    text (its ``next`` is checked and falls back to the search page), so it is left be."""
+    if request.endpoint == "console.sign_in":
+        return None
     for where, values in (("query", request.args), ("form", request.form)):
         for key, value in values.items(multi=True):
             problem = text_problem(key) or text_problem(value)

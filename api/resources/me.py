@@ -14,6 +14,7 @@ from api.schemas.common import PageArgs, page_of
 from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
 from api.schemas.ledger import LedgerEntrySchema
 from api.schemas.privacy import DataRequestSchema
+from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import consents, donors, ledger, payouts, privacy, wall
 
@@ -40,9 +41,17 @@ class Me(MethodView):
     @auth_required(Role.DONOR)
     @blp.arguments(ProfilePatchSchema())
     @blp.response(200, MeSchema)
+    @blp.alt_response(422, description="An invalid field, or nothing to change")
     def patch(self, changes: dict[str, Any]) -> Any:
         """Change display name, wall visibility, time zone or payout destination
-        (omitted fields are kept)"""
+        (omitted fields are kept; sending none is a 422 nothing_to_change)"""
+        if not changes:  # no body, {} or a body that is not JSON: a mistake, not a no-op
+            raise InvalidInput(
+                "nothing to change: send at least one of display_name, visibility, "
+                "timezone, payout",
+                code="nothing_to_change",
+                field="_schema",
+            )
         runtime = context.runtime()
         if "payout" in changes:
             changes["payout"] = payouts.prepare_destination(runtime, changes["payout"])

@@ -12,7 +12,11 @@ VISIBILITIES = [v.value for v in Visibility]
 
 class ProfileSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
-    account_id = ma.fields.String(required=True)
+    account_id = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The token's subject; null once the donor is erased"},
+    )
     display_name = ma.fields.String(allow_none=True, required=True)
     alias = ma.fields.String(
         allow_none=True, required=True, metadata={"description": "Shown when visibility is alias"}
@@ -81,6 +85,9 @@ class MeSchema(ProfileSchema):
 
 
 class ProfilePatchSchema(StrictSchema):
+    """Only the fields sent change; a patch that sends none is refused (422
+    ``nothing_to_change``, by the route)."""
+
     display_name = ma.fields.String(
         allow_none=True,
         validate=ma.validate.Length(max=DISPLAY_NAME_MAX * 4),

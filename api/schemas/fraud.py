@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, PageArgs, StrictSchema, in_int32
+from api.schemas.common import REASON, PageArgs, StrictFloat, StrictSchema, in_int32
 from rewards_engine.domain.fraud import RULE_PARAMETERS
 
 RULES = sorted(RULE_PARAMETERS)
@@ -96,11 +96,9 @@ class FraudRuleSchema(ma.Schema):
 class RuleChangeSchema(StrictSchema):
     enabled = ma.fields.Boolean()
     severity = ma.fields.String(validate=ma.validate.OneOf(SEVERITIES))
-    high_at = ma.fields.Float(
+    high_at = StrictFloat(allow_none=True, validate=ma.validate.Range(min=0, min_inclusive=False))
+    dismissal_covers = StrictFloat(
         allow_none=True, validate=ma.validate.Range(min=0, min_inclusive=False)
     )
-    dismissal_covers = ma.fields.Float(
-        allow_none=True, validate=ma.validate.Range(min=0, min_inclusive=False)
-    )
-    params = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float())
+    params = ma.fields.Dict(keys=ma.fields.String(), values=StrictFloat())
     reason = REASON

@@ -5,7 +5,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import StrictSchema
+from api.schemas.common import StrictFloat, StrictSchema
 from rewards_engine.domain.privacy import Usage
 from rewards_engine.domain.submissions import MAX_CLIPS_PER_CALL, ClipStatus
 
@@ -46,7 +46,7 @@ class ClipInputSchema(StrictSchema):
     recorded_at = ma.fields.AwareDateTime(
         required=True, metadata={"description": "With a UTC offset; not in the future"}
     )
-    duration_s = ma.fields.Float(
+    duration_s = StrictFloat(
         required=True, validate=ma.validate.Range(min=0, min_inclusive=False, max=86_400)
     )
     staged = ma.fields.Boolean(

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import InvalidInput
 
 CAMPAIGN_FIELDS = (
@@ -77,9 +78,7 @@ def validate_campaign(data: dict[str, Any]) -> dict[str, Any]:
     if not 1 <= data.get("min_duration_s", 1) <= data.get("max_duration_s", 600):
         raise InvalidInput("min_duration_s is 1 or more and at most max_duration_s",
                            field="min_duration_s")  # fmt: skip
-    currency = data.get("currency", "USD")
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
-        raise InvalidInput("currency is an ISO 4217 code such as USD", field="currency")
+    validate_currency(data.get("currency", "USD"))
     if data.get("payout_provider") not in (None, *PAYOUT_PROVIDERS):
         raise InvalidInput(
             f"payout_provider is one of {', '.join(PAYOUT_PROVIDERS)}, or null",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import unicodedata
 from enum import StrEnum
@@ -13,8 +12,27 @@ from rewards_engine.domain.errors import InvalidInput
 
 DISPLAY_NAME_MIN = 2
 DISPLAY_NAME_MAX = 32
-# Letters and digits of any script, single spaces and a few joiners.
-_NAME_CHARS = re.compile(r"^[\w .'\-]+$", re.UNICODE)
+# Besides letters, combining marks and digits: single spaces and a few joiners.
+_NAME_PUNCTUATION = frozenset(" .'-_")
+_LETTERS, _MARKS, _DIGITS = ("Lu", "Ll", "Lt", "Lm", "Lo"), ("Mn", "Mc", "Me"), ("Nd", "Nl", "No")
+# Characters that draw nothing although their category says letter or mark: Unicode's
+# Default_Ignorable_Code_Point set (fillers, variation selectors, invisible vowels...)
+# and the blank braille pattern. Some are letters (U+3164 HANGUL FILLER is Lo), so the
+# categories alone would let a name of nothing but them through.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+
+
+def is_invisible(ch: str) -> bool:
+    """True for a character that renders as nothing (a filler, a zero-width or bidi
+    control, a variation selector), whatever its general category."""
+    code = ord(ch)
+    return any(low <= code <= high for low, high in _INVISIBLE_RANGES)
 
 
 class Visibility(StrEnum):
@@ -34,9 +52,11 @@ class DonorStatus(StrEnum):
 def normalise_display_name(raw: str) -> str:
     """Return the name as stored, or raise :class:`InvalidInput` naming the rule broken.
 
-    Names are NFC-normalised and trimmed; 2 to 32 characters of letters, digits,
-    spaces and ``. ' - _``; no runs of spaces, no control or invisible characters,
-    and nothing that looks like an e-mail address (a wall is public).
+    Names are NFC-normalised and trimmed; 2 to 32 characters (code points) of letters
+    of any script with their combining marks, digits, single spaces and ``. ' - _``;
+    nothing invisible (fillers, zero-width and bidi controls) and nothing that looks
+    like an e-mail address (a wall is public). A name must show at least one letter
+    or digit. Emoji and other symbols are refused.
     """
     name = unicodedata.normalize("NFC", raw).strip()
 
@@ -47,13 +67,20 @@ def normalise_display_name(raw: str) -> str:
         raise fail("a display name cannot contain '@' (it must not be an e-mail address)")
     if not DISPLAY_NAME_MIN <= len(name) <= DISPLAY_NAME_MAX:
         raise fail(f"a display name has {DISPLAY_NAME_MIN} to {DISPLAY_NAME_MAX} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in name):
+    if any(is_invisible(ch) for ch in name):
+        raise fail("a display name cannot contain invisible characters (fillers, zero-width)")
+    categories = [unicodedata.category(ch) for ch in name]
+    if any(category in ("Cc", "Cf", "Co", "Cs", "Cn") for category in categories):
         raise fail("a display name cannot contain control or invisible characters")
-    if not _NAME_CHARS.match(name):
-        raise fail("a display name has letters, digits, spaces and . ' - _ only")
+    for index, (ch, category) in enumerate(zip(name, categories, strict=True)):
+        if category in _MARKS:
+            if index == 0 or categories[index - 1] not in (*_LETTERS, *_MARKS, *_DIGITS):
+                raise fail("a combining mark in a display name must follow a letter or digit")
+        elif category not in _LETTERS and category not in _DIGITS and ch not in _NAME_PUNCTUATION:
+            raise fail("a display name has letters, digits, spaces and . ' - _ only")
     if "  " in name:
         raise fail("a display name cannot contain runs of spaces")
-    if not any(ch.isalnum() for ch in name):
+    if not any(category in (*_LETTERS, *_DIGITS) for category in categories):
         raise fail("a display name needs at least one letter or digit")
     return name
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, retry_on_contention
 from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.ledger import (
     POINTS,
@@ -135,11 +136,17 @@ def adjust(
             field="amount",
         )
     if asset == "points":
+        if currency is not None:
+            raise InvalidInput(
+                "points have no currency: leave currency out for a points adjustment",
+                code="currency_not_allowed",
+                field="currency",
+            )
         kind, currency = AccountKind.POINTS_AVAILABLE, POINTS
     else:
-        if currency is None or len(currency) != 3 or not currency.isalpha():
-            raise InvalidInput("cash adjustments need a 3-letter currency", field="currency")
-        kind, currency = AccountKind.CASH_AVAILABLE, currency.upper()
+        if currency is None:
+            raise InvalidInput("cash adjustments need a currency", field="currency")
+        kind, currency = AccountKind.CASH_AVAILABLE, validate_currency(currency.upper())
     request = {
         "donor_id": donor_id,
         "asset": asset,

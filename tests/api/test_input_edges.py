@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import replace
 
@@ -335,3 +336,206 @@ def test_the_console_renders_stored_text_whatever_it_holds(app, runtime, setting
     page = agent.get("/console/redemptions")
     assert page.status_code == 200
     assert "Ada \ufffd &lt;b&gt;L&lt;/b&gt;" in page.text
+
+
+# --- currencies (ISO 4217) ------------------------------------------------------------
+
+
+def test_a_cash_adjustment_in_no_real_currency_is_refused(client, runtime, auth) -> None:
+    load_program(runtime)
+    donor = consenting_donor(runtime, "ada")
+    url, agent = f"/v1/admin/donors/{donor}/adjustments", auth("agent", "support")
+    before = row_count(runtime, "ledger_transfers")
+    for currency in ("ZZZ", "XXX", "XAU"):
+        payload = {"asset": "cash", "amount": 500, "currency": currency, "reason": "bonus"}
+        answer = refused(client.post(url, json=payload, headers=agent))
+        assert answer["error"] == "invalid_currency" and "currency" in answer["errors"]["json"]
+    points = {"asset": "points", "amount": 5, "currency": "USD", "reason": "bonus"}
+    answer = refused(client.post(url, json=points, headers=agent))
+    assert answer["error"] == "currency_not_allowed" and "currency" in answer["errors"]["json"]
+    assert row_count(runtime, "ledger_transfers") == before
+    cash = {"asset": "cash", "amount": 500, "currency": "eur", "reason": "bonus"}
+    assert client.post(url, json=cash, headers=agent).get_json()["currency"] == "EUR"
+
+
+def test_campaigns_and_rewards_take_only_real_currencies(client, runtime, auth) -> None:
+    load_program(runtime)
+    admin = auth("boss", "admin")
+    campaign = client.patch(
+        "/v1/admin/campaigns/theft-bounty-2024",
+        json={"currency": "ZZZ", "reason": "typo test"},
+        headers=admin,
+    )
+    assert "currency" in refused(campaign)["errors"]["json"]
+    gift = {
+        "id": "gift-zzz",
+        "kind": "gift_card",
+        "name": "Gift",
+        "point_cost": 10,
+        "brand": "X",
+        "denomination_cents": 100,
+        "currency": "ZZZ",
+    }
+    assert (
+        "currency"
+        in refused(client.post("/v1/admin/rewards", json=gift, headers=admin))["errors"]["json"]
+    )
+
+
+# --- display names over HTTP ------------------------------------------------------------
+
+
+def test_invisible_display_names_are_refused_and_hindi_is_accepted(client, runtime, auth) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    for invisible in ("\u3164\u3164\u3164", "\uffa0\uffa0", "\u2800\u2800", "A\u200bB"):
+        answer = client.patch("/v1/me", json={"display_name": invisible}, headers=auth("ada"))
+        assert refused(answer)["error"] == "invalid_display_name"
+    named = client.patch("/v1/me", json={"display_name": "नमस्ते"}, headers=auth("ada"))
+    assert named.status_code == 200 and named.get_json()["display_name"] == "नमस्ते"
+
+
+# --- item 6: strict numbers, unknown query parameters, 413, empty PATCH ----------------
+
+
+def test_numbers_sent_as_strings_are_refused(client, runtime, auth) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    answer = client.post(
+        "/v1/submissions", json=body(BOUNTY, [clip(duration_s="30")]), headers=auth("ada")
+    )
+    assert "duration_s" in refused(answer)["errors"]["json"]["clips"]["0"]
+    assert row_count(runtime, "clips") == 0
+
+
+def test_schema_numbers_in_json_bodies_are_strict_and_bounded(app) -> None:
+    """Every integer or float field of every JSON body the API reads refuses strings
+    and has bounds its column can hold (a guard for fields added later)."""
+    import marshmallow as ma
+
+    from api.schemas.common import StrictFloat
+
+    def numbers(schema, path=""):  # type: ignore[no-untyped-def]
+        for name, field in schema.fields.items():
+            yield from walk(field, f"{path}{name}")
+
+    def walk(field, path):  # type: ignore[no-untyped-def]
+        if isinstance(field, ma.fields.Number):
+            yield path, field
+        elif isinstance(field, ma.fields.List):
+            yield from walk(field.inner, path + "[]")
+        elif isinstance(field, ma.fields.Dict) and field.value_field is not None:
+            yield from walk(field.value_field, path + "{}")
+        elif isinstance(field, ma.fields.Nested):
+            yield from numbers(field.schema, path + ".")
+
+    checked = 0
+    for view in app.view_functions.values():
+        cls = getattr(view, "view_class", None)
+        for method in ("post", "put", "patch", "delete"):
+            function = getattr(cls, method, None)
+            params = getattr(function, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+            for param in params:
+                if param["in"] != "json":
+                    continue
+                schema = param["schema"]
+                schema = schema() if isinstance(schema, type) else schema
+                for path, field in numbers(schema):
+                    checked += 1
+                    strict = isinstance(field, StrictFloat) or getattr(field, "strict", False)
+                    assert strict, f"{type(schema).__name__}.{path} accepts strings"
+                    ranges = [v for v in field.validators if isinstance(v, ma.validate.Range)]
+                    bounded = any(r.max is not None and r.min is not None for r in ranges)
+                    if isinstance(field, ma.fields.Integer) and path != "amount":
+                        assert bounded, f"{type(schema).__name__}.{path} is unbounded"
+    assert checked > 20
+
+
+@pytest.mark.parametrize(
+    ("path", "role"),
+    [
+        ("/v1/campaigns?bogus=1", None),  # an operation with no query parameters
+        ("/v1/me/ledger?limit=5&colour=red", "donor"),
+        ("/v1/honor-wall?board=all_time&sort=asc", None),
+    ],
+)
+def test_unknown_query_parameters_are_a_422_naming_them(client, runtime, auth, path, role):  # type: ignore[no-untyped-def]
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    headers = auth("ada") if role else {}
+    answer = refused(client.get(path, headers=headers))
+    assert answer["error"] == "unknown_query_parameter"
+    unknown = set(answer["errors"]["query"])
+    assert unknown and unknown <= {"bogus", "colour", "sort"}
+    assert client.get(path.split("?")[0] + "?limit=5" if role else path.split("?")[0],
+                      headers=headers).status_code == 200  # fmt: skip
+
+
+def test_a_chunked_body_over_two_mebibytes_is_413_in_the_error_shape(client, runtime, auth) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    big = b'{"clips": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    answer = client.post(
+        "/v1/submissions",
+        input_stream=io.BytesIO(big),
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn sets for chunked
+        headers={**auth("ada"), "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
+    assert refused(answer, 413)["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("payload", [None, {}])
+def test_a_profile_patch_that_changes_nothing_is_a_422(client, runtime, auth, payload) -> None:
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    answer = client.patch("/v1/me", json=payload, headers=auth("ada"))
+    result = refused(answer)
+    assert result["error"] == "nothing_to_change" and "_schema" in result["errors"]["json"]
+
+
+# --- item 10: HTTP conformance --------------------------------------------------------
+
+
+def test_a_405_names_the_allowed_methods(client) -> None:
+    answer = client.delete("/v1/campaigns")
+    assert refused(answer, 405)["error"] == "method_not_allowed"
+    assert set(answer.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+    assert "DELETE" not in answer.headers["Allow"]
+
+
+def test_the_published_error_schema_allows_details_and_null_erased_ids(client) -> None:
+    spec = client.get("/openapi.json").get_json()
+    error = spec["components"]["schemas"]["Error"]
+    assert error["properties"]["details"]["type"] == "object"
+    assert "details" not in error.get("required", [])
+    profile = spec["components"]["schemas"]["Profile"]["properties"]["account_id"]
+    assert profile.get("nullable") is True
+
+
+def test_a_409_with_details_matches_the_published_error_schema(client, runtime, auth) -> None:
+    load_program(runtime)
+    donor = consenting_donor(runtime, "ada")
+    answer = client.post(
+        f"/v1/admin/donors/{donor}/adjustments",
+        json={"asset": "points", "amount": -5, "reason": "too much"},
+        headers=auth("agent", "support"),
+    )
+    found = refused(answer, 409)
+    spec = client.get("/openapi.json").get_json()
+    assert set(found) <= set(spec["components"]["schemas"]["Error"]["properties"])
+
+
+def test_an_erased_donors_profile_has_a_null_account_id(client, runtime, auth) -> None:
+    from datetime import timedelta
+
+    from rewards_engine.jobs import find_job
+    from rewards_engine.scheduler import run_job
+
+    load_program(runtime)
+    donor = consenting_donor(runtime, "ben")
+    assert client.delete("/v1/me", headers=auth("ben")).status_code == 202
+    runtime.clock.advance(timedelta(hours=2))  # type: ignore[attr-defined]
+    run_job(runtime, find_job("erase-donors"))
+    answer = client.get(f"/v1/admin/donors/{donor}", headers=auth("agent", "support"))
+    assert answer.status_code == 200
+    assert answer.get_json()["profile"]["account_id"] is None
