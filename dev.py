@@ -78,8 +78,28 @@ def ensure_browser() -> None:
             return
 
 
+def ensure_nginx() -> None:
+    """The slow-client test runs the shipped nginx config (deploy/) in front of the engine:
+    install Debian's nginx where we can (root with apt-get, as in CI); elsewhere that
+    test skips and says why."""
+    if os.environ.get("NGINX") or shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"):
+        return
+    can_install = shutil.which("apt-get") and getattr(os, "geteuid", lambda: 1)() == 0
+    if os.environ.get("SKIP_NGINX_INSTALL") or not can_install:
+        print("no nginx here: the slow-client test will be skipped", file=sys.stderr)
+        return
+    print("installing nginx for the slow-client test (apt-get) ...", file=sys.stderr, flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "nginx"]):
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
+        if done.returncode != 0:
+            print("nginx could not be installed: the slow-client test skips", file=sys.stderr)
+            return
+
+
 def test(args: list[str]) -> None:
     ensure_browser()
+    ensure_nginx()
     os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
 
 

@@ -21,8 +21,20 @@ from rewards_engine.redis_server import EmbeddedRedis
 @click.option("--host", default=None, help="Address to bind (default: HOST or 127.0.0.1).")
 @click.option("--workers", type=int, default=None, help="gunicorn workers (default: 2 per CPU).")
 @click.option("--scheduler/--no-scheduler", default=False, help="Also run the scheduler.")
-def serve(port: int | None, host: str | None, workers: int | None, scheduler: bool) -> None:
-    """Serve the API with gunicorn (several workers), optionally with the scheduler beside it."""
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    default=False,
+    help="Behind a buffering reverse proxy on this machine (deploy/nginx-rewards-engine.conf):"
+    " listen on loopback only and believe one proxy's X-Forwarded-* (TRUSTED_PROXIES=1).",
+)
+def serve(
+    port: int | None, host: str | None, workers: int | None, scheduler: bool, behind_proxy: bool
+) -> None:
+    """Serve the API with gunicorn (several workers), optionally with the scheduler beside it.
+
+    In production put a buffering proxy in front (``--behind-proxy``): gunicorn's threads
+    must never wait on a slow client's body (docs/resilience.md)."""
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -30,6 +42,10 @@ def serve(port: int | None, host: str | None, workers: int | None, scheduler: bo
     port = port or settings.port
     host = host or settings.host
     workers = workers or settings.web_worker_count()
+    if behind_proxy and host not in ("127.0.0.1", "::1", "localhost"):
+        raise click.ClickException(
+            f"--behind-proxy listens on loopback only (the proxy forwards to it), not {host}"
+        )
 
     embedded = EmbeddedRedis(settings.instance_dir) if settings.redis_is_embedded else None
     started_redis = embedded.ensure_running() if embedded else False
@@ -39,6 +55,9 @@ def serve(port: int | None, host: str | None, workers: int | None, scheduler: bo
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if behind_proxy:
+        env.setdefault("TRUSTED_PROXIES", "1")
+        env["REWARDS_BEHIND_PROXY"] = "1"  # api.gunicorn_conf: timeouts for a proxy's peer
 
     commands = [
         [
@@ -57,6 +76,7 @@ def serve(port: int | None, host: str | None, workers: int | None, scheduler: bo
     click.echo(
         f"serving on http://{shown}:{port} with {workers} workers"
         + (" and the scheduler" if scheduler else "")
+        + (" (behind a proxy)" if behind_proxy else "")
         + f"\n  docs:    http://{shown}:{port}/docs\n  openapi: http://{shown}:{port}/openapi.json",
         err=True,
     )
