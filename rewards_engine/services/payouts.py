@@ -1157,7 +1157,8 @@ def reconciliation_report(
     runtime: Runtime, batch_id: int | None = None
 ) -> list[BatchReconciliation]:
     """Per batch: what the provider says was paid, what the ledger moved to paid, and
-    what the items say; any difference is listed. The database is read first and the
+    what the items say; any difference is listed, and so is a batch that waits for a
+    person (its money is in flight until then). The database is read first and the
     providers are asked after: no transaction stays open across a network call."""
     books = []
     with runtime.db.read() as session:
@@ -1180,10 +1181,13 @@ def reconciliation_report(
                         )
                     ).all()
                 )
+            waiting = None
+            if batch.status == rules.BatchStatus.NEEDS_ATTENTION.value:
+                waiting = f"needs attention ({batch.last_error or 'no answer recorded'})"
             books.append((batch.id, batch.provider, int(_ledger_paid(session, batch)),
-                          int(items_paid), outgoing, amounts))  # fmt: skip
+                          int(items_paid), outgoing, amounts, waiting))  # fmt: skip
     results = []
-    for found_id, provider, ledger_paid, items_paid, outgoing, amounts in books:
+    for found_id, provider, ledger_paid, items_paid, outgoing, amounts, waiting in books:
         provider_paid = None
         rail = providers(runtime).get(provider)
         if rail is not None and outgoing is not None:
@@ -1197,7 +1201,7 @@ def reconciliation_report(
                     for o in answer.outcomes
                     if o.status is ItemStatus.SUCCEEDED
                 )
-        differences = []
+        differences = [waiting] if waiting else []  # money in flight until a person acts
         if ledger_paid != items_paid:
             differences.append(f"ledger paid {ledger_paid} != items paid {items_paid}")
         if provider_paid is not None and provider_paid != items_paid:

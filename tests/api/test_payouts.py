@@ -389,8 +389,11 @@ def _call_then_die(runtime) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_duplicate_answer_without_a_link_waits_then_an_attach_reconciles(
-    client, runtime, auth, paypal
+    client, runtime, auth, paypal, cli_env, monkeypatch
 ) -> None:
+    monkeypatch.setenv("PAYPAL_CLIENT_ID", paypal.client_id)
+    monkeypatch.setenv("PAYPAL_CLIENT_SECRET", paypal.client_secret)
+    monkeypatch.setenv("PAYPAL_ENDPOINT", paypal.url)
     ana = payee(runtime, client, auth, "ana", 5_000)
     _call_then_die(runtime)
     paypal.duplicate_links = False  # the answer says the batch exists, not which it is
@@ -403,6 +406,8 @@ def test_a_duplicate_answer_without_a_link_waits_then_an_attach_reconciles(
     assert len(paypal.batches) == 1
     assert len(paypal.request_ids) == 2
     assert cash(runtime, ana) == {"available": 0, "in_flight": 5_000}
+    waiting = CliRunner().invoke(cli, ["payouts", "report"])  # on call sees it
+    assert waiting.exit_code == 1 and "needs attention" in waiting.output
 
     admin = {"Authorization": auth("ops", "admin")["Authorization"]}
     url = f"/v1/admin/payout-batches/{batch.id}/attach"
@@ -437,6 +442,7 @@ def test_a_duplicate_answer_without_a_link_waits_then_an_attach_reconciles(
     assert cash(runtime, ana) == {"available": 0, "in_flight": 0}
     assert paid_at_paypal(paypal) == {"ana@example.com": 1}
     assert_books_balance(runtime)
+    assert CliRunner().invoke(cli, ["payouts", "report"]).exit_code == 0
 
 
 def test_partial_failures_return_the_money_with_the_reason(client, runtime, auth, paypal) -> None:
