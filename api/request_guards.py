@@ -22,6 +22,12 @@ from flask import Flask, abort, current_app, request
 from api.errors import error_body
 
 MAX_JSON_DEPTH = 32
+# Below gunicorn's own limits (api/gunicorn_conf.py: request line 8190, 100 header
+# fields of 8190 bytes), so that the app, not gunicorn's HTML page, answers the usual
+# oversized request in the error shape. Past gunicorn's limits gunicorn answers.
+MAX_TARGET_BYTES = 4096  # path and query string: 414
+MAX_HEADER_BYTES = 4096  # one "Name: value" field: 431
+MAX_HEADER_FIELDS = 64  # 431
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Forms are the console's: werkzeug parses them flat, under its own limits.
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -53,6 +59,26 @@ def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
         elif byte in _CLOSERS:
             depth -= 1
     return False
+
+
+def _guard_head() -> tuple[dict[str, Any], int] | None:
+    target = len(request.full_path.encode("utf-8", "surrogateescape"))
+    if target > MAX_TARGET_BYTES:
+        message = f"the request target (path and query) is over {MAX_TARGET_BYTES} bytes"
+        return error_body(414, "uri_too_long", message), 414
+    fields = list(request.headers.items())
+    too_long = sorted(
+        {name for name, value in fields if len(name) + 2 + len(value) > MAX_HEADER_BYTES}
+    )
+    if len(fields) > MAX_HEADER_FIELDS or too_long:
+        message = (
+            f"header fields over {MAX_HEADER_BYTES} bytes: {', '.join(too_long)}"
+            if too_long
+            else f"too many header fields (at most {MAX_HEADER_FIELDS})"
+        )
+        errors = {"headers": {name: [f"over {MAX_HEADER_BYTES} bytes"] for name in too_long}}
+        return error_body(431, "headers_too_large", message, errors if too_long else None), 431
+    return None
 
 
 def _guard_body() -> tuple[dict[str, Any], int] | None:
@@ -99,7 +125,7 @@ def _guard_query() -> None:
 def register_request_guards(app: Flask) -> None:
     @app.before_request
     def guard() -> Any:
-        refused = _guard_body()
+        refused = _guard_head() or _guard_body()
         if refused:
             return refused
         try:

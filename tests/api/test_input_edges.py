@@ -539,3 +539,16 @@ def test_an_erased_donors_profile_has_a_null_account_id(client, runtime, auth) -
     answer = client.get(f"/v1/admin/donors/{donor}", headers=auth("agent", "support"))
     assert answer.status_code == 200
     assert answer.get_json()["profile"]["account_id"] is None
+
+
+def test_an_overlong_target_or_header_is_answered_by_the_app_in_the_error_shape(client) -> None:
+    """Below gunicorn's own limits (8190-byte request line and fields), the app answers
+    414 and 431 in the error shape; gunicorn's HTML page only past them."""
+    long_target = refused(client.get("/v1/campaigns?cursor=" + "x" * 5000), 414)
+    assert long_target["error"] == "uri_too_long"
+    big_header = refused(client.get("/v1/campaigns", headers={"X-Big": "y" * 5000}), 431)
+    assert big_header["error"] == "headers_too_large"
+    assert "X-Big" in big_header["errors"]["headers"]
+    many = {f"X-H{n}": "1" for n in range(80)}
+    assert refused(client.get("/v1/campaigns", headers=many), 431)["error"] == "headers_too_large"
+    assert client.get("/v1/campaigns", headers={"X-Fine": "y" * 3000}).status_code == 200
