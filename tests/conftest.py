@@ -32,6 +32,11 @@ TEST_ENCRYPTION_KEY = "kCv6VvK0ZbS0pZ0tq7w5pGmEo3Y2m8c5xq1sF4u9H2E="  # tests on
 DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres_only") and not os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("PostgreSQL only: run with TEST_DATABASE_URL")
+
+
 def pytest_report_header() -> list[str]:
     database = "PostgreSQL" if os.environ.get("TEST_DATABASE_URL") else "SQLite"
     redis_kind = "server at TEST_REDIS_URL" if os.environ.get("TEST_REDIS_URL") else "embedded"
