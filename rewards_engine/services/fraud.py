@@ -37,7 +37,7 @@ from rewards_engine.domain.profiles import DonorStatus
 from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag, FraudRule, FraudScanState
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, holds, support, wall
+from rewards_engine.services import audit, holds, redemptions, support, wall
 from rewards_engine.services.fraud_signals import SIGNALS, HashIndex, Scope
 
 log = logging.getLogger(__name__)
@@ -470,7 +470,14 @@ def resolve(
         if ban:
             donor.status = DonorStatus.BANNED.value
         changed = donor.on_hold != hold or ban
+        released = donor.on_hold and not hold
         donor.on_hold = hold
+        fulfilled: list[int] = []
+        if released and not confirm and runtime.settings.gift_cards_auto_fulfil:
+            # Gift cards redeemed while held wait for this decision: a dismissal hands
+            # them over now; after a confirmation they stay for support to decide.
+            session.flush()
+            fulfilled = redemptions.fulfil_after_release(session, now, [donor.id])  # type: ignore[list-item]
         if changed:
             donor.updated_at = now
             uow.publish(DonorChanged(donor.id))
@@ -489,6 +496,7 @@ def resolve(
                 "status": donor.status,
                 "clips_reversed": reversed_count,
                 "donor_id": donor.id,
+                "redemptions_fulfilled": fulfilled,
             },
             reason=reason,
         )

@@ -206,10 +206,7 @@ def redeem(
         if item.kind == RewardKind.GIFT_CARD:
             redemption.gift_card_code_id = source_for(item).issue(session, item, redemption.id, now)
             if auto_fulfil and not donor.on_hold:
-                redemption.status = Status.FULFILLED.value
-                _event(
-                    session, now, redemption, Status.REQUESTED.value, Actor.system("auto-fulfil")
-                )
+                _auto_fulfil(session, now, redemption)
         else:  # last: the item's row lock is held only until the commit just after
             taken = session.execute(
                 update(RewardItem)
@@ -221,6 +218,49 @@ def redeem(
                 raise Conflict(f"{item.name} is out of stock", code="out_of_stock")
         idempotency.store(session, key, {"redemption_id": redemption.id})
         return _view(session, redemption, vault, reveal=True)
+
+
+def _auto_fulfil(
+    session: Session, now: datetime, redemption: Redemption, note: str | None = None
+) -> None:
+    """A gift card's code, set aside when it was redeemed, handed to the donor: the one
+    step by which a redemption is fulfilled without a person."""
+    redemption.status = Status.FULFILLED.value
+    redemption.updated_at = now
+    _event(session, now, redemption, Status.REQUESTED.value, Actor.system("auto-fulfil"), note)
+
+
+RELEASED = "fulfilled when the review ended"
+
+
+def fulfil_after_release(session: Session, now: datetime, donor_ids: list[int]) -> list[int]:
+    """Gift cards redeemed while their donor was on hold, fulfilled once the hold is
+    released (in the releasing transaction, the donors' rows already locked): the same
+    step as auto-fulfilment, for redemptions still ``requested`` with their code set
+    aside, of donors now active and not on hold. A second release finds none left, so a
+    card is fulfilled once. The caller decides whether auto-fulfilment is on. Returns the
+    redemptions fulfilled."""
+    if not donor_ids:
+        return []
+    redemptions = list(
+        session.scalars(
+            select(Redemption)
+            .join(Donor, Donor.id == Redemption.donor_id)
+            .where(
+                Redemption.donor_id.in_(donor_ids),
+                Redemption.kind == RewardKind.GIFT_CARD.value,
+                Redemption.status == Status.REQUESTED.value,
+                Redemption.gift_card_code_id.is_not(None),
+                Donor.status == "active",
+                Donor.on_hold.is_(False),
+            )
+            .order_by(Redemption.id)
+            .with_for_update(of=Redemption)
+        )
+    )
+    for redemption in redemptions:
+        _auto_fulfil(session, now, redemption, RELEASED)
+    return [r.id for r in redemptions if r.id is not None]
 
 
 @retry_on_contention

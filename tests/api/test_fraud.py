@@ -3,6 +3,7 @@ stop, confirmations that reverse, dismissals that stay dismissed, rules as data.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
 from rewards_engine.models import AuditRecord, Clip, Donor, FraudFlag
 from rewards_engine.scheduler import run_job
-from rewards_engine.services import fraud, ledger, payouts, support
+from rewards_engine.services import fraud, holds, ledger, payouts, support
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
 
 HOUR = datetime(2025, 1, 15, 9, 0, tzinfo=UTC)
@@ -294,3 +295,100 @@ def test_rules_are_data_versioned_and_changed_by_admins_only(
         actions = session.scalars(select(AuditRecord.action)).all()
     assert "fraud.rule_changed" in actions and "donor.hold" in actions
     assert first
+
+
+def held_farm_with_a_gift_card(client, runtime, clock, auth) -> tuple[int, FraudFlag, dict]:  # type: ignore[no-untyped-def]
+    """A donor held by a velocity flag who redeems a gift card while held."""
+    farm = consenting_donor(runtime, "farm")
+    donate(client, auth("farm"), impossible_hour())
+    scan(runtime, clock)
+    [flag] = flags(runtime, farm)
+    assert donor_row(runtime, farm).on_hold
+    support.adjust(
+        runtime.db, runtime.clock, AGENT, farm, asset="points", amount=5_000, reason="test points"
+    )
+    answer = client.post(
+        "/v1/redemptions", json={"reward_id": "gift-card-amazon-10-usd"}, headers=auth("farm")
+    )
+    assert answer.status_code == 201, answer.get_json()
+    redemption = answer.get_json()
+    assert (redemption["status"], redemption["code"]) == ("requested", None)
+    return farm, flag, redemption
+
+
+def redemption_of(client, auth, redemption_id: int) -> dict:  # type: ignore[no-untyped-def]
+    answer = client.get(f"/v1/redemptions/{redemption_id}", headers=auth("farm"))
+    assert answer.status_code == 200
+    return answer.get_json()
+
+
+def test_a_gift_card_redeemed_while_held_is_fulfilled_once_when_the_hold_is_released(
+    client, runtime, clock, auth, program
+) -> None:
+    farm, flag, redemption = held_farm_with_a_gift_card(client, runtime, clock, auth)
+    spendable = ledger.donor_balances(runtime.db, farm).points_available + 1_000
+    answer = client.post(
+        f"/v1/admin/fraud-flags/{flag.id}/resolve",
+        json={"decision": "dismiss", "reason": "a long single event, checked the footage"},
+        headers=auth("agent-1", "support"),
+    )
+    assert answer.status_code == 200 and answer.get_json()["on_hold"] is False
+    after = redemption_of(client, auth, redemption["id"])
+    assert after["status"] == "fulfilled" and after["code"]
+    fulfilled = [e for e in after["events"] if e["to_status"] == "fulfilled"]
+    assert len(fulfilled) == 1 and fulfilled[0]["actor_kind"] == "system"
+
+    # Released again (support, then a second dismissal attempt): nothing more happens.
+    assert not holds.set_hold(
+        runtime.db, runtime.clock, AGENT, farm, False, "released again", fulfil_gift_cards=True
+    )
+    again = client.post(
+        f"/v1/admin/fraud-flags/{flag.id}/resolve",
+        json={"decision": "dismiss", "reason": "twice"},
+        headers=auth("agent-1", "support"),
+    )
+    assert again.status_code == 409
+    final = redemption_of(client, auth, redemption["id"])
+    assert final["code"] == after["code"] and final["events"] == after["events"]
+    assert ledger.donor_balances(runtime.db, farm).points_available == spendable - 1_000
+    assert ledger.verify(runtime.db).ok
+    with runtime.db.read() as session:
+        [record] = session.scalars(select(AuditRecord).where(AuditRecord.action == "fraud.dismiss"))
+    assert record.after["redemptions_fulfilled"] == [redemption["id"]]
+
+
+def test_a_support_release_fulfils_through_the_same_step_and_respects_auto_fulfilment(
+    client, runtime, clock, auth, program
+) -> None:
+    farm, flag, redemption = held_farm_with_a_gift_card(client, runtime, clock, auth)
+    runtime.settings = replace(runtime.settings, gift_cards_auto_fulfil=False)
+    fraud.resolve(runtime, AGENT, flag.id, confirm=False, reason="checked")
+    assert not donor_row(runtime, farm).on_hold
+    assert redemption_of(client, auth, redemption["id"])["status"] == "requested"  # support's
+
+    # Held again by hand, then released by support with auto-fulfilment on.
+    holds.set_hold(runtime.db, runtime.clock, AGENT, farm, True, "phone check pending")
+    assert holds.set_hold(
+        runtime.db, runtime.clock, AGENT, farm, False, "phone check done", fulfil_gift_cards=True
+    )
+    after = redemption_of(client, auth, redemption["id"])
+    assert after["status"] == "fulfilled" and after["code"]
+    assert [e["to_status"] for e in after["events"]] == ["requested", "fulfilled"]
+    assert ledger.verify(runtime.db).ok
+
+
+def test_a_gift_card_redeemed_while_held_waits_for_support_when_the_flag_is_confirmed(
+    client, runtime, clock, auth, program
+) -> None:
+    farm, flag, redemption = held_farm_with_a_gift_card(client, runtime, clock, auth)
+    spendable = ledger.donor_balances(runtime.db, farm).points_available + 1_000
+    fraud.resolve(runtime, AGENT, flag.id, confirm=True, reason="a loop", keep_hold=False)
+    assert not donor_row(runtime, farm).on_hold
+    assert redemption_of(client, auth, redemption["id"])["status"] == "requested"
+    url = f"/v1/admin/redemptions/{redemption['id']}/transition"
+    body_ = {"to": "cancelled", "reason": "earned by confirmed fraud"}
+    agent = auth("agent-1", "support")
+    assert client.post(url, json=body_, headers=agent).status_code == 200
+    assert client.post(url, json=body_, headers=agent).status_code == 409  # refunded once
+    assert ledger.donor_balances(runtime.db, farm).points_available == spendable
+    assert ledger.verify(runtime.db).ok
