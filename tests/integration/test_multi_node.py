@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, support
 from tests.conftest import make_token
 from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
-from tests.support.processes import api_nodes, engine_process, stop_process
+from tests.support.processes import api_nodes, engine_process, stop_processes
 
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; 5 demo codes
 
@@ -95,9 +95,15 @@ def test_concurrent_redemptions_split_across_nodes_never_overspend(nodes, live, 
 def test_two_schedulers_started_at_once_run_each_job_once_a_tick(cli_env) -> None:
     first, second = engine_process("scheduler"), engine_process("scheduler")
     time.sleep(12)  # the wall drain ticks every 5 s
-    logs = [stop_process(first), stop_process(second)]
+    stopped_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    logs = stop_processes(first, second)  # together: neither takes over from the other
+    # Only what happened before the stop: while one shuts down the other may lead.
     events = [
-        [json.loads(line) for line in log.decode().splitlines() if line.startswith("{")]
+        [
+            event
+            for line in log.decode().splitlines()
+            if line.startswith("{") and (event := json.loads(line))["ts"] < stopped_at
+        ]
         for log in logs
     ]
     leaders = [any(e.get("event") == "scheduler leadership changed" and e.get("leader")

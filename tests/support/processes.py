@@ -108,16 +108,25 @@ def engine_process(*args: str, **env: str) -> subprocess.Popen[bytes]:
     )
 
 
+def stop_processes(*processes: subprocess.Popen[bytes]) -> list[bytes]:
+    """SIGTERM every group at once (so that none outlives another and takes over its
+    work meanwhile), SIGKILL after 30 s; what each wrote on stderr."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    written = []
+    for process in processes:
+        try:
+            _, errors = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            _, errors = process.communicate()
+        written.append(errors or b"")
+    return written
+
+
 def stop_process(process: subprocess.Popen[bytes]) -> bytes:
-    """SIGTERM the group, SIGKILL after 30 s; returns what it wrote on stderr."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        _, errors = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        _, errors = process.communicate()
-    return errors or b""
+    return stop_processes(process)[0]
 
 
 @contextmanager
@@ -139,5 +148,4 @@ def api_nodes(count: int = 1, workers: int = 2) -> Iterator[list[str]]:
                     time.sleep(0.3)
         yield bases
     finally:
-        for server in servers:
-            stop_process(server)
+        stop_processes(*servers)
