@@ -66,7 +66,11 @@ def migrate() -> None:
 
 @cli.command("load-fixtures")
 @click.option("--update", is_flag=True, help="Overwrite existing records that differ.")
-@click.option("--demo", is_flag=True, help="Also demo donors and demo gift-card codes.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also the demo: donors, gift-card codes and weeks of activity (built once).",
+)
 @click.option("--path", type=click.Path(exists=True, file_okay=False), default=None)
 def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
     """Load campaigns, consent, medals and the catalog from fixtures/ (idempotent)."""
@@ -93,6 +97,16 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
     )
     for line in report.differing:
         click.echo(f"differs from the file (kept; --update applies it): {line}")
+    if demo:
+        from rewards_engine.services.demo import build_activity
+
+        built = build_activity(runtime, directory, progress=progress)
+        end_progress()
+        if built.built:
+            click.echo(
+                f"demo activity: {built.donors} donors, {built.clips} clips in {built.calls} "
+                "calls, a redemption, a fraud flag and a payout batch to look at"
+            )
 
 
 @cli.command("issue-token")
