@@ -18,7 +18,6 @@ from rewards_engine.domain.roles import Role
 
 MAX_SUBJECT_LENGTH = 128
 LEEWAY_S = 30  # clock skew tolerated on exp
-DEFAULT_TTL = timedelta(hours=1)
 
 
 class InvalidToken(Exception):

@@ -24,12 +24,6 @@ class AccountKind(StrEnum):
     PAYOUTS = "payouts"  # cash paid out through a provider
 
 
-PENDING_TO_AVAILABLE = {
-    AccountKind.POINTS_PENDING: AccountKind.POINTS_AVAILABLE,
-    AccountKind.CASH_PENDING: AccountKind.CASH_AVAILABLE,
-}
-
-
 class TransferKind(StrEnum):
     EARNING = "earning"
     VESTING = "vesting"

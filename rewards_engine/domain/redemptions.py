@@ -35,7 +35,6 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-FINAL = frozenset({Status.FULFILLED, Status.DELIVERED, Status.CANCELLED, Status.FAILED})
 RETURNING = frozenset({Status.CANCELLED, Status.FAILED})  # points and stock go back
 
 _NEXT: dict[RewardKind, dict[Status, frozenset[Status]]] = {

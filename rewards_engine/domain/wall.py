@@ -158,11 +158,6 @@ def decode_clips(score: float) -> int:
     return int(score) // TIME_SPAN
 
 
-def min_score_for(clips: int) -> int:
-    """The lowest score of any donor with exactly ``clips`` clips."""
-    return clips * TIME_SPAN
-
-
 def competition_ranks(first_rank: int, first_position: int, counts: list[int]) -> list[int]:
     """Ranks of consecutive entries, given the rank and 1-based position of the first."""
     ranks: list[int] = []

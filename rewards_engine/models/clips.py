@@ -8,8 +8,6 @@ from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, te
 
 from rewards_engine.models.base import BIG_INT, Field, SQLModel, big_id, timestamp
 
-CLIP_STATUSES = ("accepted", "pending_review", "duplicate", "rejected", "reversed")
-
 
 class SubmissionBatch(SQLModel, table=True):
     """One ``POST /v1/submissions`` call: its clips commit or fail together."""

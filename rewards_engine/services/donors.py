@@ -137,14 +137,6 @@ def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
     return donor
 
 
-def get_donor(db: Database, donor_id: int) -> Donor:
-    with db.read() as session:
-        donor = session.get(Donor, donor_id)
-    if donor is None:
-        raise NotFound(f"no donor {donor_id}", code="donor_not_found")
-    return donor
-
-
 SEARCH_LIMIT = 50
 
 
