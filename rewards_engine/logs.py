@@ -64,3 +64,7 @@ def configure_logging(level: str = "INFO") -> None:
     # Third-party loggers that echo request bodies or tokens at DEBUG stay quieter.
     for noisy in ("paypalrestsdk", "urllib3", "stripe"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # APScheduler says "running job" and "job executed" for every tick at INFO; the
+    # engine logs what each job did instead (rewards_engine.scheduler.run_job).
+    if logging.getLevelName(level) > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -120,7 +120,14 @@ def run_job(
             keeper.join()
             lease.release()
     seconds = round(time.perf_counter() - started, 3)
-    log.info("job finished", extra={"fields": {"job": spec.name, "seconds": seconds, **result}})
+    # A run that found nothing to do (every count zero) is routine: DEBUG, so that an
+    # idle scheduler is quiet at INFO; one that did something says what, with counts.
+    did = any(value for value in result.values() if isinstance(value, int | float))
+    log.log(
+        logging.INFO if did else logging.DEBUG,
+        "job finished",
+        extra={"fields": {"job": spec.name, "seconds": seconds, **result}},
+    )
     return result
 
 
