@@ -32,7 +32,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
+    url = config.get_main_option("sqlalchemy.url") or Settings.from_env(needs=()).database_url
     engine = create_engine(normalise_database_url(url), poolclass=pool.NullPool)
     with engine.connect() as connection:
         _configure(connection)

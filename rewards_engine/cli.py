@@ -10,15 +10,17 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
 import click
 
 from rewards_engine import jobs as job_registry
-from rewards_engine.config import ConfigError, Settings
+from rewards_engine.config import API_NEEDS, ConfigError, Settings
 from rewards_engine.domain.roles import Role
 from rewards_engine.logs import configure_logging
+from rewards_engine.redis_server import EmbeddedRedis
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobBusy, Scheduler, run_job
 from rewards_engine.tokens import issue_token
@@ -26,13 +28,57 @@ from rewards_engine.tokens import issue_token
 log = logging.getLogger(__name__)
 
 
-def build_runtime() -> Runtime:
+def build_runtime(needs: Collection[str] = ()) -> Runtime:
+    """This command's runtime, with only the secrets it ``needs`` required (see
+    ``Settings.from_env``). An embedded Redis that a one-off command had to start is
+    stopped when the command ends."""
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(needs=needs)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log_level)
+    if settings.redis_is_embedded:  # started on first use, if the command uses Redis
+        embedded = EmbeddedRedis(settings.instance_dir)
+        if not embedded.is_running():
+            click.get_current_context().call_on_close(embedded.stop)
     return Runtime(settings)
+
+
+def explain(exc: BaseException) -> str:
+    """One line that says what went wrong and what to do, for an operator."""
+    import redis
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+    said = str(getattr(exc, "orig", None) or exc).strip()
+    first = said.splitlines()[0] if said else type(exc).__name__
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return f"DATABASE_URL is not a database URL the engine can use: {first}"
+    if isinstance(exc, DBAPIError):
+        if "no such table" in said or getattr(exc.orig, "sqlstate", None) == "42P01":
+            return "the database has no schema yet: run `rewards-engine migrate` first"
+        if isinstance(exc, OperationalError):
+            return f"the database cannot be reached (DATABASE_URL): {first}"
+        return f"the database refused a statement: {first}"
+    if isinstance(exc, redis.RedisError):
+        return f"Redis cannot be reached (REDIS_URL): {first}"
+    return f"{type(exc).__name__}: {first}"
+
+
+class EngineGroup(click.Group):
+    """Every command's failure is one clear line and exit status 1, not a traceback
+    (``rewards-engine --debug ...`` shows it)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(f"{explain(exc)} (--debug shows the traceback)") from exc
 
 
 def progress(message: str) -> None:
@@ -46,8 +92,10 @@ def end_progress() -> None:
         click.echo("\r\033[K", nl=False, err=True)
 
 
-@click.group()
-def cli() -> None:
+@click.group(cls=EngineGroup)
+@click.option("--debug", is_flag=True, help="Show the traceback when a command fails.")
+@click.version_option(package_name="rewards-engine", prog_name="rewards-engine")
+def cli(debug: bool) -> None:
     """The rewards engine of the video donation program."""
 
 
@@ -115,7 +163,7 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
 def issue_token_command(subject: str, role: str, ttl: int) -> None:
     """Print a signed JWT (for development and tests)."""
-    runtime = build_runtime()
+    runtime = build_runtime(needs=("tokens",))
     try:
         token = issue_token(
             runtime.settings, subject, Role(role), timedelta(seconds=ttl), runtime.clock.now()
@@ -128,7 +176,7 @@ def issue_token_command(subject: str, role: str, ttl: int) -> None:
 @cli.command()
 def scheduler() -> None:
     """Run the scheduler process (one leader among all running schedulers runs the jobs)."""
-    runtime = build_runtime()
+    runtime = build_runtime(needs=API_NEEDS)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

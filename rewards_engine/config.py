@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +21,13 @@ EMBEDDED = "embedded"
 
 class ConfigError(RuntimeError):
     """The configuration is unusable; the message says which variable to set."""
+
+
+API_NEEDS = frozenset({"tokens", "encryption"})  # what serving the API cannot do without
+NO_ENCRYPTION_KEY = (
+    "ENCRYPTION_KEYS is not set: give one Fernet key (python -c 'from "
+    "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -143,8 +150,15 @@ class Settings:
     stripe: StripeSettings = field(default_factory=StripeSettings)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings; raise :class:`ConfigError` for anything unusable."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, needs: Collection[str] = API_NEEDS
+    ) -> Settings:
+        """Read the settings; raise :class:`ConfigError` for anything unusable.
+
+        ``needs`` names the secrets this process cannot do without (``tokens``,
+        ``encryption``): the API needs both; a command such as ``ledger verify`` needs
+        neither and runs without them (whatever later wants a missing one, the vault
+        for instance, says which variable to set)."""
         env = os.environ if environ is None else environ
         environment = env.get("APP_ENV", "production").lower()
         if environment not in ENVIRONMENTS:
@@ -199,7 +213,11 @@ class Settings:
                 timeout_s=payout_timeout,
             ),
         )
-        return settings.with_jwt_defaults().with_encryption_key().with_console_secret()
+        if "tokens" in needs or settings.is_development:
+            settings = settings.with_jwt_defaults()
+        if "encryption" in needs or settings.is_development:
+            settings = settings.with_encryption_key()
+        return settings.with_console_secret()
 
     @property
     def is_development(self) -> bool:
@@ -239,10 +257,7 @@ class Settings:
         if self.encryption_keys:
             return self
         if not self.is_development:
-            raise ConfigError(
-                "ENCRYPTION_KEYS is not set: give one Fernet key (python -c 'from "
-                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
-            )
+            raise ConfigError(NO_ENCRYPTION_KEY)
         key = development_secret(self.instance_dir, "dev-encryption-key", _fernet_key)
         return replace(self, encryption_keys=(key,))
 

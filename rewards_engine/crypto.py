@@ -14,11 +14,13 @@ import hmac
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from rewards_engine.config import NO_ENCRYPTION_KEY, ConfigError
+
 
 class Vault:
     def __init__(self, keys: tuple[str, ...]) -> None:
         if not keys:
-            raise ValueError("no encryption key configured (ENCRYPTION_KEYS)")
+            raise ConfigError(NO_ENCRYPTION_KEY)
         self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
         self._fingerprint_key = hashlib.sha256(b"fingerprint:" + keys[0].encode()).digest()
 

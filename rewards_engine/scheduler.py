@@ -111,8 +111,8 @@ def run_job(
     started = time.perf_counter()
     try:
         result = dict(spec.func(runtime))
-    except Exception:
-        log.exception("job failed", extra={"fields": {"job": spec.name}})
+    except Exception as exc:  # the caller reports it (the scheduler with its traceback)
+        log.error("job failed", extra={"fields": {"job": spec.name, "error": type(exc).__name__}})
         raise
     finally:
         if use_lock:
@@ -184,8 +184,8 @@ class Scheduler:
             self.runs.append(spec.name)
         except JobBusy:
             log.info("job skipped: still running elsewhere", extra={"fields": {"job": spec.name}})
-        except Exception:  # noqa: S110 - run_job logged it; the scheduler keeps going
-            pass
+        except Exception:  # the scheduler keeps going; on call gets the traceback
+            log.exception("scheduled job raised", extra={"fields": {"job": spec.name}})
 
     def stop(self) -> None:
         if self._scheduler is not None:
