@@ -16,6 +16,7 @@ from flask import Flask, Response, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api import redis_budget
 from api.context import EXTENSION, TOKENS
 from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     _serve_docs_assets(app)
     _track_requests(app)
     register_request_guards(app)  # after the request id is set, before any route parses
+    app.before_request(redis_budget.open_budget)
+    app.teardown_request(redis_budget.close_budget)
 
     from api import console
     from api.resources import register_blueprints

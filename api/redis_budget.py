@@ -1,10 +1,9 @@
 """Every request's Redis calls share one time budget (``REDIS_BUDGET_MS``).
 
-Opened before the view runs and closed when the request is torn down, so the rate
-limit, the wall reads and the wall write after the commit of one request together
-spend at most the budget on Redis, however Redis fails (see docs/resilience.md).
-The hooks are app-wide hooks of the health blueprint (``api.resources.health``), so
-that no blueprint of their own appears in the OpenAPI document.
+Opened before the view runs and closed when the request is torn down (the app
+factory registers both), so the rate limit, the wall reads and the wall write after
+the commit of one request together spend at most the budget on Redis, however Redis
+fails (see docs/resilience.md).
 """
 
 from __future__ import annotations

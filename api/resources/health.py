@@ -9,14 +9,11 @@ import marshmallow as ma
 import redis
 from flask_smorest import Api, Blueprint
 
-from api import context, redis_budget
+from api import context
 from rewards_engine.redis_client import redis_budget as budget_scope
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Liveness and readiness")
-# Every request of the app (not only these routes) gets its Redis time budget here.
-blp.before_app_request(redis_budget.open_budget)
-blp.teardown_app_request(redis_budget.close_budget)
 
 
 class HealthSchema(ma.Schema):
