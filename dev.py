@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up and run the project with nothing but Python 3.11+.
 
-    python3 dev.py serve   # .venv, install, migrate, demo fixtures, API + scheduler on :8000
-    python3 dev.py test    # .venv, dev extras, Chromium if missing (apt, as root), the tests
+    python3 dev.py serve   # .venv, runtime install, migrate, demo, API + scheduler on :8000
+    python3 dev.py test    # .venv, dev extras, Chromium and nginx if missing (apt, root), tests
     python3 dev.py lint    # ruff check and format check
 
 Extra arguments go to the command (``python3 dev.py test -k wall -x``). The virtual
@@ -24,22 +24,28 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
-def ensure_environment() -> None:
+def ensure_environment(dev: bool) -> None:
+    """The virtual environment with the project installed: its runtime dependencies for
+    ``serve``, plus the dev extras (test tools, linters, the browser driver) for ``test``
+    and ``lint``. Reinstalled only when pyproject.toml changes."""
     if sys.version_info < (3, 11):  # noqa: UP036 - this script may be run by an old python3
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv ...", file=sys.stderr, flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    stamp = VENV / f".installed-{digest}"
-    if stamp.exists():
-        return
-    print("installing the project and its dependencies ...", file=sys.stderr, flush=True)
-    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
+    wanted = [VENV / f".installed-{digest}-dev"] + ([] if dev else [VENV / f".installed-{digest}"])
+    if any(stamp.exists() for stamp in wanted):
+        return  # the dev install holds everything serve needs too
+    target = f"{ROOT}[dev]" if dev else str(ROOT)
+    what = "the project, its dependencies and the dev tools" if dev else "the project"
+    print(f"installing {what} (pip's progress below) ...", file=sys.stderr, flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--progress-bar", "on"]
+    run([*pip, "--quiet", "--upgrade", "pip"])
+    run([*pip, "--upgrade-strategy", "only-if-needed", "-e", target])
     for old in VENV.glob(".installed-*"):
         old.unlink()
-    stamp.touch()
+    wanted[0 if dev else -1].touch()
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> None:
@@ -114,7 +120,7 @@ COMMANDS = {"serve": serve, "test": test, "lint": lint}
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.exit(__doc__)
-    ensure_environment()
+    ensure_environment(dev=sys.argv[1] != "serve")
     COMMANDS[sys.argv[1]](sys.argv[2:])
 
 
