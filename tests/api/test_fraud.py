@@ -16,7 +16,7 @@ from rewards_engine.jobs import find_job
 from rewards_engine.models import AuditRecord, Clip, Donor, FraudFlag
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import fraud, holds, ledger, payouts, support
-from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
+from tests.support.factories import clip, consenting_donor, donate, load_program
 
 HOUR = datetime(2025, 1, 15, 9, 0, tzinfo=UTC)
 AGENT = Actor(id="support:agent", role="support")
@@ -25,12 +25,6 @@ AGENT = Actor(id="support:agent", role="support")
 @pytest.fixture
 def program(runtime) -> None:
     load_program(runtime)
-
-
-def donate(client, headers, clips) -> list[dict]:  # type: ignore[no-untyped-def]
-    answer = client.post("/v1/submissions", json=body(BOUNTY, clips), headers=headers)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["clips"]
 
 
 def scan(runtime, clock, full: bool = False):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -13,9 +14,8 @@ from rewards_engine.scheduler import run_job
 from rewards_engine.services import holds, ledger, medals
 from tests.support.factories import (
     add_campaign,
-    body,
-    clip,
     consenting_donor,
+    donate_ids,
     load_program,
 )
 
@@ -40,14 +40,7 @@ def ada(runtime, program, auth):  # type: ignore[no-untyped-def]
     return consenting_donor(runtime, "ada"), auth("ada")
 
 
-def donate(client, headers, count: int, campaign: str = "medal-test", **fields) -> list[int]:  # type: ignore[no-untyped-def]
-    response = client.post(
-        "/v1/submissions",
-        json=body(campaign, [clip(**fields) for _ in range(count)]),
-        headers=headers,
-    )
-    assert response.status_code == 201, response.get_json()
-    return [c["clip_id"] for c in response.get_json()["clips"]]
+donate = partial(donate_ids, campaign="medal-test")
 
 
 def points(client, headers) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from tests.support.factories import (
     body,
     clip,
     consenting_donor,
+    donate,
     load_program,
 )
 
@@ -35,12 +36,6 @@ AGENT = Actor(id="support:agent", role="support")
 @pytest.fixture
 def program(runtime) -> None:
     load_program(runtime)
-
-
-def donate(client, headers, clips, campaign=BOUNTY) -> list[dict]:  # type: ignore[no-untyped-def]
-    answer = client.post("/v1/submissions", json=body(campaign, clips), headers=headers)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["clips"]
 
 
 def usages(client, headers) -> dict[int, tuple[str, str | None]]:  # type: ignore[no-untyped-def]

@@ -9,11 +9,11 @@ from rewards_engine.scheduler import run_job
 from tests.support.factories import (
     BOUNTY,
     add_campaign,
-    body,
     clip,
     consenting_donor,
     load_program,
 )
+from tests.support.factories import donate_ids as donate
 
 
 @pytest.fixture
@@ -34,12 +34,6 @@ def admin(auth) -> dict[str, str]:
 
 def cash(client, headers) -> dict:  # type: ignore[no-untyped-def]
     return client.get("/v1/me", headers=headers).get_json()["balances"]["cash"][0]
-
-
-def donate(client, headers, clips, campaign=BOUNTY) -> list[int]:  # type: ignore[no-untyped-def]
-    result = client.post("/v1/submissions", json=body(campaign, clips), headers=headers)
-    assert result.status_code == 201, result.get_json()
-    return [c["clip_id"] for c in result.get_json()["clips"]]
 
 
 def test_adjustments_move_available_balances_with_a_reason(client, donor, agent, admin) -> None:

@@ -2,6 +2,7 @@
 
 import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -10,7 +11,12 @@ from rewards_engine.honor_wall import HonorWall
 from rewards_engine.jobs import find_job
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import holds, wall
-from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
+from tests.support.factories import (
+    add_campaign,
+    consenting_donor,
+    donate_ids,
+    load_program,
+)
 
 SUPPORT = Actor(id="support:agent", role="support")
 
@@ -35,12 +41,7 @@ def donors(runtime, auth, campaign, client):  # type: ignore[no-untyped-def]
     return people
 
 
-def donate(client, headers, count: int, campaign_id: str = "wall-test") -> list[int]:  # type: ignore[no-untyped-def]
-    response = client.post(
-        "/v1/submissions", json=body(campaign_id, [clip() for _ in range(count)]), headers=headers
-    )
-    assert response.status_code == 201, response.get_json()
-    return [c["clip_id"] for c in response.get_json()["clips"]]
+donate = partial(donate_ids, campaign="wall-test")
 
 
 def board(client, name: str = "all-time", **query) -> dict:  # type: ignore[no-untyped-def]

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from rewards_engine.domain.actors import Actor
 from rewards_engine.services import activity, support
-from tests.support.console import donate
 from tests.support.factories import add_campaign, clip, consenting_donor, load_program
+from tests.support.factories import donate_ids as donate
 
 
 def test_days_counts_and_the_cohort_of_the_same_campaigns(runtime, client, auth) -> None:

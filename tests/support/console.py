@@ -15,7 +15,8 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.models import FraudFlag
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import fraud, payouts, support
-from tests.support.factories import ADDRESS, BOUNTY, body, clip, consenting_donor, load_program
+from tests.support.factories import ADDRESS, clip, consenting_donor, load_program
+from tests.support.factories import donate_ids as donate
 
 SEEDER = Actor(id="support:seed", role="support")
 CAMERA = "camera-outdoor-s2"
@@ -32,12 +33,6 @@ class World:
     camera_redemption: int  # Ada's, requested
     gift_code: str  # Ada's fulfilled gift card: staff must never see it in full
     payout_email: str  # where Ada's manual payout goes: staff see it masked
-
-
-def donate(client: FlaskClient, headers: dict[str, str], clips: list[dict[str, Any]]) -> list[int]:
-    answer = client.post("/v1/submissions", json=body(BOUNTY, clips), headers=headers)
-    assert answer.status_code == 201, answer.get_json()
-    return [c["clip_id"] for c in answer.get_json()["clips"]]
 
 
 def build_world(runtime: Runtime, client: FlaskClient, auth: Any) -> World:

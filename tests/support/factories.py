@@ -85,3 +85,24 @@ def clip(recorded_at: datetime | str | None = None, **overrides: Any) -> dict[st
 
 def body(campaign_id: str, clips: list[dict[str, Any]], consent: str = CONSENT) -> dict[str, Any]:
     return {"campaign_id": campaign_id, "consent_version": consent, "clips": clips}
+
+
+def donate(
+    client: Any,
+    headers: dict[str, str],
+    clips: list[dict[str, Any]] | int,
+    campaign: str = BOUNTY,
+    **fields: Any,
+) -> list[dict[str, Any]]:
+    """POST these clips (or that many new ones, with ``fields``) through the API as the
+    donor of ``headers``; the call must succeed. Returns each clip's answer."""
+    if isinstance(clips, int):
+        clips = [clip(**fields) for _ in range(clips)]
+    answer = client.post("/v1/submissions", json=body(campaign, clips), headers=headers)
+    assert answer.status_code == 201, answer.get_json()
+    return list(answer.get_json()["clips"])
+
+
+def donate_ids(*args: Any, **kwargs: Any) -> list[int]:
+    """``donate``, keeping only the new clips' ids."""
+    return [c["clip_id"] for c in donate(*args, **kwargs)]
