@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +48,7 @@ def serve(
             f"--behind-proxy listens on loopback only (the proxy forwards to it), not {host}"
         )
 
+    _check_port_free(host, port)
     embedded = EmbeddedRedis(settings.instance_dir) if settings.redis_is_embedded else None
     started_redis = embedded.ensure_running() if embedded else False
 
@@ -105,6 +107,20 @@ def serve(
     failed = [child.returncode for child in children if child.returncode not in (0, -15, None)]
     if failed and not stopping:
         raise click.ClickException(f"a child process exited with {failed[0]}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say so at once, in one line, if another process holds the port (gunicorn would
+    otherwise retry for a while and the banner would claim we are serving)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror}; stop what holds it or set PORT"
+            ) from exc
 
 
 def main() -> None:

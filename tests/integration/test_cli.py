@@ -81,3 +81,18 @@ def test_version_and_a_bad_argument(production) -> None:  # type: ignore[no-unty
     assert version.returncode == 0 and version.stdout.startswith("rewards-engine, version ")
     bad = engine("jobs", "run", "no-such-job", env=production)
     assert bad.returncode == 1 and "no job 'no-such-job'" in bad.stderr
+
+
+def test_serve_says_at_once_when_its_port_is_taken(cli_env) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {**os.environ, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        answer = engine("serve", "--port", str(port), env=env)
+    assert answer.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in answer.stderr
+    assert "serving on" not in answer.stderr
