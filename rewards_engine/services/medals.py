@@ -240,6 +240,11 @@ def _revoke(
     reason: str,
     actor: Actor = SYSTEM,
 ) -> None:
+    # Locked and read afresh: vesting may have moved the bonus meanwhile (then it is
+    # taken from available), or another revocation got here first (then nothing to do).
+    session.refresh(award, with_for_update=True)
+    if award.revoked_at is not None:
+        return
     award.revoked_at = now
     award.revoke_reason = reason
     definition = catalog.of(award.code, award.version)

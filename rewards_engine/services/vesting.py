@@ -120,10 +120,13 @@ def _vest_bonuses(
 ) -> None:
     """The due medal bonuses of these (locked) donors, each moved once: the award is
     marked vested in the transaction that moves its points."""
+    # Locked, so that a revocation running now (the medals job) either lands first (the
+    # award drops out: PostgreSQL re-checks the conditions after the wait) or waits.
     awards = session.scalars(
         select(MedalAward)
         .where(MedalAward.donor_id.in_(donor_ids), *_bonus_due(now))
         .order_by(MedalAward.id)
+        .with_for_update()
     ).all()
     if not awards:
         return

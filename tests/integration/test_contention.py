@@ -9,6 +9,7 @@ there; its busy writer lock is covered by the classification.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -130,3 +131,61 @@ def test_what_counts_as_contention(runtime: Runtime) -> None:
     with pytest.raises(Exception) as bug, runtime.db.transaction() as uow:
         uow.session.execute(text("SELECT no_such_column FROM donors"))
     assert not is_contention(bug.value)
+
+
+def test_a_bonus_vesting_while_its_medal_is_revoked_is_taken_back_once(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vest-earnings and medals-evaluate at once on an award due both to vest and to be
+    revoked (a streak whose day was reversed): whichever locks the award second sees what
+    the first did, so the bonus ends neither spendable nor taken twice."""
+    from datetime import UTC, datetime
+
+    from rewards_engine.clock import FixedClock
+    from rewards_engine.domain.actors import Actor
+    from rewards_engine.domain.ledger import POINTS, AccountKind, TransferKind, issue
+    from rewards_engine.models import MedalAward, MedalDefinition
+    from rewards_engine.services import donors, ledger, medals, vesting
+
+    now = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    clock = FixedClock(now)
+    donor_id = donors.ensure_donor(runtime.db, clock, "streaker").id
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        session.add(
+            MedalDefinition(code="streak3", version=1, name="Streak", icon_key="s",
+                            tier="bronze", bonus_points=100, active=True, created_at=now,
+                            rule={"kind": "streak", "days": 3}, created_by="test")
+        )  # fmt: skip
+        award = MedalAward(donor_id=donor_id, code="streak3", version=1, period_key="",
+                           awarded_at=now - timedelta(days=20), grants=1,
+                           evidence={"first_day": "2025-02-01", "last_day": "2025-02-03",
+                                     "days": 3, "timezone": "UTC"},
+                           provisional_until=now - timedelta(hours=1),
+                           bonus_vests_at=now - timedelta(hours=1))  # fmt: skip
+        session.add(award)
+        session.flush()
+        ledger.post(session, now=now - timedelta(days=20), kind=TransferKind.BONUS,
+                    reference=("medal_award", award.id), actor=Actor.system("test"),
+                    idempotency_key=f"medal:{award.id}:grant:1",
+                    legs=issue(donor_id, AccountKind.POINTS_PENDING, POINTS, 100),
+                    reason="grant")  # fmt: skip
+    # Vesting holds its transaction open after moving the bonus, as a slow commit would.
+    moved = threading.Event()
+    post = vesting.ledger.post
+
+    def slow_post(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = post(*args, **kwargs)
+        moved.set()
+        time.sleep(1.0)
+        return result
+
+    monkeypatch.setattr(vesting.ledger, "post", slow_post)
+    vest = threading.Thread(target=vesting.vest_due, args=(runtime.db, clock))
+    vest.start()
+    assert moved.wait(10)
+    assert medals.evaluate_scheduled(runtime.db, clock).revoked == 1  # waits for vesting
+    vest.join(10)
+    balances = ledger.donor_balances(runtime.db, donor_id)
+    assert (balances.points_pending, balances.points_available) == (0, 0)
+    assert ledger.verify(runtime.db).ok
