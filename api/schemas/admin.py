@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, BalancesSchema, StrictSchema
+from api.schemas.common import REASON, BalancesSchema, StrictSchema, UtcDateTime
 from api.schemas.donors import ProfileSchema
 from api.schemas.fraud import FraudFlagSchema
 from api.schemas.submissions import ClipSchema
@@ -84,8 +84,8 @@ class AuditQuerySchema(StrictSchema):
     target_type = ma.fields.String(load_default=None, validate=ma.validate.Length(max=32))
     target_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=128))
     action = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
-    since = ma.fields.AwareDateTime(load_default=None)
-    until = ma.fields.AwareDateTime(load_default=None)
+    since = UtcDateTime(load_default=None)
+    until = UtcDateTime(load_default=None)
 
     @ma.validates_schema
     def ordered(self, data: dict[str, Any], **_: Any) -> None:

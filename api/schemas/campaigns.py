@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema, in_int32
+from api.schemas.common import REASON, StrictSchema, UtcDateTime, in_int32
 from rewards_engine.domain.campaigns import PAYOUT_PROVIDERS
 
 
@@ -35,8 +35,8 @@ class CampaignSchema(ma.Schema):
     id = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
-    starts_at = ma.fields.AwareDateTime(required=True)
-    ends_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(allow_none=True, required=True)
     incident_types = ma.fields.List(ma.fields.String(), required=True)
     targets = ma.fields.Dict(
         keys=ma.fields.String(), values=ma.fields.Integer(), allow_none=True, required=True

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -82,6 +83,18 @@ def unstorable_text(value: Any) -> Any:
                 errors[str(index)] = found
         return errors or None
     return None
+
+
+class UtcDateTime(ma.fields.AwareDateTime):
+    """An input timestamp with an offset, converted to UTC; one that no UTC timestamp can
+    hold (``0001-01-01T00:00:00+14:00``) is refused by name, not a 500 later."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ma.ValidationError("out of the range of dates a timestamp can hold") from None
 
 
 class StrictSchema(ma.Schema):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.common import StrictSchema
+from api.schemas.common import StrictSchema, UtcDateTime
 
 
 class DataRequestSchema(ma.Schema):
@@ -25,7 +25,7 @@ class ConsentPublishSchema(StrictSchema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     summary = ma.fields.String(load_default="", validate=ma.validate.Length(max=2_000))
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100_000))
-    published_at = ma.fields.AwareDateTime(
+    published_at = UtcDateTime(
         load_default=None, metadata={"description": "When it becomes current (default: now)"}
     )
 

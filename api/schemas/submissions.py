@@ -5,7 +5,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import StrictFloat, StrictSchema
+from api.schemas.common import StrictFloat, StrictSchema, UtcDateTime
 from rewards_engine.domain.privacy import Usage
 from rewards_engine.domain.submissions import MAX_CLIPS_PER_CALL, ClipStatus
 
@@ -43,7 +43,7 @@ class ClipInputSchema(StrictSchema):
         validate=[ma.validate.Length(min=1, max=128), IDENT],
         metadata={"description": "The camera's serial number"},
     )
-    recorded_at = ma.fields.AwareDateTime(
+    recorded_at = UtcDateTime(
         required=True, metadata={"description": "With a UTC offset; not in the future"}
     )
     duration_s = StrictFloat(

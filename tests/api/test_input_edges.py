@@ -552,3 +552,16 @@ def test_an_overlong_target_or_header_is_answered_by_the_app_in_the_error_shape(
     many = {f"X-H{n}": "1" for n in range(80)}
     assert refused(client.get("/v1/campaigns", headers=many), 431)["error"] == "headers_too_large"
     assert client.get("/v1/campaigns", headers={"X-Fine": "y" * 3000}).status_code == 200
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_timestamp_no_utc_time_can_hold_is_refused_by_name(client, runtime, auth, moment) -> None:  # type: ignore[no-untyped-def]
+    admin = auth("ops", "admin")
+    answer = client.get("/v1/admin/audit-log", query_string={"since": moment}, headers=admin)
+    assert "since" in refused(answer)["errors"]["query"]
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    payload = body(BOUNTY, [clip(recorded_at=moment)])
+    answer = client.post("/v1/submissions", json=payload, headers=auth("ada"))
+    assert "recorded_at" in str(refused(answer)["errors"])
+    assert row_count(runtime, "clips") == 0
