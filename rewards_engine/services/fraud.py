@@ -434,11 +434,15 @@ def resolve(
     now = clock.now()
     with runtime.db.transaction() as uow:
         session = uow.session
-        flag = session.get(FraudFlag, flag_id, with_for_update=True)
-        if flag is None:
+        # The donor first, then the flag: the order of every writer (the scan locks its
+        # donors before it updates their flags), so a review and a scan never deadlock,
+        # and the decision covers whatever evidence the scan added before it.
+        donor_id = session.scalar(select(FraudFlag.donor_id).where(FraudFlag.id == flag_id))
+        if donor_id is None:
             raise NotFound(f"no fraud flag {flag_id}", code="flag_not_found")
-        donor = session.get(Donor, flag.donor_id, with_for_update=True)
-        assert donor is not None
+        donor = session.get(Donor, donor_id, with_for_update=True)
+        flag = session.get(FraudFlag, flag_id, with_for_update=True, populate_existing=True)
+        assert donor is not None and flag is not None
         if flag.status != FlagStatus.OPEN:
             raise Conflict(
                 f"the flag is already {flag.status}",
