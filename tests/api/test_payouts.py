@@ -23,6 +23,7 @@ from rewards_engine.models import AuditRecord, Donor, PayoutBatch, PayoutItem
 from rewards_engine.providers.paypal import PayPalProvider
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import donors, holds, ledger, payouts, support
+from rewards_engine.services.payouts.destinations import _outgoing
 from tests.support.fake_providers import FakePayPal, FakeStripe
 from tests.support.processes import serving
 
@@ -384,7 +385,7 @@ def _call_then_die(runtime) -> None:  # type: ignore[no-untyped-def]
     with runtime.db.transaction() as uow:
         row = uow.session.get(PayoutBatch, batch.id)
         row.status, row.attempts, row.submitted_at = "submitting", 1, runtime.clock.now()
-        outgoing = payouts._outgoing(runtime, uow.session, row)
+        outgoing = _outgoing(runtime, uow.session, row)
     payouts.providers(runtime)["paypal"].submit(outgoing)
 
 
@@ -649,7 +650,7 @@ def test_stripe_keys_make_a_resend_after_a_crash_harmless(
     payouts.create_batches(runtime)
     [batch] = batches(runtime)
     with runtime.db.read() as session:
-        outgoing = payouts._outgoing(runtime, session, session.get(PayoutBatch, batch.id))
+        outgoing = _outgoing(runtime, session, session.get(PayoutBatch, batch.id))
     payouts.providers(runtime)["stripe"].submit(outgoing)  # made, then the process died
     payouts.submit_pending(runtime)
     assert len(stripe_server.transfers) == 1
@@ -665,7 +666,7 @@ def test_after_stripe_forgot_the_keys_made_transfers_are_looked_up_first(
     [batch] = batches(runtime)
     with runtime.db.transaction() as uow:
         row = uow.session.get(PayoutBatch, batch.id)
-        outgoing = payouts._outgoing(runtime, uow.session, row)
+        outgoing = _outgoing(runtime, uow.session, row)
         row.status, row.submitted_at = "submitting", runtime.clock.now()
     payouts.providers(runtime)["stripe"].submit(outgoing)  # made; the answer was lost
     clock.advance(timedelta(hours=25))

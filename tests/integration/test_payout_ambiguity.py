@@ -30,11 +30,16 @@ from sqlalchemy import func, select
 from rewards_engine.config import PayPalSettings, StripeSettings
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import Conflict
 from rewards_engine.domain.ledger import AccountKind
 from rewards_engine.models import LedgerAccount, PayoutBatch, PayoutItem
+from rewards_engine.providers.payouts import ItemOutcome, Submitted
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, payouts, support
 from rewards_engine.services.donors import ensure_donor
+from rewards_engine.services.payouts.destinations import _outgoing
+from rewards_engine.services.payouts.outcomes import _record
+from rewards_engine.services.payouts.sending import _claim
 from tests.support.fake_providers import FakePayPal, FakeStripe
 from tests.support.processes import serving
 
@@ -260,7 +265,7 @@ def earlier_attempt(runtime: Runtime, paypal: FakePayPal, made: bool) -> None:
         with runtime.db.transaction() as uow:
             row = uow.session.scalars(select(PayoutBatch)).one()
             row.status, row.attempts, row.submitted_at = "submitting", 1, runtime.clock.now()
-            outgoing = payouts._outgoing(runtime, uow.session, row)
+            outgoing = _outgoing(runtime, uow.session, row)
         payouts.providers(runtime)["paypal"].submit(outgoing)
         assert len(paypal.batches) == 1
     else:
@@ -376,13 +381,13 @@ def test_a_batch_the_old_engine_rejected_on_the_duplicate_answer_is_attached_and
     earlier_attempt(runtime, paypal, made=True)
     batch = the_batch(runtime)
     outcomes = [
-        payouts.ItemOutcome(i.sender_item_id, rules.ItemStatus.FAILED, error="batch refused")
+        ItemOutcome(i.sender_item_id, rules.ItemStatus.FAILED, error="batch refused")
         for i in items_of(runtime)
     ]
-    payouts._record(
+    _record(
         runtime,
         batch.id,
-        payouts.Submitted(None, outcomes, complete=True),
+        Submitted(None, outcomes, complete=True),
         "rejected",
         "PayPal refused the batch: USER_BUSINESS_ERROR: User business error. "
         "Duplicate batch request",
@@ -423,7 +428,7 @@ def test_no_resend_once_paypal_may_have_forgotten_the_sender_batch_id(
     report = payouts.submit_pending(runtime)
     assert report.needs_attention == 1 and len(paypal.request_ids) == 1
     assert "30 days" in the_batch(runtime).last_error
-    with pytest.raises(payouts.Conflict):
+    with pytest.raises(Conflict):
         payouts.resend_batch(runtime, ADMIN, the_batch(runtime).id, "try anyway")
     check_invariants(runtime, paypal, ids, "past the window")
 
@@ -469,7 +474,7 @@ def test_a_dead_senders_claim_runs_out_and_the_batch_is_sent_again(
     ids = payees(runtime)
     payouts.create_batches(runtime)
     report = payouts.RunReport()
-    claim = payouts._claim(runtime, the_batch(runtime).id, report)  # then the process dies
+    claim = _claim(runtime, the_batch(runtime).id, report)  # then the process dies
     assert claim is not None and the_batch(runtime).sender == claim.sender
     assert payouts.submit_pending(runtime).busy == 1 and paypal.request_ids == []
     clock.advance(timedelta(seconds=runtime.settings.job_lease_s + 1))
@@ -512,7 +517,7 @@ def test_stripe_lookups_follow_every_page(runtime: Runtime, settings: Any, clock
         batch = the_batch(runtime)
         with runtime.db.transaction() as uow:
             row = uow.session.get(PayoutBatch, batch.id)
-            outgoing = payouts._outgoing(runtime, uow.session, row)
+            outgoing = _outgoing(runtime, uow.session, row)
             row.status, row.attempts, row.submitted_at = "unknown", 1, runtime.clock.now()
         payouts.providers(runtime)["stripe"].submit(outgoing)  # made; the answers were lost
         assert len(stripe_server.transfers) == count
@@ -541,5 +546,5 @@ def test_a_batch_refused_on_its_first_send_cannot_be_attached(
     assert payouts.submit_pending(runtime).rejected == 1
     batch = the_batch(runtime)
     assert batch.status == "rejected" and "VALIDATION_ERROR" in batch.last_error
-    with pytest.raises(payouts.Conflict):
+    with pytest.raises(Conflict):
         payouts.attach_provider_batch(runtime, ADMIN, batch.id, "PB00000001", "wrong batch")

@@ -1,0 +1,188 @@
+"""Building batches (step 1 of the package doc): the donors due a payout gathered, each
+amount moved from available to in flight, batches and items committed with ids derived
+from ours, all before any provider call, so that every later send repeats the same ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from rewards_engine.db import allocate_ids
+from rewards_engine.domain import payouts as rules
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferKind
+from rewards_engine.domain.payouts import DestinationKind, ItemStatus
+from rewards_engine.models import Donor, LedgerAccount, PayoutBatch, PayoutItem
+from rewards_engine.runtime import Runtime
+from rewards_engine.services import audit, ledger
+from rewards_engine.services.payouts.destinations import SYSTEM, provider_name, providers
+
+log = logging.getLogger(__package__)  # one logger for the package, as before the split
+
+
+@dataclass
+class BatchReport:
+    batches: list[int] = field(default_factory=list)
+    items: int = 0
+    total_cents: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"batches": len(self.batches), "items": self.items, "total_cents": self.total_cents}
+
+
+def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
+    """Commit this period's batches (before any provider call); see the module doc."""
+    settings = runtime.settings
+    now = runtime.clock.now()
+    period = rules.period_of(now)
+    cooled = now - timedelta(hours=settings.payout_cooling_off_hours)
+    report = BatchReport()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        paid_this_period = exists().where(
+            PayoutItem.donor_id == LedgerAccount.donor_id,
+            PayoutItem.currency == LedgerAccount.currency,
+            PayoutItem.period == period,
+        )
+        rows = session.execute(
+            select(
+                Donor.id,
+                Donor.payout_kind,
+                Donor.payout_destination,
+                Donor.payout_masked,
+                LedgerAccount.currency,
+                LedgerAccount.balance,
+            )
+            .join(LedgerAccount, LedgerAccount.donor_id == Donor.id)
+            .where(
+                LedgerAccount.kind == AccountKind.CASH_AVAILABLE.value,
+                LedgerAccount.balance >= settings.payout_minimum_cents,
+                Donor.status == "active",
+                Donor.on_hold.is_(False),
+                Donor.payout_kind.is_not(None),
+                Donor.payout_changed_at.is_(None) | (Donor.payout_changed_at <= cooled),
+                ~paid_this_period,
+            )
+            .order_by(Donor.id, LedgerAccount.currency)
+            # Locked as every writer locks (the donor, then its accounts), in id order:
+            # a reversal or an adjustment that lands meanwhile waits, so the amount
+            # reserved is the balance as it is, not as it was read.
+            .with_for_update(of=[Donor.__table__, LedgerAccount.__table__])
+        ).all()
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            kind = DestinationKind(row.payout_kind)
+            groups[(provider_name(runtime, kind), row.currency)].append(row)
+        rails = providers(runtime)
+        for (provider, currency), members in sorted(groups.items()):
+            size = rails[provider].max_items
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                report.batches.append(
+                    _commit_batch(
+                        session,
+                        now,
+                        actor,
+                        settings.payout_id_prefix,
+                        provider,
+                        currency,
+                        period,
+                        chunk,
+                    )
+                )
+                report.items += len(chunk)
+                report.total_cents += sum(row.balance for row in chunk)
+        if report.batches and actor is not SYSTEM:
+            audit.record(
+                session,
+                runtime.clock,
+                actor,
+                action="payout.batches_created",
+                target_type="payout_period",
+                target_id=period,
+                after=report.as_dict(),
+            )
+    log.info("payout batches created", extra={"fields": {"period": period, **report.as_dict()}})
+    return report
+
+
+def _commit_batch(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    prefix: str,
+    provider: str,
+    currency: str,
+    period: str,
+    rows: Sequence[Any],
+) -> int:
+    [batch_id] = allocate_ids(session, PayoutBatch.__table__, 1)
+    item_ids = allocate_ids(session, PayoutItem.__table__, len(rows))
+    session.execute(
+        PayoutBatch.__table__.insert().values(
+            id=batch_id,
+            provider=provider,
+            currency=currency,
+            period=period,
+            status="created",
+            sender_batch_id=f"{prefix}-b{batch_id}",
+            item_count=len(rows),
+            total_cents=sum(row.balance for row in rows),
+            created_by=actor.id,
+            created_at=now,
+        )
+    )
+    session.execute(
+        PayoutItem.__table__.insert(),
+        [
+            {
+                "id": item_id,
+                "batch_id": batch_id,
+                "donor_id": row.id,
+                "currency": currency,
+                "period": period,
+                "amount_cents": row.balance,
+                "destination_kind": row.payout_kind,
+                "destination": row.payout_destination,
+                "destination_masked": row.payout_masked,
+                "sender_item_id": f"{prefix}-i{item_id}",
+                "status": ItemStatus.QUEUED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for item_id, row in zip(item_ids, rows, strict=True)
+        ],
+    )
+    ledger.post_many(
+        session,
+        now=now,
+        actor=actor,
+        transfers=[
+            ledger.TransferSpec(
+                TransferKind.PAYOUT,
+                ("payout_item", item_id),
+                f"payout:{item_id}:reserve",
+                [
+                    Leg(
+                        AccountRef.donor(row.id, AccountKind.CASH_AVAILABLE, currency),
+                        -row.balance,
+                        keep_non_negative=True,
+                    ),
+                    Leg(
+                        AccountRef.donor(row.id, AccountKind.CASH_IN_FLIGHT, currency), row.balance
+                    ),
+                ],
+                f"payout batch {batch_id}",
+            )
+            for item_id, row in zip(item_ids, rows, strict=True)
+        ],
+    )
+    return batch_id
