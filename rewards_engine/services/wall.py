@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import redis
 from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,6 @@ from rewards_engine.models import (
     WallTally,
 )
 from rewards_engine.pagination import decode_cursor, encode_cursor
-from rewards_engine.redis_client import REDIS_DOWN
 from rewards_engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -699,7 +699,7 @@ def _live_page(runtime: Runtime, board: Board, offset: int, limit: int, now: dat
     name = board.name
     try:
         read = hall(runtime).read_page(name, offset, limit)
-    except REDIS_DOWN as exc:
+    except redis.RedisError as exc:  # down, hung, or answering errors (BUSY, OOM, READONLY)
         raise _wall_unavailable(runtime, exc) from exc
     entries = _entries(read.entries, read.first_rank, offset, read.profiles)
     more = offset + len(entries) < read.total
@@ -832,7 +832,7 @@ def read_standing(runtime: Runtime, name: str, donor: Viewer, around: int) -> Wa
     board = _board_for_read(runtime, name)
     try:
         read = hall(runtime).read_standing(name, donor.id, around)
-    except REDIS_DOWN as exc:
+    except redis.RedisError as exc:  # down, hung, or answering errors (BUSY, OOM, READONLY)
         raise _wall_unavailable(runtime, exc) from exc
     etag = _etag(name, read.rev, donor.id, around)
     now = runtime.clock.now()

@@ -169,3 +169,18 @@ def test_the_breaker_lets_one_probe_through_after_its_pause(runtime_on, redis_se
         assert runtime.redis_breaker.state == "closed"
     finally:
         runtime.close()
+
+
+def test_wall_reads_answer_503_when_redis_answers_with_an_error(runtime_on) -> None:
+    """A Redis that answers with an error (here WRONGTYPE; BUSY, OOM or READONLY after a
+    failover alike) rather than not at all: still 503, never 500."""
+    from rewards_engine.services.wall import hall
+
+    client = app_for(runtime_on).test_client()
+    assert client.get("/v1/honor-wall?board=all-time").status_code == 200
+    keys = hall(runtime_on).keys("all-time")
+    runtime_on.redis.delete(keys.listed, keys.shadow)
+    runtime_on.redis.set(keys.listed, "not a sorted set")
+    runtime_on.redis.set(keys.shadow, "not a sorted set")
+    time.sleep(1.1)  # past the page cache
+    assert_unavailable(client.get("/v1/honor-wall?board=all-time&limit=9"))
