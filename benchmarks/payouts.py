@@ -37,7 +37,7 @@ CHUNK = 10_000
 
 def seed(runtime: Runtime, payees: int) -> None:
     """Payees with a PayPal e-mail set long ago and $10 to $59 available."""
-    vault = payouts.vault(runtime)
+    vault = runtime.vault
     now = runtime.clock.now()
     long_ago = now - timedelta(days=30)
     actor = Actor.system("bench")
