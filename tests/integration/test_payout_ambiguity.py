@@ -548,3 +548,34 @@ def test_a_batch_refused_on_its_first_send_cannot_be_attached(
     assert batch.status == "rejected" and "VALIDATION_ERROR" in batch.last_error
     with pytest.raises(Conflict):
         payouts.attach_provider_batch(runtime, ADMIN, batch.id, "PB00000001", "wrong batch")
+
+
+def test_a_sender_that_lost_its_claim_never_returns_money_another_send_made(
+    runtime: Runtime, paypal: FakePayPal, clock: Any
+) -> None:
+    """Sender A's first send is slow; its claim runs out (no renewal got through), B
+    claims the batch, sends it again and PayPal makes it. A's answer then comes back a
+    refusal: it must not return the money, which PayPal pays (found by review: the
+    batch ended completed with its items failed and the money available again)."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    ids = payees(runtime)
+    payouts.create_batches(runtime)
+    paypal.slow_create_s = 0.9  # A's call takes its time (under the 1 s client timeout)
+    first = threading.Thread(target=payouts.submit_pending, args=(runtime,))
+    first.start()
+    time.sleep(0.3)  # A's call is on its way
+    paypal.slow_create_s = 0.0
+    clock.advance(timedelta(seconds=runtime.settings.job_lease_s + 1))  # A's claim ran out
+    payouts.submit_pending(runtime)  # B claims the batch and sends it again: PayPal makes it
+    assert the_batch(runtime).provider_batch_id
+    validation_refusal(paypal, the_batch(runtime).sender_batch_id)  # what A then hears
+    first.join(10)
+    payouts.reconcile(runtime)
+    check_invariants(runtime, paypal, ids, "after both senders and a reconcile")
+    assert paypal.payments() == {f"{name}@example.com": 1 for name in ids}
+    assert the_batch(runtime).status == "completed"
+    for name, donor_id in ids.items():
+        assert paid_in_ledger(runtime, donor_id) == AMOUNTS[name]

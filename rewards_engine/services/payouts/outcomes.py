@@ -34,6 +34,7 @@ def _record(
     error: str | None = None,
     *,
     sender: str | None = None,
+    refused: list[str] | None = None,
 ) -> tuple[int, str]:
     """Store what the provider said about a batch and move the money of each item.
     Returns the items settled and the batch's status now.
@@ -41,7 +42,12 @@ def _record(
     A sender records only while it holds its claim (it releases it here); the item
     outcomes, which are the provider's own, are applied whoever asked. A batch whose
     provider id is known is ``submitted`` (it exists: polling settles it), whatever
-    unclear answer a later call got."""
+    unclear answer a later call got.
+
+    ``refused`` (the items of a batch refused on its first send) returns their money
+    only if, under this lock, the sender still holds the batch, it was sent once and no
+    provider batch is known: a sender that lost its claim while another sent the batch
+    again must not hand back money the provider may pay (issue 16)."""
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         session = uow.session
@@ -49,9 +55,20 @@ def _record(
         assert batch is not None
         if answer.provider_batch_id and not batch.provider_batch_id:
             batch.provider_batch_id = answer.provider_batch_id
+        outcomes = answer.outcomes
+        if refused is not None:
+            alone = batch.sender == sender and batch.attempts == 1 and not batch.provider_batch_id
+            if alone:
+                outcomes = [
+                    ItemOutcome(item, ItemStatus.FAILED, error=rules.REFUSED_ITEM_ERROR)
+                    for item in refused
+                ]
+            else:
+                status = rules.BatchStatus.NEEDS_ATTENTION.value
+                error = f"refused, but another send may have reached the provider: {error}"
         problems: list[str] = []
         settled = apply_outcomes(
-            session, now, SYSTEM, answer.outcomes, batch_id=batch_id, problems=problems
+            session, now, SYSTEM, outcomes, batch_id=batch_id, problems=problems
         )
         if sender is None or batch.sender == sender:
             if (

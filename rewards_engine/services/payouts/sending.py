@@ -22,12 +22,10 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from rewards_engine.domain import payouts as rules
-from rewards_engine.domain.payouts import ItemStatus
 from rewards_engine.models import PayoutBatch
 from rewards_engine.providers.payouts import (
     BatchMismatch,
     DuplicateBatch,
-    ItemOutcome,
     OutgoingBatch,
     ProviderRejected,
     ProviderUnavailable,
@@ -197,18 +195,19 @@ def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
             kind, error = rules.SendAnswer.NO_ANSWER, f"{type(exc).__name__} while sending"
     decision = rules.after_send(kind, first_send=claim.first_send)
     status = decision.status
+    refused = None
     if decision.return_money:
-        outcomes = [
-            ItemOutcome(i.sender_item_id, ItemStatus.FAILED, error=rules.REFUSED_ITEM_ERROR)
-            for i in claim.outgoing.items
-        ]
-        answer = Submitted(None, outcomes, complete=True)
+        # Only a candidate: _record returns the money if, under the batch's lock, this
+        # sender still holds it and no other send can have reached the provider.
+        refused = [i.sender_item_id for i in claim.outgoing.items]
     elif kind is rules.SendAnswer.ACCEPTED:
         if answer.unsent:
             status, error = rules.BatchStatus.UNKNOWN, f"{answer.unsent} items without an answer"
         elif answer.complete:
             status = rules.BatchStatus.COMPLETED
-    settled, final = _record(runtime, batch_id, answer, status.value, error, sender=claim.sender)
+    settled, final = _record(
+        runtime, batch_id, answer, status.value, error, sender=claim.sender, refused=refused
+    )
     report.items_settled += settled
     report.unknown += answer.unsent
     if final == rules.BatchStatus.REJECTED:
