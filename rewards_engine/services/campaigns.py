@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, lock_keys
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.campaigns import CAMPAIGN_FIELDS, check_id, validate_campaign
 from rewards_engine.domain.errors import Conflict, NotFound
@@ -95,6 +95,8 @@ def save_campaign(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        # Two admins at once: one at a time, and the second sees what the first wrote.
+        lock_keys(session, "campaign", [campaign_id])
         campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if create and campaign is not None:
             raise Conflict(f"campaign {campaign_id!r} exists", code="campaign_exists")

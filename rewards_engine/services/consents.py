@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, retry_on_contention
+from rewards_engine.db import Database, lock_keys, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -121,6 +121,7 @@ def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> C
     now = runtime.clock.now()
     published_at = values.get("published_at") or now
     with runtime.db.transaction() as uow:
+        lock_keys(uow.session, "consent-version", [""])  # one publication at a time
         if uow.session.get(ConsentVersion, values["version"]) is not None:
             raise Conflict(
                 f"consent version {values['version']!r} exists; versions are never edited",

@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert
+from rewards_engine.db import Database, UnitOfWork, insert, lock_keys
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain import wall as boards
 from rewards_engine.domain.actors import Actor
@@ -870,6 +870,8 @@ def save_definition(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        # Two admins at once: one at a time, and the second sees what the first wrote.
+        lock_keys(session, "medal-definition", [data.code])
         latest = session.scalars(
             select(MedalDefinition)
             .where(MedalDefinition.code == data.code)
@@ -916,6 +918,8 @@ def retire_definition(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        # Two admins at once: one at a time, and the second sees what the first wrote.
+        lock_keys(session, "medal-definition", [code])
         latest = session.scalars(
             select(MedalDefinition)
             .where(MedalDefinition.code == code)

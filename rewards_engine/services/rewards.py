@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
-from rewards_engine.db import Database, insert
+from rewards_engine.db import Database, insert, lock_keys
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -107,6 +107,8 @@ def save_item(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        # Two admins at once: one at a time, and the second sees what the first wrote.
+        lock_keys(session, "reward", [item_id])
         item = session.get(RewardItem, item_id, with_for_update=True)
         if create and item is not None:
             raise Conflict(f"reward {item_id!r} exists", code="reward_exists")

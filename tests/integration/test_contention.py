@@ -189,3 +189,49 @@ def test_a_bonus_vesting_while_its_medal_is_revoked_is_taken_back_once(
     balances = ledger.donor_balances(runtime.db, donor_id)
     assert (balances.points_pending, balances.points_available) == (0, 0)
     assert ledger.verify(runtime.db).ok
+
+
+def test_two_admins_creating_the_same_medal_at_once_get_one_medal_and_a_409(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first admin's transaction is slow to finish (its audit record, say); the
+    second waits on the medal's lock, then finds the medal there: 409, never a 500 on
+    the unique key (found by review)."""
+    from rewards_engine.domain.actors import Actor
+    from rewards_engine.domain.errors import Conflict
+    from rewards_engine.models import MedalDefinition
+    from rewards_engine.services import medals
+
+    record = medals.audit.record
+
+    def slow_record(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(medals.audit, "record", slow_record)
+    rule = {"kind": "count", "threshold": 1}
+    data = medals.DefinitionInput(
+        code="early-bird", name="Early bird", icon_key="bird", tier="bronze", rule=rule
+    )
+    answers: list[str] = []
+
+    def create(admin: str) -> None:
+        try:
+            medals.save_definition(runtime.db, runtime.clock, Actor(id=admin, role="admin"),
+                                   data, create=True)  # fmt: skip
+            answers.append("created")
+        except Conflict as exc:
+            answers.append(exc.code)
+
+    threads = [threading.Thread(target=create, args=(f"admin:{n}",)) for n in range(2)]
+    threads[0].start()
+    time.sleep(0.1)
+    threads[1].start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(answers) == ["created", "medal_exists"], answers
+    with runtime.db.read() as session:
+        versions = session.scalars(
+            select(MedalDefinition.version).where(MedalDefinition.code == "early-bird")
+        ).all()
+    assert versions == [1]
