@@ -25,8 +25,8 @@ from rewards_engine.domain.ledger import (
     earnings,
     issue,
 )
-from rewards_engine.domain.submissions import ClipStatus, vests_at
-from rewards_engine.models import Campaign, Clip, Donor, FraudFlag
+from rewards_engine.domain.submissions import ClipStatus, Reason, Rules, vests_at
+from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, FraudFlag
 from rewards_engine.services import audit, idempotency, ledger, medals, wall
 from rewards_engine.services.ledger import Balances
 from rewards_engine.services.submissions import add_to_counters, rules_of
@@ -331,6 +331,23 @@ def reverse_locked(
 
 
 @retry_on_contention
+def _target_full(session: Session, rules: Rules, incident_type: str) -> bool:
+    """Whether a campaign that stops at its target has reached it for this type, read
+    under the counter's lock (as submissions do), so that accepting old footage in
+    review never pushes a stopping campaign past its target."""
+    target = rules.targets.get(incident_type)
+    if not rules.stop_at_target or target is None:
+        return False
+    add_to_counters(session, rules.campaign_id, Counter({incident_type: 0}), lock=True)
+    accepted = session.scalar(
+        select(CampaignCounter.accepted).where(
+            CampaignCounter.campaign_id == rules.campaign_id,
+            CampaignCounter.incident_type == incident_type,
+        )
+    )
+    return (accepted or 0) >= target
+
+
 def review_clip(
     db: Database, clock: Clock, actor: Actor, clip_id: int, *, accept: bool, reason: str
 ) -> Clip:
@@ -352,7 +369,10 @@ def review_clip(
         rules = rules_of(campaign)
         before = {"status": clip.status}
         clip.reviewed_at = now
-        if accept:
+        if accept and _target_full(session, rules, clip.incident_type):
+            clip.status = ClipStatus.REJECTED.value
+            clip.reason = Reason.TARGET_REACHED.value
+        elif accept:
             clip.status = ClipStatus.ACCEPTED.value
             clip.reason = None
             clip.accepted_at = now

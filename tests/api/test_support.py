@@ -3,9 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from rewards_engine.jobs import find_job
+from rewards_engine.models import CampaignCounter
 from rewards_engine.scheduler import run_job
+from rewards_engine.services import ledger
 from tests.support.factories import (
     BOUNTY,
     add_campaign,
@@ -317,3 +320,37 @@ def test_authorization_of_admin_routes(client, auth, method, path, payload, need
     else:
         assert support not in (401, 403)
     assert admin not in (401, 403)
+
+
+def test_accepting_old_footage_in_review_never_passes_a_stopping_target(
+    client, runtime, clock, donor, agent
+) -> None:
+    """Old clips wait for review without counting toward the target; once the target is
+    reached by other clips, accepting one in review is a rejection (target_reached), so
+    a campaign that stops there never goes past it (found by review)."""
+    _, ada = donor
+    campaign = add_campaign(
+        runtime, review_if_older_than_days=30, starts_at=clock.now() - timedelta(days=90),
+        targets={"package_theft": 2}, stop_at_target=True,
+    )  # fmt: skip
+    old = [clip(recorded_at=clock.now() - timedelta(days=40)) for _ in range(2)]
+    waiting = donate(client, ada, old, campaign.id)
+    fresh = donate(client, ada, [clip(), clip()], campaign.id)  # the target: reached
+    assert all(
+        client.get(f"/v1/submissions/{c}", headers=ada).get_json()["status"] == "accepted"
+        for c in fresh
+    )
+    decided = client.post(
+        f"/v1/admin/submissions/{waiting[0]}/review",
+        json={"decision": "accept", "reason": "verified footage"},
+        headers=agent,
+    )
+    assert decided.status_code == 200, decided.get_json()
+    assert decided.get_json()["status"] == "rejected"
+    assert decided.get_json()["reason"] == "target_reached"
+    assert ledger.verify(runtime.db).ok
+    with runtime.db.read() as session:
+        counted = session.scalar(
+            select(CampaignCounter.accepted).where(CampaignCounter.campaign_id == campaign.id)
+        )
+    assert counted == 2
