@@ -158,7 +158,7 @@ def apply_outcomes(
         query = query.where(PayoutItem.batch_id == batch_id)
     transfers = []
     settled = 0
-    for item in session.scalars(query.with_for_update()):
+    for item in session.scalars(query.order_by(PayoutItem.id).with_for_update()):  # one order
         outcome = by_id[item.sender_item_id]
         before = ItemStatus(item.status)
         if outcome.provider_item_id:
