@@ -198,8 +198,11 @@ class PayPalProvider:
                 )
             except sdk.ResourceNotFound as exc:
                 raise BatchMismatch(f"PayPal has no batch {batch.provider_batch_id}") from exc
-            except (requests.RequestException, sdk.ConnectionError) as exc:
+            except (requests.RequestException, sdk.ConnectionError, ValueError) as exc:
+                # ValueError: a 200 whose body is not JSON. Neither says anything of the batch.
                 raise ProviderUnavailable(f"PayPal did not answer: {type(exc).__name__}") from exc
+            if "error" in answer:  # a 4xx on a read (the client hands it back as data)
+                raise ProviderUnavailable(f"PayPal refused the read: {answer['error']}")
             header = answer.get("batch_header") or {}
             theirs = (header.get("sender_batch_header") or {}).get("sender_batch_id")
             if theirs != batch.sender_batch_id:
@@ -243,7 +246,7 @@ class PayPalProvider:
                     "webhook_event": event,
                 },
             )
-        except (requests.RequestException, sdk.ConnectionError, sdk.ServerError) as exc:
+        except (requests.RequestException, sdk.ConnectionError, sdk.ServerError, ValueError) as exc:
             raise ProviderUnavailable("PayPal could not verify the webhook now") from exc
         return answer.get("verification_status") == "SUCCESS"
 

@@ -579,3 +579,23 @@ def test_a_sender_that_lost_its_claim_never_returns_money_another_send_made(
     assert the_batch(runtime).status == "completed"
     for name, donor_id in ids.items():
         assert paid_in_ledger(runtime, donor_id) == AMOUNTS[name]
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_passing_error_on_a_poll_keeps_the_batch_and_the_next_poll_settles_it(
+    runtime: Runtime, paypal: FakePayPal, status: int
+) -> None:
+    """A read of a batch that exists answered with an error (undocumented): nothing is
+    settled or forgotten; the batch keeps its PayPal id, and the next poll settles it."""
+    ids = payees(runtime)
+    payouts.create_batches(runtime)
+    payouts.submit_pending(runtime)
+    made = the_batch(runtime).provider_batch_id
+    assert made
+    paypal.read_answer_next.append((status, {"name": "INTERNAL_SERVICE_ERROR", "message": "?"}))
+    payouts.reconcile(runtime)
+    batch = the_batch(runtime)
+    assert (batch.status, batch.provider_batch_id) == ("submitted", made)
+    payouts.reconcile(runtime)
+    assert the_batch(runtime).status == "completed"
+    check_invariants(runtime, paypal, ids, "after a passing error on a poll")

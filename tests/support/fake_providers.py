@@ -79,6 +79,9 @@ class FakePayPal:
     duplicate_links: bool = True  # whether the duplicate answer links the original batch
     duplicate_issue: str = DUPLICATE_ISSUES[0]
     slow_create_s: float = 0.0  # a slow provider: every payout POST takes this long
+    # Answers (status, body) for the next batch reads (GET): not documented, so the engine
+    # must be safe under any, e.g. a passing 400 or 500 on a batch that exists.
+    read_answer_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -238,6 +241,9 @@ class FakePayPal:
         an unknown id (https://developer.paypal.com/docs/api/payments.payouts-batch/v1/
         #payouts_get)."""
         with self.lock:
+            if self.read_answer_next:  # undocumented: a passing error on a read
+                status, answer = self.read_answer_next.pop(0)
+                return _json(answer, status)
             batch = self.batches.get(batch_id)
             if batch is None:
                 return _json({"name": "INVALID_RESOURCE_ID"}, 404)

@@ -257,6 +257,10 @@ def reconcile(runtime: Runtime) -> RunReport:
             report.needs_attention += 1
             _detach(runtime, batch.id, str(exc))
             continue
+        except Exception as exc:  # one batch's defect never stops the others' reconciling
+            log.exception("payout poll failed", extra={"fields": {"batch_id": batch.id}})
+            _note(runtime, batch.id, f"{type(exc).__name__} while polling")
+            continue
         report.polled += 1
         settled, status = _record(runtime, batch.id, answer, "submitted")
         report.items_settled += settled
