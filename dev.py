@@ -66,46 +66,31 @@ def serve(args: list[str]) -> None:
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def ensure_browser() -> None:
-    """The support console's browser tests drive Chromium: install Debian's where we can
-    (root with apt-get, as in CI); elsewhere those tests skip and say why."""
-    if os.environ.get("CHROMIUM") or any(shutil.which(name) for name in BROWSERS):
+def ensure_debian_package(package: str, present: bool, skip_variable: str, purpose: str) -> None:
+    """Some tests drive a real program (Chromium for the console, nginx for slow
+    clients): install Debian's package where we can (root with apt-get, as in CI);
+    elsewhere, or with ``skip_variable`` set, those tests skip and say why."""
+    if present:
         return
     can_install = shutil.which("apt-get") and getattr(os, "geteuid", lambda: 1)() == 0
-    if os.environ.get("SKIP_BROWSER_INSTALL") or not can_install:
-        print("no Chromium here: the browser tests will be skipped", file=sys.stderr)
+    if os.environ.get(skip_variable) or not can_install:
+        print(f"no {package} here: the {purpose} will be skipped", file=sys.stderr)
         return
-    print("installing Chromium for the browser tests (apt-get) ...", file=sys.stderr, flush=True)
+    print(f"installing {package} for the {purpose} (apt-get) ...", file=sys.stderr, flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
         if done.returncode != 0:
-            print("Chromium could not be installed: browser tests skip", file=sys.stderr)
-            return
-
-
-def ensure_nginx() -> None:
-    """The slow-client test runs the shipped nginx config (deploy/) in front of the engine:
-    install Debian's nginx where we can (root with apt-get, as in CI); elsewhere that
-    test skips and says why."""
-    if os.environ.get("NGINX") or shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"):
-        return
-    can_install = shutil.which("apt-get") and getattr(os, "geteuid", lambda: 1)() == 0
-    if os.environ.get("SKIP_NGINX_INSTALL") or not can_install:
-        print("no nginx here: the slow-client test will be skipped", file=sys.stderr)
-        return
-    print("installing nginx for the slow-client test (apt-get) ...", file=sys.stderr, flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "nginx"]):
-        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
-        if done.returncode != 0:
-            print("nginx could not be installed: the slow-client test skips", file=sys.stderr)
+            print(f"{package} could not be installed: the {purpose} skip", file=sys.stderr)
             return
 
 
 def test(args: list[str]) -> None:
-    ensure_browser()
-    ensure_nginx()
+    browser = bool(os.environ.get("CHROMIUM") or any(shutil.which(b) for b in BROWSERS))
+    ensure_debian_package("chromium", browser, "SKIP_BROWSER_INSTALL", "browser tests")
+    nginx = bool(os.environ.get("NGINX") or shutil.which("nginx"))
+    nginx = nginx or os.path.exists("/usr/sbin/nginx")
+    ensure_debian_package("nginx", nginx, "SKIP_NGINX_INSTALL", "slow-client test")
     os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
 
 

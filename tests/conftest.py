@@ -190,3 +190,16 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def live(cli_env: Settings) -> Iterator[Runtime]:
+    """The test's own view of the database and Redis that the engine processes it starts
+    use (``tests.support.processes.api_nodes``), on the real clock as they are, with the
+    program's fixtures loaded."""
+    from tests.support.factories import load_program
+
+    runtime = Runtime(cli_env)
+    load_program(runtime)
+    yield runtime
+    runtime.close()

@@ -36,7 +36,7 @@ from rewards_engine.models import (
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, payouts
 from tests.conftest import make_token
-from tests.support.factories import PROGRAM, add_campaign, body, clip, load_program
+from tests.support.factories import PROGRAM, add_campaign, body, clip
 from tests.support.fake_providers import FakePayPal
 from tests.support.processes import api_nodes, serving
 
@@ -50,15 +50,6 @@ def rng(request: pytest.FixtureRequest) -> random.Random:
     # Shown with the test's output when it fails.
     print(f"{request.node.name}: seed {seed} (rerun with CONCURRENCY_SEED={seed})")
     return random.Random(seed)
-
-
-@pytest.fixture
-def live(cli_env) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
-    """The test's view of the nodes' database and Redis, on the real clock."""
-    runtime = Runtime(cli_env)
-    load_program(runtime)
-    yield runtime
-    runtime.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, support
 from tests.conftest import make_token
-from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
+from tests.support.factories import add_campaign, body, clip, consenting_donor
 from tests.support.processes import api_nodes, engine_process, stop_processes
 
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; 5 demo codes
@@ -33,14 +33,10 @@ def nodes(cli_env) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live(cli_env) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
-    """The test's view of the same database and Redis, on the real clock (as the nodes)."""
-    runtime = Runtime(cli_env)
-    load_program(runtime)
-    now = runtime.clock.now()
-    add_campaign(runtime, id="open-now", starts_at=now - timedelta(days=5))
-    yield runtime
-    runtime.close()
+def live(live: Runtime) -> Runtime:
+    """The shared ``live`` runtime, with a campaign open on the real clock."""
+    add_campaign(live, id="open-now", starts_at=live.clock.now() - timedelta(days=5))
+    return live
 
 
 def bearer(settings: Any, subject: str, role: str = "donor") -> dict[str, str]:

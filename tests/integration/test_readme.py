@@ -7,14 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from rewards_engine.runtime import Runtime
-from tests.support.factories import PROGRAM, body, clip, load_program
+from tests.support.factories import PROGRAM, body, clip
 from tests.support.processes import ROOT, api_nodes
 
 README = ROOT / "README.md"
@@ -26,14 +25,6 @@ def walkthrough() -> str:
     match = re.search(r"```sh\n(.*?)```", README.read_text(), re.S)
     assert match, "the README has no sh walkthrough"
     return match.group(1)
-
-
-@pytest.fixture
-def live(cli_env) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
-    runtime = Runtime(cli_env)
-    load_program(runtime)
-    yield runtime
-    runtime.close()
 
 
 @pytest.mark.skipif(not shutil.which("curl"), reason="the walkthrough uses curl")

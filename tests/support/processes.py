@@ -133,18 +133,24 @@ def stop_process(process: subprocess.Popen[bytes]) -> bytes:
 def api_nodes(count: int = 1, workers: int = 2) -> Iterator[list[str]]:
     """``count`` API nodes (``rewards-engine serve``: gunicorn with ``workers``
     workers), ready, on the test's database and Redis; their base URLs."""
-    ports = [free_port() for _ in range(count)]
+    ports: list[int] = []
+    while len(ports) < count:  # distinct, though the system may hand a port out twice
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
     servers = [engine_process("serve", "--port", str(p), "--workers", str(workers)) for p in ports]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
-        for base in bases:
-            deadline = time.monotonic() + 60
+        for base, server in zip(bases, servers, strict=True):
+            deadline = time.monotonic() + 90  # two cores shared with the database
             while True:
                 try:
                     with urllib.request.urlopen(f"{base}/readyz", timeout=2):
                         break
-                except OSError:
-                    assert time.monotonic() < deadline, "a node did not start"
+                except OSError as exc:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        said = stop_process(server).decode(errors="replace")[-3000:]
+                        raise AssertionError(f"the node at {base} did not start:\n{said}") from exc
                     time.sleep(0.3)
         yield bases
     finally:
