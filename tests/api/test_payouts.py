@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from rewards_engine.cli import cli
-from rewards_engine.config import PayPalSettings, StripeSettings
+from rewards_engine.config import StripeSettings
 from rewards_engine.domain.actors import Actor
 from rewards_engine.logs import JsonFormatter
 from rewards_engine.models import AuditRecord, Donor, PayoutBatch, PayoutItem
@@ -36,7 +36,7 @@ ADMIN = Actor(id="admin:ops", role="admin")
 def paypal() -> Any:
     fake = FakePayPal()
     with serving(fake) as url:
-        fake.url = url  # type: ignore[attr-defined]
+        fake.url = url
         yield fake
 
 
@@ -57,13 +57,7 @@ def settings(settings, paypal, stripe_server, request):  # type: ignore[no-untyp
     return replace(
         settings,
         payout_cooling_off_hours=0,
-        paypal=PayPalSettings(
-            client_id=paypal.client_id,
-            client_secret=paypal.client_secret,
-            endpoint=paypal.url,
-            webhook_id="WH-TEST",
-            timeout_s=1.0,
-        ),
+        paypal=paypal.client_settings(),
         stripe=StripeSettings(
             api_key=stripe_server.api_key,
             webhook_secret=stripe_server.webhook_secret,

@@ -25,7 +25,6 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from rewards_engine.cli import cli
-from rewards_engine.config import PayPalSettings
 from rewards_engine.models import (
     CampaignCounter,
     Clip,
@@ -249,16 +248,11 @@ def test_a_mixed_day_with_payouts_through_a_faulty_paypal_keeps_the_books(
     ).id
     fake = FakePayPal()
     with serving(fake) as url:
+        fake.url = url
         settings = replace(
             cli_env,
             payout_cooling_off_hours=0,
-            paypal=PayPalSettings(
-                client_id=fake.client_id,
-                client_secret=fake.client_secret,
-                endpoint=url,
-                webhook_id="WH-TEST",
-                timeout_s=1.0,
-            ),
+            paypal=fake.client_settings(),
         )
         jobs = Runtime(settings)
         try:

@@ -25,7 +25,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from rewards_engine.clock import FixedClock
-from rewards_engine.config import PayPalSettings, Settings
+from rewards_engine.config import Settings
 from rewards_engine.jobs import find_job
 from rewards_engine.models import Clip, PayoutBatch, PayoutItem
 from rewards_engine.runtime import Runtime
@@ -214,7 +214,7 @@ def run_when_free(runtime: Runtime, job: str) -> dict[str, int]:
 def paypal() -> Iterator[FakePayPal]:
     fake = FakePayPal()
     with serving(fake) as url:
-        fake.url = url  # type: ignore[attr-defined]
+        fake.url = url
         yield fake
 
 
@@ -223,7 +223,7 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
         **job_env,
         "PAYPAL_CLIENT_ID": paypal.client_id,
         "PAYPAL_CLIENT_SECRET": paypal.client_secret,
-        "PAYPAL_ENDPOINT": paypal.url,  # type: ignore[attr-defined]
+        "PAYPAL_ENDPOINT": paypal.url,
         "PAYOUT_TIMEOUT_S": "60",
         "PAYOUT_COOLING_OFF_HOURS": "0",
     }
@@ -231,12 +231,7 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
         settings,
         payout_cooling_off_hours=0,
         job_lease_s=2.0,
-        paypal=PayPalSettings(
-            client_id=paypal.client_id,
-            client_secret=paypal.client_secret,
-            endpoint=paypal.url,  # type: ignore[attr-defined]
-            timeout_s=5.0,
-        ),
+        paypal=paypal.client_settings(timeout_s=5.0, webhook_id=None),
     )
     runtime = Runtime(live)
     try:

@@ -52,7 +52,7 @@ AMOUNTS = {"ana": 5_000, "ben": 2_500}
 def paypal() -> Iterator[FakePayPal]:
     fake = FakePayPal(hang_s=1.5)
     with serving(fake) as url:
-        fake.url = url  # type: ignore[attr-defined]
+        fake.url = url
         yield fake
 
 
@@ -61,13 +61,7 @@ def settings(settings, paypal):  # type: ignore[no-untyped-def]
     return replace(
         settings,
         payout_cooling_off_hours=0,
-        paypal=PayPalSettings(
-            client_id=paypal.client_id,
-            client_secret=paypal.client_secret,
-            endpoint=paypal.url,
-            webhook_id="WH-TEST",
-            timeout_s=1.0,
-        ),
+        paypal=paypal.client_settings(),
     )
 
 

@@ -31,6 +31,8 @@ from urllib.parse import parse_qs
 
 from werkzeug.wrappers import Request, Response
 
+from rewards_engine.config import PayPalSettings
+
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
@@ -84,6 +86,19 @@ class FakePayPal:
     read_answer_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    url: str = ""  # where it is served (tests.support.processes.serving)
+
+    def client_settings(
+        self, timeout_s: float = 1.0, webhook_id: str | None = "WH-TEST"
+    ) -> PayPalSettings:
+        """The engine's PayPal settings pointed at this server."""
+        return PayPalSettings(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            endpoint=self.url,
+            webhook_id=webhook_id,
+            timeout_s=timeout_s,
+        )
 
     def signature(self, event: dict[str, Any]) -> str:
         """Stands for PayPal's certificate signature: the engine never checks it itself,
