@@ -37,15 +37,6 @@ class RedisUnavailable(redis.exceptions.ConnectionError):
     """Redis was not tried: its breaker is open, or the caller's budget is spent."""
 
 
-# What "Redis is down or hung" looks like to a caller (a Redis error reply is a bug instead).
-REDIS_DOWN: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.RedisClusterException,
-)
-
-
 class CircuitOpen(RedisUnavailable):
     pass
 

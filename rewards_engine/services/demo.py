@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from rewards_engine.clock import FixedClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.models import Clip, Donor
+from rewards_engine.models import Campaign, Clip, Donor
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import (
     consents,
@@ -67,6 +67,7 @@ def build_activity(
             select(func.count()).select_from(Clip).where(Clip.campaign_id == campaign)
         ):
             return DemoReport()  # built already (or real activity): never twice
+        kinds = list(session.get_one(Campaign, campaign).incident_types)
     rng = random.Random(spec["seed"])  # noqa: S311 - demo data, the same every time
     now = runtime.clock.now().replace(microsecond=0)
     start = now - timedelta(weeks=spec["weeks"])
@@ -78,7 +79,8 @@ def build_activity(
     for n, (donor_id, plan) in enumerate(people.items()):
         for day in sorted(rng.sample(range(days), k=min(days, plan.days(rng, days)))):
             moment = start + timedelta(days=day, hours=rng.uniform(7, 22))
-            clips = [plan.clip(rng, moment) for _ in range(rng.randint(*plan.clips_per_day))]
+            count = rng.randint(*plan.clips_per_day)
+            clips = [plan.clip(rng, moment, kinds) for _ in range(count)]
             result = submissions.submit(
                 runtime.db,
                 FixedClock(moment),
@@ -107,19 +109,16 @@ class _Plan:
             return round(days * self.days_share)
         return rng.randint(*self.days_range)
 
-    def clip(self, rng: random.Random, moment: datetime) -> ClipInput:
+    def clip(self, rng: random.Random, moment: datetime, kinds: list[str]) -> ClipInput:
         return ClipInput(
             video_sha256=f"{rng.getrandbits(256):064x}",
             event_id=f"ev-{rng.getrandbits(40):010x}",
-            incident_type=rng.choice(KINDS),
+            incident_type=rng.choice(kinds),
             camera_id=rng.choice(self.cameras),
             recorded_at=moment - timedelta(minutes=rng.randint(5, 600)),
             duration_s=float(rng.randint(8, 90)),
             staged=rng.random() < 0.1,
         )
-
-
-KINDS = ("package_theft", "car_door", "break_in", "vandalism", "loitering", "other")
 
 
 def _donors(
