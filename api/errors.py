@@ -13,11 +13,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Flask, g, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 
-from rewards_engine.db import is_contention
+from rewards_engine.db import database_failure
 from rewards_engine.domain.errors import (
     Conflict,
     DomainError,
@@ -126,20 +125,16 @@ def http_exception_body(exc: HTTPException) -> tuple[dict[str, Any], int, dict[s
     return error_body(status, error, message, errors), status, headers
 
 
-_TRANSIENT = (
-    "database is locked", "could not connect", "connection", "server closed",
-    "terminating", "timeout", "shutting down", "starting up", "too many clients",
-)  # fmt: skip
-
-
-def database_unavailable(exc: DBAPIError) -> bool:
-    """An outage or overload worth a retry (503), as opposed to a bug (500)."""
-    if exc.connection_invalidated or is_contention(exc):
-        return True
-    if not isinstance(exc, OperationalError):
-        return False
-    text = str(exc.orig).lower()
-    return any(marker in text for marker in _TRANSIENT)
+def database_failure_response(exc: Exception, failure: str) -> Any:
+    """A 503 the client can retry: the database was busy or unavailable, not broken."""
+    fields = {"error": type(getattr(exc, "orig", exc)).__name__}
+    if failure == "busy":
+        log.warning("database busy", extra={"fields": fields})
+        body = error_body(503, "database_busy", "the database is busy with other requests; retry")
+        return jsonify(body), 503, {"Retry-After": "1"}
+    log.warning("database unavailable", extra={"fields": fields})
+    body = error_body(503, "database_unavailable", "the database is unavailable; retry")
+    return jsonify(body), 503, {"Retry-After": "2"}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -155,25 +150,13 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else {}
         return jsonify(body), status, headers
 
-    @app.errorhandler(DBAPIError)
-    def on_database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
-        if not database_unavailable(exc):
-            return on_unexpected(exc)  # a bug (a missing column...), not an outage
-        fields = {"error": type(exc.orig).__name__}
-        if is_contention(exc):
-            log.warning("database busy", extra={"fields": fields})
-            body = error_body(
-                503, "database_busy", "the database is busy with other requests; retry"
-            )
-            return jsonify(body), 503, {"Retry-After": "1"}
-        log.warning("database unavailable", extra={"fields": fields})
-        body = error_body(503, "database_unavailable", "the database is unavailable; retry")
-        return jsonify(body), 503, {"Retry-After": "2"}
-
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         if isinstance(exc, HTTPException):
             body, status, headers = http_exception_body(exc)
             return jsonify(body), status, headers
+        failure = database_failure(exc)
+        if failure is not None:
+            return database_failure_response(exc, failure)
         log.exception("unhandled error")
         return jsonify(error_body(500, "internal_error", "an unexpected error occurred")), 500

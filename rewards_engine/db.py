@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -228,6 +228,30 @@ def is_contention(exc: BaseException) -> bool:
     if getattr(exc.orig, "sqlstate", None) in BUSY_SQLSTATES:
         return True
     return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)
+
+
+_TRANSIENT = (
+    "database is locked", "could not connect", "connection", "server closed",
+    "terminating", "timeout", "shutting down", "starting up", "too many clients",
+)  # fmt: skip
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """What a database error means for a caller: ``"busy"`` (other transactions were in
+    the way: retry at once), ``"unavailable"`` (an outage or overload: retry later), or
+    None (not the database's state but a bug, e.g. a missing column, or not a database
+    error at all)."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    if is_contention(exc):
+        return "busy"
+    if exc.connection_invalidated:
+        return "unavailable"
+    if isinstance(exc, OperationalError) and any(
+        marker in str(exc.orig).lower() for marker in _TRANSIENT
+    ):
+        return "unavailable"
+    return None
 
 
 def retry_on_contention(use_case: Callable[P, T]) -> Callable[P, T]:

@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-import redis
 from flask_smorest import Api, Blueprint
 
 from api import context
-from rewards_engine.redis_client import redis_budget as budget_scope
+from rewards_engine.services import health
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Liveness and readiness")
@@ -33,23 +32,7 @@ def healthz() -> Any:
 @blp.alt_response(503, schema=HealthSchema, description="The database or Redis is unreachable")
 def readyz() -> Any:
     """Ready to serve: the database and Redis both answer"""
-    runtime = context.runtime()
-    checks: dict[str, str] = {}
-    try:
-        runtime.db.ping()
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        # The readiness probe is the breaker's probe too: it always asks Redis, within
-        # the budget, so it says "down" quickly and "up" as soon as Redis answers.
-        with budget_scope(runtime.settings.redis_budget_ms, bypass_breaker=True):
-            runtime.redis.ping()
-        checks["redis"] = "ok"
-    except redis.RedisError as exc:
-        checks["redis"] = f"unavailable: {type(exc).__name__}"
-    except Exception as exc:
-        checks["redis"] = f"unavailable: {type(exc).__name__}"
+    checks = health.readiness(context.runtime())
     ready = all(value == "ok" for value in checks.values())
     if not ready:
         log.warning("not ready", extra={"fields": checks})

@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from rewards_engine.config import RateLimits
 from rewards_engine.models import Clip
+from rewards_engine.redis_client import connect_redis
 from tests.support.console import csrf_of
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
 
@@ -93,7 +93,9 @@ def test_without_redis_the_limiter_lets_donations_through(
 ) -> None:
     limited(submissions_per_donor=1)
     ada = consenting_donor(runtime, "ada")
-    runtime.__dict__["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    # The engine's own client, as a worker has it: no one listens on port 1, so every
+    # call is refused at once (and the breaker opens) instead of waiting out retries.
+    runtime.__dict__["redis"] = connect_redis("redis://127.0.0.1:1/0", runtime.redis_breaker)
     for _ in range(2):
         sent = client.post("/v1/submissions", json=body(BOUNTY, [clip()]), headers=auth("ada"))
         assert sent.status_code == 201
