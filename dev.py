@@ -3,7 +3,8 @@
 
     python3 dev.py serve   # .venv, runtime install, migrate, demo, API + scheduler on :8000
     python3 dev.py test    # .venv, dev extras, Chromium and nginx if missing (apt, root), tests
-    python3 dev.py lint    # ruff check and format check
+    python3 dev.py test --fast   # unit and API tests only: no browser, fuzzing or slow scenarios
+    python3 dev.py lint    # ruff, import contracts, mypy, vulture, doc figures
 
 Extra arguments go to the command (``python3 dev.py test -k wall -x``). The virtual
 environment is reused; it is reinstalled only when pyproject.toml changes.
@@ -85,7 +86,13 @@ def ensure_debian_package(package: str, present: bool, skip_variable: str, purpo
             return
 
 
+FAST = ["tests/unit", "tests/api", "-m", "not slow and not browser and not fuzz"]
+
+
 def test(args: list[str]) -> None:
+    if "--fast" in args:
+        args = [*FAST, *(a for a in args if a != "--fast")]
+        os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
     browser = bool(os.environ.get("CHROMIUM") or any(shutil.which(b) for b in BROWSERS))
     ensure_debian_package("chromium", browser, "SKIP_BROWSER_INSTALL", "browser tests")
     nginx = bool(os.environ.get("NGINX") or shutil.which("nginx"))
@@ -97,6 +104,7 @@ def test(args: list[str]) -> None:
 def lint(args: list[str]) -> None:
     run([str(BIN / "ruff"), "check", ".", *args])
     run([str(BIN / "ruff"), "format", "--check", "."])
+    run([str(BIN / "lint-imports"), "--no-logo"])  # the layering contracts in pyproject.toml
 
 
 COMMANDS = {"serve": serve, "test": test, "lint": lint}
