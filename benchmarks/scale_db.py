@@ -1034,7 +1034,7 @@ def honor_wall(runtime: Runtime, capture: Capture, meter: RedisMeter) -> dict[st
     lookups["per_s_one_client"] = round(len(people) / (time.perf_counter() - started))
     result["standing_lookup"] = lookups
     pages: dict[str, Any] = {}
-    cache = wall._page_cache(runtime)
+    cache = wall.page_cache(runtime)
     count = 1000
     started = time.perf_counter()
     with meter.measure(pages, count):

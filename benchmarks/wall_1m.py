@@ -242,7 +242,7 @@ def raw_standing(runtime: Runtime, keys: Any, profiles_key: str, member: str, ar
 
 
 def bench_lookup(runtime: Runtime, donors: int, samples: int = 5000) -> dict[str, Any]:
-    from rewards_engine.honor_wall import member_of
+    from rewards_engine.redis_wall import member_of
 
     rng = random.Random(3)
     ids = [1] + [rng.randrange(1, donors + 1) for _ in range(samples - 1)]

@@ -1,5 +1,6 @@
 """The Honor Wall through the API and its jobs, against a real Redis."""
 
+import importlib
 import threading
 from datetime import timedelta
 from functools import partial
@@ -7,8 +8,8 @@ from functools import partial
 import pytest
 
 from rewards_engine.domain.actors import Actor
-from rewards_engine.honor_wall import HonorWall
 from rewards_engine.jobs import find_job
+from rewards_engine.redis_wall import HonorWall
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import holds, wall
 from tests.support.factories import (
@@ -247,7 +248,7 @@ def test_a_lost_wall_is_rebuilt_by_the_drain_job(client, runtime, clock, donors)
 
 
 def test_rebuild_fixes_drift_and_readers_never_see_a_half_built_board(
-    client, runtime, donors
+    client, runtime, donors, monkeypatch
 ) -> None:
     for count, (_, headers) in enumerate(donors.values(), start=1):
         donate(client, headers, count)
@@ -268,12 +269,10 @@ def test_rebuild_fixes_drift_and_readers_never_see_a_half_built_board(
         return original(name, watched(), batch=1)
 
     hall.rebuild = slow_rebuild  # type: ignore[method-assign]
-    original_hall = wall.hall
-    wall.hall = lambda _runtime: hall  # type: ignore[assignment]
-    try:
-        wall.rebuild(runtime, "all-time")
-    finally:
-        wall.hall = original_hall  # type: ignore[assignment]
+    # The module, not the package's function of the same name.
+    rebuilding = importlib.import_module("rewards_engine.services.wall.rebuild")
+    monkeypatch.setattr(rebuilding, "hall", lambda _runtime: hall)
+    wall.rebuild(runtime, "all-time")
     assert seen_during == [6]  # the old board, whole, while the new one was being built
     assert rows(board(client)) == expected
 

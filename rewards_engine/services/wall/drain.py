@@ -1,0 +1,253 @@
+"""Draining the outbox into Redis: each donor's placement recomputed from the
+database and written with its version, so drains racing each other, retries and
+replays all converge on what the database says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from rewards_engine.db import one_of
+from rewards_engine.domain import wall as rules
+from rewards_engine.domain.wall import Board
+from rewards_engine.models import Campaign, Donor, MedalAward, WallOutbox, WallTally
+from rewards_engine.redis_wall import Placement, Update
+from rewards_engine.services.wall.boards import hall, is_live, page_cache
+from rewards_engine.services.wall.outbox import WallChanged
+
+if TYPE_CHECKING:
+    from rewards_engine.runtime import Runtime
+
+log = logging.getLogger(__package__)  # the wall's one logger, as before the split
+
+OUTBOX_KEEP = timedelta(days=1)  # applied rows kept for rebuilds to replay
+DRAIN_BATCH = 1000
+
+
+@dataclass
+class DrainReport:
+    rows: int = 0
+    donors: int = 0
+    writes: int = 0
+    applied: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "donors": self.donors,
+            "writes": self.writes,
+            "applied": self.applied,
+        }
+
+
+# What decides a donor's placement on every board, read with their tallies.
+STANDING = (Donor.id, Donor.wall_version, Donor.status, Donor.visibility, Donor.on_hold)
+
+
+@dataclass
+class DonorState:
+    version: int
+    status: str
+    visibility: str
+    on_hold: bool
+    display_name: str | None
+    alias: str | None
+    tallies: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    medals: int = 0
+
+    def placement(self, clips: int) -> Placement:
+        return Placement(
+            rules.placement(
+                status=self.status,
+                visibility=self.visibility,
+                on_hold=self.on_hold,
+                clips=clips,
+            )
+        )
+
+    def profile(self) -> dict[str, Any] | None:
+        if self.placement(1) != Placement.LISTED:
+            return None
+        name = rules.public_name(
+            visibility=self.visibility, display_name=self.display_name, alias=self.alias
+        )
+        return {"name": name, "medals": self.medals, "v": self.version}
+
+
+def _only_boards(wanted: dict[int, set[str] | None]) -> set[str] | None:
+    """The boards to read tallies of, or None when a donor-wide change needs them all."""
+    if any(names is None for names in wanted.values()):
+        return None
+    return set().union(*wanted.values())  # type: ignore[arg-type]
+
+
+def _donor_states(
+    session: Session, donor_ids: Iterable[int], boards: set[str] | None = None
+) -> dict[int, DonorState]:
+    """Donors and their tallies in one statement: one consistent snapshot."""
+    ids = list(donor_ids)
+    joined = WallTally.donor_id == Donor.id
+    if boards is not None:
+        joined &= one_of(session, WallTally.board, boards)
+    rows = session.execute(
+        select(
+            *STANDING,
+            Donor.display_name,
+            Donor.alias,
+            WallTally.board,
+            WallTally.clips,
+            WallTally.reached_at,
+        )
+        .outerjoin(WallTally, joined)
+        .where(one_of(session, Donor.id, ids))
+    )
+    states: dict[int, DonorState] = {}
+    for row in rows:
+        state = states.get(row.id)
+        if state is None:
+            state = states[row.id] = DonorState(
+                row.wall_version,
+                row.status,
+                row.visibility,
+                row.on_hold,
+                row.display_name,
+                row.alias,
+            )
+        if row.board is not None:
+            state.tallies[row.board] = (row.clips, row.reached_at)
+    for donor_id, count in medal_counts(session, ids).items():
+        states[donor_id].medals = count
+    return states
+
+
+def medal_counts(session: Session, donor_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """Medals held (not revoked) per donor: public pages show the number."""
+    query = select(MedalAward.donor_id, func.count()).where(MedalAward.revoked_at.is_(None))
+    if donor_ids is not None:
+        query = query.where(one_of(session, MedalAward.donor_id, donor_ids))
+    return dict(session.execute(query.group_by(MedalAward.donor_id)).all())
+
+
+def drain(
+    runtime: Runtime, *, ids: Sequence[int] | None = None, since: datetime | None = None
+) -> DrainReport:
+    """Apply outbox rows to Redis: the given ones, those created ``since`` (applied or
+    not: a rebuild's replay), or else every pending one.
+
+    Raises if Redis is down; the rows then stay pending for the next drain.
+    """
+    report = DrainReport()
+    now = runtime.clock.now()
+    after_id = 0
+    while True:
+        with runtime.db.read() as session:
+            query = select(WallOutbox.id, WallOutbox.donor_id, WallOutbox.boards).where(
+                WallOutbox.id > after_id
+            )
+            if ids is not None:
+                query = query.where(one_of(session, WallOutbox.id, ids))
+            elif since is not None:
+                query = query.where(WallOutbox.created_at >= since)
+            else:
+                query = query.where(WallOutbox.applied_at.is_(None))
+            rows = session.execute(query.order_by(WallOutbox.id).limit(DRAIN_BATCH)).all()
+            if not rows:
+                return report
+            wanted = _boards_wanted(rows)
+            states = _donor_states(session, wanted, _only_boards(wanted))
+            resolve = _Resolver(session)
+            updates, profiles = _writes(wanted, states, resolve, now)
+        report.applied += hall(runtime).apply(updates, profiles)
+        page_cache(runtime).clear()
+        report.rows += len(rows)
+        report.donors += len(wanted)
+        report.writes += len(updates)
+        # Losing this mark in a crash only means applying the rows again: harmless.
+        with runtime.db.transaction(durable=False) as uow:
+            uow.session.execute(
+                update(WallOutbox)
+                .where(one_of(uow.session, WallOutbox.id, [row.id for row in rows]))
+                .values(applied_at=now)
+            )
+        if len(rows) < DRAIN_BATCH:
+            return report
+        after_id = rows[-1].id
+
+
+def _boards_wanted(rows: Sequence[Any]) -> dict[int, set[str] | None]:
+    """Per donor, the boards to recompute (None: every board they are on)."""
+    wanted: dict[int, set[str] | None] = {}
+    for row in rows:
+        current = wanted.get(row.donor_id, set())
+        if row.boards is None or current is None:
+            wanted[row.donor_id] = None
+        else:
+            current.update(row.boards)
+            wanted[row.donor_id] = current
+    return wanted
+
+
+class _Resolver:
+    """Boards by name, looking each campaign's start up once."""
+
+    def __init__(self, session: Session) -> None:
+        self.starts = dict(session.execute(select(Campaign.id, Campaign.starts_at)).all())
+
+    def __call__(self, name: str) -> Board | None:
+        if not rules.is_board_name(name):
+            return None  # a tally that is not a board (``type:...``)
+        campaign_id = rules.campaign_id_of(name)
+        if campaign_id is not None and campaign_id not in self.starts:
+            return None
+        return rules.parse_board(name, campaign_starts=self.starts.get(campaign_id))
+
+
+def _writes(
+    wanted: dict[int, set[str] | None],
+    states: dict[int, DonorState],
+    resolve: _Resolver,
+    now: datetime,
+) -> tuple[list[Update], dict[int, dict[str, Any] | None]]:
+    updates: list[Update] = []
+    profiles: dict[int, dict[str, Any] | None] = {}
+    for donor_id, names in wanted.items():
+        state = states.get(donor_id)
+        if state is None:
+            continue
+        profiles[donor_id] = state.profile()
+        for name in sorted(names if names is not None else state.tallies):
+            board = resolve(name)
+            if board is None or not is_live(board, now) or name not in state.tallies:
+                continue
+            clips, reached = state.tallies[name]
+            score = rules.encode(clips, reached, board)
+            updates.append(Update(name, donor_id, state.version, state.placement(clips), score))
+    return updates, profiles
+
+
+def purge_outbox(runtime: Runtime) -> int:
+    cutoff = runtime.clock.now() - OUTBOX_KEEP
+    with runtime.db.transaction() as uow:
+        result = uow.session.execute(delete(WallOutbox).where(WallOutbox.applied_at < cutoff))
+    return int(result.rowcount or 0)
+
+
+def handle_events(runtime: Runtime, events: list[object]) -> None:
+    """After a commit: push that transaction's wall changes to Redis at once.
+
+    Best effort: if Redis is unreachable, the rows stay pending for the job.
+    """
+    ids = [event.outbox_id for event in events if isinstance(event, WallChanged)]
+    if not ids:
+        return
+    try:
+        drain(runtime, ids=ids)
+    except Exception as exc:  # Redis down: the wall-drain job catches up
+        log.warning("wall update deferred", extra={"fields": {"rows": len(ids), "error": str(exc)}})
