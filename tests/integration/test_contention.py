@@ -200,15 +200,15 @@ def test_two_admins_creating_the_same_medal_at_once_get_one_medal_and_a_409(
     from rewards_engine.domain.actors import Actor
     from rewards_engine.domain.errors import Conflict
     from rewards_engine.models import MedalDefinition
-    from rewards_engine.services import medals
+    from rewards_engine.services import audit, medals
 
-    record = medals.audit.record
+    record = audit.record
 
     def slow_record(*args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(0.5)
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(medals.audit, "record", slow_record)
+    monkeypatch.setattr(audit, "record", slow_record)
     rule = {"kind": "count", "threshold": 1}
     data = medals.DefinitionInput(
         code="early-bird", name="Early bird", icon_key="bird", tier="bronze", rule=rule

@@ -1,0 +1,137 @@
+"""Reading for the donor's medal screen: every medal in force with the donor's awards
+and progress, and the notifications of new ones, in as few reads as the app makes calls.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database
+from rewards_engine.domain import medals as rules
+from rewards_engine.domain.errors import NotFound
+from rewards_engine.models import (
+    Campaign,
+    CampaignCounter,
+    Clip,
+    Donor,
+    MedalAward,
+    MedalNotification,
+)
+from rewards_engine.services.medals._common import donor_tallies, local_days, period_board
+from rewards_engine.services.medals.definitions import Catalog, Definition
+
+
+@dataclass(frozen=True)
+class Progress:
+    current: int
+    target: int
+    percent: float
+    current_run: int | None = None  # streaks only
+    period: str | None = None  # per-period and placement medals
+
+
+@dataclass(frozen=True)
+class MedalView:
+    definition: Definition
+    awards: list[MedalAward]
+    progress: Progress | None
+
+
+def donor_medals(db: Database, clock: Clock, donor_id: int) -> list[MedalView]:
+    """Every medal in force with the donor's awards and, for those not held now,
+    their progress toward it: one read renders the whole medal screen."""
+    now = clock.now()
+    with db.read() as session:
+        catalog = Catalog.load(session)
+        donor = session.get(Donor, donor_id)
+        assert donor is not None
+        tallies = donor_tallies(session, donor_id)
+        awards: dict[str, list[MedalAward]] = defaultdict(list)
+        for award in session.scalars(
+            select(MedalAward)
+            .where(MedalAward.donor_id == donor_id)
+            .order_by(MedalAward.awarded_at.desc())
+        ):
+            awards[award.code].append(award)
+        views = []
+        for definition in catalog.current:
+            held = awards.get(definition.code, [])
+            progress = _progress(session, definition, donor, tallies, now)
+            views.append(MedalView(definition, held, progress))
+    return views
+
+
+def _progress(
+    session: Session, definition: Definition, donor: Donor, tallies: dict[str, int], now: datetime
+) -> Progress | None:
+    rule = definition.rule
+    if isinstance(rule, rules.CountRule):
+        count = tallies.get(rule.tally_key, 0)
+        return Progress(
+            min(count, rule.threshold), rule.threshold, rules.percent(count, rule.threshold)
+        )
+    if isinstance(rule, rules.PeriodRule):
+        key = period_board(rule, now).name
+        count = tallies.get(key, 0)
+        return Progress(
+            min(count, rule.threshold),
+            rule.threshold,
+            rules.percent(count, rule.threshold),
+            period=key,
+        )
+    if isinstance(rule, rules.StreakRule):
+        zone = donor.timezone
+        since = now - timedelta(days=rule.days + 2)
+        times = session.scalars(
+            select(Clip.accepted_at).where(
+                Clip.donor_id == donor.id, Clip.status == "accepted", Clip.accepted_at >= since
+            )
+        )
+        today = now.astimezone(ZoneInfo(zone) if zone else UTC).date()
+        run = rules.current_run(local_days(times, zone), today)
+        return Progress(
+            min(run, rule.days), rule.days, rules.percent(run, rule.days), current_run=run
+        )
+    if isinstance(rule, rules.CampaignGoalRule):
+        campaign = session.get(Campaign, rule.campaign)
+        if campaign is None or not campaign.targets:
+            return None
+        counts = dict(
+            session.execute(
+                select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
+                    CampaignCounter.campaign_id == rule.campaign
+                )
+            ).all()
+        )
+        target = sum(campaign.targets.values())
+        reached = sum(min(counts.get(k, 0), t) for k, t in campaign.targets.items())
+        return Progress(reached, target, rules.percent(reached, target))
+    return None  # placement: decided when the period closes
+
+
+def notifications(db: Database, donor_id: int, limit: int = 20) -> list[MedalNotification]:
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(MedalNotification)
+                .where(MedalNotification.donor_id == donor_id)
+                .order_by(MedalNotification.id.desc())
+                .limit(limit)
+            )
+        )
+
+
+def mark_read(db: Database, clock: Clock, donor_id: int, notification_id: int) -> None:
+    with db.transaction() as uow:
+        notification = uow.session.get(MedalNotification, notification_id)
+        if notification is None or notification.donor_id != donor_id:
+            raise NotFound(f"no notification {notification_id}", code="notification_not_found")
+        if notification.read_at is None:
+            notification.read_at = clock.now()
