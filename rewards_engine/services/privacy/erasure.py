@@ -1,0 +1,243 @@
+"""Erasure on request: one transaction per donor, all or nothing. What the law
+requires (the ledger and payout records) stays under the donor's numeric id, which
+then links to no one; clips keep what they counted and earned, not what identifies
+them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from rewards_engine.db import Database, UnitOfWork, insert, one_of
+from rewards_engine.domain import privacy as rules
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.events import DonorChanged
+from rewards_engine.models import (
+    AuditRecord,
+    Clip,
+    DataRequest,
+    Donor,
+    ErasedSubject,
+    FraudEvidence,
+    FraudFlag,
+    IdempotencyKey,
+    MedalAward,
+    MedalNotification,
+    PayoutItem,
+    Redemption,
+    RedemptionEvent,
+    WallSnapshotEntry,
+)
+from rewards_engine.runtime import Runtime
+from rewards_engine.services import audit, wall
+from rewards_engine.services.installation import erasure_salt
+
+log = logging.getLogger(__package__)  # one logger for the package, as before the split
+ERASED = "erased"
+
+
+def subject_hash(session: Session, account_id: str) -> str:
+    return rules.salted(erasure_salt(session), f"subject:{account_id}")
+
+
+def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataRequest:
+    """Ask for erasure; the ``erase-donors`` job carries it out at its next run. Asking
+    again returns the request already waiting."""
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        session.get(Donor, donor_id, with_for_update=True)
+        waiting = session.scalars(
+            select(DataRequest).where(
+                DataRequest.donor_id == donor_id,
+                DataRequest.kind == "erasure",
+                DataRequest.status == "received",
+            )
+        ).first()
+        if waiting is not None:
+            return waiting
+        request = DataRequest(
+            id=str(uuid.uuid4()), donor_id=donor_id, kind="erasure", received_at=now
+        )
+        session.add(request)
+        audit.record(
+            session,
+            runtime.clock,
+            actor,
+            action="donor.erasure_requested",
+            target_type="data_request",
+            target_id=request.id,
+        )
+    return request
+
+
+def get_request(db: Database, request_id: str, donor_id: int | None) -> DataRequest:
+    """A data request: the donor's own, or, without a donor (the account is gone after
+    an erasure), an erasure request by its random id alone."""
+    with db.read() as session:
+        request = session.get(DataRequest, request_id)
+    if request is None or (donor_id is not None and request.donor_id != donor_id):
+        raise NotFound("no such data request", code="data_request_not_found")
+    if donor_id is None and request.kind != "erasure":
+        raise NotFound("no such data request", code="data_request_not_found")
+    return request
+
+
+def run_erasures(runtime: Runtime) -> dict[str, int]:
+    with runtime.db.read() as session:
+        waiting = list(
+            session.scalars(
+                select(DataRequest.id)
+                .where(DataRequest.kind == "erasure", DataRequest.status == "received")
+                .order_by(DataRequest.received_at)
+            )
+        )
+    totals: Counter[str] = Counter()
+    for request_id in waiting:
+        totals.update(erase(runtime, request_id))
+        totals["donors"] += 1
+    log.info("erasures carried out", extra={"fields": dict(totals)})
+    return dict(totals)
+
+
+def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
+    """Carry out one erasure, in one transaction (all or nothing)."""
+    now = runtime.clock.now()
+    keep_hashes = runtime.settings.erasure_keeps_hashes
+    with runtime.db.transaction() as uow:
+        session = uow.session
+        request = session.get(DataRequest, request_id, with_for_update=True)
+        if request is None or request.status == "completed":
+            return {}
+        donor = session.get(Donor, request.donor_id, with_for_update=True)
+        assert donor is not None
+        counts: dict[str, int] = {}
+        counts["clips"] = scrub_clips(
+            session, now, [Clip.donor_id == donor.id], keep_hashes=keep_hashes
+        )
+        counts.update(_erase_related(uow, now, donor))
+        if donor.account_id is not None:
+            session.execute(
+                insert(session, ErasedSubject.__table__)
+                .values(subject_hash=subject_hash(session, donor.account_id), erased_at=now)
+                .on_conflict_do_nothing()
+            )
+        for name in ("account_id", "display_name", "alias", "timezone", "consent_version"):
+            setattr(donor, name, None)
+        for name in ("payout_kind", "payout_destination", "payout_masked", "payout_fingerprint"):
+            setattr(donor, name, None)
+        donor.status, donor.visibility, donor.on_hold = ERASED, "hidden", False
+        donor.erased_at = donor.updated_at = now
+        request.status, request.completed_at, request.outcome = "completed", now, counts
+        uow.publish(DonorChanged(donor.id))  # type: ignore[arg-type]
+        session.flush()
+        wall.record_donor_changed(uow, now, donor.id)  # type: ignore[arg-type]
+    log.info("donor erased", extra={"fields": {"request_id": request_id, **counts}})
+    return counts
+
+
+def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, int]:
+    session, donor_id = uow.session, donor.id
+    counts: dict[str, int] = {}
+    counts["redemptions"] = session.execute(
+        update(Redemption)
+        .where(Redemption.donor_id == donor_id)
+        .values(shipping_address=None, tracking_number=None, note=None)
+    ).rowcount
+    session.execute(
+        update(RedemptionEvent)
+        .where(
+            RedemptionEvent.redemption_id.in_(
+                select(Redemption.id).where(Redemption.donor_id == donor_id)
+            )
+        )
+        .values(note=None)
+    )
+    counts["payout_items"] = session.execute(
+        update(PayoutItem)
+        .where(PayoutItem.donor_id == donor_id)
+        .values(destination="", destination_masked=ERASED)
+    ).rowcount
+    counts["medals"] = session.execute(
+        delete(MedalAward).where(MedalAward.donor_id == donor_id)
+    ).rowcount
+    session.execute(delete(MedalNotification).where(MedalNotification.donor_id == donor_id))
+    counts["archived_wall_entries"] = session.execute(
+        delete(WallSnapshotEntry).where(WallSnapshotEntry.donor_id == donor_id)
+    ).rowcount
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.scope == f"donor:{donor_id}"))
+    session.execute(delete(FraudEvidence).where(FraudEvidence.donor_id == donor_id))
+    session.execute(update(FraudFlag).where(FraudFlag.donor_id == donor_id).values(summary=ERASED))
+    # The audit log keeps that something was done, not to whom: values and free text
+    # go from the records about the donor and their clips, redemptions and payouts.
+    counts["audit_records"] = 0
+    owned = {
+        "donor": [donor_id],
+        "clip": select(Clip.id).where(Clip.donor_id == donor_id),
+        "redemption": select(Redemption.id).where(Redemption.donor_id == donor_id),
+        "payout_item": select(PayoutItem.id).where(PayoutItem.donor_id == donor_id),
+    }
+    for target_type, ids in owned.items():
+        if not isinstance(ids, list):
+            ids = list(session.scalars(ids))
+        keys = [str(i) for i in ids]
+        for start in range(0, len(keys), 5_000):
+            counts["audit_records"] += session.execute(
+                update(AuditRecord)
+                .where(
+                    AuditRecord.target_type == target_type,
+                    one_of(session, AuditRecord.target_id, keys[start : start + 5_000]),
+                )
+                .values(before=None, after=None, reason=ERASED)
+            ).rowcount
+    session.execute(
+        update(AuditRecord)
+        .where(AuditRecord.actor_id == f"donor:{donor_id}")
+        .values(before=None, after=None)
+    )
+    return counts
+
+
+def scrub_clips(
+    session: Session, now: datetime, where: list[Any], *, keep_hashes: bool = True
+) -> int:
+    """Delete what identifies clips (content hashes, camera, event), keeping what they
+    counted and earned. With ``keep_hashes`` the content hash is replaced by a salted
+    hash of it, which the duplicate check still recognises: the same video donated
+    again is not paid twice."""
+    rows = session.execute(
+        select(Clip.id, Clip.video_sha256).where(*where, Clip.metadata_deleted_at.is_(None))
+    ).all()
+    if not rows:
+        return 0
+    pepper = erasure_salt(session)
+    values = [
+        {
+            "clip": clip_id,
+            "digest": rules.salted(pepper, sha) if keep_hashes else secrets.token_hex(32),
+        }
+        for clip_id, sha in rows
+    ]
+    table = Clip.__table__
+    session.execute(
+        table.update()
+        .where(table.c.id == bindparam("clip"))
+        .values(
+            video_sha256=bindparam("digest"),
+            perceptual_hash=None,
+            camera_id="",
+            event_id="",
+            metadata_deleted_at=now,
+        ),
+        values,
+    )
+    return len(rows)

@@ -1,0 +1,104 @@
+"""What each clip is used for and why, as the donor sees it clip by clip, and the
+clips the training export may hand out: accepted, metadata kept, of an active donor
+holding the current consent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database
+from rewards_engine.domain import privacy as rules
+from rewards_engine.domain.privacy import Usage
+from rewards_engine.models import Campaign, Clip, Donor
+from rewards_engine.pagination import Page
+from rewards_engine.services import consents
+from rewards_engine.services.submissions import ClipFilter, list_donor_clips
+
+
+@dataclass(frozen=True)
+class ClipView:
+    clip: Clip
+    usage: Usage
+    usage_reason: str | None
+    delete_after: datetime | None
+
+
+def views_of(session: Session, donor: Donor, clips: list[Clip], now: datetime) -> list[ClipView]:
+    current = consents.current_version(session, now)
+    consent_current = current is not None and donor.consent_version == current.version
+    retention = dict(session.execute(select(Campaign.id, Campaign.retention_days)).all())
+    views = []
+    for clip in clips:
+        usage, reason = rules.usage_of(
+            status=clip.status,
+            metadata_deleted=clip.metadata_deleted_at is not None,
+            consent_withdrawn=donor.consent_withdrawn_at is not None,
+            consent_current=consent_current,
+        )
+        after = rules.delete_after(clip.created_at, retention.get(clip.campaign_id))
+        views.append(ClipView(clip, usage, reason, after))
+    return views
+
+
+def list_clips(
+    db: Database,
+    clock: Clock,
+    donor_id: int,
+    filters: ClipFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[ClipView]:
+    page = list_donor_clips(db, donor_id, filters, limit=limit, cursor=cursor)
+    with db.read() as session:
+        donor = session.get(Donor, donor_id)
+        assert donor is not None
+        return Page(views_of(session, donor, page.items, clock.now()), page.next_cursor)
+
+
+def clip_view(db: Database, clock: Clock, clip: Clip) -> ClipView:
+    with db.read() as session:
+        donor = session.get(Donor, clip.donor_id)
+        assert donor is not None
+        return views_of(session, donor, [clip], clock.now())[0]
+
+
+def training_clips(db: Database, clock: Clock, campaign_id: str | None = None) -> Iterator[dict]:
+    """Clips usable for training: accepted, metadata kept, their donor active, not
+    erased and holding the current consent. Donors are not named."""
+    now = clock.now()
+    with db.read() as session:
+        current = consents.current_version(session, now)
+        if current is None:
+            return
+        query = (
+            select(Clip)
+            .join(Donor, Donor.id == Clip.donor_id)
+            .where(
+                Clip.status == "accepted",
+                Clip.metadata_deleted_at.is_(None),
+                Donor.status == "active",
+                Donor.consent_version == current.version,
+            )
+            .order_by(Clip.id)
+            .execution_options(yield_per=5_000)
+        )
+        if campaign_id is not None:
+            query = query.where(Clip.campaign_id == campaign_id)
+        for clip in session.scalars(query):
+            yield {
+                "clip_id": clip.id,
+                "campaign_id": clip.campaign_id,
+                "video_sha256": clip.video_sha256,
+                "incident_type": clip.incident_type,
+                "staged": clip.staged,
+                "recorded_at": clip.recorded_at.isoformat(),
+                "duration_s": clip.duration_s,
+            }
