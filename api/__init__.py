@@ -22,10 +22,10 @@ from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
 from api.metrics import RequestMetrics
 from api.request_guards import register_request_guards
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import Clock
 from rewards_engine.config import Settings
 from rewards_engine.logs import configure_logging
-from rewards_engine.runtime import Runtime
 from rewards_engine.tokens import TokenVerifier
 
 log = logging.getLogger("api.requests")
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings.from_env()
     if settings.environment != "test":
         configure_logging(settings.log_level)
-    runtime = Runtime(settings) if clock is None else Runtime(settings, clock=clock)
+    runtime = build_runtime(settings, clock)
 
     app = Flask(__name__)
     app.url_map.converters.update(

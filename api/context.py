@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app, g
 
 from rewards_engine.domain.actors import Actor
-from rewards_engine.models import Donor
 from rewards_engine.runtime import Runtime
+from rewards_engine.services.donors import DonorRef
 from rewards_engine.tokens import Principal, TokenVerifier
 
 EXTENSION = "rewards_engine"
@@ -25,7 +25,7 @@ def principal() -> Principal:
     return g.principal
 
 
-def donor() -> Donor:
+def donor() -> DonorRef:
     """The calling donor (set by ``auth_required(Role.DONOR)``)."""
     return g.donor
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks.common import fresh_database, report, settings_for
 from benchmarks.wall_1m import copy_rows
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.fraud import HashSet, near_pairs
 from rewards_engine.models import Campaign, FraudScanState
@@ -163,7 +164,7 @@ def main() -> None:
     results: dict[str, Any] = {"clips": args.clips, "donors": args.donors}
     with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as instance:
         settings = settings_for(url, REDIS, Path(instance))
-        runtime = Runtime(settings, clock=SystemClock())
+        runtime = build_runtime(settings, clock=SystemClock())
         load_fixtures(runtime.db, runtime.clock, Path("fixtures"))
         start = datetime.now(UTC) - timedelta(days=366)
         began = time.perf_counter()
@@ -192,7 +193,7 @@ def main() -> None:
         }
         runtime.close()
         # The same incremental scan in a fresh process: the hash index is read first.
-        cold_runtime = Runtime(settings, clock=SystemClock())
+        cold_runtime = build_runtime(settings, clock=SystemClock())
         with cold_runtime.db.transaction() as uow:
             state = uow.session.get(FraudScanState, "clips")
             state.watermark = args.clips  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ import requests
 from sqlalchemy import insert
 
 from benchmarks.common import fresh_database, open_campaign, report, served, settings_for
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
@@ -187,7 +188,9 @@ def run_backend(backend: str, total: int, workers: int, clients: int) -> dict[st
     for mode in ("raw", "service", "http"):
         with fresh_database(backend) as url, tempfile.TemporaryDirectory() as instance:
             redis_url = "redis://127.0.0.1:6379/0" if backend == "postgres" else "embedded"
-            runtime = Runtime(settings_for(url, redis_url, Path(instance)), clock=SystemClock())
+            runtime = build_runtime(
+                settings_for(url, redis_url, Path(instance)), clock=SystemClock()
+            )
             donor_id = prepare(runtime)
             print(f"{backend} {mode} ...", flush=True)
             if mode == "raw":

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import fresh_database, open_campaign, report, served, settings_for, wrk
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
@@ -147,7 +148,7 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
     with fresh_database(backend) as url, tempfile.TemporaryDirectory() as instance:
         redis_url = "redis://127.0.0.1:6379/0" if backend == "postgres" else "embedded"
         settings = settings_for(url, redis_url, Path(instance))
-        runtime = Runtime(settings, clock=SystemClock())
+        runtime = build_runtime(settings, clock=SystemClock())
         print(f"{backend}: preparing {DONORS} donors ...", flush=True)
         tokens = prepare(runtime, DONORS)
         runtime.close()

@@ -18,6 +18,7 @@ from typing import Any
 from benchmarks import wall_1m
 from benchmarks.common import fresh_database, report, settings_for
 from benchmarks.ingest_leader import CAMPAIGN, leader_clips, prepare
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.runtime import Runtime
@@ -102,11 +103,11 @@ def main() -> None:
     figures: dict[str, Any] = {}
     for backend in ("postgres", "sqlite"):
         with fresh_database(backend) as url, tempfile.TemporaryDirectory() as instance:
-            runtime = Runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
+            runtime = build_runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
             figures[f"submission_{backend}"] = bench_submission_share(runtime, args.calls)
             runtime.close()
     with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as instance:
-        runtime = Runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
+        runtime = build_runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
         figures["backfill_postgres"] = bench_backfill(runtime, args.donors)
         runtime.close()
     report("medals", figures, save=args.donors == 1_000_000)

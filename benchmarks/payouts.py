@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import fresh_database, report, settings_for
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.config import PayPalSettings, Settings
 from rewards_engine.db import allocate_ids
@@ -100,7 +101,7 @@ def serve_paypal(port_out: Any) -> None:
 
 def measure(settings: Settings, out: Any) -> None:
     """The jobs, alone in a fresh process, so that its peak memory is theirs."""
-    runtime = Runtime(settings, clock=SystemClock())
+    runtime = build_runtime(settings, clock=SystemClock())
     started_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         t0 = time.perf_counter()
@@ -155,7 +156,7 @@ def run(kind: str, payees: int) -> dict[str, Any]:
                     timeout_s=120,
                 ),
             )
-            runtime = Runtime(settings, clock=SystemClock())
+            runtime = build_runtime(settings, clock=SystemClock())
             started = time.perf_counter()
             seed(runtime, payees)
             seeded_s = time.perf_counter() - started

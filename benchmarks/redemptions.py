@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from benchmarks.common import fresh_database, report, served, settings_for
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as instance:
-        runtime = Runtime(
+        runtime = build_runtime(
             settings_for(url, "redis://127.0.0.1:6379/0", Path(instance)), clock=SystemClock()
         )
         tokens = prepare(runtime)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import fresh_database, report, served, settings_for, wrk
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.roles import Role
 from rewards_engine.models import Campaign, Donor
@@ -301,7 +302,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = clip_counts(args.donors)
     with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as instance:
-        runtime = Runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
+        runtime = build_runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
         print("seeding ...", flush=True)
         started = time.perf_counter()
         clips = seed(runtime, counts)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from rewards_engine import jobs as job_registry
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.config import API_NEEDS, ConfigError, Settings
 from rewards_engine.domain.roles import Role
 from rewards_engine.logs import configure_logging
@@ -28,7 +29,7 @@ from rewards_engine.tokens import issue_token
 log = logging.getLogger(__name__)
 
 
-def build_runtime(needs: Collection[str] = ()) -> Runtime:
+def command_runtime(needs: Collection[str] = ()) -> Runtime:
     """This command's runtime, with only the secrets it ``needs`` required (see
     ``Settings.from_env``). An embedded Redis that a one-off command had to start is
     stopped when the command ends."""
@@ -41,7 +42,7 @@ def build_runtime(needs: Collection[str] = ()) -> Runtime:
         embedded = EmbeddedRedis(settings.instance_dir)
         if not embedded.is_running():
             click.get_current_context().call_on_close(embedded.stop)
-    return Runtime(settings)
+    return build_runtime(settings)
 
 
 def explain(exc: BaseException) -> str:
@@ -104,7 +105,7 @@ def migrate() -> None:
     """Upgrade the database schema to the newest migration."""
     from rewards_engine import schema
 
-    runtime = build_runtime()
+    runtime = command_runtime()
     runtime.settings.instance_dir.mkdir(parents=True, exist_ok=True)
     before = schema.current_revision(runtime.db.engine)
     schema.upgrade_to_head(runtime.db.engine)
@@ -127,7 +128,7 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
     from rewards_engine.crypto import Vault
     from rewards_engine.services.fixtures import load_fixtures
 
-    runtime = build_runtime()
+    runtime = command_runtime()
     directory = Path(path) if path else runtime.settings.fixtures_dir
     report = load_fixtures(
         runtime.db,
@@ -163,7 +164,7 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
 def issue_token_command(subject: str, role: str, ttl: int) -> None:
     """Print a signed JWT (for development and tests)."""
-    runtime = build_runtime(needs=("tokens",))
+    runtime = command_runtime(needs=("tokens",))
     try:
         token = issue_token(
             runtime.settings, subject, Role(role), timedelta(seconds=ttl), runtime.clock.now()
@@ -176,7 +177,7 @@ def issue_token_command(subject: str, role: str, ttl: int) -> None:
 @cli.command()
 def scheduler() -> None:
     """Run the scheduler process (one leader among all running schedulers runs the jobs)."""
-    runtime = build_runtime(needs=API_NEEDS)
+    runtime = command_runtime(needs=API_NEEDS)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -205,7 +206,7 @@ def jobs_run(name: str, no_lock: bool) -> None:
     if spec is None:
         known = ", ".join(s.name for s in job_registry.JOBS) or "none"
         raise click.ClickException(f"no job {name!r}; jobs: {known}")
-    runtime = build_runtime()
+    runtime = command_runtime()
     try:
         result = run_job(runtime, spec, use_lock=not no_lock)
     except JobBusy as exc:
@@ -223,7 +224,7 @@ def ledger_verify() -> None:
     """Recompute every balance and counter from the entries; exit 1 on any difference."""
     from rewards_engine.services import ledger
 
-    report = ledger.verify(build_runtime().db)
+    report = ledger.verify(command_runtime().db)
     for line in report.balance_mismatches + report.unbalanced_transfers + report.counter_mismatches:
         click.echo(line)
     click.echo(
@@ -245,7 +246,7 @@ def wall_rebuild(board: str | None) -> None:
     """Rebuild boards from the database, swapping each in atomically."""
     from rewards_engine.services import wall
 
-    runtime = build_runtime()
+    runtime = command_runtime()
     names = [board] if board else wall.live_boards(runtime)
     with click.progressbar(names, label="rebuilding", file=sys.stderr) as boards:
         for name in boards:
@@ -265,7 +266,7 @@ def medals_backfill(dry_run: bool, code: str | None) -> None:
     """Apply medal definitions to the whole history (after a dry run)."""
     from rewards_engine.services import medals
 
-    runtime = build_runtime()
+    runtime = command_runtime()
     report = medals.backfill(runtime.db, runtime.clock, code=code, dry_run=dry_run)
     for change in report.gains:
         click.echo(f"gain  donor {change.donor_id:>10}  {change.code} {change.period_key}".rstrip())
@@ -292,7 +293,7 @@ def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untype
     from rewards_engine.domain.actors import Actor
     from rewards_engine.services import rewards
 
-    runtime = build_runtime()
+    runtime = command_runtime()
     report = rewards.import_codes(
         runtime.db,
         runtime.clock,
@@ -320,7 +321,7 @@ def clips_export_training(campaign: str | None, output: Any) -> None:
     not erased and holding the current consent. Donors are not named."""
     from rewards_engine.services import privacy
 
-    runtime = build_runtime()
+    runtime = command_runtime()
     count = 0
     for row in privacy.training_clips(runtime.db, runtime.clock, campaign):
         output.write(json.dumps(row) + "\n")
@@ -339,7 +340,7 @@ def payouts_report(batch_id: int | None) -> None:
     """Per batch: the provider's paid total against the ledger's and the items'."""
     from rewards_engine.services import payouts
 
-    lines = payouts.reconciliation_report(build_runtime(), batch_id)
+    lines = payouts.reconciliation_report(command_runtime(), batch_id)
     for line in lines:
         provider = "-" if line.provider_paid_cents is None else line.provider_paid_cents
         click.echo(
@@ -363,7 +364,7 @@ def payouts_tax_report(year: int, threshold_cents: int | None) -> None:
     """Payees whose payouts settled in YEAR reach the reporting threshold (CSV)."""
     from rewards_engine.services import payouts
 
-    lines = payouts.tax_report(build_runtime().db, year, threshold_cents)
+    lines = payouts.tax_report(command_runtime().db, year, threshold_cents)
     click.echo("donor_id,account_id,currency,paid")
     for line in lines:
         click.echo(

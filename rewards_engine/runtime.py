@@ -1,13 +1,15 @@
 """The wiring of one process: settings, database, Redis and clock, built once.
 
-The app factory, the CLI, the scheduler and the tests each build a :class:`Runtime`
-and hand it to the services; nothing is created at import time.
+The app factory, the CLI, the scheduler and the tests each get a :class:`Runtime` from
+``bootstrap.build_runtime`` and hand it to the services; nothing is created at import
+time.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
@@ -18,11 +20,18 @@ from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
+from rewards_engine.providers.manual import ManualProvider
+from rewards_engine.providers.payouts import PayoutProvider
 from rewards_engine.redis_client import CircuitBreaker, connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CommitHandler = Callable[["Runtime", list[object]], None]
+
+
+def manual_rail_only(_settings: Settings) -> Mapping[str, PayoutProvider]:
+    return {"manual": ManualProvider()}
 
 
 def redis_url_for(settings: Settings) -> str:
@@ -36,21 +45,25 @@ def redis_url_for(settings: Settings) -> str:
 
 @dataclass
 class Runtime:
+    """What a process shares between requests and jobs: settings, clock, database,
+    Redis, vault. Built by ``bootstrap.build_runtime``, which says who hears committed
+    events (``commit_handlers``) and which payout rails exist (``payout_rails``)."""
+
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    commit_handlers: Sequence[CommitHandler] = ()
+    payout_rails: Callable[[Settings], Mapping[str, PayoutProvider]] = manual_rail_only
     _extensions: dict[str, object] = field(default_factory=dict, repr=False)
 
     @cached_property
     def db(self) -> Database:
-        from rewards_engine.services import wall
-
         database = Database(
             self.settings.database_url,
             echo=self.settings.sql_echo,
             lock_timeout_ms=self.settings.database_lock_timeout_ms,
         )
-        # Committed changes reach the Honor Wall at once; the wall-drain job retries.
-        database.subscribe(lambda events: wall.handle_events(self, events))
+        for handler in self.commit_handlers:
+            database.subscribe(functools.partial(handler, self))
         return database
 
     @cached_property
@@ -67,6 +80,11 @@ class Runtime:
     @cached_property
     def redis(self) -> redis.Redis:
         return connect_redis(self.redis_url, self.redis_breaker)
+
+    @cached_property
+    def payout_providers(self) -> Mapping[str, PayoutProvider]:
+        """The payout rails by name, built once per process."""
+        return self.payout_rails(self.settings)
 
     @cached_property
     def vault(self) -> Vault:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from api import create_app
 from rewards_engine import schema
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import RateLimits, Settings
 from rewards_engine.db import Database
@@ -117,7 +118,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def runtime(settings: Settings, clock: FixedClock) -> Iterator[Runtime]:
-    runtime = Runtime(settings, clock=clock)
+    runtime = build_runtime(settings, clock=clock)
     yield runtime
     runtime.close()
 
@@ -199,7 +200,7 @@ def live(cli_env: Settings) -> Iterator[Runtime]:
     program's fixtures loaded."""
     from tests.support.factories import load_program
 
-    runtime = Runtime(cli_env)
+    runtime = build_runtime(cli_env)
     load_program(runtime)
     yield runtime
     runtime.close()

@@ -64,6 +64,19 @@ class Submitted:
     unsent: int = 0  # items whose call got no answer: send again, with the same keys
 
 
+@dataclass(frozen=True)
+class VerifiedEvent:
+    """A provider's webhook whose signature verified, read into our terms."""
+
+    event_id: str
+    event_type: str
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+
+
+class InvalidSignature(Exception):
+    """A webhook whose signature does not verify: it did not come from the provider."""
+
+
 class ProviderUnavailable(Exception):
     """No answer, or a transient error: the outcome is unknown; retry with the same ids."""
 

@@ -17,7 +17,13 @@ import stripe
 
 from rewards_engine.config import StripeSettings
 from rewards_engine.domain.payouts import ItemStatus
-from rewards_engine.providers.payouts import ItemOutcome, OutgoingBatch, Submitted
+from rewards_engine.providers.payouts import (
+    InvalidSignature,
+    ItemOutcome,
+    OutgoingBatch,
+    Submitted,
+    VerifiedEvent,
+)
 
 KEY_LIFETIME = timedelta(hours=23)  # Stripe keeps idempotency keys 24 hours: stay inside
 DEFINITE = (stripe.InvalidRequestError, stripe.CardError, stripe.PermissionError)
@@ -91,9 +97,18 @@ class StripeProvider:
                 outcomes.append(transfer_outcome(transfer, sender_item_id))
         return Submitted(batch.sender_batch_id, outcomes)
 
-    def parse_webhook(self, payload: bytes, signature: str | None) -> Any:
-        """The event, if its signature verifies with our endpoint secret; else raises."""
-        return stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+    def verified_event(self, payload: bytes, signature: str | None) -> VerifiedEvent:
+        """The event, if its signature verifies with our endpoint secret
+        (https://docs.stripe.com/webhooks#verify-events); else :class:`InvalidSignature`."""
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise InvalidSignature(str(exc)) from None
+        outcomes = []
+        if event.type.startswith("transfer."):
+            transfer = event.data.object
+            outcomes.append(transfer_outcome(transfer, sender_item_id_of(transfer) or ""))
+        return VerifiedEvent(event.id, event.type, outcomes)
 
 
 def sender_item_id_of(transfer: Any) -> str | None:

@@ -354,9 +354,9 @@ def test_killed_after_the_batch_is_committed_and_before_the_call(
 
 
 def _fresh_runtime(settings, clock):  # type: ignore[no-untyped-def]
-    from rewards_engine.runtime import Runtime
+    from rewards_engine.bootstrap import build_runtime
 
-    return Runtime(settings, clock=clock)
+    return build_runtime(settings, clock=clock)
 
 
 def test_killed_after_the_call_before_the_answer_was_stored(client, runtime, auth, paypal) -> None:
@@ -380,7 +380,7 @@ def _call_then_die(runtime) -> None:  # type: ignore[no-untyped-def]
         row = uow.session.get(PayoutBatch, batch.id)
         row.status, row.attempts, row.submitted_at = "submitting", 1, runtime.clock.now()
         outgoing = _outgoing(runtime, uow.session, row)
-    payouts.providers(runtime)["paypal"].submit(outgoing)
+    runtime.payout_providers["paypal"].submit(outgoing)
 
 
 def test_a_duplicate_answer_without_a_link_waits_then_an_attach_reconciles(
@@ -645,7 +645,7 @@ def test_stripe_keys_make_a_resend_after_a_crash_harmless(
     [batch] = batches(runtime)
     with runtime.db.read() as session:
         outgoing = _outgoing(runtime, session, session.get(PayoutBatch, batch.id))
-    payouts.providers(runtime)["stripe"].submit(outgoing)  # made, then the process died
+    runtime.payout_providers["stripe"].submit(outgoing)  # made, then the process died
     payouts.submit_pending(runtime)
     assert len(stripe_server.transfers) == 1
     assert cash(runtime, ana) == {"available": 0, "in_flight": 0}
@@ -662,7 +662,7 @@ def test_after_stripe_forgot_the_keys_made_transfers_are_looked_up_first(
         row = uow.session.get(PayoutBatch, batch.id)
         outgoing = _outgoing(runtime, uow.session, row)
         row.status, row.submitted_at = "submitting", runtime.clock.now()
-    payouts.providers(runtime)["stripe"].submit(outgoing)  # made; the answer was lost
+    runtime.payout_providers["stripe"].submit(outgoing)  # made; the answer was lost
     clock.advance(timedelta(hours=25))
     stripe_server.by_key.clear()  # Stripe keeps idempotency keys for 24 hours
     payouts.submit_pending(runtime)

@@ -24,6 +24,7 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.cli import cli
 from rewards_engine.models import (
     CampaignCounter,
@@ -254,7 +255,7 @@ def test_a_mixed_day_with_payouts_through_a_faulty_paypal_keeps_the_books(
             payout_cooling_off_hours=0,
             paypal=fake.client_settings(),
         )
-        jobs = Runtime(settings)
+        jobs = build_runtime(settings)
         try:
             _mixed_day(node, live, jobs, cli_env, rng, campaign, kinds, fake)
         finally:

@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.db import Database, is_contention, lost_to_another, retry_on_contention
 from rewards_engine.domain.errors import Unavailable
 from rewards_engine.models import Clip
@@ -104,7 +105,7 @@ def test_a_row_held_past_the_lock_timeout_answers_503_and_writes_nothing(
     load_program(runtime)
     campaign = add_campaign(runtime, starts_at=runtime.clock.now() - timedelta(days=2))
     donor_id = consenting_donor(runtime, "ada")
-    patient = Runtime(replace(settings, database_lock_timeout_ms=200), clock=runtime.clock)
+    patient = build_runtime(replace(settings, database_lock_timeout_ms=200), clock=runtime.clock)
     client = app_for(patient).test_client()
     headers = {**auth("ada"), "Idempotency-Key": "first-try"}
     payload = body(campaign.id, [clip(recorded_at=runtime.clock.now() - timedelta(hours=1))])

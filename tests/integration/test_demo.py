@@ -8,9 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.cli import cli
 from rewards_engine.models import Clip, Donor, FraudFlag, MedalAward, PayoutBatch, Redemption
-from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, wall
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -27,7 +27,7 @@ def test_the_demo_shows_a_living_program_and_is_built_once(cli_env, tmp_path) ->
     assert first.exit_code == 0, first.output
     assert "demo activity: 27 donors" in first.output
 
-    runtime = Runtime(cli_env)
+    runtime = build_runtime(cli_env)
     try:
         with runtime.db.read() as session:
             clips = session.scalar(select(func.count()).select_from(Clip))

@@ -24,6 +24,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import Settings
 from rewards_engine.jobs import find_job
@@ -101,7 +102,7 @@ def accepted_clips(runtime: Runtime) -> int:
 
 def test_redis_stopped_and_restarted_during_submissions(settings, tmp_path) -> None:
     server = RedisProcess(tmp_path / "redis").start()
-    runtime = Runtime(replace(settings, redis_url=server.url), clock=FixedClock(DEFAULT_NOW))
+    runtime = build_runtime(replace(settings, redis_url=server.url), clock=FixedClock(DEFAULT_NOW))
     try:
         load_program(runtime)
         names = [f"donor-{n}" for n in range(4)]
@@ -233,7 +234,7 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
         job_lease_s=2.0,
         paypal=paypal.client_settings(timeout_s=5.0, webhook_id=None),
     )
-    runtime = Runtime(live)
+    runtime = build_runtime(live)
     try:
         load_program(runtime)
         app = app_for(runtime).test_client()

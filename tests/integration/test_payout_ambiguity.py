@@ -260,7 +260,7 @@ def earlier_attempt(runtime: Runtime, paypal: FakePayPal, made: bool) -> None:
             row = uow.session.scalars(select(PayoutBatch)).one()
             row.status, row.attempts, row.submitted_at = "submitting", 1, runtime.clock.now()
             outgoing = _outgoing(runtime, uow.session, row)
-        payouts.providers(runtime)["paypal"].submit(outgoing)
+        runtime.payout_providers["paypal"].submit(outgoing)
         assert len(paypal.batches) == 1
     else:
         paypal.fail_next = [500]
@@ -492,7 +492,7 @@ def test_stripe_lookups_follow_every_page(runtime: Runtime, settings: Any, clock
             paypal=PayPalSettings(),
             stripe=StripeSettings(api_key=stripe_server.api_key, api_base=url, timeout_s=2.0),
         )
-        runtime._extensions.pop("payout_providers", None)  # type: ignore[attr-defined]
+        runtime.__dict__.pop("payout_providers", None)  # built again from the new settings
         count = 105  # the engine asks 100 a page: two pages
         for n in range(count):
             donor_id = ensure_donor(runtime.db, runtime.clock, f"s{n}").id
@@ -513,7 +513,7 @@ def test_stripe_lookups_follow_every_page(runtime: Runtime, settings: Any, clock
             row = uow.session.get(PayoutBatch, batch.id)
             outgoing = _outgoing(runtime, uow.session, row)
             row.status, row.attempts, row.submitted_at = "unknown", 1, runtime.clock.now()
-        payouts.providers(runtime)["stripe"].submit(outgoing)  # made; the answers were lost
+        runtime.payout_providers["stripe"].submit(outgoing)  # made; the answers were lost
         assert len(stripe_server.transfers) == count
         clock.advance(timedelta(hours=25))
         stripe_server.by_key.clear()  # Stripe keeps idempotency keys for 24 hours

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import FixedClock
 from rewards_engine.jobs import find_job
 from rewards_engine.models import Clip
@@ -32,7 +33,7 @@ def cluster(tmp_path) -> Iterator[LocalCluster]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def on_cluster(settings, cluster) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
-    runtime = Runtime(
+    runtime = build_runtime(
         replace(settings, redis_url=cluster.url, redis_namespace=f"c{secrets.token_hex(3)}"),
         clock=FixedClock(DEFAULT_NOW),
     )

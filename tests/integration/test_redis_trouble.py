@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import RateLimits
 from rewards_engine.jobs import find_job
@@ -48,7 +49,7 @@ def redis_server(tmp_path) -> Iterator[RedisProcess]:  # type: ignore[no-untyped
 @pytest.fixture
 def runtime_on(settings, redis_server) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
     limits = RateLimits()  # the production limits: every request counts in Redis
-    runtime = Runtime(
+    runtime = build_runtime(
         replace(settings, redis_url=redis_server.url, rate_limits=limits, redis_budget_ms=300),
         clock=FixedClock(DEFAULT_NOW),
     )
@@ -144,7 +145,7 @@ def test_a_hung_redis_costs_each_request_its_budget_then_nothing(runtime_on, red
 
 
 def test_the_breaker_lets_one_probe_through_after_its_pause(runtime_on, redis_server) -> None:
-    runtime = Runtime(
+    runtime = build_runtime(
         replace(runtime_on.settings, redis_breaker_open_s=1.0), clock=runtime_on.clock
     )
     client = app_for(runtime).test_client()

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobBusy, JobSpec, RedisLease, Scheduler, run_job
 from tests.support.processes import wait_until
@@ -30,7 +31,7 @@ def test_two_schedulers_run_each_job_once_per_tick_and_fail_over(
 ) -> None:
     lock = threading.Lock()
     spec = counting_job(ticks, lock)
-    second_runtime = Runtime(settings)  # another process would have its own runtime
+    second_runtime = build_runtime(settings)  # another process would have its own runtime
     first = Scheduler(runtime, [spec], heartbeat_s=0.3, lease_ttl_s=1.5)
     second = Scheduler(second_runtime, [spec], heartbeat_s=0.3, lease_ttl_s=1.5)
     first.start()

@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 import requests
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.runtime import Runtime
 from tests.conftest import make_token
 from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
@@ -47,7 +48,7 @@ def behind_nginx(cli_env, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped
 
 @pytest.fixture
 def live(cli_env) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
-    runtime = Runtime(cli_env)
+    runtime = build_runtime(cli_env)
     load_program(runtime)
     add_campaign(runtime, id="open-now", starts_at=runtime.clock.now() - timedelta(days=5))
     consenting_donor(runtime, "ada")

@@ -13,7 +13,8 @@ reconciled until every item is final, every cent explained by the ledger.
 
 One module per part, each importing only the ones above it in this list:
 
-- ``destinations``: the configured providers, destinations, a batch as a provider sees it;
+- ``destinations``: the rail a destination or batch takes, destinations, a batch as a
+  provider sees it;
 - ``outcomes``: a provider's answer recorded, each item's money moved once;
 - ``batches``: step 1;
 - ``sending``: steps 2 and 3, with the sender's lease on a batch;
@@ -29,7 +30,6 @@ from rewards_engine.services.payouts.destinations import (
     SYSTEM,
     prepare_destination,
     provider_name,
-    providers,
 )
 from rewards_engine.services.payouts.outcomes import apply_outcomes
 from rewards_engine.services.payouts.reports import (
@@ -71,7 +71,6 @@ __all__ = [
     "paypal_webhook",
     "prepare_destination",
     "provider_name",
-    "providers",
     "reconcile",
     "reconciliation_report",
     "resend_batch",

@@ -23,7 +23,7 @@ from rewards_engine.domain.payouts import DestinationKind, ItemStatus
 from rewards_engine.models import Donor, LedgerAccount, PayoutBatch, PayoutItem
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit, ledger
-from rewards_engine.services.payouts.destinations import SYSTEM, provider_name, providers
+from rewards_engine.services.payouts.destinations import SYSTEM, provider_name
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
@@ -81,7 +81,7 @@ def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
         for row in rows:
             kind = DestinationKind(row.payout_kind)
             groups[(provider_name(runtime, kind), row.currency)].append(row)
-        rails = providers(runtime)
+        rails = runtime.payout_providers
         for (provider, currency), members in sorted(groups.items()):
             size = rails[provider].max_items
             for start in range(0, len(members), size):

@@ -1,7 +1,7 @@
-"""Destinations and the rails that carry them: which providers are configured, which
-one a destination or a batch goes through, a destination validated and encrypted
-before anything is written, and a batch as a provider receives it (its destinations
-decrypted).
+"""Destinations and the rails that carry them: which configured rail (see
+``bootstrap.configured_rails``) a destination or a batch goes through, a destination
+validated and encrypted before anything is written, and a batch as a provider
+receives it (its destinations decrypted).
 
 Every other part of the package needs these, so this module needs none of them; the
 package's actor ``SYSTEM`` lives here for the same reason (``create_batches`` tells it
@@ -17,38 +17,19 @@ from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.payouts import DestinationKind, ItemStatus
 from rewards_engine.models import PayoutBatch, PayoutItem
-from rewards_engine.providers.manual import ManualProvider
-from rewards_engine.providers.payouts import OutgoingBatch, OutgoingItem, PayoutProvider
+from rewards_engine.providers.payouts import OutgoingBatch, OutgoingItem
 from rewards_engine.runtime import Runtime
 from rewards_engine.services.donors import PayoutDestination
 
 SYSTEM = Actor.system("payouts")
 
 
-def providers(runtime: Runtime) -> dict[str, PayoutProvider]:
-    """The rails configured: PayPal and Stripe with credentials; otherwise manual."""
-
-    def build() -> dict[str, PayoutProvider]:
-        from rewards_engine.providers.paypal import PayPalProvider
-        from rewards_engine.providers.stripe_payouts import StripeProvider
-
-        settings = runtime.settings
-        built: dict[str, PayoutProvider] = {"manual": ManualProvider()}
-        if settings.paypal.configured:
-            built["paypal"] = PayPalProvider(settings.paypal)
-        if settings.stripe.configured:
-            built["stripe"] = StripeProvider(settings.stripe)
-        return built
-
-    return runtime.extension("payout_providers", build)
-
-
 def provider_name(runtime: Runtime, kind: DestinationKind) -> str:
-    return kind.provider if kind.provider in providers(runtime) else "manual"
+    return kind.provider if kind.provider in runtime.payout_providers else "manual"
 
 
 def _batch_provider(runtime: Runtime, batch: PayoutBatch) -> str:
-    return batch.provider if batch.provider in providers(runtime) else "manual"
+    return batch.provider if batch.provider in runtime.payout_providers else "manual"
 
 
 def prepare_destination(runtime: Runtime, raw: dict[str, str] | None) -> PayoutDestination | None:

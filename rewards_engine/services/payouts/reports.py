@@ -26,7 +26,7 @@ from rewards_engine.models import (
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.payouts import ProviderUnavailable
 from rewards_engine.runtime import Runtime
-from rewards_engine.services.payouts.destinations import _outgoing, providers
+from rewards_engine.services.payouts.destinations import _outgoing
 
 
 def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[PayoutBatch]:
@@ -130,7 +130,7 @@ def reconciliation_report(
     results = []
     for found_id, provider, ledger_paid, items_paid, outgoing, amounts, waiting in books:
         provider_paid = None
-        rail = providers(runtime).get(provider)
+        rail = runtime.payout_providers.get(provider)
         if rail is not None and outgoing is not None:
             try:
                 answer = rail.poll(outgoing)

@@ -33,7 +33,7 @@ from rewards_engine.providers.payouts import (
     Submitted,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services.payouts.destinations import _batch_provider, _outgoing, providers
+from rewards_engine.services.payouts.destinations import _batch_provider, _outgoing
 from rewards_engine.services.payouts.outcomes import _record
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -121,7 +121,7 @@ def _claim(runtime: Runtime, batch_id: int, report: RunReport) -> _Claim | None:
         assert batch is not None
         provider = _batch_provider(runtime, batch)
         first_send = batch.attempts == 0 and batch.submitted_at is None
-        window = getattr(providers(runtime)[provider], "resend_window", None)
+        window = getattr(runtime.payout_providers[provider], "resend_window", None)
         sent = batch.submitted_at
         if not first_send and window is not None and sent is not None and now - sent > window:
             batch.status = rules.BatchStatus.NEEDS_ATTENTION.value
@@ -174,7 +174,7 @@ def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
     claim = _claim(runtime, batch_id, report)
     if claim is None:
         return
-    provider = providers(runtime)[claim.provider]
+    provider = runtime.payout_providers[claim.provider]
     answer, error = Submitted(None), None
     with _holding(runtime, batch_id, claim.sender):
         try:
@@ -245,7 +245,7 @@ def reconcile(runtime: Runtime) -> RunReport:
             )
         )
     for batch in batches:
-        provider = providers(runtime)[_batch_provider(runtime, batch)]
+        provider = runtime.payout_providers[_batch_provider(runtime, batch)]
         with runtime.db.read() as session:
             outgoing = _outgoing(runtime, session, batch, only_open=False)
         try:

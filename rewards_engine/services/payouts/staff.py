@@ -18,7 +18,6 @@ from rewards_engine.models import PayoutBatch, PayoutItem
 from rewards_engine.providers.payouts import ItemOutcome, ProviderRejected, ProviderUnavailable
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit
-from rewards_engine.services.payouts.destinations import providers
 from rewards_engine.services.payouts.outcomes import _complete_if_final, apply_outcomes
 from rewards_engine.services.payouts.reports import _existing_batch
 
@@ -124,7 +123,7 @@ def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) 
         item = session.get(PayoutItem, item_id)
         if item is None:
             raise NotFound(f"no payout item {item_id}", code="payout_item_not_found")
-        provider = providers(runtime).get("paypal")
+        provider = runtime.payout_providers.get("paypal")
         if item.status != ItemStatus.UNCLAIMED.value or provider is None:
             raise Conflict(
                 "only unclaimed PayPal payments can be cancelled",
@@ -197,7 +196,7 @@ def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> 
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         batch = _existing_batch(uow.session, batch_id, lock=True)
-        window = getattr(providers(runtime).get(batch.provider), "resend_window", None)
+        window = getattr(runtime.payout_providers.get(batch.provider), "resend_window", None)
         too_old = (
             window is not None
             and batch.submitted_at is not None

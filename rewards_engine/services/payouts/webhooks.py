@@ -19,9 +19,8 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import InvalidInput, Unavailable
 from rewards_engine.domain.payouts import ItemStatus
 from rewards_engine.models import PayoutBatch, PayoutItem, WebhookEvent
-from rewards_engine.providers.payouts import ItemOutcome, ProviderUnavailable
+from rewards_engine.providers.payouts import InvalidSignature, ItemOutcome, ProviderUnavailable
 from rewards_engine.runtime import Runtime
-from rewards_engine.services.payouts.destinations import providers
 from rewards_engine.services.payouts.outcomes import _complete_if_final, apply_outcomes
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -49,7 +48,7 @@ def _first_time(
 
 def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> WebhookResult:
     """A PayPal event, applied once, after PayPal confirmed its signature."""
-    provider = providers(runtime).get("paypal")
+    provider = runtime.payout_providers.get("paypal")
     try:
         event = json.loads(body)
     except ValueError:
@@ -94,32 +93,19 @@ def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> We
 
 def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> WebhookResult:
     """A Stripe event, applied once, after its signature verified with our secret."""
-    import stripe
-
-    from rewards_engine.providers.stripe_payouts import sender_item_id_of, transfer_outcome
-
-    provider = providers(runtime).get("stripe")
-    if provider is None:
-        raise InvalidInput(
-            "Stripe is not configured",
-            code="invalid_signature",
-            field="Stripe-Signature",
-            location="headers",
-        )
+    provider = runtime.payout_providers.get("stripe")
     try:
-        event = provider.parse_webhook(body, signature)  # type: ignore[attr-defined]
-    except (stripe.SignatureVerificationError, ValueError):
+        if provider is None:
+            raise InvalidSignature("Stripe is not configured")
+        event = provider.verified_event(body, signature)  # type: ignore[attr-defined]
+    except InvalidSignature:
         raise InvalidInput(
             "the webhook signature does not verify",
             code="invalid_signature",
             field="Stripe-Signature",
             location="headers",
         ) from None
-    outcomes = []
-    if event.type.startswith("transfer."):
-        transfer = event.data.object
-        outcomes.append(transfer_outcome(transfer, sender_item_id_of(transfer) or ""))
-    return _apply_event(runtime, "stripe", event.id, event.type, outcomes)
+    return _apply_event(runtime, "stripe", event.event_id, event.event_type, event.outcomes)
 
 
 @dataclass(frozen=True)

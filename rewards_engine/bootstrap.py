@@ -1,0 +1,40 @@
+"""The one place that wires the engine together: who hears committed transactions,
+which payout rails are configured. Every process (the API, the CLI, the scheduler, the
+tests and the benchmarks) gets its runtime here, so that ``runtime.py`` stays a plain
+container that knows no use case, and no use case builds its own providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rewards_engine.clock import Clock, SystemClock
+from rewards_engine.config import Settings
+from rewards_engine.providers.manual import ManualProvider
+from rewards_engine.providers.payouts import PayoutProvider
+from rewards_engine.runtime import Runtime
+from rewards_engine.services import wall
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """A runtime whose commits reach the Honor Wall at once (the wall-drain job retries
+    what does not) and whose payouts go through the configured rails."""
+    return Runtime(
+        settings,
+        clock=clock or SystemClock(),
+        commit_handlers=(wall.handle_events,),
+        payout_rails=configured_rails,
+    )
+
+
+def configured_rails(settings: Settings) -> Mapping[str, PayoutProvider]:
+    """PayPal and Stripe where they have credentials; the manual rail always."""
+    from rewards_engine.providers.paypal import PayPalProvider  # its SDK loads slowly
+    from rewards_engine.providers.stripe_payouts import StripeProvider
+
+    rails: dict[str, PayoutProvider] = {"manual": ManualProvider()}
+    if settings.paypal.configured:
+        rails["paypal"] = PayPalProvider(settings.paypal)
+    if settings.stripe.configured:
+        rails["stripe"] = StripeProvider(settings.stripe)
+    return rails
