@@ -19,6 +19,7 @@ from pathlib import Path
 
 from api import create_app
 from api.context import EXTENSION
+from benchmarks.common import machine
 from rewards_engine import schema
 from rewards_engine.config import RateLimits, Settings
 from rewards_engine.db import Database
@@ -89,6 +90,7 @@ def main() -> None:
     has_budget = "redis_budget_ms" in {f.name for f in fields(Settings)}
     report = {
         "benchmark": "redis_hung",
+        "machine": machine(),
         "budget_ms": getattr(settings, "redis_budget_ms", None) if has_budget else None,
         "calls": figures,
     }

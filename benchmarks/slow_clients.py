@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.common import machine
 from tests.support.processes import ROOT, free_port, wait_until
 from tests.support.slow_clients import SlowClients, nginx_in_front, timed_get
 
@@ -81,7 +82,13 @@ def main() -> None:
             process.wait(30)
         figures[name] = {"healthz_s": seconds, "median_s": statistics.median(seconds)}
     RESULTS.mkdir(exist_ok=True)
-    report = {"benchmark": "slow_clients", "clients": 40, "rounds": ROUNDS, "figures": figures}
+    report = {
+        "benchmark": "slow_clients",
+        "machine": machine(),
+        "clients": 40,
+        "rounds": ROUNDS,
+        "figures": figures,
+    }
     (RESULTS / "slow_clients.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
