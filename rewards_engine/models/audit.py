@@ -20,7 +20,7 @@ class AuditRecord(SQLModel, table=True):
         Index("ix_audit_log_actor_created", "actor_id", "created_at"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     created_at: datetime = timestamp(index=True)
     actor_id: str = Field(max_length=128)
     actor_role: str = Field(max_length=16)

@@ -15,7 +15,7 @@ class SubmissionBatch(SQLModel, table=True):
     __tablename__ = "submission_batches"
     __table_args__ = (Index("ix_submission_batches_donor_id_id", "donor_id", "id"),)
 
-    id: int | None = big_id()
+    id: int = big_id()
     donor_id: int = Field(foreign_key="donors.id")
     campaign_id: str = Field(foreign_key="campaigns.id", max_length=64)
     consent_version: str = Field(max_length=32)
@@ -71,7 +71,7 @@ class Clip(SQLModel, table=True):
         ),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     batch_id: int = Field(sa_type=BIG_INT, sa_column_args=[ForeignKey("submission_batches.id")])
     donor_id: int = Field(foreign_key="donors.id")
     campaign_id: str = Field(foreign_key="campaigns.id", max_length=64)

@@ -16,7 +16,7 @@ class ConsentRecord(SQLModel, table=True):
         Index("ix_consent_records_donor_id_id", "donor_id", "id"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     donor_id: int = Field(foreign_key="donors.id")
     version: str = Field(foreign_key="consent_versions.version", max_length=32)
     action: str = Field(max_length=8)

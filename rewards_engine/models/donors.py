@@ -32,7 +32,7 @@ class Donor(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     account_id: str | None = Field(default=None, max_length=128, unique=True)
     display_name: str | None = Field(default=None, max_length=32)
     alias: str | None = Field(default=None, max_length=48)

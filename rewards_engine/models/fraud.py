@@ -43,7 +43,7 @@ class FraudFlag(SQLModel, table=True):
         Index("ix_fraud_flags_donor_rule", "donor_id", "rule", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     donor_id: int = Field(foreign_key="donors.id")
     rule: str = Field(max_length=32)
     rule_version: int
@@ -71,7 +71,7 @@ class FraudEvidence(SQLModel, table=True):
         Index("ix_fraud_evidence_flag_id", "flag_id", "id"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     flag_id: int = Field(foreign_key="fraud_flags.id")
     rule: str = Field(max_length=32)
     donor_id: int = Field(foreign_key="donors.id")

@@ -24,7 +24,7 @@ class LedgerAccount(SQLModel, table=True):
         CheckConstraint("donor_id IS NULL OR owner = 'donor:' || donor_id", name="owner_matches"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     owner: str = Field(max_length=64)  # "donor:<id>" or "program"
     donor_id: int | None = Field(default=None, foreign_key="donors.id", index=True)
     kind: str = Field(max_length=24)  # points_pending, points_available, cash_pending, ...
@@ -37,7 +37,7 @@ class LedgerTransfer(SQLModel, table=True):
     __tablename__ = "ledger_transfers"
     __table_args__ = (Index("ix_ledger_transfers_reference", "reference_type", "reference_id"),)
 
-    id: int | None = big_id()
+    id: int = big_id()
     kind: str = Field(max_length=24)  # earning, vesting, adjustment, reversal, ...
     reference_type: str = Field(max_length=24)  # batch, clip, donor, redemption, payout_item
     reference_id: str = Field(max_length=64)
@@ -57,7 +57,7 @@ class LedgerEntry(SQLModel, table=True):
         Index("ix_ledger_entries_account_id_id", "account_id", "id"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     transfer_id: int = Field(sa_type=BIG_INT, sa_column_args=[ForeignKey("ledger_transfers.id")])
     account_id: int = Field(foreign_key="ledger_accounts.id")
     amount: int = Field(sa_type=BigInteger())

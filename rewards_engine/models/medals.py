@@ -16,7 +16,7 @@ class MedalDefinition(SQLModel, table=True):
     __tablename__ = "medal_definitions"
     __table_args__ = (UniqueConstraint("code", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     code: str = Field(max_length=48, index=True)
     version: int
     name: str = Field(max_length=80)
@@ -50,7 +50,7 @@ class MedalAward(SQLModel, table=True):
         ),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     donor_id: int = Field(foreign_key="donors.id")
     code: str = Field(max_length=48)
     version: int
@@ -74,7 +74,7 @@ class MedalNotification(SQLModel, table=True):
     __tablename__ = "medal_notifications"
     __table_args__ = (Index("ix_medal_notifications_donor_id_id", "donor_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     donor_id: int = Field(foreign_key="donors.id")
     codes: list[str] = json_column()
     created_at: datetime = timestamp()

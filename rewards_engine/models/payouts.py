@@ -23,7 +23,7 @@ class PayoutBatch(SQLModel, table=True):
     __tablename__ = "payout_batches"
     __table_args__ = (Index("ix_payout_batches_status", "status"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     provider: str = Field(max_length=16)  # paypal, stripe, manual
     currency: str = Field(max_length=3)
     period: str = Field(max_length=16, index=True)  # the earning period it pays: 2025-W03
@@ -57,7 +57,7 @@ class PayoutItem(SQLModel, table=True):
         Index("ix_payout_items_status", "status"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     batch_id: int = Field(foreign_key="payout_batches.id")
     donor_id: int = Field(foreign_key="donors.id", index=True)
     currency: str = Field(max_length=3)
@@ -82,7 +82,7 @@ class WebhookEvent(SQLModel, table=True):
     __tablename__ = "webhook_events"
     __table_args__ = (UniqueConstraint("provider", "event_id"),)
 
-    id: int | None = big_id()
+    id: int = big_id()
     provider: str = Field(max_length=16)
     event_id: str = Field(max_length=128)
     event_type: str = Field(max_length=80)

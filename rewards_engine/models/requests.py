@@ -14,7 +14,7 @@ class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("scope", "key"),)
 
-    id: int | None = big_id()
+    id: int = big_id()
     scope: str = Field(max_length=160)  # whose key: "donor:<id>", "support:<sub>"
     key: str = Field(max_length=255)
     operation: str = Field(max_length=64)

@@ -59,7 +59,7 @@ class GiftCardCode(SQLModel, table=True):
         ),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     item_id: str = Field(foreign_key="reward_items.id", max_length=64)
     encrypted: str = Field(sa_type=Text())
     fingerprint: str = Field(max_length=64)
@@ -84,7 +84,7 @@ class Redemption(SQLModel, table=True):
         Index("ix_redemptions_item_donor", "item_id", "donor_id"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     donor_id: int = Field(foreign_key="donors.id")
     item_id: str = Field(foreign_key="reward_items.id", max_length=64)
     kind: str = Field(max_length=16)
@@ -105,7 +105,7 @@ class RedemptionEvent(SQLModel, table=True):
     __tablename__ = "redemption_events"
     __table_args__ = (Index("ix_redemption_events_redemption_id_id", "redemption_id", "id"),)
 
-    id: int | None = big_id()
+    id: int = big_id()
     redemption_id: int = Field(foreign_key="redemptions.id")
     from_status: str | None = Field(default=None, max_length=12)
     to_status: str = Field(max_length=12)

@@ -49,7 +49,7 @@ class WallOutbox(SQLModel, table=True):
         ),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     donor_id: int = Field(foreign_key="donors.id", index=True)
     boards: list[str] | None = json_column(nullable=True)
     created_at: datetime = timestamp()
@@ -61,7 +61,7 @@ class WallSnapshot(SQLModel, table=True):
 
     __tablename__ = "wall_snapshots"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     board: str = Field(max_length=80, unique=True)
     window_start: datetime = timestamp(default=False)
     window_end: datetime = timestamp(default=False)
@@ -77,7 +77,7 @@ class WallSnapshotEntry(SQLModel, table=True):
         Index("ix_wall_snapshot_entries_clips", "snapshot_id", "clips"),
     )
 
-    id: int | None = big_id()
+    id: int = big_id()
     snapshot_id: int = Field(foreign_key="wall_snapshots.id")
     position: int
     donor_id: int = Field(foreign_key="donors.id", index=True)
