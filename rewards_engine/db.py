@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
+    Table,
     any_,
     bindparam,
     cast,
@@ -37,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from rewards_engine.domain.errors import Unavailable
@@ -310,6 +312,19 @@ def lock_keys(session: Session, namespace: str, keys: Iterable[str]) -> None:
             text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"),
             {"ids": ids},
         ).all()
+
+
+def table_of(model: type[Any]) -> Table:
+    """A table model's Core ``Table`` (for bulk statements and column lists)."""
+    table = model.__table__  # set on every table=True class; SQLModel's types omit it
+    assert isinstance(table, Table)
+    return table
+
+
+def changed_rows(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed."""
+    result = session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def insert(session: Session, table: Any) -> Any:
