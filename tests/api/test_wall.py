@@ -1,6 +1,5 @@
 """The Honor Wall through the API and its jobs, against a real Redis."""
 
-import importlib
 import threading
 from datetime import timedelta
 from functools import partial
@@ -269,9 +268,7 @@ def test_rebuild_fixes_drift_and_readers_never_see_a_half_built_board(
         return original(name, watched(), batch=1)
 
     hall.rebuild = slow_rebuild  # type: ignore[method-assign]
-    # The module, not the package's function of the same name.
-    rebuilding = importlib.import_module("rewards_engine.services.wall.rebuild")
-    monkeypatch.setattr(rebuilding, "hall", lambda _runtime: hall)
+    monkeypatch.setattr("rewards_engine.services.wall.rebuilding.hall", lambda _runtime: hall)
     wall.rebuild(runtime, "all-time")
     assert seen_during == [6]  # the old board, whole, while the new one was being built
     assert rows(board(client)) == expected

@@ -19,16 +19,16 @@ One module per part, each importing only the ones above it in this list:
 - ``awards``: granting and revoking, and the medals decided with the clips;
 - ``evaluation``: the scheduled job (streaks, placements, campaign goals, confirming
   provisional streaks);
-- ``backfill``: a definition applied to the past, after a dry run;
+- ``backfilling``: a definition applied to the past, after a dry run;
 - ``screen``: reading, for the donor's medal screen and its notifications.
 
-This module re-exports what the rest of the code calls, as ``medals.<name>`` (so
-``medals.backfill`` is the function; its module is reached by ``from ... import``).
+This module re-exports what the rest of the code calls, as ``medals.<name>``
+(``medals.backfill`` is the function; its module is ``backfilling``).
 """
 
 from rewards_engine.services.medals._common import DEFAULT_REVIEW_WINDOW
 from rewards_engine.services.medals.awards import IN_TRANSACTION, SYSTEM, Grant, evaluate_donor
-from rewards_engine.services.medals.backfill import BackfillReport, Change, backfill
+from rewards_engine.services.medals.backfilling import BackfillReport, Change, backfill
 from rewards_engine.services.medals.definitions import (
     Catalog,
     Definition,

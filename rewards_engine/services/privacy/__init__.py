@@ -9,14 +9,14 @@ destinations, addresses, clip metadata, medals and wall entries are gone.
 One module per part, each importing only the ones above it in this list:
 
 - ``usage``: what each clip is used for, and the clips training may use;
-- ``export``: everything held about a donor, streamed as one JSON document;
+- ``exporting``: everything held about a donor, streamed as one JSON document;
 - ``erasure``: erasure requests and the job that carries them out;
 - ``retention``: clip metadata deleted when its campaign's retention period ends;
-- ``transparency``: the public report.
+- ``transparency_report``: the public report.
 
-This module re-exports what the rest of the code calls, as ``privacy.<name>`` (so
-``privacy.export`` and ``privacy.transparency`` are the functions; their modules are
-reached by ``from ... import``).
+This module re-exports what the rest of the code calls, as ``privacy.<name>``
+(``privacy.export`` and ``privacy.transparency`` are the functions; their modules are
+``exporting`` and ``transparency_report``).
 """
 
 from rewards_engine.services.privacy.erasure import (
@@ -28,9 +28,9 @@ from rewards_engine.services.privacy.erasure import (
     scrub_clips,
     subject_hash,
 )
-from rewards_engine.services.privacy.export import export
+from rewards_engine.services.privacy.exporting import export
 from rewards_engine.services.privacy.retention import apply_retention
-from rewards_engine.services.privacy.transparency import TRANSPARENCY_TTL, transparency
+from rewards_engine.services.privacy.transparency_report import TRANSPARENCY_TTL, transparency
 from rewards_engine.services.privacy.usage import ClipView, clip_view, list_clips, training_clips
 
 __all__ = [

@@ -4,9 +4,9 @@ A board in Redis is a projection: the database decides, Redis shows. The parts:
 
 - ``outbox``: writes inside the caller's transaction. Use cases call ``record_*``;
   tallies, the donor's ``wall_version`` and an outbox row commit with their change.
-- ``drain``: after the commit the runtime drains those rows into Redis; if Redis is
+- ``draining``: after the commit the runtime drains those rows into Redis; if Redis is
   down they wait for the ``wall-drain`` job, so nothing is lost.
-- ``rebuild``: recounts boards from the clips, for drift or a Redis that lost them.
+- ``rebuilding``: recounts boards from the clips, for drift or a Redis that lost them.
 - ``archive``: periods; closed weeks and months become snapshots in the database.
 - ``read``: pages and standings, from Redis for live boards, from the archive after.
 - ``boards``: what they share (which clips count, which boards are live, the client).
@@ -17,7 +17,7 @@ internal patches the module that owns it.
 
 from rewards_engine.services.wall.archive import rollover
 from rewards_engine.services.wall.boards import LIVE_GRACE, hall, is_live, page_cache
-from rewards_engine.services.wall.drain import DrainReport, drain, handle_events, purge_outbox
+from rewards_engine.services.wall.draining import DrainReport, drain, handle_events, purge_outbox
 from rewards_engine.services.wall.outbox import (
     WallChanged,
     boards_of_acceptance,
@@ -37,7 +37,7 @@ from rewards_engine.services.wall.read import (
     read_page,
     read_standing,
 )
-from rewards_engine.services.wall.rebuild import ensure_built, live_boards, rebuild, rebuild_live
+from rewards_engine.services.wall.rebuilding import ensure_built, live_boards, rebuild, rebuild_live
 
 __all__ = [
     "LIVE_GRACE",

@@ -21,7 +21,7 @@ from rewards_engine.services.wall.boards import (
     page_cache,
     resolve_board,
 )
-from rewards_engine.services.wall.drain import STANDING, DonorState, drain, medal_counts
+from rewards_engine.services.wall.draining import STANDING, DonorState, drain, medal_counts
 
 if TYPE_CHECKING:
     from rewards_engine.runtime import Runtime
