@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.domain.errors import Conflict
 from rewards_engine.models import GiftCardCode, RewardItem
@@ -41,17 +42,17 @@ class CodeInventory:
         if not item_ids:
             return {}
         rows = session.execute(
-            select(GiftCardCode.item_id, func.count())
-            .where(GiftCardCode.item_id.in_(item_ids), GiftCardCode.status == "available")
-            .group_by(GiftCardCode.item_id)
+            select(col(GiftCardCode.item_id), func.count())
+            .where(col(GiftCardCode.item_id).in_(item_ids), col(GiftCardCode.status) == "available")
+            .group_by(col(GiftCardCode.item_id))
         )
         return dict(rows.all())
 
     def issue(self, session: Session, item: RewardItem, redemption_id: int, now: datetime) -> int:
         query = (
-            select(GiftCardCode.id)
-            .where(GiftCardCode.item_id == item.id, GiftCardCode.status == "available")
-            .order_by(GiftCardCode.id)
+            select(col(GiftCardCode.id))
+            .where(col(GiftCardCode.item_id) == item.id, col(GiftCardCode.status) == "available")
+            .order_by(col(GiftCardCode.id))
             .limit(1)
         )
         if session.get_bind().dialect.name == "postgresql":
@@ -61,7 +62,7 @@ class CodeInventory:
             raise Conflict(f"{item.name} is out of stock", code="out_of_stock")
         session.execute(
             update(GiftCardCode)
-            .where(GiftCardCode.id == code_id)
+            .where(col(GiftCardCode.id) == code_id)
             .values(status="assigned", redemption_id=redemption_id, assigned_at=now)
         )
         return code_id
@@ -69,7 +70,7 @@ class CodeInventory:
     def release(self, session: Session, code_id: int) -> None:
         session.execute(
             update(GiftCardCode)
-            .where(GiftCardCode.id == code_id)
+            .where(col(GiftCardCode.id) == code_id)
             .values(status="available", redemption_id=None, assigned_at=None)
         )
 

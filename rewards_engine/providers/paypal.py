@@ -67,7 +67,7 @@ FINAL_BATCH = ("SUCCESS", "DENIED", "CANCELED")
 BATCH_LINK = re.compile(r"/v1/payments/payouts/([A-Za-z0-9_-]{1,64})(?:[/?#]|$)")
 
 
-class BoundedApi(paypalrestsdk.Api):
+class BoundedApi(paypalrestsdk.Api):  # type: ignore[misc]  # paypalrestsdk is untyped: Api is Any
     """The SDK's client with a timeout on every call and at most one retry on a 401."""
 
     def __init__(self, options: dict[str, Any], timeout_s: float) -> None:
@@ -234,7 +234,7 @@ class PayPalProvider:
         if not self.webhook_id:
             return False
         try:
-            answer = self.api.post(
+            answer: dict[str, Any] = self.api.post(  # JSON
                 "v1/notifications/verify-webhook-signature",
                 {
                     "auth_algo": headers.get("Paypal-Auth-Algo", ""),
@@ -294,6 +294,7 @@ def _status(exc: sdk.ConnectionError) -> int | None:
 
 def _error_body(exc: sdk.ConnectionError) -> dict[str, Any]:
     try:
-        return json.loads(exc.content)
+        body: dict[str, Any] = json.loads(exc.content)
     except (TypeError, ValueError):
         return {}
+    return body

@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import Database, insert
+from rewards_engine.db import Database, changed_rows, insert, table_of
 from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.models import IdempotencyKey
 
@@ -61,8 +62,9 @@ def claim(session: Session, idempotency: Idempotency | None, now: datetime) -> A
     """Take the key for this request; return the stored result if it was used before."""
     if idempotency is None:
         return None
+    keys = table_of(IdempotencyKey)
     inserted = session.execute(
-        insert(session, IdempotencyKey.__table__)
+        insert(session, keys)
         .values(
             scope=idempotency.scope,
             key=idempotency.key,
@@ -71,13 +73,14 @@ def claim(session: Session, idempotency: Idempotency | None, now: datetime) -> A
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(IdempotencyKey.__table__.c.id)
+        .returning(keys.c.id)
     ).scalar()
     if inserted is not None:
         return None
     row = session.scalars(
         select(IdempotencyKey).where(
-            IdempotencyKey.scope == idempotency.scope, IdempotencyKey.key == idempotency.key
+            col(IdempotencyKey.scope) == idempotency.scope,
+            col(IdempotencyKey.key) == idempotency.key,
         )
     ).one()
     if row.fingerprint != idempotency.fingerprint or row.operation != idempotency.operation:
@@ -95,7 +98,10 @@ def store(session: Session, idempotency: Idempotency | None, result: Any) -> Non
         return
     session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.scope == idempotency.scope, IdempotencyKey.key == idempotency.key)
+        .where(
+            col(IdempotencyKey.scope) == idempotency.scope,
+            col(IdempotencyKey.key) == idempotency.key,
+        )
         .values(result=result)
     )
 
@@ -103,7 +109,8 @@ def store(session: Session, idempotency: Idempotency | None, result: Any) -> Non
 def purge_expired(db: Database, now: datetime, retention: timedelta = RETENTION) -> int:
     """Forget keys older than the retention period; returns how many."""
     with db.transaction() as uow:
-        result = uow.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - retention)
+        purged = changed_rows(
+            uow.session,
+            delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < now - retention),
         )
-    return int(result.rowcount or 0)
+    return purged
