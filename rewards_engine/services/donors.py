@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention
+from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -42,13 +43,13 @@ class DonorRef:
     consent_version: str | None
 
 
-_REF_COLUMNS = [Donor.__table__.c[name] for name in DonorRef.__dataclass_fields__]
+_REF_COLUMNS = [table_of(Donor).c[name] for name in DonorRef.__dataclass_fields__]
 
 
 def find_by_account(db: Database, account_id: str) -> DonorRef | None:
     with db.engine.connect() as connection:
         row = connection.execute(
-            select(*_REF_COLUMNS).where(Donor.__table__.c.account_id == account_id)
+            select(*_REF_COLUMNS).where(table_of(Donor).c.account_id == account_id)
         ).first()
     return None if row is None else DonorRef(*row)
 
@@ -98,7 +99,9 @@ class AccountErased(Exception):
 def is_erased(db: Database, account_id: str) -> bool:
     with db.read() as session:
         salt = session.scalar(
-            select(InstallationSecret.value).where(InstallationSecret.name == ERASURE_SALT)
+            select(col(InstallationSecret.value)).where(
+                col(InstallationSecret.name) == ERASURE_SALT
+            )
         )
         if salt is None:  # no salt, no erasure yet
             return False
@@ -120,7 +123,7 @@ def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
     now = clock.now()
     with db.transaction() as uow:
         statement = (
-            insert(uow.session, Donor.__table__)
+            insert(uow.session, table_of(Donor))
             .values(
                 account_id=account_id,
                 alias=random_alias(),
@@ -147,19 +150,19 @@ def search(db: Database, text: str, limit: int = 20) -> list[Donor]:
     if not text:
         return []
     prefix = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    matches = [
-        Donor.account_id == text,
-        func.lower(Donor.display_name).like(prefix, escape="\\"),
-        func.lower(Donor.alias).like(prefix, escape="\\"),
+    matches: list[ColumnElement[bool]] = [
+        col(Donor.account_id) == text,
+        func.lower(col(Donor.display_name)).like(prefix, escape="\\"),
+        func.lower(col(Donor.alias)).like(prefix, escape="\\"),
     ]
     if text.isascii() and text.isdigit() and len(text) < 19:
-        matches.append(Donor.id == int(text))
+        matches.append(col(Donor.id) == int(text))
     with db.read() as session:
         return list(
             session.scalars(
                 select(Donor)
                 .where(or_(*matches))
-                .order_by(Donor.id)
+                .order_by(col(Donor.id))
                 .limit(min(limit, SEARCH_LIMIT))
             )
         )
@@ -213,7 +216,10 @@ def update_profile(
         if changed & {"display_name", "visibility"}:
             wall.record_donor_changed(uow, clock.now(), donor_id)
         if changes.payout is not UNSET:
-            _set_payout(uow, clock, actor, donor, changes.payout)  # type: ignore[arg-type]
+            payout = changes.payout
+            if payout is not None and not isinstance(payout, PayoutDestination):
+                raise TypeError(f"payout is a PayoutDestination or None, not {type(payout)}")
+            _set_payout(uow, clock, actor, donor, payout)
     return donor
 
 
