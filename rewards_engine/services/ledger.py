@@ -14,8 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import Database, insert, one_of
+from rewards_engine.db import Database, insert, one_of, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict
 from rewards_engine.domain.ledger import (
@@ -47,9 +48,9 @@ def account_ids(
     def lookup() -> dict[AccountRef, int]:
         account = LedgerAccount
         rows = session.execute(
-            select(account.id, account.owner, account.kind, account.currency).where(
-                one_of(session, account.owner, owners)
-            )
+            select(
+                col(account.id), col(account.owner), col(account.kind), col(account.currency)
+            ).where(one_of(session, col(account.owner), owners))
         )
         found = {AccountRef(o, AccountKind(k), c): i for i, o, k, c in rows}
         return {ref: found[ref] for ref in wanted if ref in found}
@@ -58,7 +59,7 @@ def account_ids(
     missing = wanted - set(found)
     if missing:
         session.execute(
-            insert(session, LedgerAccount.__table__).on_conflict_do_nothing(),
+            insert(session, table_of(LedgerAccount)).on_conflict_do_nothing(),
             [
                 {
                     "owner": ref.owner,
@@ -94,8 +95,9 @@ def post(
     caller's whole transaction rolls back.
     """
     check_balanced(legs)
+    transfers = table_of(LedgerTransfer)
     inserted = session.execute(
-        insert(session, LedgerTransfer.__table__)
+        insert(session, transfers)
         .values(
             kind=kind.value,
             reference_type=reference[0],
@@ -107,7 +109,7 @@ def post(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerTransfer.__table__.c.id)
+        .returning(transfers.c.id)
     ).scalar()
     if inserted is None:
         return None
@@ -117,9 +119,9 @@ def post(
             continue  # program accounts keep no cached balance (no hot row)
         balance = session.execute(
             update(LedgerAccount)
-            .where(LedgerAccount.id == ids[leg.account])
-            .values(balance=LedgerAccount.balance + leg.amount)
-            .returning(LedgerAccount.balance)
+            .where(col(LedgerAccount.id) == ids[leg.account])
+            .values(balance=col(LedgerAccount.balance) + leg.amount)
+            .returning(col(LedgerAccount.balance))
         ).scalar_one()
         if leg.keep_non_negative and balance < 0:
             available = balance - leg.amount
@@ -130,7 +132,7 @@ def post(
                 details={"account": leg.account.kind.value, "balance": available},
             )
     session.execute(
-        LedgerEntry.__table__.insert(),
+        table_of(LedgerEntry).insert(),
         [
             {
                 "transfer_id": inserted,
@@ -168,7 +170,7 @@ def post_many(
         return {}
     for spec in transfers:
         check_balanced(spec.legs)
-    table = LedgerTransfer.__table__
+    table = table_of(LedgerTransfer)
     # An executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs of a
     # bounded size (its "insertmanyvalues"), compiled once, whatever the count.
     rows = session.execute(
@@ -203,17 +205,18 @@ def post_many(
                 if leg.keep_non_negative:
                     guarded.add(account)
     if moves:
+        account_table = table_of(LedgerAccount)
         session.execute(
-            LedgerAccount.__table__.update()
-            .where(LedgerAccount.__table__.c.id == bindparam("account"))
-            .values(balance=LedgerAccount.__table__.c.balance + bindparam("delta")),
+            account_table.update()
+            .where(account_table.c.id == bindparam("account"))
+            .values(balance=account_table.c.balance + bindparam("delta")),
             [{"account": account, "delta": delta} for account, delta in moves.items()],
         )
     if guarded:
         below = session.execute(
-            select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.balance).where(
-                one_of(session, LedgerAccount.id, guarded), LedgerAccount.balance < 0
-            )
+            select(
+                col(LedgerAccount.id), col(LedgerAccount.kind), col(LedgerAccount.balance)
+            ).where(one_of(session, col(LedgerAccount.id), guarded), col(LedgerAccount.balance) < 0)
         ).first()
         if below is not None:
             raise Conflict(
@@ -223,7 +226,7 @@ def post_many(
                 details={"account": below.kind},
             )
     session.execute(
-        LedgerEntry.__table__.insert(),
+        table_of(LedgerEntry).insert(),
         [
             {
                 "transfer_id": ids[t.idempotency_key],
@@ -259,9 +262,9 @@ class Balances:
 
 def balances(session: Session, donor_id: int) -> Balances:
     rows = session.execute(
-        select(LedgerAccount.kind, LedgerAccount.currency, LedgerAccount.balance).where(
-            LedgerAccount.owner == donor_owner(donor_id)
-        )
+        select(
+            col(LedgerAccount.kind), col(LedgerAccount.currency), col(LedgerAccount.balance)
+        ).where(col(LedgerAccount.owner) == donor_owner(donor_id))
     ).all()
     points = {kind: balance for kind, currency, balance in rows if currency == POINTS}
     cash: dict[str, dict[str, int]] = defaultdict(dict)
@@ -310,15 +313,15 @@ def donor_entries(
     """The donor's entries, newest first."""
     query = (
         select(LedgerEntry)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerAccount.owner == donor_owner(donor_id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
+        .where(col(LedgerAccount.owner) == donor_owner(donor_id))
     )
     with db.read() as session:
         page = fetch_page(
             session,
             query,
             kind="ledger",
-            columns=(LedgerEntry.id,),
+            columns=(col(LedgerEntry.id),),
             types=(int,),
             limit=limit,
             cursor=cursor,
@@ -328,14 +331,14 @@ def donor_entries(
         accounts = {
             a.id: a
             for a in session.scalars(
-                select(LedgerAccount).where(LedgerAccount.owner == donor_owner(donor_id))
+                select(LedgerAccount).where(col(LedgerAccount.owner) == donor_owner(donor_id))
             )
         }
         transfers = {
             t.id: t
             for t in session.scalars(
                 select(LedgerTransfer).where(
-                    LedgerTransfer.id.in_({e.transfer_id for e in page.items})
+                    col(LedgerTransfer.id).in_({e.transfer_id for e in page.items})
                 )
             )
         }
@@ -381,15 +384,15 @@ def verify(db: Database) -> VerifyReport:
     """
     report = VerifyReport()
     with db.read() as session:
-        sums = dict(
+        sums: dict[int, int | None] = dict(
             session.execute(
-                select(LedgerEntry.account_id, func.sum(LedgerEntry.amount)).group_by(
-                    LedgerEntry.account_id
+                select(col(LedgerEntry.account_id), func.sum(col(LedgerEntry.amount))).group_by(
+                    col(LedgerEntry.account_id)
                 )
             ).all()
         )
         for account in session.scalars(
-            select(LedgerAccount).where(LedgerAccount.donor_id.is_not(None))
+            select(LedgerAccount).where(col(LedgerAccount.donor_id).is_not(None))
         ):
             report.accounts_checked += 1
             expected = int(sums.get(account.id) or 0)
@@ -399,9 +402,13 @@ def verify(db: Database) -> VerifyReport:
                     f"cached {account.balance}, entries sum to {expected}"
                 )
         per_transfer = session.execute(
-            select(LedgerEntry.transfer_id, LedgerAccount.currency, func.sum(LedgerEntry.amount))
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .group_by(LedgerEntry.transfer_id, LedgerAccount.currency)
+            select(
+                col(LedgerEntry.transfer_id),
+                col(LedgerAccount.currency),
+                func.sum(col(LedgerEntry.amount)),
+            )
+            .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
+            .group_by(col(LedgerEntry.transfer_id), col(LedgerAccount.currency))
         ).all()
         report.transfers_checked = len({transfer_id for transfer_id, _, _ in per_transfer})
         for transfer_id, currency, total in per_transfer:
@@ -412,9 +419,9 @@ def verify(db: Database) -> VerifyReport:
         counted = {
             (campaign, kind): count
             for campaign, kind, count in session.execute(
-                select(Clip.campaign_id, Clip.incident_type, func.count())
-                .where(Clip.status == "accepted")
-                .group_by(Clip.campaign_id, Clip.incident_type)
+                select(col(Clip.campaign_id), col(Clip.incident_type), func.count())
+                .where(col(Clip.status) == "accepted")
+                .group_by(col(Clip.campaign_id), col(Clip.incident_type))
             )
         }
         for counter in session.scalars(select(CampaignCounter)):
