@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
+from rewards_engine.db import table_of
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import Board
 from rewards_engine.models import Clip, Donor, WallSnapshot, WallSnapshotEntry, WallTally
@@ -29,12 +31,12 @@ def rollover(runtime: Runtime) -> dict[str, int]:
     with runtime.db.read() as session:
         names = set(
             session.scalars(
-                select(WallTally.board)
-                .where(WallTally.board.like("month:%") | WallTally.board.like("week:%"))
+                select(col(WallTally.board))
+                .where(col(WallTally.board).like("month:%") | col(WallTally.board).like("week:%"))
                 .distinct()
             )
         )
-        done = set(session.scalars(select(WallSnapshot.board)))
+        done = set(session.scalars(select(col(WallSnapshot.board))))
     for name in sorted(names - done):
         board = rules.parse_board(name)
         if not board.is_closed(now):
@@ -50,15 +52,15 @@ def _archive(runtime: Runtime, board: Board, now: datetime) -> None:
     with runtime.db.transaction() as uow:
         session = uow.session
         rows = session.execute(
-            select(Clip.donor_id, func.count(), func.max(Clip.accepted_at))
-            .join(Donor, Donor.id == Clip.donor_id)
+            select(col(Clip.donor_id), func.count(), func.max(Clip.accepted_at))
+            .join(Donor, col(Donor.id) == Clip.donor_id)
             .where(
                 *counts_on(board),
-                Donor.status == "active",
-                Donor.visibility != "hidden",
-                Donor.on_hold.is_(False),
+                col(Donor.status) == "active",
+                col(Donor.visibility) != "hidden",
+                col(Donor.on_hold).is_(False),
             )
-            .group_by(Clip.donor_id)
+            .group_by(col(Clip.donor_id))
         ).all()
         ordered = sorted(rows, key=lambda r: (-r[1], r[2], r[0]))
         ranks = rules.competition_ranks(1, 1, [r[1] for r in ordered])
@@ -78,7 +80,7 @@ def _archive(runtime: Runtime, board: Board, now: datetime) -> None:
         session.flush()
         if ordered:
             session.execute(
-                WallSnapshotEntry.__table__.insert(),
+                table_of(WallSnapshotEntry).insert(),
                 [
                     {
                         "snapshot_id": snapshot.id,

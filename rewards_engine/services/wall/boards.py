@@ -4,10 +4,11 @@ Redis still keeps it, and this process's handles on the boards Redis keeps."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import Board
@@ -33,13 +34,14 @@ def page_cache(runtime: Runtime) -> dict[tuple[str, int, int], tuple[float, Wall
     return runtime.extension("wall_pages", dict)
 
 
-def counts_on(board: Board) -> list[Any]:
+def counts_on(board: Board) -> list[ColumnElement[bool]]:
     """The conditions under which a clip counts on ``board``."""
-    conditions: list[Any] = [Clip.status == "accepted"]
+    conditions = [col(Clip.status) == "accepted"]
     if board.campaign_id is not None:
-        conditions.append(Clip.campaign_id == board.campaign_id)
+        conditions.append(col(Clip.campaign_id) == board.campaign_id)
     if board.is_period:
-        conditions += [Clip.accepted_at >= board.start, Clip.accepted_at < board.end]
+        accepted_at = col(Clip.accepted_at)
+        conditions += [accepted_at >= board.start, accepted_at < board.end]
     return conditions
 
 
@@ -47,7 +49,9 @@ def resolve_board(session: Session, name: str) -> Board:
     campaign_id = rules.campaign_id_of(name)
     starts = None
     if campaign_id is not None:
-        starts = session.scalar(select(Campaign.starts_at).where(Campaign.id == campaign_id))
+        starts = session.scalar(
+            select(col(Campaign.starts_at)).where(col(Campaign.id) == campaign_id)
+        )
     return rules.parse_board(name, campaign_starts=starts)
 
 

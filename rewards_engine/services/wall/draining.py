@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import one_of
+from rewards_engine.db import changed_rows, one_of
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import Board
 from rewards_engine.models import Campaign, Donor, MedalAward, WallOutbox, WallTally
@@ -48,7 +49,13 @@ class DrainReport:
 
 
 # What decides a donor's placement on every board, read with their tallies.
-STANDING = (Donor.id, Donor.wall_version, Donor.status, Donor.visibility, Donor.on_hold)
+STANDING = (
+    col(Donor.id),
+    col(Donor.wall_version),
+    col(Donor.status),
+    col(Donor.visibility),
+    col(Donor.on_hold),
+)
 
 
 @dataclass
@@ -83,9 +90,12 @@ class DonorState:
 
 def _only_boards(wanted: dict[int, set[str] | None]) -> set[str] | None:
     """The boards to read tallies of, or None when a donor-wide change needs them all."""
-    if any(names is None for names in wanted.values()):
-        return None
-    return set().union(*wanted.values())  # type: ignore[arg-type]
+    boards: set[str] = set()
+    for names in wanted.values():
+        if names is None:
+            return None
+        boards |= names
+    return boards
 
 
 def _donor_states(
@@ -93,17 +103,17 @@ def _donor_states(
 ) -> dict[int, DonorState]:
     """Donors and their tallies in one statement: one consistent snapshot."""
     ids = list(donor_ids)
-    joined = WallTally.donor_id == Donor.id
+    joined = col(WallTally.donor_id) == Donor.id
     if boards is not None:
         joined &= one_of(session, WallTally.board, boards)
     rows = session.execute(
         select(
             *STANDING,
-            Donor.display_name,
-            Donor.alias,
-            WallTally.board,
-            WallTally.clips,
-            WallTally.reached_at,
+            col(Donor.display_name),
+            col(Donor.alias),
+            col(WallTally.board),
+            col(WallTally.clips),
+            col(WallTally.reached_at),
         )
         .outerjoin(WallTally, joined)
         .where(one_of(session, Donor.id, ids))
@@ -129,10 +139,12 @@ def _donor_states(
 
 def medal_counts(session: Session, donor_ids: Sequence[int] | None = None) -> dict[int, int]:
     """Medals held (not revoked) per donor: public pages show the number."""
-    query = select(MedalAward.donor_id, func.count()).where(MedalAward.revoked_at.is_(None))
+    query = select(col(MedalAward.donor_id), func.count()).where(
+        col(MedalAward.revoked_at).is_(None)
+    )
     if donor_ids is not None:
         query = query.where(one_of(session, MedalAward.donor_id, donor_ids))
-    return dict(session.execute(query.group_by(MedalAward.donor_id)).all())
+    return dict(session.execute(query.group_by(col(MedalAward.donor_id))).all())
 
 
 def drain(
@@ -148,16 +160,16 @@ def drain(
     after_id = 0
     while True:
         with runtime.db.read() as session:
-            query = select(WallOutbox.id, WallOutbox.donor_id, WallOutbox.boards).where(
-                WallOutbox.id > after_id
-            )
+            query = select(
+                col(WallOutbox.id), col(WallOutbox.donor_id), col(WallOutbox.boards)
+            ).where(col(WallOutbox.id) > after_id)
             if ids is not None:
                 query = query.where(one_of(session, WallOutbox.id, ids))
             elif since is not None:
-                query = query.where(WallOutbox.created_at >= since)
+                query = query.where(col(WallOutbox.created_at) >= since)
             else:
-                query = query.where(WallOutbox.applied_at.is_(None))
-            rows = session.execute(query.order_by(WallOutbox.id).limit(DRAIN_BATCH)).all()
+                query = query.where(col(WallOutbox.applied_at).is_(None))
+            rows = session.execute(query.order_by(col(WallOutbox.id)).limit(DRAIN_BATCH)).all()
             if not rows:
                 return report
             wanted = _boards_wanted(rows)
@@ -198,15 +210,19 @@ class _Resolver:
     """Boards by name, looking each campaign's start up once."""
 
     def __init__(self, session: Session) -> None:
-        self.starts = dict(session.execute(select(Campaign.id, Campaign.starts_at)).all())
+        query = select(col(Campaign.id), col(Campaign.starts_at))
+        self.starts: dict[str, datetime] = dict(session.execute(query).all())
 
     def __call__(self, name: str) -> Board | None:
         if not rules.is_board_name(name):
             return None  # a tally that is not a board (``type:...``)
         campaign_id = rules.campaign_id_of(name)
-        if campaign_id is not None and campaign_id not in self.starts:
-            return None
-        return rules.parse_board(name, campaign_starts=self.starts.get(campaign_id))
+        starts = None
+        if campaign_id is not None:
+            if campaign_id not in self.starts:
+                return None
+            starts = self.starts[campaign_id]
+        return rules.parse_board(name, campaign_starts=starts)
 
 
 def _writes(
@@ -235,8 +251,9 @@ def _writes(
 def purge_outbox(runtime: Runtime) -> int:
     cutoff = runtime.clock.now() - OUTBOX_KEEP
     with runtime.db.transaction() as uow:
-        result = uow.session.execute(delete(WallOutbox).where(WallOutbox.applied_at < cutoff))
-    return int(result.rowcount or 0)
+        return changed_rows(
+            uow.session, delete(WallOutbox).where(col(WallOutbox.applied_at) < cutoff)
+        )
 
 
 def handle_events(runtime: Runtime, events: list[object]) -> None:

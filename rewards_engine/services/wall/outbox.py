@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlmodel import col
 
-from rewards_engine.db import UnitOfWork, insert, one_of
+from rewards_engine.db import UnitOfWork, insert, one_of, table_of
 from rewards_engine.domain import wall as rules
 from rewards_engine.models import Clip, Donor, WallOutbox, WallTally
 from rewards_engine.services.wall.boards import counts_on, resolve_board
@@ -50,7 +51,7 @@ def record_accepted(
         added[type_key(incident_type)] += n
     if not added:
         return
-    table = WallTally.__table__
+    table = table_of(WallTally)
     statement = insert(uow.session, table).values(
         [
             {"board": b, "donor_id": donor_id, "clips": n, "reached_at": now}
@@ -78,27 +79,36 @@ def record_reversed(uow: UnitOfWork, now: datetime, clips: Sequence[Clip]) -> No
     session = uow.session
     donor_id = clips[0].donor_id
     boards = sorted(
-        {b for c in clips for b in boards_of_acceptance(c.campaign_id, c.accepted_at)}  # type: ignore[arg-type]
+        {b for c in clips for b in boards_of_acceptance(c.campaign_id, _accepted_at(c))}
     )
     for name in boards:
         board = resolve_board(session, name)
         count, reached = session.execute(
             select(func.count(), func.max(Clip.accepted_at)).where(
-                Clip.donor_id == donor_id, *counts_on(board)
+                col(Clip.donor_id) == donor_id, *counts_on(board)
             )
         ).one()
         session.execute(
             update(WallTally)
-            .where(WallTally.board == name, WallTally.donor_id == donor_id)
+            .where(col(WallTally.board) == name, col(WallTally.donor_id) == donor_id)
             .values(clips=count, reached_at=reached or board.start)
         )
     for incident_type, n in Counter(c.incident_type for c in clips).items():
         session.execute(
             update(WallTally)
-            .where(WallTally.board == type_key(incident_type), WallTally.donor_id == donor_id)
-            .values(clips=WallTally.clips - n)
+            .where(
+                col(WallTally.board) == type_key(incident_type),
+                col(WallTally.donor_id) == donor_id,
+            )
+            .values(clips=col(WallTally.clips) - n)
         )
     _changed(uow, now, donor_id, boards)
+
+
+def _accepted_at(clip: Clip) -> datetime:
+    if clip.accepted_at is None:  # only accepted clips count, and so are reversed
+        raise ValueError(f"clip {clip.id} was never accepted")
+    return clip.accepted_at
 
 
 def record_donor_changed(uow: UnitOfWork, now: datetime, donor_id: int) -> None:
@@ -115,9 +125,9 @@ def record_donors_changed(uow: UnitOfWork, now: datetime, donor_ids: Sequence[in
     session.execute(
         update(Donor)
         .where(one_of(session, Donor.id, ids))
-        .values(wall_version=Donor.wall_version + 1)
+        .values(wall_version=col(Donor.wall_version) + 1)
     )
-    table = WallOutbox.__table__
+    table = table_of(WallOutbox)
     rows = session.execute(
         insert(session, table)
         .values([{"donor_id": d, "boards": None, "created_at": now} for d in ids])
@@ -129,11 +139,14 @@ def record_donors_changed(uow: UnitOfWork, now: datetime, donor_ids: Sequence[in
 
 def _changed(uow: UnitOfWork, now: datetime, donor_id: int, boards: list[str] | None) -> None:
     uow.session.execute(
-        update(Donor).where(Donor.id == donor_id).values(wall_version=Donor.wall_version + 1)
+        update(Donor)
+        .where(col(Donor.id) == donor_id)
+        .values(wall_version=col(Donor.wall_version) + 1)
     )
+    table = table_of(WallOutbox)
     outbox_id = uow.session.execute(
-        insert(uow.session, WallOutbox.__table__)
+        insert(uow.session, table)
         .values(donor_id=donor_id, boards=boards, created_at=now)
-        .returning(WallOutbox.__table__.c.id)
+        .returning(table.c.id)
     ).scalar_one()
     uow.publish(WallChanged(outbox_id, donor_id))

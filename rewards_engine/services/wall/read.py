@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.errors import InvalidInput, Unavailable
@@ -144,36 +145,36 @@ def _archived_page(
     ranks of the others recomputed, so no page reveals where a hidden donor stood."""
     with runtime.db.read() as session:
         snapshot = session.scalars(
-            select(WallSnapshot).where(WallSnapshot.board == board.name)
+            select(WallSnapshot).where(col(WallSnapshot.board) == board.name)
         ).first()
         if snapshot is None:
             return WallPage(board, True, 0, [], None, _etag(board.name, "none"), now)
         visible = (
             select(
-                WallSnapshotEntry.position,
-                WallSnapshotEntry.clips,
-                Donor.visibility,
-                Donor.display_name,
-                Donor.alias,
+                col(WallSnapshotEntry.position),
+                col(WallSnapshotEntry.clips),
+                col(Donor.visibility),
+                col(Donor.display_name),
+                col(Donor.alias),
             )
-            .join(Donor, Donor.id == WallSnapshotEntry.donor_id)
+            .join(Donor, col(Donor.id) == WallSnapshotEntry.donor_id)
             .where(
-                WallSnapshotEntry.snapshot_id == snapshot.id,
-                Donor.visibility != "hidden",
-                Donor.status != "erased",
+                col(WallSnapshotEntry.snapshot_id) == snapshot.id,
+                col(Donor.visibility) != "hidden",
+                col(Donor.status) != "erased",
             )
         )
-        total = session.scalar(select(func.count()).select_from(visible.subquery()))
+        total = session.execute(select(func.count()).select_from(visible.subquery())).scalar_one()
         rows = session.execute(
-            visible.order_by(WallSnapshotEntry.position).offset(offset).limit(limit)
+            visible.order_by(col(WallSnapshotEntry.position)).offset(offset).limit(limit)
         ).all()
         first_rank = 1
         if rows:
-            first_rank += session.scalar(
+            first_rank += session.execute(
                 select(func.count()).select_from(
-                    visible.where(WallSnapshotEntry.clips > rows[0].clips).subquery()
+                    visible.where(col(WallSnapshotEntry.clips) > rows[0].clips).subquery()
                 )
-            )
+            ).scalar_one()
     ranks = rules.competition_ranks(first_rank, offset + 1, [r.clips for r in rows])
     entries = [
         WallEntry(rank, rules.public_name(visibility=r.visibility, display_name=r.display_name,

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, union
+from sqlmodel import col
 
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import Board
@@ -36,7 +37,7 @@ def live_boards(runtime: Runtime) -> list[str]:
     while they are within their grace (the same rule the drain follows)."""
     now = runtime.clock.now()
     with runtime.db.read() as session:
-        campaigns = list(session.scalars(select(Campaign.id).order_by(Campaign.id)))
+        campaigns = list(session.scalars(select(col(Campaign.id)).order_by(col(Campaign.id))))
     periods = [*rules.periods_of(now), *rules.previous_periods(now)]
     names = [rules.all_time().name, *(f"campaign:{c}" for c in campaigns)]
     return names + [board.name for board in periods if is_live(board, now)]
@@ -53,23 +54,23 @@ def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
         board = resolve_board(session, name)
         counted = (
             select(
-                Clip.donor_id,
+                col(Clip.donor_id),
                 func.count().label("clips"),
                 func.max(Clip.accepted_at).label("reached_at"),
             )
             .where(*counts_on(board))
-            .group_by(Clip.donor_id)
+            .group_by(col(Clip.donor_id))
             .subquery()
         )
         known = union(
-            select(WallTally.donor_id.label("donor_id")).where(WallTally.board == name),
+            select(col(WallTally.donor_id).label("donor_id")).where(col(WallTally.board) == name),
             select(counted.c.donor_id),
         ).subquery()
         rows = session.execute(
             select(
                 *STANDING,
-                Donor.display_name,
-                Donor.alias,
+                col(Donor.display_name),
+                col(Donor.alias),
                 func.coalesce(counted.c.clips, 0),
                 counted.c.reached_at,
             )
@@ -106,7 +107,7 @@ def _correct_tallies(runtime: Runtime, board: Board, counted: dict[int, int]) ->
     with runtime.db.read() as session:
         tallies = {
             t.donor_id: t.clips
-            for t in session.scalars(select(WallTally).where(WallTally.board == board.name))
+            for t in session.scalars(select(WallTally).where(col(WallTally.board) == board.name))
         }
     suspects = [donor for donor, clips in counted.items() if tallies.get(donor) != clips]
     corrected = 0
@@ -116,17 +117,21 @@ def _correct_tallies(runtime: Runtime, board: Board, counted: dict[int, int]) ->
             session.get(Donor, donor_id, with_for_update=True)
             clips, reached = session.execute(
                 select(func.count(), func.max(Clip.accepted_at)).where(
-                    Clip.donor_id == donor_id, *counts_on(board)
+                    col(Clip.donor_id) == donor_id, *counts_on(board)
                 )
             ).one()
             tally = session.get(WallTally, (board.name, donor_id))
             if tally is not None and tally.clips == clips:
                 continue
-            values = {"clips": clips, "reached_at": reached or board.start}
+            reached_at = reached or board.start
             if tally is None:
-                session.add(WallTally(board=board.name, donor_id=donor_id, **values))
+                session.add(
+                    WallTally(
+                        board=board.name, donor_id=donor_id, clips=clips, reached_at=reached_at
+                    )
+                )
             else:
-                tally.clips, tally.reached_at = values["clips"], values["reached_at"]
+                tally.clips, tally.reached_at = clips, reached_at
             corrected += 1
     return corrected
 
