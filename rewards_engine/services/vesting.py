@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Row, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
@@ -23,6 +25,7 @@ from rewards_engine.services.medals import Catalog
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("vest-earnings")
 DONORS_PER_TRANSACTION = 200
+_DueClip = Row[int, int, int, int, str]  # id, donor_id, points, cash_cents, currency
 
 
 @dataclass
@@ -38,19 +41,19 @@ class VestingReport:
         return dict(vars(self))
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
-        Clip.status == ClipStatus.ACCEPTED.value,
-        Clip.vested_at.is_(None),
-        Clip.vests_at <= now,
+        col(Clip.status) == ClipStatus.ACCEPTED.value,
+        col(Clip.vested_at).is_(None),
+        col(Clip.vests_at) <= now,
     )
 
 
-def _bonus_due(now: datetime):  # type: ignore[no-untyped-def]
+def _bonus_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
-        MedalAward.bonus_vested_at.is_(None),
-        MedalAward.bonus_vests_at <= now,
-        MedalAward.revoked_at.is_(None),
+        col(MedalAward.bonus_vested_at).is_(None),
+        col(MedalAward.bonus_vests_at) <= now,
+        col(MedalAward.revoked_at).is_(None),
     )
 
 
@@ -69,17 +72,17 @@ def vest_due(db: Database, clock: Clock) -> VestingReport:
         donor_ids = sorted(
             set(
                 session.scalars(
-                    select(Clip.donor_id)
-                    .join(Donor, Donor.id == Clip.donor_id)
-                    .where(*_due(now), Donor.on_hold.is_(False))
+                    select(col(Clip.donor_id))
+                    .join(Donor, col(Donor.id) == col(Clip.donor_id))
+                    .where(*_due(now), col(Donor.on_hold).is_(False))
                     .distinct()
                 )
             )
             | set(
                 session.scalars(
-                    select(MedalAward.donor_id)
-                    .join(Donor, Donor.id == MedalAward.donor_id)
-                    .where(*_bonus_due(now), Donor.on_hold.is_(False))
+                    select(col(MedalAward.donor_id))
+                    .join(Donor, col(Donor.id) == col(MedalAward.donor_id))
+                    .where(*_bonus_due(now), col(Donor.on_hold).is_(False))
                     .distinct()
                 )
             )
@@ -90,25 +93,31 @@ def vest_due(db: Database, clock: Clock) -> VestingReport:
             session = uow.session
             chunk = list(  # a hold placed meanwhile stops vesting too
                 session.scalars(
-                    select(Donor.id)
-                    .where(Donor.id.in_(chunk), Donor.on_hold.is_(False))
-                    .order_by(Donor.id)
+                    select(col(Donor.id))
+                    .where(col(Donor.id).in_(chunk), col(Donor.on_hold).is_(False))
+                    .order_by(col(Donor.id))
                     .with_for_update()
                 )
             )
             rows = session.execute(
-                select(Clip.id, Clip.donor_id, Clip.points, Clip.cash_cents, Clip.currency)
-                .where(Clip.donor_id.in_(chunk), *_due(now))
-                .order_by(Clip.donor_id, Clip.id)
+                select(
+                    col(Clip.id),
+                    col(Clip.donor_id),
+                    col(Clip.points),
+                    col(Clip.cash_cents),
+                    col(Clip.currency),
+                )
+                .where(col(Clip.donor_id).in_(chunk), *_due(now))
+                .order_by(col(Clip.donor_id), col(Clip.id))
             ).all()
-            by_donor: dict[int, list] = defaultdict(list)  # type: ignore[type-arg]
+            by_donor: dict[int, list[_DueClip]] = defaultdict(list)
             for row in rows:
                 by_donor[row.donor_id].append(row)
             for donor_id, clips in by_donor.items():
                 _vest_donor(session, now, donor_id, clips, report)
             if rows:
                 session.execute(
-                    update(Clip).where(Clip.id.in_([r.id for r in rows])).values(vested_at=now)
+                    update(Clip).where(col(Clip.id).in_([r.id for r in rows])).values(vested_at=now)
                 )
             _vest_bonuses(session, now, chunk, report)
     log.info("earnings vested", extra={"fields": report.as_dict()})
@@ -124,8 +133,8 @@ def _vest_bonuses(
     # award drops out: PostgreSQL re-checks the conditions after the wait) or waits.
     awards = session.scalars(
         select(MedalAward)
-        .where(MedalAward.donor_id.in_(donor_ids), *_bonus_due(now))
-        .order_by(MedalAward.id)
+        .where(col(MedalAward.donor_id).in_(donor_ids), *_bonus_due(now))
+        .order_by(col(MedalAward.id))
         .with_for_update()
     ).all()
     if not awards:
@@ -156,7 +165,13 @@ def _vest_bonuses(
         report.bonus_points += definition.bonus_points
 
 
-def _vest_donor(session, now, donor_id, clips, report) -> None:  # type: ignore[no-untyped-def]
+def _vest_donor(
+    session: Session,
+    now: datetime,
+    donor_id: int,
+    clips: Sequence[_DueClip],
+    report: VestingReport,
+) -> None:
     points = sum(c.points for c in clips)
     cash: dict[str, int] = defaultdict(int)
     for clip in clips:
