@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain import wall as boards
@@ -22,7 +23,9 @@ DEFAULT_REVIEW_WINDOW = timedelta(days=14)
 def donor_tallies(session: Session, donor_id: int) -> dict[str, int]:
     return dict(
         session.execute(
-            select(WallTally.board, WallTally.clips).where(WallTally.donor_id == donor_id)
+            select(col(WallTally.board), col(WallTally.clips)).where(
+                col(WallTally.donor_id) == donor_id
+            )
         ).all()
     )
 
@@ -32,9 +35,15 @@ def period_board(rule: rules.PeriodRule | rules.PlacementRule, moment: datetime)
     return month if rule.period == "month" else week
 
 
-def local_days(moments: Iterable[datetime], zone: str | None) -> set[date]:
+def local_days(moments: Iterable[datetime | None], zone: str | None) -> set[date]:
+    """The days in ``zone`` of clips' acceptance times (read under a condition on them,
+    so none is NULL)."""
     tz = ZoneInfo(zone) if zone else UTC
-    return {moment.astimezone(tz).date() for moment in moments}
+    days: set[date] = set()
+    for moment in moments:
+        assert moment is not None
+        days.add(moment.astimezone(tz).date())
+    return days
 
 
 def review_window(session: Session) -> timedelta:

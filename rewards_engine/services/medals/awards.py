@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import UnitOfWork, insert
+from rewards_engine.db import UnitOfWork, insert, table_of
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import POINTS, AccountKind, TransferKind, issue
@@ -53,7 +54,7 @@ def grant_all(
     """
     if not grants:
         return []
-    table = MedalAward.__table__
+    table = table_of(MedalAward)
     by_key = {(g.donor_id, g.definition.code, g.period_key): g for g in grants}
     # A bonus vests like the earnings behind the medal: once the longest review window
     # has passed, every clip that earned it has vested or been reversed (and with it,
@@ -88,10 +89,10 @@ def grant_all(
         row = session.execute(
             update(MedalAward)
             .where(
-                MedalAward.donor_id == key[0],
-                MedalAward.code == key[1],
-                MedalAward.period_key == key[2],
-                MedalAward.revoked_at.is_not(None),
+                col(MedalAward.donor_id) == key[0],
+                col(MedalAward.code) == key[1],
+                col(MedalAward.period_key) == key[2],
+                col(MedalAward.revoked_at).is_not(None),
             )
             .values(
                 revoked_at=None,
@@ -100,11 +101,11 @@ def grant_all(
                 version=grant.definition.version,
                 evidence=grant.evidence,
                 provisional_until=grant.provisional_until,
-                grants=MedalAward.grants + 1,
+                grants=col(MedalAward.grants) + 1,
                 bonus_vests_at=bonus_vests_at if grant.definition.bonus_points else None,
                 bonus_vested_at=None,
             )
-            .returning(MedalAward.id, MedalAward.grants)
+            .returning(col(MedalAward.id), col(MedalAward.grants))
         ).first()
         if row is not None:
             won.append((grant, row[0], row[1]))
@@ -113,7 +114,7 @@ def grant_all(
     per_donor: dict[int, list[tuple[Grant, int, int]]] = defaultdict(list)
     for item in won:
         per_donor[item[0].donor_id].append(item)
-    notes = MedalNotification.__table__
+    notes = table_of(MedalNotification)
     created = session.execute(
         insert(session, notes)
         .values(
@@ -240,7 +241,7 @@ def evaluate_donor(
                 grants.append(Grant(donor_id, definition, key, {**evidence, **(reference or {})}))
     held = {
         (a.code, a.period_key): a
-        for a in session.scalars(select(MedalAward).where(MedalAward.donor_id == donor_id))
+        for a in session.scalars(select(MedalAward).where(col(MedalAward.donor_id) == donor_id))
     }
     fresh = [
         g
@@ -251,9 +252,9 @@ def evaluate_donor(
     codes = grant_all(session, now, fresh)
     if reason is not None:
         for award in held.values():
-            definition = catalog.of(award.code, award.version)
-            if award.revoked_at is None and definition is not None:
-                why = _evidence_lost(session, definition, award, tallies)
+            granted_by = catalog.of(award.code, award.version)
+            if award.revoked_at is None and granted_by is not None:
+                why = _evidence_lost(session, granted_by, award, tallies)
                 if why is not None:
                     revoke(session, now, award, catalog, f"{reason}: {why}")
     if codes or reason is not None:
@@ -285,11 +286,11 @@ def streak_holds(session: Session, award: MedalAward) -> bool:
     zone = award.evidence.get("timezone")
     zone = None if zone == "UTC" else zone
     times = session.scalars(
-        select(Clip.accepted_at).where(
-            Clip.donor_id == award.donor_id,
-            Clip.status == "accepted",
-            Clip.accepted_at >= end_of_day(first - timedelta(days=1), zone),
-            Clip.accepted_at < end_of_day(last, zone),
+        select(col(Clip.accepted_at)).where(
+            col(Clip.donor_id) == award.donor_id,
+            col(Clip.status) == "accepted",
+            col(Clip.accepted_at) >= end_of_day(first - timedelta(days=1), zone),
+            col(Clip.accepted_at) < end_of_day(last, zone),
         )
     ).all()
     needed = {first + timedelta(days=n) for n in range((last - first).days + 1)}

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
@@ -68,17 +69,17 @@ def _history(session: Session, definition: Definition) -> Iterator[tuple[int, st
     """Every (donor, period key, evidence) that meets ``definition`` today, from the
     clips themselves (not the tallies)."""
     rule = definition.rule
-    accepted = Clip.status == "accepted"
+    accepted = col(Clip.status) == "accepted"
     if isinstance(rule, rules.CountRule):
         scope = [accepted]
         if rule.campaign is not None:
-            scope.append(Clip.campaign_id == rule.campaign)
+            scope.append(col(Clip.campaign_id) == rule.campaign)
         if rule.incident_type is not None:
-            scope.append(Clip.incident_type == rule.incident_type)
+            scope.append(col(Clip.incident_type) == rule.incident_type)
         rows = session.execute(
-            select(Clip.donor_id, func.count())
+            select(col(Clip.donor_id), func.count())
             .where(*scope)
-            .group_by(Clip.donor_id)
+            .group_by(col(Clip.donor_id))
             .having(func.count() >= rule.threshold)
         )
         for donor, count in rows:
@@ -86,10 +87,11 @@ def _history(session: Session, definition: Definition) -> Iterator[tuple[int, st
     elif isinstance(rule, rules.PeriodRule):
         counts: dict[tuple[int, str], int] = defaultdict(int)
         for donor, moment in session.execute(
-            select(Clip.donor_id, Clip.accepted_at)
+            select(col(Clip.donor_id), col(Clip.accepted_at))
             .where(accepted)
             .execution_options(yield_per=50_000)
         ):
+            assert moment is not None  # an accepted clip has its acceptance time
             counts[(donor, period_board(rule, moment).name)] += 1
         for (donor, key), count in sorted(counts.items()):
             if count >= rule.threshold:
@@ -99,11 +101,12 @@ def _history(session: Session, definition: Definition) -> Iterator[tuple[int, st
         moments: dict[int, list[datetime]] = defaultdict(list)
         zones: dict[int, str | None] = {}
         for donor, moment, zone in session.execute(
-            select(Clip.donor_id, Clip.accepted_at, Donor.timezone)
-            .join(Donor, Donor.id == Clip.donor_id)
+            select(col(Clip.donor_id), col(Clip.accepted_at), col(Donor.timezone))
+            .join(Donor, col(Donor.id) == col(Clip.donor_id))
             .where(accepted)
             .execution_options(yield_per=50_000)
         ):
+            assert moment is not None  # an accepted clip has its acceptance time
             moments[donor].append(moment)
             zones[donor] = zone
         for donor, times in moments.items():
@@ -147,7 +150,8 @@ def backfill(
                 (a.donor_id, a.period_key)
                 for a in session.scalars(
                     select(MedalAward).where(
-                        MedalAward.code == definition.code, MedalAward.revoked_at.is_(None)
+                        col(MedalAward.code) == definition.code,
+                        col(MedalAward.revoked_at).is_(None),
                     )
                 )
             }
@@ -194,9 +198,9 @@ def _apply_backfill(
                 for change in losers.get(donor, []):
                     award = session.scalars(
                         select(MedalAward).where(
-                            MedalAward.donor_id == donor,
-                            MedalAward.code == change.code,
-                            MedalAward.period_key == change.period_key,
+                            col(MedalAward.donor_id) == donor,
+                            col(MedalAward.code) == change.code,
+                            col(MedalAward.period_key) == change.period_key,
                         )
                     ).one()
                     revoke(session, now, award, catalog, "the medal's definition changed", actor)

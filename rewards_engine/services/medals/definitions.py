@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, lock_keys
@@ -107,8 +108,8 @@ def save_definition(
         lock_keys(session, "medal-definition", [data.code])
         latest = session.scalars(
             select(MedalDefinition)
-            .where(MedalDefinition.code == data.code)
-            .order_by(MedalDefinition.version.desc())
+            .where(col(MedalDefinition.code) == data.code)
+            .order_by(col(MedalDefinition.version).desc())
             .with_for_update()
         ).first()
         if create and latest is not None:
@@ -155,8 +156,8 @@ def retire_definition(
         lock_keys(session, "medal-definition", [code])
         latest = session.scalars(
             select(MedalDefinition)
-            .where(MedalDefinition.code == code)
-            .order_by(MedalDefinition.version.desc())
+            .where(col(MedalDefinition.code) == code)
+            .order_by(col(MedalDefinition.version).desc())
             .with_for_update()
         ).first()
         if latest is None:
@@ -209,6 +210,8 @@ def list_definitions(db: Database) -> list[MedalDefinition]:
     with db.read() as session:
         return list(
             session.scalars(
-                select(MedalDefinition).order_by(MedalDefinition.code, MedalDefinition.version)
+                select(MedalDefinition).order_by(
+                    col(MedalDefinition.code), col(MedalDefinition.version)
+                )
             )
         )

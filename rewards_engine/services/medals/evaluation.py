@@ -9,9 +9,11 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
@@ -32,6 +34,16 @@ from rewards_engine.services.medals.awards import Grant, grant_all, revoke, stre
 from rewards_engine.services.medals.definitions import Catalog, Definition
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
+
+RuleT = TypeVar("RuleT", rules.StreakRule, rules.PlacementRule, rules.CampaignGoalRule)
+
+
+def rule_of(definition: Definition, kind: type[RuleT]) -> RuleT:
+    """The rule of a definition the job has sorted by kind (with ``isinstance``)."""
+    rule = definition.rule
+    if not isinstance(rule, kind):
+        raise TypeError(f"medal {definition.code} has a {rule.kind} rule, not {kind.kind}")
+    return rule
 
 
 @dataclass
@@ -65,7 +77,7 @@ def evaluate_scheduled(db: Database, clock: Clock) -> JobReport:
             report.campaign_goals = len(grant_all(session, now, goal_grants(session, goals)))
         report.confirmed, report.revoked = _settle_provisional(session, now, catalog)
         changed = session.scalars(
-            select(MedalAward.donor_id).where(MedalAward.awarded_at == now).distinct()
+            select(col(MedalAward.donor_id)).where(col(MedalAward.awarded_at) == now).distinct()
         ).all()
         wall.record_donors_changed(uow, now, changed)
     log.info("medals evaluated", extra={"fields": report.as_dict()})
@@ -74,21 +86,26 @@ def evaluate_scheduled(db: Database, clock: Clock) -> JobReport:
 
 def _streak_grants(session: Session, now: datetime, streaks: list[Definition]) -> list[Grant]:
     """Donors with a clip in the last two days: does a recent run reach a streak medal?"""
-    longest = max(d.rule.days for d in streaks)  # type: ignore[union-attr]
+    longest = max(rule_of(d, rules.StreakRule).days for d in streaks)
     since = now - timedelta(days=longest + 2)
     active = (
-        select(Clip.donor_id)
-        .where(Clip.status == "accepted", Clip.accepted_at >= now - timedelta(days=2))
+        select(col(Clip.donor_id))
+        .where(col(Clip.status) == "accepted", col(Clip.accepted_at) >= now - timedelta(days=2))
         .distinct()
     )
     rows = session.execute(
-        select(Clip.donor_id, Clip.accepted_at, Donor.timezone)
-        .join(Donor, Donor.id == Clip.donor_id)
-        .where(Clip.status == "accepted", Clip.accepted_at >= since, Clip.donor_id.in_(active))
+        select(col(Clip.donor_id), col(Clip.accepted_at), col(Donor.timezone))
+        .join(Donor, col(Donor.id) == col(Clip.donor_id))
+        .where(
+            col(Clip.status) == "accepted",
+            col(Clip.accepted_at) >= since,
+            col(Clip.donor_id).in_(active),
+        )
     )
     moments: dict[int, list[datetime]] = defaultdict(list)
     zones: dict[int, str | None] = {}
     for donor_id, accepted_at, zone in rows:
+        assert accepted_at is not None  # read with accepted_at >= since
         moments[donor_id].append(accepted_at)
         zones[donor_id] = zone
     window = review_window(session)
@@ -104,14 +121,15 @@ def streaks_of(
 ) -> list[Grant]:
     found = []
     for definition in streaks:
-        run = rules.first_run_of(days, definition.rule.days)  # type: ignore[union-attr]
+        rule = rule_of(definition, rules.StreakRule)
+        run = rules.first_run_of(days, rule.days)
         if run is not None:
             evidence = {
                 "first_day": run[0].isoformat(),
                 "last_day": run[1].isoformat(),
-                "days": definition.rule.days,
+                "days": rule.days,
                 "timezone": zone or "UTC",
-            }  # type: ignore[union-attr]
+            }
             # Provisional until clips of those days can no longer be reversed in review.
             found.append(
                 Grant(donor_id, definition, "", evidence, end_of_day(run[1], zone) + window)
@@ -125,15 +143,18 @@ def placement_grants(session: Session, placements: list[Definition]) -> list[Gra
     for snapshot in snapshots:
         kind = snapshot.board.split(":", 1)[0]
         for definition in placements:
-            if definition.rule.period != kind:  # type: ignore[union-attr]
+            rule = rule_of(definition, rules.PlacementRule)
+            if rule.period != kind:
                 continue
             rows = session.execute(
                 select(
-                    WallSnapshotEntry.donor_id, WallSnapshotEntry.rank, WallSnapshotEntry.clips
+                    col(WallSnapshotEntry.donor_id),
+                    col(WallSnapshotEntry.rank),
+                    col(WallSnapshotEntry.clips),
                 ).where(
-                    WallSnapshotEntry.snapshot_id == snapshot.id,
-                    WallSnapshotEntry.rank <= definition.rule.top,
-                )  # type: ignore[union-attr]
+                    col(WallSnapshotEntry.snapshot_id) == snapshot.id,
+                    col(WallSnapshotEntry.rank) <= rule.top,
+                )
             )
             grants += [
                 Grant(
@@ -158,8 +179,8 @@ def _goal_reached(session: Session, campaign_id: str) -> bool:
         return False
     counts = dict(
         session.execute(
-            select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
-                CampaignCounter.campaign_id == campaign_id
+            select(col(CampaignCounter.incident_type), col(CampaignCounter.accepted)).where(
+                col(CampaignCounter.campaign_id) == campaign_id
             )
         ).all()
     )
@@ -169,12 +190,12 @@ def _goal_reached(session: Session, campaign_id: str) -> bool:
 def goal_grants(session: Session, goals: list[Definition]) -> list[Grant]:
     grants = []
     for definition in goals:
-        campaign_id = definition.rule.campaign  # type: ignore[union-attr]
+        campaign_id = rule_of(definition, rules.CampaignGoalRule).campaign
         if not _goal_reached(session, campaign_id):
             continue
         rows = session.execute(
-            select(WallTally.donor_id, WallTally.clips).where(
-                WallTally.board == f"campaign:{campaign_id}", WallTally.clips > 0
+            select(col(WallTally.donor_id), col(WallTally.clips)).where(
+                col(WallTally.board) == f"campaign:{campaign_id}", col(WallTally.clips) > 0
             )
         )
         grants += [
@@ -190,7 +211,7 @@ def _settle_provisional(session: Session, now: datetime, catalog: Catalog) -> tu
     confirmed = revoked = 0
     due = session.scalars(
         select(MedalAward).where(
-            MedalAward.provisional_until <= now, MedalAward.revoked_at.is_(None)
+            col(MedalAward.provisional_until) <= now, col(MedalAward.revoked_at).is_(None)
         )
     ).all()
     for award in due:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
@@ -56,8 +57,8 @@ def donor_medals(db: Database, clock: Clock, donor_id: int) -> list[MedalView]:
         awards: dict[str, list[MedalAward]] = defaultdict(list)
         for award in session.scalars(
             select(MedalAward)
-            .where(MedalAward.donor_id == donor_id)
-            .order_by(MedalAward.awarded_at.desc())
+            .where(col(MedalAward.donor_id) == donor_id)
+            .order_by(col(MedalAward.awarded_at).desc())
         ):
             awards[award.code].append(award)
         views = []
@@ -90,8 +91,10 @@ def _progress(
         zone = donor.timezone
         since = now - timedelta(days=rule.days + 2)
         times = session.scalars(
-            select(Clip.accepted_at).where(
-                Clip.donor_id == donor.id, Clip.status == "accepted", Clip.accepted_at >= since
+            select(col(Clip.accepted_at)).where(
+                col(Clip.donor_id) == donor.id,
+                col(Clip.status) == "accepted",
+                col(Clip.accepted_at) >= since,
             )
         )
         today = now.astimezone(ZoneInfo(zone) if zone else UTC).date()
@@ -105,8 +108,8 @@ def _progress(
             return None
         counts = dict(
             session.execute(
-                select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
-                    CampaignCounter.campaign_id == rule.campaign
+                select(col(CampaignCounter.incident_type), col(CampaignCounter.accepted)).where(
+                    col(CampaignCounter.campaign_id) == rule.campaign
                 )
             ).all()
         )
@@ -121,8 +124,8 @@ def notifications(db: Database, donor_id: int, limit: int = 20) -> list[MedalNot
         return list(
             session.scalars(
                 select(MedalNotification)
-                .where(MedalNotification.donor_id == donor_id)
-                .order_by(MedalNotification.id.desc())
+                .where(col(MedalNotification.donor_id) == donor_id)
+                .order_by(col(MedalNotification.id).desc())
                 .limit(limit)
             )
         )
