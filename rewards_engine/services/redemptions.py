@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
@@ -91,9 +92,9 @@ def _event(
 def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:
     if item.requires_campaign:
         clips = session.scalar(
-            select(WallTally.clips).where(
-                WallTally.board == f"campaign:{item.requires_campaign}",
-                WallTally.donor_id == donor_id,
+            select(col(WallTally.clips)).where(
+                col(WallTally.board) == f"campaign:{item.requires_campaign}",
+                col(WallTally.donor_id) == donor_id,
             )
         )
         if not clips:
@@ -107,9 +108,9 @@ def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:
             select(func.count())
             .select_from(MedalAward)
             .where(
-                MedalAward.donor_id == donor_id,
-                MedalAward.code == item.requires_medal,
-                MedalAward.revoked_at.is_(None),
+                col(MedalAward.donor_id) == donor_id,
+                col(MedalAward.code) == item.requires_medal,
+                col(MedalAward.revoked_at).is_(None),
             )
         )
         if not held:
@@ -119,15 +120,15 @@ def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:
                 details={"requires_medal": item.requires_medal},
             )
     if item.per_donor_limit is not None:
-        taken = session.scalar(
+        taken = session.execute(
             select(func.count())
             .select_from(Redemption)
             .where(
-                Redemption.donor_id == donor_id,
-                Redemption.item_id == item.id,
-                Redemption.status.in_(OPEN),
+                col(Redemption.donor_id) == donor_id,
+                col(Redemption.item_id) == item.id,
+                col(Redemption.status).in_(OPEN),
             )
-        )
+        ).scalar_one()
         if taken >= item.per_donor_limit:
             raise Conflict(
                 f"at most {item.per_donor_limit} of {item.name} per donor",
@@ -210,9 +211,9 @@ def redeem(
         else:  # last: the item's row lock is held only until the commit just after
             taken = session.execute(
                 update(RewardItem)
-                .where(RewardItem.id == item.id, RewardItem.stock > 0)
-                .values(stock=RewardItem.stock - 1)
-                .returning(RewardItem.stock)
+                .where(col(RewardItem.id) == item.id, col(RewardItem.stock) > 0)
+                .values(stock=col(RewardItem.stock) - 1)
+                .returning(col(RewardItem.stock))
             ).first()
             if taken is None:
                 raise Conflict(f"{item.name} is out of stock", code="out_of_stock")
@@ -245,22 +246,22 @@ def fulfil_after_release(session: Session, now: datetime, donor_ids: list[int]) 
     redemptions = list(
         session.scalars(
             select(Redemption)
-            .join(Donor, Donor.id == Redemption.donor_id)
+            .join(Donor, col(Donor.id) == col(Redemption.donor_id))
             .where(
-                Redemption.donor_id.in_(donor_ids),
-                Redemption.kind == RewardKind.GIFT_CARD.value,
-                Redemption.status == Status.REQUESTED.value,
-                Redemption.gift_card_code_id.is_not(None),
-                Donor.status == "active",
-                Donor.on_hold.is_(False),
+                col(Redemption.donor_id).in_(donor_ids),
+                col(Redemption.kind) == RewardKind.GIFT_CARD.value,
+                col(Redemption.status) == Status.REQUESTED.value,
+                col(Redemption.gift_card_code_id).is_not(None),
+                col(Donor.status) == "active",
+                col(Donor.on_hold).is_(False),
             )
-            .order_by(Redemption.id)
+            .order_by(col(Redemption.id))
             .with_for_update(of=Redemption)
         )
     )
     for redemption in redemptions:
         _auto_fulfil(session, now, redemption, RELEASED)
-    return [r.id for r in redemptions if r.id is not None]
+    return [r.id for r in redemptions]
 
 
 @retry_on_contention
@@ -281,7 +282,9 @@ def transition(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
-        donor_id = session.scalar(select(Redemption.donor_id).where(Redemption.id == redemption_id))
+        donor_id = session.scalar(
+            select(col(Redemption.donor_id)).where(col(Redemption.id) == redemption_id)
+        )
         if donor_id is None:
             raise NotFound(f"no redemption {redemption_id}", code="redemption_not_found")
         session.get(Donor, donor_id, with_for_update=True)  # the donor first, as everywhere
@@ -308,7 +311,7 @@ def transition(
         redemption.note = reason or redemption.note
         redemption.updated_at = now
         _event(session, now, redemption, before.value, actor, reason)
-        after = {"status": target.value}
+        after: dict[str, str | None] = {"status": target.value}
         if target == Status.SHIPPED:
             after |= {"carrier": carrier, "tracking_number": tracking_number}
         audit.record(
@@ -343,8 +346,8 @@ def _give_back(session: Session, now: datetime, actor: Actor, redemption: Redemp
     if redemption.kind == RewardKind.CAMERA:
         session.execute(
             update(RewardItem)
-            .where(RewardItem.id == redemption.item_id)
-            .values(stock=RewardItem.stock + 1)
+            .where(col(RewardItem.id) == redemption.item_id)
+            .values(stock=col(RewardItem.stock) + 1)
         )
     elif redemption.gift_card_code_id is not None:
         item = session.get(RewardItem, redemption.item_id)
@@ -368,8 +371,8 @@ def _view(
     events = list(
         session.scalars(
             select(RedemptionEvent)
-            .where(RedemptionEvent.redemption_id == redemption.id)
-            .order_by(RedemptionEvent.id)
+            .where(col(RedemptionEvent.redemption_id) == redemption.id)
+            .order_by(col(RedemptionEvent.id))
         )
     )
     return RedemptionView(redemption, item.name if item else redemption.item_id, code, events)
@@ -382,9 +385,9 @@ def donor_redemptions(
     with db.read() as session:
         page = fetch_page(
             session,
-            select(Redemption).where(Redemption.donor_id == donor_id),
+            select(Redemption).where(col(Redemption.donor_id) == donor_id),
             kind="redemptions",
-            columns=(Redemption.id,),
+            columns=(col(Redemption.id),),
             types=(int,),
             limit=limit,
             cursor=cursor,
@@ -415,15 +418,15 @@ def all_redemptions(
     newest first; codes masked."""
     query = select(Redemption)
     if status is not None:
-        query = query.where(Redemption.status == status)
+        query = query.where(col(Redemption.status) == status)
     if donor_id is not None:
-        query = query.where(Redemption.donor_id == donor_id)
+        query = query.where(col(Redemption.donor_id) == donor_id)
     with db.read() as session:
         page = fetch_page(
             session,
             query,
             kind="admin-redemptions:newest" if newest_first else "admin-redemptions",
-            columns=(Redemption.id,),
+            columns=(col(Redemption.id),),
             types=(int,),
             limit=limit,
             cursor=cursor,
