@@ -1,0 +1,140 @@
+"""Duplicates: the same video (SHA-256) from several donors, and perceptual hashes a
+few bits apart on different cameras (searched with the scan's hash index)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from rewards_engine.db import one_of
+from rewards_engine.domain.fraud import Finding, HashSet, RuleConfig, near_matches, near_pairs
+from rewards_engine.models import Clip
+from rewards_engine.services.fraud_signals.base import COUNTED, HashIndex, Scope, _new_values
+
+
+def exact_duplicate(
+    session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
+) -> list[Finding]:
+    """The same SHA-256 from several donors: everyone after the first is flagged."""
+    shared = select(Clip.video_sha256).group_by(Clip.video_sha256)
+    if not scope.full:
+        hashes = _new_values(session, scope, Clip.video_sha256)
+        if not hashes:
+            return []
+        shared = shared.where(one_of(session, Clip.video_sha256, hashes))
+    shared = shared.having(func.count(distinct(Clip.donor_id)) > 1)
+    rows = session.execute(
+        select(Clip.video_sha256, Clip.donor_id, Clip.id, Clip.status)
+        .where(Clip.video_sha256.in_(shared.scalar_subquery()))
+        .order_by(Clip.video_sha256, Clip.id)
+    ).all()
+    by_hash: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_hash[row.video_sha256].append(row)
+    findings = []
+    for sha, copies in by_hash.items():
+        first = copies[0]
+        later: dict[int, list[int]] = defaultdict(list)
+        for copy in copies[1:]:
+            if copy.donor_id != first.donor_id:
+                later[copy.donor_id].append(copy.id)
+        for donor_id, clip_ids in later.items():
+            findings.append(
+                Finding(
+                    rule.code,
+                    donor_id,
+                    f"sha:{sha}",
+                    1.0,
+                    float(len(clip_ids)),
+                    f"video {sha[:12]}… was donated first by donor {first.donor_id} "
+                    f"(clip {first.id})",
+                    {
+                        "sha256": sha,
+                        "first_donor_id": first.donor_id,
+                        "first_clip_id": first.id,
+                        "clip_ids": clip_ids,
+                    },
+                    tuple(clip_ids),
+                )
+            )
+    return findings
+
+
+def near_duplicate(
+    session: Session, rule: RuleConfig, scope: Scope, index: HashIndex
+) -> list[Finding]:
+    """Perceptual hashes a few bits apart on different cameras: the later clip's donor
+    is flagged. The full scan searches every pair; an incremental one searches only new
+    clips against the index of those already scanned."""
+    distance = int(rule.param("max_distance"))
+    within = bool(rule.param("within_camera"))
+    with index.lock:
+        if scope.full:
+            index.reset()  # start over from the database
+            index.extend(session, scope.up_to_id)
+            items = HashSet(index.hashes, index.cameras)
+            pairs = [
+                (int(index.ids[i]), int(index.ids[j]), d, i, j)
+                for i, j, d in near_pairs(items, distance, within_group=within)
+            ]
+        else:
+            index.extend(session, scope.after_id)
+            rows = index.rows(session, scope.new())
+            ids, _, cameras, hashes = rows
+            new = HashSet(hashes, cameras)
+            old = HashSet(index.hashes, index.cameras)
+            pairs = [
+                (int(index.ids[o]), int(ids[q]), d, o, q)
+                for q, o, d in near_matches(old, new, distance, within_group=within)
+            ]
+            pairs += [
+                (int(ids[i]), int(ids[j]), d, i, j)
+                for i, j, d in near_pairs(new, distance, within_group=within)
+            ]
+            index.append(rows, scope.up_to_id)
+    return _near_findings(session, rule, pairs) if pairs else []
+
+
+def _near_findings(
+    session: Session, rule: RuleConfig, pairs: Sequence[tuple[int, int, int, int, int]]
+) -> list[Finding]:
+    clip_ids = sorted({c for a, b, *_ in pairs for c in (a, b)})
+    clips = {
+        row.id: row
+        for row in session.execute(
+            select(Clip.id, Clip.donor_id, Clip.camera_id, Clip.status).where(
+                one_of(session, Clip.id, clip_ids)
+            )
+        )
+    }
+    findings = []
+    for a, b, d, *_ in pairs:
+        first, later = sorted((a, b))
+        one, two = clips.get(first), clips.get(later)
+        if one is None or two is None or two.status not in COUNTED or one.status not in COUNTED:
+            continue  # reversed or rejected since the index was built
+        findings.append(
+            Finding(
+                rule.code,
+                two.donor_id,
+                f"pair:{first}:{later}",
+                1.0,
+                1.0,
+                f"clip {later} (camera {two.camera_id}) is {d} bits from clip {first} "
+                f"(donor {one.donor_id}, camera {one.camera_id})",
+                {
+                    "clip_id": later,
+                    "camera_id": two.camera_id,
+                    "distance": d,
+                    "original_clip_id": first,
+                    "original_donor_id": one.donor_id,
+                    "original_camera_id": one.camera_id,
+                },
+                (later,),
+            )
+        )
+    return findings

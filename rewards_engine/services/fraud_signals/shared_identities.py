@@ -1,0 +1,126 @@
+"""Shared identities: one payout destination under several donors, one camera under
+several accounts (every account of a ring flagged, with the whole ring)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from rewards_engine.db import one_of
+from rewards_engine.domain.fraud import Finding, RuleConfig
+from rewards_engine.models import Clip, Donor
+from rewards_engine.services.fraud_signals.base import (
+    HashIndex,
+    Scope,
+    _clip_ids,
+    _counted,
+    _new_values,
+)
+
+
+def shared_identity(
+    session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
+) -> list[Finding]:
+    """One payout destination under several donors; one camera under several accounts.
+
+    Every account of a ring is flagged, the first holder of a camera as well as those
+    it moved to, each with the whole ring (accounts, their clips, who was first). The
+    magnitude is what the ring shares (accounts on a destination, clips on a camera),
+    so the evidence is brought up to date as it grows and a dismissed ring is reviewed
+    again once it has doubled."""
+    findings = []
+    shared = (
+        select(Donor.payout_fingerprint)
+        .where(Donor.payout_fingerprint.is_not(None))
+        .group_by(Donor.payout_fingerprint)
+        .having(func.count() > 1)
+    )
+    groups: dict[str, list[int]] = defaultdict(list)
+    for fingerprint, donor_id in session.execute(
+        select(Donor.payout_fingerprint, Donor.id)
+        .where(Donor.payout_fingerprint.in_(shared.scalar_subquery()))
+        .order_by(Donor.id)
+    ):
+        groups[fingerprint].append(donor_id)
+    for fingerprint, donors in groups.items():
+        for donor_id in donors:
+            others = [d for d in donors if d != donor_id]
+            findings.append(
+                Finding(
+                    rule.code,
+                    donor_id,
+                    f"payout:{fingerprint[:32]}",
+                    float(len(donors)),
+                    float(len(donors)),
+                    f"the payout destination is also set by donor(s) {others}",
+                    {"shared_with": others},
+                )
+            )
+    cameras = select(Clip.camera_id).group_by(Clip.camera_id)
+    if not scope.full:
+        touched = _new_values(session, scope, Clip.camera_id)
+        if not touched:
+            return findings
+        cameras = cameras.where(one_of(session, Clip.camera_id, touched))
+    cameras = cameras.having(func.count(distinct(Clip.donor_id)) > 1)
+    rows = session.execute(
+        select(Clip.camera_id, Clip.donor_id, func.min(Clip.id), func.count())
+        .where(Clip.camera_id.in_(cameras.scalar_subquery()))
+        .group_by(Clip.camera_id, Clip.donor_id)
+        .order_by(Clip.camera_id, func.min(Clip.id))
+    ).all()
+    by_camera: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_camera[row[0]].append(row)
+    members = [(camera, user[1]) for camera, users in by_camera.items() for user in users]
+    ids = _clip_ids(
+        session,
+        ((donor_id, camera) for camera, donor_id in members),
+        [
+            _counted(),
+            one_of(session, Clip.camera_id, sorted(by_camera)),
+            one_of(session, Clip.donor_id, sorted({donor_id for _, donor_id in members})),
+        ],
+        [Clip.donor_id, Clip.camera_id],
+        lambda r: [(r.donor_id, r.camera_id)],
+    )
+    for camera, users in by_camera.items():
+        ring = [
+            {"donor_id": donor_id, "clips": clips, "first_clip_id": first_clip}
+            for _, donor_id, first_clip, clips in users
+        ]
+        total = sum(user["clips"] for user in ring)
+        for position, user in enumerate(ring):
+            others = [f"donor {o['donor_id']} ({o['clips']} clips)" for o in ring if o is not user]
+            if position == 0:
+                text = f"camera {camera} donated here first ({user['clips']} clips), then under "
+            else:
+                first = ring[0]
+                text = (
+                    f"camera {camera} donated here ({user['clips']} clips) after donor "
+                    f"{first['donor_id']} first; the camera is also under "
+                )
+            findings.append(
+                Finding(
+                    rule.code,
+                    user["donor_id"],
+                    f"camera:{camera}"[:200],
+                    1.0,
+                    float(total),
+                    (text + ", ".join(others))[:500],
+                    {
+                        "camera_id": camera,
+                        "first_donor_id": ring[0]["donor_id"],
+                        "position": position,
+                        "clips": user["clips"],
+                        "first_clip_id": user["first_clip_id"],
+                        "accounts": ring,
+                        "total_clips": total,
+                    },
+                    ids[(user["donor_id"], camera)],
+                )
+            )
+    return findings
