@@ -11,12 +11,12 @@ import secrets
 import uuid
 from collections import Counter
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import Database, UnitOfWork, insert, one_of
+from rewards_engine.db import Database, UnitOfWork, changed_rows, insert, one_of, table_of
 from rewards_engine.domain import privacy as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
@@ -58,9 +58,9 @@ def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataReques
         session.get(Donor, donor_id, with_for_update=True)
         waiting = session.scalars(
             select(DataRequest).where(
-                DataRequest.donor_id == donor_id,
-                DataRequest.kind == "erasure",
-                DataRequest.status == "received",
+                col(DataRequest.donor_id) == donor_id,
+                col(DataRequest.kind) == "erasure",
+                col(DataRequest.status) == "received",
             )
         ).first()
         if waiting is not None:
@@ -96,9 +96,9 @@ def run_erasures(runtime: Runtime) -> dict[str, int]:
     with runtime.db.read() as session:
         waiting = list(
             session.scalars(
-                select(DataRequest.id)
-                .where(DataRequest.kind == "erasure", DataRequest.status == "received")
-                .order_by(DataRequest.received_at)
+                select(col(DataRequest.id))
+                .where(col(DataRequest.kind) == "erasure", col(DataRequest.status) == "received")
+                .order_by(col(DataRequest.received_at))
             )
         )
     totals: Counter[str] = Counter()
@@ -122,12 +122,12 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
         assert donor is not None
         counts: dict[str, int] = {}
         counts["clips"] = scrub_clips(
-            session, now, [Clip.donor_id == donor.id], keep_hashes=keep_hashes
+            session, now, [col(Clip.donor_id) == donor.id], keep_hashes=keep_hashes
         )
         counts.update(_erase_related(uow, now, donor))
         if donor.account_id is not None:
             session.execute(
-                insert(session, ErasedSubject.__table__)
+                insert(session, table_of(ErasedSubject))
                 .values(subject_hash=subject_hash(session, donor.account_id), erased_at=now)
                 .on_conflict_do_nothing()
             )
@@ -138,9 +138,9 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
         donor.status, donor.visibility, donor.on_hold = ERASED, "hidden", False
         donor.erased_at = donor.updated_at = now
         request.status, request.completed_at, request.outcome = "completed", now, counts
-        uow.publish(DonorChanged(donor.id))  # type: ignore[arg-type]
+        uow.publish(DonorChanged(donor.id))
         session.flush()
-        wall.record_donor_changed(uow, now, donor.id)  # type: ignore[arg-type]
+        wall.record_donor_changed(uow, now, donor.id)
     log.info("donor erased", extra={"fields": {"request_id": request_id, **counts}})
     return counts
 
@@ -148,74 +148,83 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
 def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, int]:
     session, donor_id = uow.session, donor.id
     counts: dict[str, int] = {}
-    counts["redemptions"] = session.execute(
+    counts["redemptions"] = changed_rows(
+        session,
         update(Redemption)
-        .where(Redemption.donor_id == donor_id)
-        .values(shipping_address=None, tracking_number=None, note=None)
-    ).rowcount
+        .where(col(Redemption.donor_id) == donor_id)
+        .values(shipping_address=None, tracking_number=None, note=None),
+    )
     session.execute(
         update(RedemptionEvent)
         .where(
-            RedemptionEvent.redemption_id.in_(
-                select(Redemption.id).where(Redemption.donor_id == donor_id)
+            col(RedemptionEvent.redemption_id).in_(
+                select(col(Redemption.id)).where(col(Redemption.donor_id) == donor_id)
             )
         )
         .values(note=None)
     )
-    counts["payout_items"] = session.execute(
+    counts["payout_items"] = changed_rows(
+        session,
         update(PayoutItem)
-        .where(PayoutItem.donor_id == donor_id)
-        .values(destination="", destination_masked=ERASED)
-    ).rowcount
-    counts["medals"] = session.execute(
-        delete(MedalAward).where(MedalAward.donor_id == donor_id)
-    ).rowcount
-    session.execute(delete(MedalNotification).where(MedalNotification.donor_id == donor_id))
-    counts["archived_wall_entries"] = session.execute(
-        delete(WallSnapshotEntry).where(WallSnapshotEntry.donor_id == donor_id)
-    ).rowcount
-    session.execute(delete(IdempotencyKey).where(IdempotencyKey.scope == f"donor:{donor_id}"))
-    session.execute(delete(FraudEvidence).where(FraudEvidence.donor_id == donor_id))
-    session.execute(update(FraudFlag).where(FraudFlag.donor_id == donor_id).values(summary=ERASED))
+        .where(col(PayoutItem.donor_id) == donor_id)
+        .values(destination="", destination_masked=ERASED),
+    )
+    counts["medals"] = changed_rows(
+        session, delete(MedalAward).where(col(MedalAward.donor_id) == donor_id)
+    )
+    session.execute(delete(MedalNotification).where(col(MedalNotification.donor_id) == donor_id))
+    counts["archived_wall_entries"] = changed_rows(
+        session, delete(WallSnapshotEntry).where(col(WallSnapshotEntry.donor_id) == donor_id)
+    )
+    session.execute(delete(IdempotencyKey).where(col(IdempotencyKey.scope) == f"donor:{donor_id}"))
+    session.execute(delete(FraudEvidence).where(col(FraudEvidence.donor_id) == donor_id))
+    session.execute(
+        update(FraudFlag).where(col(FraudFlag.donor_id) == donor_id).values(summary=ERASED)
+    )
     # The audit log keeps that something was done, not to whom: values and free text
     # go from the records about the donor and their clips, redemptions and payouts.
     counts["audit_records"] = 0
     owned = {
         "donor": [donor_id],
-        "clip": select(Clip.id).where(Clip.donor_id == donor_id),
-        "redemption": select(Redemption.id).where(Redemption.donor_id == donor_id),
-        "payout_item": select(PayoutItem.id).where(PayoutItem.donor_id == donor_id),
+        "clip": session.scalars(select(col(Clip.id)).where(col(Clip.donor_id) == donor_id)).all(),
+        "redemption": session.scalars(
+            select(col(Redemption.id)).where(col(Redemption.donor_id) == donor_id)
+        ).all(),
+        "payout_item": session.scalars(
+            select(col(PayoutItem.id)).where(col(PayoutItem.donor_id) == donor_id)
+        ).all(),
     }
     for target_type, ids in owned.items():
-        if not isinstance(ids, list):
-            ids = list(session.scalars(ids))
         keys = [str(i) for i in ids]
         for start in range(0, len(keys), 5_000):
-            counts["audit_records"] += session.execute(
+            counts["audit_records"] += changed_rows(
+                session,
                 update(AuditRecord)
                 .where(
-                    AuditRecord.target_type == target_type,
-                    one_of(session, AuditRecord.target_id, keys[start : start + 5_000]),
+                    col(AuditRecord.target_type) == target_type,
+                    one_of(session, col(AuditRecord.target_id), keys[start : start + 5_000]),
                 )
-                .values(before=None, after=None, reason=ERASED)
-            ).rowcount
+                .values(before=None, after=None, reason=ERASED),
+            )
     session.execute(
         update(AuditRecord)
-        .where(AuditRecord.actor_id == f"donor:{donor_id}")
+        .where(col(AuditRecord.actor_id) == f"donor:{donor_id}")
         .values(before=None, after=None)
     )
     return counts
 
 
 def scrub_clips(
-    session: Session, now: datetime, where: list[Any], *, keep_hashes: bool = True
+    session: Session, now: datetime, where: list[ColumnElement[bool]], *, keep_hashes: bool = True
 ) -> int:
     """Delete what identifies clips (content hashes, camera, event), keeping what they
     counted and earned. With ``keep_hashes`` the content hash is replaced by a salted
     hash of it, which the duplicate check still recognises: the same video donated
     again is not paid twice."""
     rows = session.execute(
-        select(Clip.id, Clip.video_sha256).where(*where, Clip.metadata_deleted_at.is_(None))
+        select(col(Clip.id), col(Clip.video_sha256)).where(
+            *where, col(Clip.metadata_deleted_at).is_(None)
+        )
     ).all()
     if not rows:
         return 0
@@ -227,7 +236,7 @@ def scrub_clips(
         }
         for clip_id, sha in rows
     ]
-    table = Clip.__table__
+    table = table_of(Clip)
     session.execute(
         table.update()
         .where(table.c.id == bindparam("clip"))

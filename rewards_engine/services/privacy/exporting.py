@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.ledger import donor_owner
 from rewards_engine.models import (
     Clip,
     ConsentRecord,
@@ -70,8 +72,8 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
                 _dump(r, without=("donor_id",))
                 for r in session.scalars(
                     select(ConsentRecord)
-                    .where(ConsentRecord.donor_id == donor_id)
-                    .order_by(ConsentRecord.id)
+                    .where(col(ConsentRecord.donor_id) == donor_id)
+                    .order_by(col(ConsentRecord.id))
                 )
             ],
         }
@@ -81,8 +83,8 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
         batch: list[Clip] = []
         query = (
             select(Clip)
-            .where(Clip.donor_id == donor_id)
-            .order_by(Clip.id)
+            .where(col(Clip.donor_id) == donor_id)
+            .order_by(col(Clip.id))
             .execution_options(yield_per=2_000)
         )
         for clip in session.scalars(query):
@@ -98,7 +100,9 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
         views = [
             redemptions._view(session, r, box, reveal=True)
             for r in session.scalars(
-                select(Redemption).where(Redemption.donor_id == donor_id).order_by(Redemption.id)
+                select(Redemption)
+                .where(col(Redemption.donor_id) == donor_id)
+                .order_by(col(Redemption.id))
             )
         ]
         yield ', "redemptions": ' + json.dumps(
@@ -116,13 +120,17 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
         payouts = [
             _dump(p, without=("donor_id", "destination"))
             for p in session.scalars(
-                select(PayoutItem).where(PayoutItem.donor_id == donor_id).order_by(PayoutItem.id)
+                select(PayoutItem)
+                .where(col(PayoutItem.donor_id) == donor_id)
+                .order_by(col(PayoutItem.id))
             )
         ]
         yield ', "payouts": ' + json.dumps(payouts, default=_plain)
         requests = [
             _dump(r, without=("donor_id",))
-            for r in session.scalars(select(DataRequest).where(DataRequest.donor_id == donor_id))
+            for r in session.scalars(
+                select(DataRequest).where(col(DataRequest.donor_id) == donor_id)
+            )
         ]
         yield ', "data_requests": ' + json.dumps(requests, default=_plain) + "}"
 
@@ -152,18 +160,18 @@ def _clips_json(session: Session, donor: Donor, clips: list[Clip], now: datetime
 def _ledger(session: Session, donor_id: int) -> list[dict[str, Any]]:
     rows = session.execute(
         select(
-            LedgerEntry.id,
-            LedgerEntry.amount,
-            LedgerEntry.created_at,
-            LedgerAccount.kind,
-            LedgerAccount.currency,
-            LedgerTransfer.kind,
-            LedgerTransfer.reason,
+            col(LedgerEntry.id),
+            col(LedgerEntry.amount),
+            col(LedgerEntry.created_at),
+            col(LedgerAccount.kind),
+            col(LedgerAccount.currency),
+            col(LedgerTransfer.kind),
+            col(LedgerTransfer.reason),
         )
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
-        .where(LedgerAccount.owner == ledger.donor_owner(donor_id))
-        .order_by(LedgerEntry.id)
+        .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
+        .join(LedgerTransfer, col(LedgerTransfer.id) == col(LedgerEntry.transfer_id))
+        .where(col(LedgerAccount.owner) == donor_owner(donor_id))
+        .order_by(col(LedgerEntry.id))
     )
     return [
         {"entry_id": i, "amount": a, "at": at, "account": k, "currency": c,
@@ -173,8 +181,10 @@ def _ledger(session: Session, donor_id: int) -> list[dict[str, Any]]:
 
 
 def _medals(session: Session, donor_id: int) -> dict[str, Any]:
-    awards = session.scalars(select(MedalAward).where(MedalAward.donor_id == donor_id))
-    notes = session.scalars(select(MedalNotification).where(MedalNotification.donor_id == donor_id))
+    awards = session.scalars(select(MedalAward).where(col(MedalAward.donor_id) == donor_id))
+    notes = session.scalars(
+        select(MedalNotification).where(col(MedalNotification.donor_id) == donor_id)
+    )
     return {
         "awards": [_dump(a, without=("donor_id",)) for a in awards],
         "notifications": [_dump(n, without=("donor_id",)) for n in notes],

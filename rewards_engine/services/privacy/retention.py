@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from rewards_engine.db import one_of
 from rewards_engine.domain.actors import Actor
@@ -27,7 +28,9 @@ def apply_retention(runtime: Runtime) -> dict[str, int]:
     deleted: dict[str, int] = defaultdict(int)
     with runtime.db.read() as session:
         campaigns = session.execute(
-            select(Campaign.id, Campaign.retention_days).where(Campaign.retention_days.is_not(None))
+            select(col(Campaign.id), col(Campaign.retention_days)).where(
+                col(Campaign.retention_days).is_not(None)
+            )
         ).all()
     for campaign_id, days in campaigns:
         cutoff = now - timedelta(days=days)
@@ -35,11 +38,11 @@ def apply_retention(runtime: Runtime) -> dict[str, int]:
             with runtime.db.transaction() as uow:
                 ids = list(
                     uow.session.scalars(
-                        select(Clip.id)
+                        select(col(Clip.id))
                         .where(
-                            Clip.campaign_id == campaign_id,
-                            Clip.created_at < cutoff,
-                            Clip.metadata_deleted_at.is_(None),
+                            col(Clip.campaign_id) == campaign_id,
+                            col(Clip.created_at) < cutoff,
+                            col(Clip.metadata_deleted_at).is_(None),
                         )
                         .limit(5_000)
                     )

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import distinct, func, select
+from sqlmodel import col
 
 from rewards_engine.db import Database, utc_bucket
 from rewards_engine.domain import privacy as rules
@@ -21,7 +22,9 @@ TRANSPARENCY_TTL = timedelta(minutes=5)
 
 def transparency(runtime: Runtime) -> dict[str, Any]:
     """The public report, per quarter, computed at most every five minutes per process."""
-    cache = runtime.extension("transparency_cache", dict)
+    cache: dict[str, tuple[datetime, dict[str, Any]]] = runtime.extension(
+        "transparency_cache", dict
+    )
     now = runtime.clock.now()
     cached = cache.get("report")
     if cached is not None and now - cached[0] < TRANSPARENCY_TTL:
@@ -44,32 +47,32 @@ def _transparency(db: Database, now: datetime) -> dict[str, Any]:
     with db.read() as session:
         received = utc_bucket(session, Clip.created_at, "quarter")
         for quarter, status, clips in session.execute(
-            select(received, Clip.status, func.count()).group_by(received, Clip.status)
+            select(received, col(Clip.status), func.count()).group_by(received, col(Clip.status))
         ):
             quarters[quarter]["clips"]["received"] += clips
             quarters[quarter]["clips"][status] += clips
         for quarter, donors in session.execute(
-            select(received, func.count(distinct(Clip.donor_id))).group_by(received)
+            select(received, func.count(distinct(col(Clip.donor_id)))).group_by(received)
         ):
             quarters[quarter]["donors"] = donors
         deleted = utc_bucket(session, Clip.metadata_deleted_at, "quarter")
         for quarter, clips in session.execute(
             select(deleted, func.count())
-            .where(Clip.metadata_deleted_at.is_not(None))
+            .where(col(Clip.metadata_deleted_at).is_not(None))
             .group_by(deleted)
         ):
             quarters[quarter]["clips"]["metadata_deleted"] += clips
         settled = utc_bucket(session, PayoutItem.settled_at, "quarter")
         for quarter, currency, cents in session.execute(
-            select(settled, PayoutItem.currency, func.sum(PayoutItem.amount_cents))
-            .where(PayoutItem.status == "succeeded")
+            select(settled, col(PayoutItem.currency), func.sum(col(PayoutItem.amount_cents)))
+            .where(col(PayoutItem.status) == "succeeded")
             .group_by(settled, PayoutItem.currency)
         ):
             quarters[quarter]["paid_out"][currency] += int(cents)
         durations: dict[str, list[timedelta]] = defaultdict(list)
         for asked, done in session.execute(
-            select(DataRequest.received_at, DataRequest.completed_at).where(
-                DataRequest.kind == "erasure"
+            select(col(DataRequest.received_at), col(DataRequest.completed_at)).where(
+                col(DataRequest.kind) == "erasure"
             )
         ):
             quarter = rules.quarter_of(asked)
@@ -83,7 +86,9 @@ def _transparency(db: Database, now: datetime) -> dict[str, Any]:
             )
         opened = utc_bucket(session, FraudFlag.created_at, "quarter")
         for quarter, status, flags in session.execute(
-            select(opened, FraudFlag.status, func.count()).group_by(opened, FraudFlag.status)
+            select(opened, col(FraudFlag.status), func.count()).group_by(
+                opened, col(FraudFlag.status)
+            )
         ):
             quarters[quarter]["fraud_flags"]["opened"] += flags
             quarters[quarter]["fraud_flags"][status] += flags

@@ -5,12 +5,14 @@ holding the current consent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
@@ -30,10 +32,12 @@ class ClipView:
     delete_after: datetime | None
 
 
-def views_of(session: Session, donor: Donor, clips: list[Clip], now: datetime) -> list[ClipView]:
+def views_of(
+    session: Session, donor: Donor, clips: Sequence[Clip], now: datetime
+) -> list[ClipView]:
     current = consents.current_version(session, now)
     consent_current = current is not None and donor.consent_version == current.version
-    retention = dict(session.execute(select(Campaign.id, Campaign.retention_days)).all())
+    retention = dict(session.execute(select(col(Campaign.id), col(Campaign.retention_days))).all())
     views = []
     for clip in clips:
         usage, reason = rules.usage_of(
@@ -70,7 +74,9 @@ def clip_view(db: Database, clock: Clock, clip: Clip) -> ClipView:
         return views_of(session, donor, [clip], clock.now())[0]
 
 
-def training_clips(db: Database, clock: Clock, campaign_id: str | None = None) -> Iterator[dict]:
+def training_clips(
+    db: Database, clock: Clock, campaign_id: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Clips usable for training: accepted, metadata kept, their donor active, not
     erased and holding the current consent. Donors are not named."""
     now = clock.now()
@@ -80,18 +86,18 @@ def training_clips(db: Database, clock: Clock, campaign_id: str | None = None) -
             return
         query = (
             select(Clip)
-            .join(Donor, Donor.id == Clip.donor_id)
+            .join(Donor, col(Donor.id) == col(Clip.donor_id))
             .where(
-                Clip.status == "accepted",
-                Clip.metadata_deleted_at.is_(None),
-                Donor.status == "active",
-                Donor.consent_version == current.version,
+                col(Clip.status) == "accepted",
+                col(Clip.metadata_deleted_at).is_(None),
+                col(Donor.status) == "active",
+                col(Donor.consent_version) == current.version,
             )
-            .order_by(Clip.id)
+            .order_by(col(Clip.id))
             .execution_options(yield_per=5_000)
         )
         if campaign_id is not None:
-            query = query.where(Clip.campaign_id == campaign_id)
+            query = query.where(col(Clip.campaign_id) == campaign_id)
         for clip in session.scalars(query):
             yield {
                 "clip_id": clip.id,
