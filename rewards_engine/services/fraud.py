@@ -18,9 +18,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Mapped, Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert, one_of, retry_on_contention
+from rewards_engine.db import (
+    Database,
+    UnitOfWork,
+    insert,
+    one_of,
+    retry_on_contention,
+    table_of,
+)
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -99,7 +108,9 @@ def scan(runtime: Runtime, *, full: bool) -> ScanReport:
     with runtime.db.read() as session:
         state = session.get(FraudScanState, STATE)
         watermark = state.watermark if state else 0
-        up_to = session.scalar(select(func.max(Clip.id)).where(Clip.created_at <= now - SETTLE))
+        up_to = session.scalar(
+            select(func.max(col(Clip.id))).where(col(Clip.created_at) <= now - SETTLE)
+        )
         up_to = max(up_to or 0, watermark)
         scope = Scope(full, 0 if full else watermark, up_to, now)
         report.clips_in_scope = up_to - scope.after_id
@@ -146,14 +157,15 @@ def record_findings(
         session = uow.session
         donor_ids = sorted({f.donor_id for f in findings})
         session.execute(  # every writer locks donors first, in id order
-            select(Donor.id).where(one_of(session, Donor.id, donor_ids)).order_by(Donor.id)
+            select(col(Donor.id)).where(one_of(session, col(Donor.id), donor_ids))
+            .order_by(col(Donor.id))
             .with_for_update()
         )  # fmt: skip
         flags = list(
             session.scalars(
                 select(FraudFlag).where(
-                    one_of(session, FraudFlag.donor_id, donor_ids),
-                    FraudFlag.status.in_([FlagStatus.OPEN.value, FlagStatus.DISMISSED.value]),
+                    one_of(session, col(FraudFlag.donor_id), donor_ids),
+                    col(FraudFlag.status).in_([FlagStatus.OPEN.value, FlagStatus.DISMISSED.value]),
                 )
             )
         )
@@ -210,7 +222,7 @@ def record_findings(
         session.flush()
         if evidence:
             session.execute(
-                insert(session, FraudEvidence.__table__).on_conflict_do_nothing(),
+                insert(session, table_of(FraudEvidence)).on_conflict_do_nothing(),
                 [
                     {
                         "flag_id": flag.id,
@@ -243,7 +255,7 @@ class _Known:
 
 
 def _sort_by_what_is_known(
-    session: Any,
+    session: Session,
     configs: dict[str, RuleConfig],
     dismissed: dict[tuple[str, int], tuple[int, float]],
     findings: dict[tuple[str, int, str], Finding],
@@ -294,27 +306,29 @@ def _outgrew(
     return tier(finding.magnitude) > tier(row.magnitude)
 
 
-def _known_evidence(session: Any, findings: list[Finding]) -> dict[tuple[str, int, str], _Known]:
+def _known_evidence(
+    session: Session, findings: list[Finding]
+) -> dict[tuple[str, int, str], _Known]:
     keys = sorted({f.key for f in findings})
     donors = sorted({f.donor_id for f in findings})
     known: dict[tuple[str, int, str], _Known] = {}
     for start in range(0, len(keys), 5_000):
         rows = session.execute(
             select(
-                FraudEvidence.rule,
-                FraudEvidence.donor_id,
-                FraudEvidence.key,
-                FraudEvidence.id,
-                FraudEvidence.flag_id,
-                FraudEvidence.score,
-                FraudEvidence.magnitude,
-                FraudEvidence.details,
-                FraudFlag.status,
+                col(FraudEvidence.rule),
+                col(FraudEvidence.donor_id),
+                col(FraudEvidence.key),
+                col(FraudEvidence.id),
+                col(FraudEvidence.flag_id),
+                col(FraudEvidence.score),
+                col(FraudEvidence.magnitude),
+                col(FraudEvidence.details),
+                col(FraudFlag.status),
             )
-            .join(FraudFlag, FraudFlag.id == FraudEvidence.flag_id)
+            .join(FraudFlag, col(FraudFlag.id) == col(FraudEvidence.flag_id))
             .where(
-                one_of(session, FraudEvidence.donor_id, donors),
-                one_of(session, FraudEvidence.key, keys[start : start + 5_000]),
+                one_of(session, col(FraudEvidence.donor_id), donors),
+                one_of(session, col(FraudEvidence.key), keys[start : start + 5_000]),
             )
         )
         for rule, donor_id, key, *rest in rows:
@@ -322,7 +336,7 @@ def _known_evidence(session: Any, findings: list[Finding]) -> dict[tuple[str, in
     return known
 
 
-def _refresh(session: Any, row: _Known, finding: Finding) -> bool:
+def _refresh(session: Session, row: _Known, finding: Finding) -> bool:
     """Bring evidence on an open flag up to date (its counts grew, the ring it names
     changed); True if anything changed. A closed flag's evidence stays as decided."""
     if (finding.score, finding.magnitude, finding.details) == (
@@ -333,7 +347,7 @@ def _refresh(session: Any, row: _Known, finding: Finding) -> bool:
         return False
     session.execute(
         update(FraudEvidence)
-        .where(FraudEvidence.id == row.id)
+        .where(col(FraudEvidence.id) == row.id)
         .values(
             score=finding.score,
             magnitude=finding.magnitude,
@@ -357,7 +371,7 @@ def _dismissal_cover(
         limit = flag.magnitude * config.dismissal_covers
         current = cover.get((flag.rule, flag.donor_id))
         if current is None or limit > current[1]:
-            cover[(flag.rule, flag.donor_id)] = (flag.id, limit)  # type: ignore[assignment]
+            cover[(flag.rule, flag.donor_id)] = (flag.id, limit)
     return cover
 
 
@@ -437,7 +451,9 @@ def resolve(
         # The donor first, then the flag: the order of every writer (the scan locks its
         # donors before it updates their flags), so a review and a scan never deadlock,
         # and the decision covers whatever evidence the scan added before it.
-        donor_id = session.scalar(select(FraudFlag.donor_id).where(FraudFlag.id == flag_id))
+        donor_id = session.scalar(
+            select(col(FraudFlag.donor_id)).where(col(FraudFlag.id) == flag_id)
+        )
         if donor_id is None:
             raise NotFound(f"no fraud flag {flag_id}", code="flag_not_found")
         donor = session.get(Donor, donor_id, with_for_update=True)
@@ -456,7 +472,9 @@ def resolve(
                 {
                     clip_id
                     for ids in session.scalars(
-                        select(FraudEvidence.clip_ids).where(FraudEvidence.flag_id == flag.id)
+                        select(col(FraudEvidence.clip_ids)).where(
+                            col(FraudEvidence.flag_id) == flag.id
+                        )
                     )
                     for clip_id in ids or []
                 }
@@ -481,12 +499,12 @@ def resolve(
             # Gift cards redeemed while held wait for this decision: a dismissal hands
             # them over now; after a confirmation they stay for support to decide.
             session.flush()
-            fulfilled = redemptions.fulfil_after_release(session, now, [donor.id])  # type: ignore[list-item]
+            fulfilled = redemptions.fulfil_after_release(session, now, [donor.id])
         if changed:
             donor.updated_at = now
             uow.publish(DonorChanged(donor.id))
             session.flush()
-            wall.record_donor_changed(uow, now, donor.id)  # type: ignore[arg-type]
+            wall.record_donor_changed(uow, now, donor.id)
         audit.record(
             session,
             clock,
@@ -509,32 +527,32 @@ def resolve(
         return Resolution(flag, reversed_count, donor.on_hold, donor.status == "banned")
 
 
-def _reversible(session: Any, donor_id: int, clip_ids: list[int]) -> list[Clip]:
+def _reversible(session: Session, donor_id: int, clip_ids: list[int]) -> list[Clip]:
     clips: list[Clip] = []
     for start in range(0, len(clip_ids), 5_000):
         clips += session.scalars(
             select(Clip)
             .where(
-                one_of(session, Clip.id, clip_ids[start : start + 5_000]),
-                Clip.donor_id == donor_id,
-                Clip.status.in_(("accepted", "pending_review")),
+                one_of(session, col(Clip.id), clip_ids[start : start + 5_000]),
+                col(Clip.donor_id) == donor_id,
+                col(Clip.status).in_(("accepted", "pending_review")),
             )
-            .order_by(Clip.id)
+            .order_by(col(Clip.id))
             .with_for_update()
         )
     return clips
 
 
-def _other_high_flags(session: Any, flag: FraudFlag) -> bool:
+def _other_high_flags(session: Session, flag: FraudFlag) -> bool:
     return bool(
         session.scalar(
             select(func.count())
             .select_from(FraudFlag)
             .where(
-                FraudFlag.donor_id == flag.donor_id,
-                FraudFlag.id != flag.id,
-                FraudFlag.status == FlagStatus.OPEN.value,
-                FraudFlag.severity == Severity.HIGH.value,
+                col(FraudFlag.donor_id) == flag.donor_id,
+                col(FraudFlag.id) != flag.id,
+                col(FraudFlag.status) == FlagStatus.OPEN.value,
+                col(FraudFlag.severity) == Severity.HIGH.value,
             )
         )
     )
@@ -555,15 +573,15 @@ def list_flags(
 ) -> Page[FraudFlag]:
     query = select(FraudFlag)
     if status:
-        query = query.where(FraudFlag.status == status)
+        query = query.where(col(FraudFlag.status) == status)
     if rule:
-        query = query.where(FraudFlag.rule == rule)
+        query = query.where(col(FraudFlag.rule) == rule)
     if donor_id is not None:
-        query = query.where(FraudFlag.donor_id == donor_id)
-    columns: tuple[Any, ...] = (FraudFlag.id,)
+        query = query.where(col(FraudFlag.donor_id) == donor_id)
+    columns: tuple[Mapped[Any], ...] = (col(FraudFlag.id),)
     types: tuple[type, ...] = (int,)
     if sort == "score":
-        columns, types = (FraudFlag.score, FraudFlag.id), (float, int)
+        columns, types = (col(FraudFlag.score), col(FraudFlag.id)), (float, int)
     with db.read() as session:
         return fetch_page(
             session,
@@ -590,8 +608,8 @@ def flag_detail(db: Database, flag_id: int, evidence_limit: int = 200) -> FlagDe
         evidence = list(
             session.scalars(
                 select(FraudEvidence)
-                .where(FraudEvidence.flag_id == flag_id)
-                .order_by(FraudEvidence.score.desc(), FraudEvidence.id)
+                .where(col(FraudEvidence.flag_id) == flag_id)
+                .order_by(col(FraudEvidence.score).desc(), col(FraudEvidence.id))
                 .limit(evidence_limit)
             )
         )
@@ -600,7 +618,7 @@ def flag_detail(db: Database, flag_id: int, evidence_limit: int = 200) -> FlagDe
 
 def list_rules(db: Database) -> list[FraudRule]:
     with db.read() as session:
-        return list(session.scalars(select(FraudRule).order_by(FraudRule.code)))
+        return list(session.scalars(select(FraudRule).order_by(col(FraudRule.code))))
 
 
 def update_rule(
