@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import allocate_ids
+from rewards_engine.db import allocate_ids, table_of
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferKind
@@ -48,34 +49,34 @@ def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
     with runtime.db.transaction() as uow:
         session = uow.session
         paid_this_period = exists().where(
-            PayoutItem.donor_id == LedgerAccount.donor_id,
-            PayoutItem.currency == LedgerAccount.currency,
-            PayoutItem.period == period,
+            col(PayoutItem.donor_id) == col(LedgerAccount.donor_id),
+            col(PayoutItem.currency) == col(LedgerAccount.currency),
+            col(PayoutItem.period) == period,
         )
         rows = session.execute(
             select(
-                Donor.id,
-                Donor.payout_kind,
-                Donor.payout_destination,
-                Donor.payout_masked,
-                LedgerAccount.currency,
-                LedgerAccount.balance,
+                col(Donor.id),
+                col(Donor.payout_kind),
+                col(Donor.payout_destination),
+                col(Donor.payout_masked),
+                col(LedgerAccount.currency),
+                col(LedgerAccount.balance),
             )
-            .join(LedgerAccount, LedgerAccount.donor_id == Donor.id)
+            .join(LedgerAccount, col(LedgerAccount.donor_id) == col(Donor.id))
             .where(
-                LedgerAccount.kind == AccountKind.CASH_AVAILABLE.value,
-                LedgerAccount.balance >= settings.payout_minimum_cents,
-                Donor.status == "active",
-                Donor.on_hold.is_(False),
-                Donor.payout_kind.is_not(None),
-                Donor.payout_changed_at.is_(None) | (Donor.payout_changed_at <= cooled),
+                col(LedgerAccount.kind) == AccountKind.CASH_AVAILABLE.value,
+                col(LedgerAccount.balance) >= settings.payout_minimum_cents,
+                col(Donor.status) == "active",
+                col(Donor.on_hold).is_(False),
+                col(Donor.payout_kind).is_not(None),
+                col(Donor.payout_changed_at).is_(None) | (col(Donor.payout_changed_at) <= cooled),
                 ~paid_this_period,
             )
-            .order_by(Donor.id, LedgerAccount.currency)
+            .order_by(col(Donor.id), col(LedgerAccount.currency))
             # Locked as every writer locks (the donor, then its accounts), in id order:
             # a reversal or an adjustment that lands meanwhile waits, so the amount
             # reserved is the balance as it is, not as it was read.
-            .with_for_update(of=[Donor.__table__, LedgerAccount.__table__])
+            .with_for_update(of=[table_of(Donor), table_of(LedgerAccount)])
         ).all()
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
@@ -124,10 +125,12 @@ def _commit_batch(
     period: str,
     rows: Sequence[Any],
 ) -> int:
-    [batch_id] = allocate_ids(session, PayoutBatch.__table__, 1)
-    item_ids = allocate_ids(session, PayoutItem.__table__, len(rows))
+    [batch_id] = allocate_ids(session, table_of(PayoutBatch), 1)
+    item_ids = allocate_ids(session, table_of(PayoutItem), len(rows))
     session.execute(
-        PayoutBatch.__table__.insert().values(
+        table_of(PayoutBatch)
+        .insert()
+        .values(
             id=batch_id,
             provider=provider,
             currency=currency,
@@ -141,7 +144,7 @@ def _commit_batch(
         )
     )
     session.execute(
-        PayoutItem.__table__.insert(),
+        table_of(PayoutItem).insert(),
         [
             {
                 "id": item_id,

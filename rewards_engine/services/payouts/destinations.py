@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
@@ -46,10 +47,12 @@ def prepare_destination(runtime: Runtime, raw: dict[str, str] | None) -> PayoutD
 def _outgoing(
     runtime: Runtime, session: Session, batch: PayoutBatch, only_open: bool = True
 ) -> OutgoingBatch:
-    query = select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.id)
+    query = (
+        select(PayoutItem).where(col(PayoutItem.batch_id) == batch.id).order_by(col(PayoutItem.id))
+    )
     if only_open:  # no outcome yet: a resend carries the same items as the first send
         query = query.where(
-            PayoutItem.status.in_([ItemStatus.QUEUED.value, ItemStatus.SUBMITTED.value])
+            col(PayoutItem.status).in_([ItemStatus.QUEUED.value, ItemStatus.SUBMITTED.value])
         )
     box = runtime.vault
     items = [

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import one_of
 from rewards_engine.domain import payouts as rules
@@ -102,7 +103,9 @@ def _accepted(session: Session, now: datetime, batch_id: int) -> None:
     """The provider took the batch: its items without an answer yet are submitted."""
     session.execute(
         update(PayoutItem)
-        .where(PayoutItem.batch_id == batch_id, PayoutItem.status == ItemStatus.QUEUED.value)
+        .where(
+            col(PayoutItem.batch_id) == batch_id, col(PayoutItem.status) == ItemStatus.QUEUED.value
+        )
         .values(status=ItemStatus.SUBMITTED.value, updated_at=now)
     )
 
@@ -113,7 +116,7 @@ def _complete_if_final(session: Session, now: datetime, batch_ids: Iterable[int]
         if _all_final(session, batch_id):
             session.execute(
                 update(PayoutBatch)
-                .where(PayoutBatch.id == batch_id, PayoutBatch.status == "submitted")
+                .where(col(PayoutBatch.id) == batch_id, col(PayoutBatch.status) == "submitted")
                 .values(status="completed", completed_at=now)
             )
 
@@ -123,8 +126,8 @@ def _all_final(session: Session, batch_id: int) -> bool:
         select(func.count())
         .select_from(PayoutItem)
         .where(
-            PayoutItem.batch_id == batch_id,
-            PayoutItem.status.in_([s.value for s in rules.IN_FLIGHT]),
+            col(PayoutItem.batch_id) == batch_id,
+            col(PayoutItem.status).in_([s.value for s in rules.IN_FLIGHT]),
         )
     )
     return open_items == 0
@@ -155,10 +158,10 @@ def apply_outcomes(
         return 0
     query = select(PayoutItem).where(one_of(session, PayoutItem.sender_item_id, by_id))
     if batch_id is not None:
-        query = query.where(PayoutItem.batch_id == batch_id)
+        query = query.where(col(PayoutItem.batch_id) == batch_id)
     transfers = []
     settled = 0
-    for item in session.scalars(query.order_by(PayoutItem.id).with_for_update()):  # one order
+    for item in session.scalars(query.order_by(col(PayoutItem.id)).with_for_update()):  # one order
         outcome = by_id[item.sender_item_id]
         before = ItemStatus(item.status)
         if outcome.provider_item_id:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import Database, one_of
 from rewards_engine.domain import payouts as rules
@@ -35,7 +36,7 @@ def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[Payout
             session,
             select(PayoutBatch),
             kind="payout-batches",
-            columns=(PayoutBatch.id,),
+            columns=(col(PayoutBatch.id),),
             types=(int,),
             limit=limit,
             cursor=cursor,
@@ -59,9 +60,9 @@ def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) 
         _existing_batch(session, batch_id)
         return fetch_page(
             session,
-            select(PayoutItem).where(PayoutItem.batch_id == batch_id),
+            select(PayoutItem).where(col(PayoutItem.batch_id) == batch_id),
             kind=f"payout-items:{batch_id}",
-            columns=(PayoutItem.id,),
+            columns=(col(PayoutItem.id),),
             types=(int,),
             limit=limit,
             cursor=cursor,
@@ -75,9 +76,9 @@ def donor_payouts(
     with db.read() as session:
         return fetch_page(
             session,
-            select(PayoutItem).where(PayoutItem.donor_id == donor_id),
+            select(PayoutItem).where(col(PayoutItem.donor_id) == donor_id),
             kind="my-payouts",
-            columns=(PayoutItem.id,),
+            columns=(col(PayoutItem.id),),
             types=(int,),
             limit=limit,
             cursor=cursor,
@@ -103,22 +104,23 @@ def reconciliation_report(
     providers are asked after: no transaction stays open across a network call."""
     books = []
     with runtime.db.read() as session:
-        query = select(PayoutBatch).order_by(PayoutBatch.id)
+        query = select(PayoutBatch).order_by(col(PayoutBatch.id))
         if batch_id is not None:
-            query = query.where(PayoutBatch.id == batch_id)
+            query = query.where(col(PayoutBatch.id) == batch_id)
         for batch in session.scalars(query):
-            items_paid = session.scalar(
-                select(func.coalesce(func.sum(PayoutItem.amount_cents), 0)).where(
-                    PayoutItem.batch_id == batch.id, PayoutItem.status == ItemStatus.SUCCEEDED.value
+            items_paid = session.execute(
+                select(func.coalesce(func.sum(col(PayoutItem.amount_cents)), 0)).where(
+                    col(PayoutItem.batch_id) == batch.id,
+                    col(PayoutItem.status) == ItemStatus.SUCCEEDED.value,
                 )
-            )
+            ).scalar_one()
             outgoing, amounts = None, {}
             if batch.provider != "manual" and batch.provider_batch_id:
                 outgoing = _outgoing(runtime, session, batch, only_open=False)
                 amounts = dict(
                     session.execute(
-                        select(PayoutItem.sender_item_id, PayoutItem.amount_cents).where(
-                            PayoutItem.batch_id == batch.id
+                        select(col(PayoutItem.sender_item_id), col(PayoutItem.amount_cents)).where(
+                            col(PayoutItem.batch_id) == batch.id
                         )
                     ).all()
                 )
@@ -158,19 +160,21 @@ def reconciliation_report(
 def _ledger_paid(session: Session, batch: PayoutBatch) -> int:
     """What the ledger moved into the program's payouts account for this batch, net of
     what came back (its transfers are keyed by item: ``payout:<item>:pay``...)."""
-    item_ids = session.scalars(select(PayoutItem.id).where(PayoutItem.batch_id == batch.id)).all()
+    item_ids = session.scalars(
+        select(col(PayoutItem.id)).where(col(PayoutItem.batch_id) == batch.id)
+    ).all()
     moves = ("pay", "claw_back", "late_pay")
     keys = [f"payout:{i}:{move}" for i in item_ids for move in moves]
     if not keys:
         return 0
     total = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
-        .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        select(func.coalesce(func.sum(col(LedgerEntry.amount)), 0))
+        .join(LedgerTransfer, col(LedgerTransfer.id) == col(LedgerEntry.transfer_id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
         .where(
             one_of(session, LedgerTransfer.idempotency_key, keys),
-            LedgerAccount.owner == "program",
-            LedgerAccount.kind == AccountKind.PAYOUTS.value,
+            col(LedgerAccount.owner) == "program",
+            col(LedgerAccount.kind) == AccountKind.PAYOUTS.value,
         )
     )
     return int(total or 0)
@@ -191,20 +195,20 @@ def tax_report(db: Database, year: int, threshold_cents: int | None = None) -> l
     with db.read() as session:
         rows = session.execute(
             select(
-                PayoutItem.donor_id,
-                Donor.account_id,
-                PayoutItem.currency,
-                func.sum(PayoutItem.amount_cents),
+                col(PayoutItem.donor_id),
+                col(Donor.account_id),
+                col(PayoutItem.currency),
+                func.sum(col(PayoutItem.amount_cents)),
             )
-            .join(Donor, Donor.id == PayoutItem.donor_id)
+            .join(Donor, col(Donor.id) == col(PayoutItem.donor_id))
             .where(
-                PayoutItem.status == ItemStatus.SUCCEEDED.value,
-                PayoutItem.settled_at >= start,
-                PayoutItem.settled_at < end,
+                col(PayoutItem.status) == ItemStatus.SUCCEEDED.value,
+                col(PayoutItem.settled_at) >= start,
+                col(PayoutItem.settled_at) < end,
             )
-            .group_by(PayoutItem.donor_id, Donor.account_id, PayoutItem.currency)
+            .group_by(col(PayoutItem.donor_id), col(Donor.account_id), col(PayoutItem.currency))
             .having(func.sum(PayoutItem.amount_cents) >= threshold)
-            .order_by(PayoutItem.donor_id)
+            .order_by(col(PayoutItem.donor_id))
         ).all()
     return [
         TaxLine(donor, account, currency, int(total)) for donor, account, currency, total in rows

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
+from rewards_engine.db import changed_rows
 from rewards_engine.domain import payouts as rules
 from rewards_engine.models import PayoutBatch
 from rewards_engine.providers.payouts import (
@@ -64,9 +66,9 @@ def submit_pending(runtime: Runtime) -> RunReport:
     with runtime.db.read() as session:
         pending = list(
             session.scalars(
-                select(PayoutBatch.id)
-                .where(PayoutBatch.status.in_([s.value for s in rules.SENDABLE]))
-                .order_by(PayoutBatch.id)
+                select(col(PayoutBatch.id))
+                .where(col(PayoutBatch.status).in_([s.value for s in rules.SENDABLE]))
+                .order_by(col(PayoutBatch.id))
             )
         )
     for batch_id in pending:
@@ -101,19 +103,20 @@ def _claim(runtime: Runtime, batch_id: int, report: RunReport) -> _Claim | None:
     me = _sender_name()
     with runtime.db.transaction() as uow:
         session = uow.session
-        taken = session.execute(
+        taken = changed_rows(
+            session,
             update(PayoutBatch)
             .where(
-                PayoutBatch.id == batch_id,
-                PayoutBatch.status.in_([s.value for s in rules.SENDABLE]),
+                col(PayoutBatch.id) == batch_id,
+                col(PayoutBatch.status).in_([s.value for s in rules.SENDABLE]),
                 or_(
-                    PayoutBatch.sender_lease_until.is_(None),
-                    PayoutBatch.sender_lease_until < now,
+                    col(PayoutBatch.sender_lease_until).is_(None),
+                    col(PayoutBatch.sender_lease_until) < now,
                 ),
             )
             .values(sender=me, sender_lease_until=now + _lease(runtime))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if taken != 1:
             report.busy += 1
             return None
@@ -152,7 +155,7 @@ def _holding(runtime: Runtime, batch_id: int, sender: str) -> Iterator[None]:
                 with runtime.db.transaction() as uow:
                     uow.session.execute(
                         update(PayoutBatch)
-                        .where(PayoutBatch.id == batch_id, PayoutBatch.sender == sender)
+                        .where(col(PayoutBatch.id) == batch_id, col(PayoutBatch.sender) == sender)
                         .values(sender_lease_until=runtime.clock.now() + lease)
                         .execution_options(synchronize_session=False)
                     )
@@ -229,7 +232,9 @@ def _submit(runtime: Runtime, batch_id: int, report: RunReport) -> None:
 def _note(runtime: Runtime, batch_id: int, error: str) -> None:
     with runtime.db.transaction() as uow:
         uow.session.execute(
-            update(PayoutBatch).where(PayoutBatch.id == batch_id).values(last_error=error[:2000])
+            update(PayoutBatch)
+            .where(col(PayoutBatch.id) == batch_id)
+            .values(last_error=error[:2000])
         )
 
 
@@ -240,8 +245,8 @@ def reconcile(runtime: Runtime) -> RunReport:
         batches = list(
             session.scalars(
                 select(PayoutBatch)
-                .where(PayoutBatch.status == "submitted")
-                .order_by(PayoutBatch.id)
+                .where(col(PayoutBatch.status) == "submitted")
+                .order_by(col(PayoutBatch.id))
             )
         )
     for batch in batches:
@@ -276,7 +281,7 @@ def _detach(runtime: Runtime, batch_id: int, error: str) -> None:
     with runtime.db.transaction() as uow:
         uow.session.execute(
             update(PayoutBatch)
-            .where(PayoutBatch.id == batch_id, PayoutBatch.status == "submitted")
+            .where(col(PayoutBatch.id) == batch_id, col(PayoutBatch.status) == "submitted")
             .values(
                 status=rules.BatchStatus.NEEDS_ATTENTION.value,
                 provider_batch_id=None,

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
@@ -22,6 +24,13 @@ from rewards_engine.services.payouts.outcomes import _complete_if_final, apply_o
 from rewards_engine.services.payouts.reports import _existing_batch
 
 
+@runtime_checkable
+class CancelsUnclaimed(Protocol):
+    """A rail that can take back a payment nobody claimed (PayPal's)."""
+
+    def cancel_unclaimed(self, provider_item_id: str) -> ItemOutcome: ...
+
+
 def export_csv(runtime: Runtime, actor: Actor, batch_id: int) -> str:
     """A manual batch as CSV for the person who pays it (audited: it holds destinations)."""
     with runtime.db.transaction() as uow:
@@ -30,7 +39,9 @@ def export_csv(runtime: Runtime, actor: Actor, batch_id: int) -> str:
             raise Conflict("only manual batches are exported", code="not_manual")
         items = list(
             uow.session.scalars(
-                select(PayoutItem).where(PayoutItem.batch_id == batch_id).order_by(PayoutItem.id)
+                select(PayoutItem)
+                .where(col(PayoutItem.batch_id) == batch_id)
+                .order_by(col(PayoutItem.id))
             )
         )
         audit.record(
@@ -124,14 +135,14 @@ def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) 
         if item is None:
             raise NotFound(f"no payout item {item_id}", code="payout_item_not_found")
         provider = runtime.payout_providers.get("paypal")
-        if item.status != ItemStatus.UNCLAIMED.value or provider is None:
+        if item.status != ItemStatus.UNCLAIMED.value or not isinstance(provider, CancelsUnclaimed):
             raise Conflict(
                 "only unclaimed PayPal payments can be cancelled",
                 code="not_unclaimed",
                 details={"status": item.status},
             )
     try:
-        outcome = provider.cancel_unclaimed(item.provider_item_id)  # type: ignore[attr-defined]
+        outcome = provider.cancel_unclaimed(item.provider_item_id)
     except ProviderUnavailable as exc:
         raise Unavailable(str(exc), code="provider_unavailable") from exc
     except ProviderRejected as exc:
@@ -152,7 +163,8 @@ def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) 
             reason=reason,
         )
         updated = uow.session.get(PayoutItem, item_id, populate_existing=True)
-    return updated  # type: ignore[return-value]
+    assert updated is not None  # read above; items are never deleted
+    return updated
 
 
 def attach_provider_batch(

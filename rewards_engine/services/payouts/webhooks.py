@@ -9,19 +9,41 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from rewards_engine.db import insert, one_of
+from rewards_engine.db import insert, one_of, table_of
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import InvalidInput, Unavailable
 from rewards_engine.domain.payouts import ItemStatus
 from rewards_engine.models import PayoutBatch, PayoutItem, WebhookEvent
-from rewards_engine.providers.payouts import InvalidSignature, ItemOutcome, ProviderUnavailable
+from rewards_engine.providers.payouts import (
+    InvalidSignature,
+    ItemOutcome,
+    ProviderUnavailable,
+    VerifiedEvent,
+)
 from rewards_engine.runtime import Runtime
 from rewards_engine.services.payouts.outcomes import _complete_if_final, apply_outcomes
+
+
+@runtime_checkable
+class AsksForVerification(Protocol):
+    """A rail whose events are verified by asking it (PayPal's)."""
+
+    def verify_webhook(self, headers: dict[str, str], event: dict[str, Any]) -> bool: ...
+
+
+@runtime_checkable
+class VerifiesSignatures(Protocol):
+    """A rail whose events carry a signature checked with our secret (Stripe's)."""
+
+    def verified_event(self, payload: bytes, signature: str | None) -> VerifiedEvent: ...
+
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
@@ -36,7 +58,7 @@ class WebhookResult:
 def _first_time(
     session: Session, now: datetime, provider: str, event_id: str, event_type: str
 ) -> bool:
-    table = WebhookEvent.__table__
+    table = table_of(WebhookEvent)
     inserted = session.execute(
         insert(session, table)
         .values(provider=provider, event_id=event_id, event_type=event_type, received_at=now)
@@ -54,7 +76,9 @@ def paypal_webhook(runtime: Runtime, headers: dict[str, str], body: bytes) -> We
     except ValueError:
         raise InvalidInput("the body is not JSON", code="invalid_webhook") from None
     try:
-        genuine = provider is not None and provider.verify_webhook(headers, event)  # type: ignore[attr-defined]
+        genuine = isinstance(provider, AsksForVerification) and provider.verify_webhook(
+            headers, event
+        )
     except ProviderUnavailable as exc:
         raise Unavailable(str(exc), code="provider_unavailable") from exc  # PayPal sends again
     if not genuine:
@@ -95,9 +119,9 @@ def stripe_webhook(runtime: Runtime, body: bytes, signature: str | None) -> Webh
     """A Stripe event, applied once, after its signature verified with our secret."""
     provider = runtime.payout_providers.get("stripe")
     try:
-        if provider is None:
+        if not isinstance(provider, VerifiesSignatures):
             raise InvalidSignature("Stripe is not configured")
-        event = provider.verified_event(body, signature)  # type: ignore[attr-defined]
+        event = provider.verified_event(body, signature)
     except InvalidSignature:
         raise InvalidInput(
             "the webhook signature does not verify",
@@ -133,8 +157,12 @@ def _apply_event(
             _attach_found(uow.session, now, found)
         settled = apply_outcomes(uow.session, now, Actor.system(f"webhook:{provider}"), outcomes)
         batches = uow.session.scalars(
-            select(PayoutItem.batch_id).where(
-                one_of(uow.session, PayoutItem.sender_item_id, [o.sender_item_id for o in outcomes])
+            select(col(PayoutItem.batch_id)).where(
+                one_of(
+                    uow.session,
+                    col(PayoutItem.sender_item_id),
+                    [o.sender_item_id for o in outcomes],
+                )
             )
         ).all()
         _complete_if_final(uow.session, now, set(batches))
@@ -149,10 +177,10 @@ def _attach_found(session: Session, now: datetime, found: _Found) -> None:
     """Give a batch waiting for its provider id the one a verified event names."""
     query = select(PayoutBatch)
     if found.sender_batch_id:
-        query = query.where(PayoutBatch.sender_batch_id == found.sender_batch_id)
+        query = query.where(col(PayoutBatch.sender_batch_id) == found.sender_batch_id)
     elif found.sender_item_id:
-        query = query.join(PayoutItem, PayoutItem.batch_id == PayoutBatch.id).where(
-            PayoutItem.sender_item_id == found.sender_item_id
+        query = query.join(PayoutItem, col(PayoutItem.batch_id) == col(PayoutBatch.id)).where(
+            col(PayoutItem.sender_item_id) == found.sender_item_id
         )
     else:
         return
