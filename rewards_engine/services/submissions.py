@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import (
@@ -23,6 +24,7 @@ from rewards_engine.db import (
     one_of,
     point_lookups,
     retry_on_contention,
+    table_of,
 )
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
@@ -244,52 +246,54 @@ def _prior_counts(
     # A probe of the hashes' unique index. The campaign is compared here rather than
     # in SQL, where it would tempt a planner without statistics to walk the campaign.
     with point_lookups(session):
-        rows = session.execute(
-            select(Clip.video_sha256, Clip.id, Clip.campaign_id).where(
-                one_of(session, Clip.video_sha256, list(hashes)), HOLDS_ITS_HASH
+        holders = session.execute(
+            select(col(Clip.video_sha256), col(Clip.id), col(Clip.campaign_id)).where(
+                one_of(session, col(Clip.video_sha256), list(hashes)), HOLDS_ITS_HASH
             )
         ).all()
-    prior.owners = {hashes[digest]: clip_id for digest, clip_id, where in rows if where == campaign}
+    prior.owners = {
+        hashes[digest]: clip_id for digest, clip_id, where in holders if where == campaign
+    }
     if rules.cap_per_camera_per_incident_type is not None:
-        rows = session.execute(
-            select(Clip.camera_id, Clip.incident_type, func.count())
+        per_camera = session.execute(
+            select(col(Clip.camera_id), col(Clip.incident_type), func.count())
             .where(
-                Clip.campaign_id == campaign,
-                one_of(session, Clip.camera_id, {clip.camera_id for clip in clips}),
-                Clip.status.in_(_PAID),
+                col(Clip.campaign_id) == campaign,
+                one_of(session, col(Clip.camera_id), {clip.camera_id for clip in clips}),
+                col(Clip.status).in_(_PAID),
             )
-            .group_by(Clip.camera_id, Clip.incident_type)
+            .group_by(col(Clip.camera_id), col(Clip.incident_type))
         )
-        prior.per_camera = Counter({(camera, kind): n for camera, kind, n in rows})
+        prior.per_camera = Counter({(camera, kind): n for camera, kind, n in per_camera})
     if rules.cap_paid_per_event is not None:
-        rows = session.execute(
-            select(Clip.event_id, func.count())
+        per_event = session.execute(
+            select(col(Clip.event_id), func.count())
             .where(
-                Clip.donor_id == donor_id,
-                Clip.campaign_id == campaign,
-                one_of(session, Clip.event_id, {clip.event_id for clip in clips}),
-                Clip.status.in_(_PAID),
+                col(Clip.donor_id) == donor_id,
+                col(Clip.campaign_id) == campaign,
+                one_of(session, col(Clip.event_id), {clip.event_id for clip in clips}),
+                col(Clip.status).in_(_PAID),
             )
-            .group_by(Clip.event_id)
+            .group_by(col(Clip.event_id))
         )
-        prior.per_event = Counter(dict(rows.all()))
+        prior.per_event = Counter(dict(per_event.all()))
     if rules.daily_cap_per_donor is not None:
         day_start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-        prior.today = session.scalar(
+        prior.today = session.execute(
             select(func.count()).where(
-                Clip.donor_id == donor_id,
-                Clip.created_at >= day_start,
-                Clip.campaign_id == campaign,
-                Clip.status.in_(_PAID),
+                col(Clip.donor_id) == donor_id,
+                col(Clip.created_at) >= day_start,
+                col(Clip.campaign_id) == campaign,
+                col(Clip.status).in_(_PAID),
             )
-        )
+        ).scalar_one()
     if rules.stop_at_target and rules.targets:
-        rows = session.execute(  # locked by _lock_shared_caps for the types sent
-            select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
-                CampaignCounter.campaign_id == campaign
+        counters = session.execute(  # locked by _lock_shared_caps for the types sent
+            select(col(CampaignCounter.incident_type), col(CampaignCounter.accepted)).where(
+                col(CampaignCounter.campaign_id) == campaign
             )
         )
-        prior.accepted_per_type = Counter(dict(rows.all()))
+        prior.accepted_per_type = Counter(dict(counters.all()))
     return prior
 
 
@@ -306,8 +310,9 @@ def _store(
     accepted = [d for d in decisions if d.status == ClipStatus.ACCEPTED]
     points = sum(d.points for d in accepted)
     cash = sum(d.cash_cents for d in accepted)
+    batches = table_of(SubmissionBatch)
     batch_id = session.execute(
-        insert(session, SubmissionBatch.__table__)
+        insert(session, batches)
         .values(
             donor_id=donor_id,
             campaign_id=rules.campaign_id,
@@ -319,7 +324,7 @@ def _store(
             currency=rules.currency,
             created_at=now,
         )
-        .returning(SubmissionBatch.__table__.c.id)
+        .returning(batches.c.id)
     ).scalar_one()
     vests_at = rules_of_clips.vests_at(rules, now)
 
@@ -350,7 +355,8 @@ def _store(
             "vests_at": vests_at if decision.status == ClipStatus.ACCEPTED else None,
         }
 
-    ids = allocate_ids(session, Clip.__table__, len(decisions))
+    clips_table = table_of(Clip)
+    ids = allocate_ids(session, clips_table, len(decisions))
     rows = []
     for index, (clip, decision) in enumerate(zip(request.clips, decisions, strict=True)):
         duplicate_of = decision.duplicate_of_id
@@ -360,7 +366,7 @@ def _store(
     # In hash order: two calls sending the same new videos wait on the unique index
     # in the same order, and one of them wins instead of both deadlocking.
     rows.sort(key=lambda r: r["video_sha256"])
-    session.execute(Clip.__table__.insert(), rows)
+    session.execute(clips_table.insert(), rows)
 
     legs = earnings(donor_id, points, cash, rules.currency)
     if legs:
@@ -415,7 +421,7 @@ def add_to_counters(
     changes = sorted((kind, n) for kind, n in accepted.items() if n or lock)
     if not changes:
         return
-    table = CampaignCounter.__table__
+    table = table_of(CampaignCounter)
     statement = insert(session, table).values(
         [{"campaign_id": campaign_id, "incident_type": k, "accepted": n} for k, n in changes]
     )
@@ -437,17 +443,17 @@ def list_donor_clips(
     db: Database, donor_id: int, filters: ClipFilter, *, limit: int, cursor: str | None
 ) -> Page[Clip]:
     """The donor's own clips, newest first."""
-    query = select(Clip).where(Clip.donor_id == donor_id)
+    query = select(Clip).where(col(Clip.donor_id) == donor_id)
     if filters.status is not None:
-        query = query.where(Clip.status == filters.status)
+        query = query.where(col(Clip.status) == filters.status)
     if filters.campaign_id is not None:
-        query = query.where(Clip.campaign_id == filters.campaign_id)
+        query = query.where(col(Clip.campaign_id) == filters.campaign_id)
     with db.read() as session:
         return fetch_page(
             session,
             query,
             kind="clips",
-            columns=(Clip.created_at, Clip.id),
+            columns=(col(Clip.created_at), col(Clip.id)),
             types=(datetime, int),
             limit=limit,
             cursor=cursor,
