@@ -6,10 +6,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, retry_on_contention
@@ -57,7 +59,7 @@ def _locked_donor(session: Session, donor_id: int) -> Donor:
 
 def _locked_clip(session: Session, clip_id: int) -> Clip:
     """Lock the clip's donor, then the clip: the order every writer locks them in."""
-    donor_id = session.scalar(select(Clip.donor_id).where(Clip.id == clip_id))
+    donor_id = session.scalar(select(col(Clip.donor_id)).where(col(Clip.id) == clip_id))
     if donor_id is None:
         raise NotFound(f"no clip {clip_id}", code="clip_not_found")
     _locked_donor(session, donor_id)
@@ -86,16 +88,16 @@ def donor_overview(db: Database, donor_id: int, recent: int = 20) -> DonorOvervi
         clips = list(
             session.scalars(
                 select(Clip)
-                .where(Clip.donor_id == donor_id)
-                .order_by(Clip.created_at.desc(), Clip.id.desc())
+                .where(col(Clip.donor_id) == donor_id)
+                .order_by(col(Clip.created_at).desc(), col(Clip.id).desc())
                 .limit(recent)
             )
         )
         flags = list(
             session.scalars(
                 select(FraudFlag)
-                .where(FraudFlag.donor_id == donor_id, FraudFlag.status == "open")
-                .order_by(FraudFlag.score.desc())
+                .where(col(FraudFlag.donor_id) == donor_id, col(FraudFlag.status) == "open")
+                .order_by(col(FraudFlag.score).desc())
             )
         )
         return DonorOverview(donor, ledger.balances(session, donor_id), clips, flags)
@@ -191,7 +193,7 @@ def adjust(
         )
         account = AccountRef.donor(donor_id, kind, currency)
         result = AdjustmentResult(
-            transfer_id=transfer.id,  # type: ignore[arg-type]
+            transfer_id=transfer.id,
             donor_id=donor_id,
             asset=asset,
             currency=currency,
@@ -277,7 +279,7 @@ def reverse_clip(
 
 
 def reverse_locked(
-    uow: UnitOfWork, now: Any, actor: Actor, clips: Sequence[Clip], reason: str, code: str
+    uow: UnitOfWork, now: datetime, actor: Actor, clips: Sequence[Clip], reason: str, code: str
 ) -> dict[str, int]:
     """Reverse clips of one donor, already locked and reversible, in the caller's
     transaction: each clip's earnings taken back (one ledger transfer per clip, keyed by
@@ -288,7 +290,7 @@ def reverse_locked(
     transfers = [
         ledger.TransferSpec(
             TransferKind.REVERSAL,
-            ("clip", clip.id),  # type: ignore[arg-type]
+            ("clip", clip.id),
             f"reverse:clip:{clip.id}",
             legs,
             reason,
@@ -340,9 +342,9 @@ def _target_full(session: Session, rules: Rules, incident_type: str) -> bool:
         return False
     add_to_counters(session, rules.campaign_id, Counter({incident_type: 0}), lock=True)
     accepted = session.scalar(
-        select(CampaignCounter.accepted).where(
-            CampaignCounter.campaign_id == rules.campaign_id,
-            CampaignCounter.incident_type == incident_type,
+        select(col(CampaignCounter.accepted)).where(
+            col(CampaignCounter.campaign_id) == rules.campaign_id,
+            col(CampaignCounter.incident_type) == incident_type,
         )
     )
     return (accepted or 0) >= target
