@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import AbstractBackoff, ExponentialBackoff
@@ -177,6 +177,10 @@ class _Guarded:
 
     breaker: CircuitBreaker  # set on the class made for each client
 
+    if TYPE_CHECKING:  # what the mixin needs of the redis-py connection it is mixed into
+
+        def disconnect(self) -> None: ...
+
     # redis-py keeps the configured timeouts; these properties hand out what is left.
     @property
     def socket_timeout(self) -> float | None:
@@ -233,14 +237,15 @@ class _Guarded:
                 budget.leave()
 
     def _connect(self) -> Any:
-        return self._guarded(lambda: super(_Guarded, self)._connect())  # type: ignore[misc]
+        parent = super()._connect  # type: ignore[misc]  # the redis-py class mixed in
+        return self._guarded(parent)
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        parent = super().send_packed_command  # type: ignore[misc]
+        parent = super().send_packed_command  # type: ignore[misc]  # the redis-py class mixed in
         self._guarded(lambda: parent(command, check_health))
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        parent = super().read_response  # type: ignore[misc]
+        parent = super().read_response  # type: ignore[misc]  # the redis-py class mixed in
         return self._guarded(lambda: parent(*args, **kwargs), answer=True)
 
 
@@ -259,7 +264,7 @@ class _BudgetBackoff(AbstractBackoff):
         self._inner = inner
 
     def reset(self) -> None:
-        self._inner.reset()
+        self._inner.reset()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def compute(self, failures: int) -> float:
         wait = self._inner.compute(failures)
@@ -300,8 +305,12 @@ def connect_redis(url: str, breaker: CircuitBreaker | None = None) -> redis.Redi
     }
     if url.startswith(CLUSTER_SCHEME):
         hosts = url.removeprefix(CLUSTER_SCHEME).split("/", 1)[0].split(",")
-        nodes = [ClusterNode(host, int(port)) for host, port in (h.rsplit(":", 1) for h in hosts)]
-        return RedisCluster(  # type: ignore[return-value]
+        pairs = (h.rsplit(":", 1) for h in hosts)
+        nodes = [
+            ClusterNode(host, int(port))  # type: ignore[no-untyped-call]  # redis-py: unannotated
+            for host, port in pairs
+        ]
+        return RedisCluster(  # type: ignore[return-value]  # it serves the same commands
             startup_nodes=nodes, connection_class=_guarded_class(Connection, breaker), **options
         )
     if url.startswith("unix://"):

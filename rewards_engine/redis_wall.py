@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from rewards_engine.domain.wall import TIME_SPAN
 from rewards_engine.redis_client import script_batch
@@ -234,7 +235,7 @@ class HonorWall:
                     update.placement.value,
                     repr(int(update.score)),
                 ],
-                client=pipe,
+                client=pipe,  # type: ignore[arg-type]  # ImmediateBatch has what a Script calls
             )
         for donor_id, profile in profiles.items():
             self._profiles.pop(donor_id, None)
@@ -244,7 +245,7 @@ class HonorWall:
                 self._profile(
                     keys=[self.profiles_key],
                     args=[member_of(donor_id), json.dumps(profile), profile["v"]],
-                    client=pipe,
+                    client=pipe,  # type: ignore[arg-type]  # ImmediateBatch has what a Script calls
                 )
         results = pipe.execute()
         return sum(1 for result in results[: len(updates)] if result == 1)
@@ -330,7 +331,7 @@ class HonorWall:
         pipe = self.client.pipeline(transaction=False)
         listed: dict[str, float] = {}
         shadow: dict[str, float] = {}
-        versions: dict[str, int] = {}
+        versions: dict[FieldT, EncodableT] = {}  # a hash's fields, as redis-py types them
         profiles: dict[str, str] = {}
 
         def flush() -> None:
