@@ -89,22 +89,30 @@ def ensure_debian_package(package: str, present: bool, skip_variable: str, purpo
 FAST = ["tests/unit", "tests/api", "-m", "not slow and not browser and not fuzz"]
 
 
+def pytest(args: list[str]) -> None:
+    """pytest over one worker per core (at most four); a test file stays on one worker,
+    so the tests of a module share their fixtures. ``-n 0`` runs them in one process."""
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        args = ["-n", str(min(4, os.cpu_count() or 1)), "--dist", "loadfile", *args]
+    os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
+
+
 def test(args: list[str]) -> None:
     if "--fast" in args:
-        args = [*FAST, *(a for a in args if a != "--fast")]
-        os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
+        pytest([*FAST, *(a for a in args if a != "--fast")])
     browser = bool(os.environ.get("CHROMIUM") or any(shutil.which(b) for b in BROWSERS))
     ensure_debian_package("chromium", browser, "SKIP_BROWSER_INSTALL", "browser tests")
     nginx = bool(os.environ.get("NGINX") or shutil.which("nginx"))
     nginx = nginx or os.path.exists("/usr/sbin/nginx")
     ensure_debian_package("nginx", nginx, "SKIP_NGINX_INSTALL", "slow-client test")
-    os.execv(str(BIN / "pytest"), [str(BIN / "pytest"), *args])  # noqa: S606
+    pytest(args)
 
 
 def lint(args: list[str]) -> None:
     run([str(BIN / "ruff"), "check", ".", *args])
     run([str(BIN / "ruff"), "format", "--check", "."])
     run([str(BIN / "lint-imports"), "--no-logo"])  # the layering contracts in pyproject.toml
+    run([str(BIN / "python"), "-m", "benchmarks.report", "--check"])  # doc figures = results
 
 
 COMMANDS = {"serve": serve, "test": test, "lint": lint}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -31,6 +32,34 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 40
 TEST_ENCRYPTION_KEY = "kCv6VvK0ZbS0pZ0tq7w5pGmEo3Y2m8c5xq1sF4u9H2E="  # tests only
 # Inside the first campaign's window, so that its rules apply by default.
 DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_exclusive(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``exclusive`` (it restarts a server the others
+    share) runs while no other worker is in a test; the others wait at the gate."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # one directory for every worker
+    with open(shared / "exclusive.gate", "a") as gate, open(shared / "exclusive.lock", "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if request.node.get_closest_marker("exclusive"):
+            fcntl.flock(lock, fcntl.LOCK_EX)  # holding the gate: no new test starts
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            return
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -151,6 +151,7 @@ def _local_cluster() -> list[str] | None:
 
 
 @pytest.mark.postgres_only
+@pytest.mark.exclusive  # every other test's connections would break with the restart
 def test_a_postgresql_restart_fails_requests_cleanly_and_the_app_recovers(
     app, runtime, settings
 ) -> None:
