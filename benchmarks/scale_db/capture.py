@@ -30,12 +30,14 @@ def _short(value: Any) -> Any:
 
 class Capture:
     """Every SELECT run while a step is open, with its parameters and time; in a *dry*
-    step, SELECTs (but ``dry_keep`` ones and locking ones) return no rows."""
+    step, SELECTs (but ``dry_keep`` ones, and locking ones unless ``dry_locks``) return
+    no rows."""
 
     def __init__(self, engine: Any) -> None:
         self.step: str | None = None
         self.dry = False
         self.dry_keep: Callable[[str], bool] = lambda _: False
+        self.dry_locks = False
         self.items: list[dict[str, Any]] = []
         self.writes: dict[str, dict[str, float]] = {}
         event.listen(engine, "before_cursor_execute", self._before, retval=True)
@@ -43,13 +45,19 @@ class Capture:
 
     @contextmanager
     def open(
-        self, step: str, *, dry: bool = False, keep: Callable[[str], bool] | None = None
+        self,
+        step: str,
+        *,
+        dry: bool = False,
+        keep: Callable[[str], bool] | None = None,
+        dry_locks: bool = False,
     ) -> Iterator[None]:
         self.step, self.dry, self.dry_keep = step, dry, keep or (lambda _: False)
+        self.dry_locks = dry_locks
         try:
             yield
         finally:
-            self.step, self.dry = None, False
+            self.step, self.dry, self.dry_locks = None, False, False
 
     def _before(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         head = statement.lstrip()[:40].upper()
@@ -60,7 +68,8 @@ class Capture:
         if self.step is None:
             return statement, parameters
         if head.startswith(("SELECT", "WITH")) and not executemany:
-            dry = self.dry and "FOR UPDATE" not in statement and not self.dry_keep(statement)
+            locking = "FOR UPDATE" in statement and not self.dry_locks
+            dry = self.dry and not locking and not self.dry_keep(statement)
             item = {
                 "step": self.step,
                 "sql": statement,

@@ -37,9 +37,9 @@ from benchmarks.scale_db.steps import (
     reads,
 )
 from rewards_engine import schema
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.crypto import Vault
-from rewards_engine.runtime import Runtime
 from rewards_engine.services.fixtures import load_fixtures
 
 
@@ -60,7 +60,7 @@ def main() -> None:
         if not reuse:
             print(f"creating {DATABASE} ...", flush=True)
             recreate_database()
-            runtime = Runtime(settings, clock=SystemClock())
+            runtime = build_runtime(settings, clock=SystemClock())
             load_fixtures(runtime.db, runtime.clock, settings.fixtures_dir)
             destination = Vault(settings.encryption_keys).encrypt("payee@example.com")
             runtime.close()
@@ -71,7 +71,7 @@ def main() -> None:
             counts = clip_counts(args.donors, args.clips)
             results["load"] = {"reused": True, "typical_donor": typical_donor(counts)}
         typical = results["load"]["typical_donor"]
-        runtime = Runtime(settings, clock=SystemClock())
+        runtime = build_runtime(settings, clock=SystemClock())
         results["schema_differences"] = [str(d) for d in schema.differences(runtime.db.engine)]
         results["sizes"] = sizes(runtime)
         capture = Capture(runtime.db.engine)

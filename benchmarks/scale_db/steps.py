@@ -243,7 +243,8 @@ def honor_wall(runtime: Runtime, capture: Capture, meter: RedisMeter) -> dict[st
 
 
 def jobs(runtime: Runtime, capture: Capture) -> None:
-    with capture.open("payouts: gathering payees (dry)", dry=True):
+    # The payees are locked FOR UPDATE: dry too, or the step would go on to pay them.
+    with capture.open("payouts: gathering payees (dry)", dry=True, dry_locks=True):
         payouts.create_batches(runtime)
     with capture.open("vesting: donors with due clips (dry)", dry=True):
         vesting.vest_due(runtime.db, runtime.clock)
