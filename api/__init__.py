@@ -35,7 +35,7 @@ DOCS_ASSETS = "/docs/assets/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class RewardsApi(Api):
+class RewardsApi(Api):  # type: ignore[misc]  # flask-smorest ships no types: Api is Any
     """flask-smorest's Api, answering every HTTP error in the engine's error shape."""
 
     ERROR_SCHEMA = ErrorSchema

@@ -14,20 +14,24 @@ TOKENS = "rewards_engine.tokens"
 
 
 def runtime() -> Runtime:
-    return current_app.extensions[EXTENSION]
+    built: Runtime = current_app.extensions[EXTENSION]
+    return built
 
 
 def token_verifier() -> TokenVerifier:
-    return current_app.extensions[TOKENS]
+    verifier: TokenVerifier = current_app.extensions[TOKENS]
+    return verifier
 
 
 def principal() -> Principal:
-    return g.principal
+    caller: Principal = g.principal
+    return caller
 
 
 def donor() -> DonorRef:
     """The calling donor (set by ``auth_required(Role.DONOR)``)."""
-    return g.donor
+    caller: DonorRef = g.donor
+    return caller
 
 
 def actor() -> Actor:

@@ -108,7 +108,8 @@ def nest_field(path: str, message: str) -> dict[str, Any]:
     node: Any = [message]
     for part in reversed(path.split(".")):
         node = {part: node}
-    return node
+    nested: dict[str, Any] = node
+    return nested
 
 
 def http_exception_body(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -15,6 +15,8 @@ from api import context
 from rewards_engine.services import rate_limits
 from rewards_engine.services.rate_limits import TooMany
 
+__all__ = ["TooMany", "caller_address", "count", "per_donor", "refuse", "settings_limit"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

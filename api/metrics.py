@@ -66,7 +66,7 @@ class RequestMetrics:
     def expose(self) -> Response:
         if self.registry is None:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         else:
             registry = self.registry
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -69,7 +69,7 @@ def _typed(value: Any, wanted: type) -> Any:
         raise TypeError("bool is not an int here")
     if not isinstance(value, wanted):
         raise TypeError(f"expected {wanted.__name__}")
-    if wanted is int and not -INT64_MAX <= value <= INT64_MAX:
+    if isinstance(value, int) and not -INT64_MAX <= value <= INT64_MAX:
         raise ValueError("out of range")
     return value
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import redis
 
@@ -103,7 +103,7 @@ class Runtime:
         """A per-process object built once on first use (e.g. a client with a cache)."""
         if name not in self._extensions:
             self._extensions[name] = build()
-        return self._extensions[name]  # type: ignore[no-any-return]
+        return cast(T, self._extensions[name])
 
     def close(self) -> None:
         if "redis" in self.__dict__:

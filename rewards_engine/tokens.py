@@ -113,6 +113,6 @@ class TokenVerifier:
             raise InvalidToken("the token's subject is not a valid account id")
         try:
             expires = float(claims["exp"])
-            return Principal(subject=subject, role=Role(role), expires_at=expires), expires
+            return Principal(subject=subject, role=Role(str(role)), expires_at=expires), expires
         except ValueError as exc:
             raise InvalidToken("the token's role is not one of donor, support, admin") from exc

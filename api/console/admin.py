@@ -40,7 +40,12 @@ def audit_log() -> Any:
     filters = {name: request.args.get(name, "").strip() or None for name in AUDIT_FILTERS}
     page = audit.list_records(
         context.runtime().db,
-        audit.AuditFilter(**filters),
+        audit.AuditFilter(
+            actor_id=filters["actor_id"],
+            target_type=filters["target_type"],
+            target_id=filters["target_id"],
+            action=filters["action"],
+        ),
         limit=PAGE,
         cursor=request.args.get("cursor") or None,
     )

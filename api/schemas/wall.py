@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from api.schemas.common import StrictSchema
@@ -62,7 +64,7 @@ class WallEntrySchema(ma.Schema):
     is_me = ma.fields.Boolean(required=True)
 
 
-def entries_field() -> ma.fields.Field:
+def entries_field() -> ma.fields.Field[Any]:
     """Wall entries, written as they are: these are the hottest reads of the API, and
     marshmallow's field-by-field dump of 25 nested entries costs more than the Redis
     reads. The OpenAPI document still describes each entry (``WallEntry``)."""

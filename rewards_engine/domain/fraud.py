@@ -175,7 +175,8 @@ class HashSet:
 def informative(hashes: np.ndarray) -> np.ndarray:
     """Hashes with enough bits set either way to mean something."""
     bits = np.bitwise_count(hashes)
-    return (bits >= MIN_SET_BITS) & (bits <= MAX_SET_BITS)
+    keep: np.ndarray = (bits >= MIN_SET_BITS) & (bits <= MAX_SET_BITS)
+    return keep
 
 
 def _probe_masks(width: int, radius: int) -> np.ndarray:
@@ -222,7 +223,7 @@ def _close(
     a: np.ndarray, b: np.ndarray, query: HashSet, index: HashSet, d: int, within: bool
 ) -> np.ndarray:
     distance = np.bitwise_count(query.hashes[a] ^ index.hashes[b])
-    keep = distance <= d
+    keep: np.ndarray = distance <= d
     if not within:
         keep &= query.groups[a] != index.groups[b]
     return keep
