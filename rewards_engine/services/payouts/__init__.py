@@ -34,6 +34,8 @@ from rewards_engine.services.payouts.destinations import (
 from rewards_engine.services.payouts.outcomes import apply_outcomes
 from rewards_engine.services.payouts.reports import (
     BatchReconciliation,
+    BatchView,
+    ItemView,
     TaxLine,
     batch_items,
     donor_payouts,
@@ -56,6 +58,8 @@ __all__ = [
     "SYSTEM",
     "BatchReconciliation",
     "BatchReport",
+    "BatchView",
+    "ItemView",
     "RunReport",
     "TaxLine",
     "WebhookResult",

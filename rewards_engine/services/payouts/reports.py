@@ -30,9 +30,95 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services.payouts.destinations import _outgoing
 
 
-def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[PayoutBatch]:
+@dataclass(frozen=True)
+class BatchView:
+    """A payout batch as staff see it (read inside its transaction)."""
+
+    id: int
+    provider: str
+    currency: str
+    period: str
+    status: str
+    sender_batch_id: str
+    provider_batch_id: str | None
+    item_count: int
+    total_cents: int
+    attempts: int
+    last_error: str | None
+    created_by: str
+    created_at: datetime
+    submitted_at: datetime | None
+    completed_at: datetime | None
+    sender: str | None
+    sender_lease_until: datetime | None
+
+    @classmethod
+    def of(cls, row: PayoutBatch) -> BatchView:
+        return cls(
+            row.id,
+            row.provider,
+            row.currency,
+            row.period,
+            row.status,
+            row.sender_batch_id,
+            row.provider_batch_id,
+            row.item_count,
+            row.total_cents,
+            row.attempts,
+            row.last_error,
+            row.created_by,
+            row.created_at,
+            row.submitted_at,
+            row.completed_at,
+            row.sender,
+            row.sender_lease_until,
+        )
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A payout item as its donor and staff see it: the destination only masked."""
+
+    id: int
+    batch_id: int
+    donor_id: int
+    amount_cents: int
+    currency: str
+    period: str
+    destination_kind: str
+    destination_masked: str
+    sender_item_id: str
+    provider_item_id: str | None
+    status: str
+    provider_status: str | None
+    error: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+    @classmethod
+    def of(cls, row: PayoutItem) -> ItemView:
+        return cls(
+            row.id,
+            row.batch_id,
+            row.donor_id,
+            row.amount_cents,
+            row.currency,
+            row.period,
+            row.destination_kind,
+            row.destination_masked,
+            row.sender_item_id,
+            row.provider_item_id,
+            row.status,
+            row.provider_status,
+            row.error,
+            row.created_at,
+            row.settled_at,
+        )
+
+
+def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[BatchView]:
     with db.read() as session:
-        return fetch_page(
+        page = fetch_page(
             session,
             select(PayoutBatch),
             kind="payout-batches",
@@ -41,11 +127,12 @@ def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[Payout
             limit=limit,
             cursor=cursor,
         )
+        return Page([BatchView.of(row) for row in page.items], page.next_cursor)
 
 
-def get_batch(db: Database, batch_id: int) -> PayoutBatch:
+def get_batch(db: Database, batch_id: int) -> BatchView:
     with db.read() as session:
-        return _existing_batch(session, batch_id)
+        return BatchView.of(_existing_batch(session, batch_id))
 
 
 def _existing_batch(session: Session, batch_id: int, *, lock: bool = False) -> PayoutBatch:
@@ -55,10 +142,10 @@ def _existing_batch(session: Session, batch_id: int, *, lock: bool = False) -> P
     return batch
 
 
-def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) -> Page[PayoutItem]:
+def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) -> Page[ItemView]:
     with db.read() as session:
         _existing_batch(session, batch_id)
-        return fetch_page(
+        page = fetch_page(
             session,
             select(PayoutItem).where(col(PayoutItem.batch_id) == batch_id),
             kind=f"payout-items:{batch_id}",
@@ -68,13 +155,12 @@ def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) 
             cursor=cursor,
             descending=False,
         )
+        return Page([ItemView.of(row) for row in page.items], page.next_cursor)
 
 
-def donor_payouts(
-    db: Database, donor_id: int, *, limit: int, cursor: str | None
-) -> Page[PayoutItem]:
+def donor_payouts(db: Database, donor_id: int, *, limit: int, cursor: str | None) -> Page[ItemView]:
     with db.read() as session:
-        return fetch_page(
+        page = fetch_page(
             session,
             select(PayoutItem).where(col(PayoutItem.donor_id) == donor_id),
             kind="my-payouts",
@@ -83,6 +169,7 @@ def donor_payouts(
             limit=limit,
             cursor=cursor,
         )
+        return Page([ItemView.of(row) for row in page.items], page.next_cursor)
 
 
 @dataclass(frozen=True)

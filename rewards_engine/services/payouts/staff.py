@@ -21,7 +21,7 @@ from rewards_engine.providers.payouts import ItemOutcome, ProviderRejected, Prov
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit
 from rewards_engine.services.payouts.outcomes import _complete_if_final, apply_outcomes
-from rewards_engine.services.payouts.reports import _existing_batch
+from rewards_engine.services.payouts.reports import BatchView, ItemView, _existing_batch
 
 
 @runtime_checkable
@@ -86,7 +86,7 @@ def export_csv(runtime: Runtime, actor: Actor, batch_id: int) -> str:
 
 def settle_manual(
     runtime: Runtime, actor: Actor, item_id: int, paid: bool, reason: str
-) -> PayoutItem:
+) -> ItemView:
     """Staff record the outcome of a payout they made by hand."""
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:
@@ -124,10 +124,10 @@ def settle_manual(
         _complete_if_final(session, now, [batch.id])
         session.flush()
         session.refresh(item)
-    return item
+        return ItemView.of(item)
 
 
-def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) -> PayoutItem:
+def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) -> ItemView:
     """Take back a PayPal payment nobody claimed (a mistyped e-mail, say) so that the
     donor can fix the destination now instead of waiting 30 days for PayPal to return it."""
     with runtime.db.read() as session:
@@ -163,13 +163,13 @@ def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) 
             reason=reason,
         )
         updated = uow.session.get(PayoutItem, item_id, populate_existing=True)
-    assert updated is not None  # read above; items are never deleted
-    return updated
+        assert updated is not None  # read above; items are never deleted
+        return ItemView.of(updated)
 
 
 def attach_provider_batch(
     runtime: Runtime, actor: Actor, batch_id: int, provider_batch_id: str, reason: str
-) -> PayoutBatch:
+) -> BatchView:
     """Give the provider's id of a batch it said exists (or that the old engine took
     for refused on that answer): reconciliation takes over, and its first poll checks
     that the provider's batch carries our ``sender_batch_id`` before it applies anything."""
@@ -198,10 +198,10 @@ def attach_provider_batch(
             after={"provider_batch_id": provider_batch_id},
             reason=reason,
         )
-    return batch
+        return BatchView.of(batch)
 
 
-def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> PayoutBatch:
+def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> BatchView:
     """Send a batch that waits for a person again, with the same ids (after fixing what
     the provider objected to). Safe within the provider's duplicate window: a batch it
     made already is answered as a duplicate, never made twice."""
@@ -233,4 +233,4 @@ def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> 
             after={"status": "unknown"},
             reason=reason,
         )
-    return batch
+        return BatchView.of(batch)
