@@ -5,6 +5,7 @@ it, so changing or retiring a medal never rewrites the past (only a backfill doe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -76,6 +77,41 @@ class Catalog:
 
 
 @dataclass(frozen=True)
+class DefinitionVersion:
+    """One version of a medal as the admin sees it: its rule as stored, who made it."""
+
+    code: str
+    version: int
+    name: str
+    description: str
+    icon_key: str
+    tier: str
+    bonus_points: int
+    sort_order: int
+    rule: dict[str, Any]  # JSON, as the admin wrote it
+    active: bool
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, row: MedalDefinition) -> DefinitionVersion:
+        return cls(
+            row.code,
+            row.version,
+            row.name,
+            row.description,
+            row.icon_key,
+            row.tier,
+            row.bonus_points,
+            row.sort_order,
+            row.rule,
+            row.active,
+            row.created_at,
+            row.created_by,
+        )
+
+
+@dataclass(frozen=True)
 class DefinitionInput:
     code: str
     name: str
@@ -98,7 +134,7 @@ def _validated(data: DefinitionInput) -> DefinitionInput:
 
 def save_definition(
     db: Database, clock: Clock, actor: Actor, data: DefinitionInput, *, create: bool
-) -> MedalDefinition:
+) -> DefinitionVersion:
     """Create a medal (version 1) or change one (a new version; awards keep theirs)."""
     data = _validated(data)
     now = clock.now()
@@ -142,12 +178,12 @@ def save_definition(
             before=None if latest is None else _definition_json(latest),
             after=_definition_json(row),
         )
-    return row
+        return DefinitionVersion.of(row)
 
 
 def retire_definition(
     db: Database, clock: Clock, actor: Actor, code: str, reason: str
-) -> MedalDefinition:
+) -> DefinitionVersion:
     """Stop granting a medal (a new, inactive version); awards already given stay."""
     now = clock.now()
     with db.transaction() as uow:
@@ -163,7 +199,7 @@ def retire_definition(
         if latest is None:
             raise NotFound(f"no medal {code!r}", code="medal_not_found")
         if not latest.active:
-            return latest
+            return DefinitionVersion.of(latest)
         row = MedalDefinition(
             **{
                 **_definition_json(latest),
@@ -185,7 +221,7 @@ def retire_definition(
             after=_definition_json(row),
             reason=reason,
         )
-    return row
+        return DefinitionVersion.of(row)
 
 
 def _definition_json(row: MedalDefinition) -> dict[str, Any]:
@@ -206,12 +242,11 @@ def _definition_json(row: MedalDefinition) -> dict[str, Any]:
     }
 
 
-def list_definitions(db: Database) -> list[MedalDefinition]:
+def list_definitions(db: Database) -> list[DefinitionVersion]:
     with db.read() as session:
-        return list(
-            session.scalars(
-                select(MedalDefinition).order_by(
-                    col(MedalDefinition.code), col(MedalDefinition.version)
-                )
+        rows = session.scalars(
+            select(MedalDefinition).order_by(
+                col(MedalDefinition.code), col(MedalDefinition.version)
             )
         )
+        return [DefinitionVersion.of(row) for row in rows]
