@@ -21,6 +21,7 @@ This module re-exports what the rest of the code calls, as ``privacy.<name>``
 
 from rewards_engine.services.privacy.erasure import (
     ERASED,
+    DataRequestView,
     erase,
     get_request,
     request_erasure,
@@ -37,6 +38,7 @@ __all__ = [
     "ERASED",
     "TRANSPARENCY_TTL",
     "ClipView",
+    "DataRequestView",
     "apply_retention",
     "clip_view",
     "erase",

@@ -10,7 +10,9 @@ import logging
 import secrets
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.orm import Session
@@ -49,7 +51,23 @@ def subject_hash(session: Session, account_id: str) -> str:
     return rules.salted(erasure_salt(session), f"subject:{account_id}")
 
 
-def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataRequest:
+@dataclass(frozen=True)
+class DataRequestView:
+    """A data request as its donor follows it."""
+
+    id: str
+    kind: str
+    status: str
+    received_at: datetime
+    completed_at: datetime | None
+    outcome: dict[str, Any] | None  # JSON: what was erased, as counts
+
+    @classmethod
+    def of(cls, row: DataRequest) -> DataRequestView:
+        return cls(row.id, row.kind, row.status, row.received_at, row.completed_at, row.outcome)
+
+
+def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataRequestView:
     """Ask for erasure; the ``erase-donors`` job carries it out at its next run. Asking
     again returns the request already waiting."""
     now = runtime.clock.now()
@@ -64,7 +82,7 @@ def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataReques
             )
         ).first()
         if waiting is not None:
-            return waiting
+            return DataRequestView.of(waiting)
         request = DataRequest(
             id=str(uuid.uuid4()), donor_id=donor_id, kind="erasure", received_at=now
         )
@@ -77,19 +95,19 @@ def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataReques
             target_type="data_request",
             target_id=request.id,
         )
-    return request
+        return DataRequestView.of(request)
 
 
-def get_request(db: Database, request_id: str, donor_id: int | None) -> DataRequest:
+def get_request(db: Database, request_id: str, donor_id: int | None) -> DataRequestView:
     """A data request: the donor's own, or, without a donor (the account is gone after
     an erasure), an erasure request by its random id alone."""
     with db.read() as session:
         request = session.get(DataRequest, request_id)
-    if request is None or (donor_id is not None and request.donor_id != donor_id):
-        raise NotFound("no such data request", code="data_request_not_found")
-    if donor_id is None and request.kind != "erasure":
-        raise NotFound("no such data request", code="data_request_not_found")
-    return request
+        if request is None or (donor_id is not None and request.donor_id != donor_id):
+            raise NotFound("no such data request", code="data_request_not_found")
+        if donor_id is None and request.kind != "erasure":
+            raise NotFound("no such data request", code="data_request_not_found")
+        return DataRequestView.of(request)
 
 
 def run_erasures(runtime: Runtime) -> dict[str, int]:
