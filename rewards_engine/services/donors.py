@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import col
@@ -143,7 +144,32 @@ def ensure_donor(db: Database, clock: Clock, account_id: str) -> DonorRef:
 SEARCH_LIMIT = 50
 
 
-def search(db: Database, text: str, limit: int = 20) -> list[Donor]:
+@dataclass(frozen=True)
+class DonorMatch:
+    """A donor found by :func:`search`, as the console lists it."""
+
+    id: int
+    account_id: str | None  # None once erased
+    display_name: str | None
+    alias: str | None
+    status: str
+    on_hold: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, donor: Donor) -> DonorMatch:
+        return cls(
+            id=donor.id,
+            account_id=donor.account_id,
+            display_name=donor.display_name,
+            alias=donor.alias,
+            status=donor.status,
+            on_hold=donor.on_hold,
+            created_at=donor.created_at,
+        )
+
+
+def search(db: Database, text: str, limit: int = 20) -> list[DonorMatch]:
     """Donors whose id or account id is ``text``, or whose display name or alias starts
     with it (any case): what a support agent has in hand when a donor writes in."""
     text = text.strip()[:128]
@@ -158,14 +184,15 @@ def search(db: Database, text: str, limit: int = 20) -> list[Donor]:
     if text.isascii() and text.isdigit() and len(text) < 19:
         matches.append(col(Donor.id) == int(text))
     with db.read() as session:
-        return list(
-            session.scalars(
+        return [
+            DonorMatch.of(donor)
+            for donor in session.scalars(
                 select(Donor)
                 .where(or_(*matches))
                 .order_by(col(Donor.id))
                 .limit(min(limit, SEARCH_LIMIT))
             )
-        )
+        ]
 
 
 @dataclass(frozen=True)
