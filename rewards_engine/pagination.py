@@ -8,10 +8,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Select, literal, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session
 
 from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.ids import INT64_MAX
@@ -87,7 +87,7 @@ def fetch_page(
     query: Select[Any],
     *,
     kind: str,
-    columns: Sequence[InstrumentedAttribute[Any]],
+    columns: Sequence[Mapped[Any]],
     types: Sequence[type],
     limit: int,
     cursor: str | None,
@@ -99,15 +99,17 @@ def fetch_page(
     after it (a row-value comparison, which both SQLite and PostgreSQL index well).
     """
     limit = check_limit(limit)
+    # sqlmodel.col() types model attributes as Mapped; at run time they are instrumented.
+    attributes = [cast(InstrumentedAttribute[Any], column) for column in columns]
     position = decode_cursor(cursor, kind, types)
     if position is not None:
-        row_value = tuple_(*columns)
-        last = tuple_(*(literal(v, c.type) for v, c in zip(position, columns, strict=True)))
+        row_value = tuple_(*attributes)
+        last = tuple_(*(literal(v, c.type) for v, c in zip(position, attributes, strict=True)))
         query = query.where(row_value < last if descending else row_value > last)
-    order = [c.desc() if descending else c.asc() for c in columns]
+    order = [c.desc() if descending else c.asc() for c in attributes]
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(kind, [getattr(rows[-1], c.key) for c in columns])
+        next_cursor = encode_cursor(kind, [getattr(rows[-1], c.key) for c in attributes])
     return Page(rows, next_cursor)
