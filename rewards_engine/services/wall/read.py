@@ -212,10 +212,14 @@ class WallStanding:
 class Viewer(Protocol):
     """The donor asking for their standing (a donor record or its request-time view)."""
 
-    id: int
-    display_name: str | None
-    alias: str | None
-    on_hold: bool
+    @property
+    def id(self) -> int: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def alias(self) -> str | None: ...
+    @property
+    def on_hold(self) -> bool: ...
 
 
 def read_standing(runtime: Runtime, name: str, donor: Viewer, around: int) -> WallStanding:
