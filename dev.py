@@ -113,6 +113,8 @@ def lint(args: list[str]) -> None:
     run([str(BIN / "ruff"), "format", "--check", "."])
     run([str(BIN / "lint-imports"), "--no-logo"])  # the layering contracts in pyproject.toml
     run([str(BIN / "python"), "-m", "benchmarks.report", "--check"])  # doc figures = results
+    run([str(BIN / "mypy")])  # [tool.mypy]: rewards_engine and api
+    run([str(BIN / "vulture")])  # [tool.vulture]: dead code, bar vulture_whitelist.py
 
 
 COMMANDS = {"serve": serve, "test": test, "lint": lint}

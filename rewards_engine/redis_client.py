@@ -73,16 +73,8 @@ class RedisBudget:
     def charge(self, seconds: float) -> None:
         self.left -= seconds
 
-    @property
-    def spent(self) -> float:
-        return self.seconds - self.left
-
 
 _budget: ContextVar[RedisBudget | None] = ContextVar("redis_budget", default=None)
-
-
-def current_budget() -> RedisBudget | None:
-    return _budget.get()
 
 
 @contextmanager

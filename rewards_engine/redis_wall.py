@@ -386,6 +386,3 @@ class HonorWall:
     def exists(self, board: str) -> bool:
         keys = self.keys(board)
         return bool(self.client.exists(keys.listed, keys.shadow, keys.rev))
-
-    def remove_profile(self, donor_id: int) -> None:
-        self.client.hdel(self.profiles_key, member_of(donor_id))
