@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, one_of, utc_bucket
@@ -34,12 +35,14 @@ def daily_clips(db: Database, clock: Clock, donor_id: int, days: int = 30) -> li
     today = clock.now().astimezone(UTC).date()
     first = today - timedelta(days=days - 1)
     start = datetime.combine(first, time(), tzinfo=UTC)
-    accepted = [Clip.status == "accepted", Clip.accepted_at >= start]
+    accepted = [col(Clip.status) == "accepted", col(Clip.accepted_at) >= start]
     with db.read() as session:
-        day = utc_bucket(session, Clip.accepted_at, "day").label("day")
+        day = utc_bucket(session, col(Clip.accepted_at), "day").label("day")
         campaigns = list(
             session.scalars(
-                select(Clip.campaign_id).where(Clip.donor_id == donor_id, *accepted).distinct()
+                select(col(Clip.campaign_id))
+                .where(col(Clip.donor_id) == donor_id, *accepted)
+                .distinct()
             )
         )
         own: dict[str, int] = {}
@@ -48,14 +51,14 @@ def daily_clips(db: Database, clock: Clock, donor_id: int, days: int = 30) -> li
             own = dict(
                 session.execute(
                     select(day, func.count())
-                    .where(Clip.donor_id == donor_id, *accepted)
+                    .where(col(Clip.donor_id) == donor_id, *accepted)
                     .group_by(day)
                 ).all()
             )
             per_donor = (
                 select(day, func.count().label("clips"))
-                .where(*accepted, one_of(session, Clip.campaign_id, campaigns))
-                .group_by(day, Clip.donor_id)
+                .where(*accepted, one_of(session, col(Clip.campaign_id), campaigns))
+                .group_by(day, col(Clip.donor_id))
                 .subquery()
             )
             # (day, clips, donors with that many): a few rows per day, whatever the cohort.

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database
@@ -61,23 +62,23 @@ def list_records(
     """Newest first, filtered by actor, target, action and time."""
     query = select(AuditRecord)
     for column, value in (
-        (AuditRecord.actor_id, filters.actor_id),
-        (AuditRecord.target_type, filters.target_type),
-        (AuditRecord.target_id, filters.target_id),
-        (AuditRecord.action, filters.action),
+        (col(AuditRecord.actor_id), filters.actor_id),
+        (col(AuditRecord.target_type), filters.target_type),
+        (col(AuditRecord.target_id), filters.target_id),
+        (col(AuditRecord.action), filters.action),
     ):
         if value is not None:
             query = query.where(column == value)
     if filters.since is not None:
-        query = query.where(AuditRecord.created_at >= filters.since)
+        query = query.where(col(AuditRecord.created_at) >= filters.since)
     if filters.until is not None:
-        query = query.where(AuditRecord.created_at < filters.until)
+        query = query.where(col(AuditRecord.created_at) < filters.until)
     with db.read() as session:
         return fetch_page(
             session,
             query,
             kind="audit",
-            columns=(AuditRecord.created_at, AuditRecord.id),
+            columns=(col(AuditRecord.created_at), col(AuditRecord.id)),
             types=(datetime, int),
             limit=limit,
             cursor=cursor,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, lock_keys
@@ -46,7 +47,7 @@ def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[Camp
             session,
             select(Campaign),
             kind="campaigns",
-            columns=(Campaign.starts_at, Campaign.id),
+            columns=(col(Campaign.starts_at), col(Campaign.id)),
             types=(datetime, str),
             limit=limit,
             cursor=cursor,
@@ -70,8 +71,8 @@ def get_campaign(db: Database, campaign_id: str) -> CampaignDetail:
 def accepted_counts(session: Session, campaign_id: str) -> dict[str, int]:
     """Accepted clips per incident type, from the counters kept with every change."""
     rows = session.execute(
-        select(CampaignCounter.incident_type, CampaignCounter.accepted).where(
-            CampaignCounter.campaign_id == campaign_id
+        select(col(CampaignCounter.incident_type), col(CampaignCounter.accepted)).where(
+            col(CampaignCounter.campaign_id) == campaign_id
         )
     )
     return {kind: int(count) for kind, count in rows}
@@ -109,7 +110,7 @@ def save_campaign(
             session.add(campaign)
         else:
             if changes.get("currency", campaign.currency) != campaign.currency and session.scalar(
-                select(Clip.id).where(Clip.campaign_id == campaign_id).limit(1)
+                select(col(Clip.id)).where(col(Clip.campaign_id) == campaign_id).limit(1)
             ):
                 raise Conflict(
                     "the campaign has clips: their cash is booked in its currency",

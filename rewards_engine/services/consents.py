@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, lock_keys, retry_on_contention
@@ -23,8 +24,8 @@ def current_version(session: Session, now: datetime) -> ConsentVersion | None:
     """The newest published consent text (a future publication is not current yet)."""
     return session.scalars(
         select(ConsentVersion)
-        .where(ConsentVersion.published_at <= now)
-        .order_by(ConsentVersion.published_at.desc())
+        .where(col(ConsentVersion.published_at) <= now)
+        .order_by(col(ConsentVersion.published_at).desc())
         .limit(1)
     ).first()
 
@@ -158,7 +159,7 @@ def consent_history(db: Database, donor_id: int) -> list[ConsentRecord]:
         return list(
             session.scalars(
                 select(ConsentRecord)
-                .where(ConsentRecord.donor_id == donor_id)
-                .order_by(ConsentRecord.id)
+                .where(col(ConsentRecord.donor_id) == donor_id)
+                .order_by(col(ConsentRecord.id))
             )
         )

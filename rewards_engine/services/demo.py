@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from rewards_engine.clock import FixedClock
 from rewards_engine.domain.actors import Actor
@@ -164,7 +165,7 @@ def _aftermath(
     medals.evaluate_scheduled(db, clock)
     ids = {}
     with db.read() as session:
-        for donor_id, account in session.execute(select(Donor.id, Donor.account_id)):
+        for donor_id, account in session.execute(select(col(Donor.id), col(Donor.account_id))):
             ids[account] = donor_id
     for gift in spec.get("points", []):
         support.adjust(db, clock, SUPPORT, ids[gift["account_id"]], asset="points",

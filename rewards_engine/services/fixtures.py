@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
@@ -136,8 +136,8 @@ def _prepare_medal(record: dict[str, Any]) -> dict[str, Any]:
 def _newest_medal(session: Session, record: dict[str, Any]) -> MedalDefinition | None:
     return session.scalars(
         select(MedalDefinition)
-        .where(MedalDefinition.code == record["code"])
-        .order_by(MedalDefinition.version.desc())
+        .where(col(MedalDefinition.code) == record["code"])
+        .order_by(col(MedalDefinition.version).desc())
     ).first()
 
 
@@ -167,7 +167,7 @@ def _prepare_fraud_rule(record: dict[str, Any]) -> dict[str, Any]:
     for required in ("code", "name", "severity"):
         if required not in record:
             raise InvalidInput(f"fraud rule lacks {required!r}", field=required)
-    settings = {
+    settings: dict[str, Any] = {
         k: record[k] for k in ("severity", "high_at", "dismissal_covers", "params") if k in record
     }
     record.update(fraud_rules.validate_rule(record["code"], settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, one_of, retry_on_contention
@@ -35,8 +36,8 @@ def change_holds(
     session, now = uow.session, clock.now()
     changing = list(
         session.scalars(
-            select(Donor.id).where(
-                one_of(session, Donor.id, list(reasons)), Donor.on_hold.is_(not on_hold)
+            select(col(Donor.id)).where(
+                one_of(session, col(Donor.id), list(reasons)), col(Donor.on_hold).is_(not on_hold)
             )
         )
     )
@@ -44,7 +45,7 @@ def change_holds(
         return []
     session.execute(
         update(Donor)
-        .where(one_of(session, Donor.id, changing))
+        .where(one_of(session, col(Donor.id), changing))
         .values(on_hold=on_hold, updated_at=now)
     )
     fulfilled: dict[int, list[int]] = {}

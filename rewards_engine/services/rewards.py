@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
-from rewards_engine.db import Database, insert, lock_keys
+from rewards_engine.db import Database, insert, lock_keys, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -51,9 +52,11 @@ class CatalogItem:
 def list_items(db: Database, *, include_retired: bool = False) -> list[CatalogItem]:
     """Items and what is left of each (camera units, or unassigned gift-card codes)."""
     with db.read() as session:
-        query = select(RewardItem).order_by(RewardItem.kind, RewardItem.point_cost, RewardItem.id)
+        query = select(RewardItem).order_by(
+            col(RewardItem.kind), col(RewardItem.point_cost), col(RewardItem.id)
+        )
         if not include_retired:
-            query = query.where(RewardItem.active.is_(True))
+            query = query.where(col(RewardItem.active).is_(True))
         items = list(session.scalars(query))
         codes: dict[str, int] = {}
         for name, source in SOURCES.items():
@@ -122,7 +125,7 @@ def save_item(
                 id=item_id,
                 created_at=now,
                 updated_at=now,
-                **{k: merged.get(k) for k in ITEM_FIELDS if k in merged},
+                **{k: merged[k] for k in ITEM_FIELDS if k in merged},
             )
             session.add(item)
         else:
@@ -266,7 +269,7 @@ def import_codes(
         if item is None or item.kind != RewardKind.GIFT_CARD:
             raise NotFound(f"no gift-card reward {item_id!r}", code="reward_not_found")
         if rows:
-            table = GiftCardCode.__table__
+            table = table_of(GiftCardCode)
             added = session.execute(
                 insert(session, table)
                 .values(list(rows.values()))

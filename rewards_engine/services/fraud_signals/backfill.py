@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import one_of, seconds_between
 from rewards_engine.domain.fraud import Finding, RuleConfig, modified_z_scores
@@ -23,31 +24,31 @@ def backfill_dump(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
     """Many clips in one call recorded long before they were donated."""
     age = rule.param("min_age_days") * 86_400
     minimum = int(rule.param("min_clips"))
-    old = seconds_between(session, Clip.created_at, Clip.recorded_at) > age
-    where: list[Any] = [Clip.status != "duplicate", old]
+    old = seconds_between(session, col(Clip.created_at), col(Clip.recorded_at)) > age
+    where: list[Any] = [col(Clip.status) != "duplicate", old]
     if not scope.full:
         where.append(scope.new())
     rows = session.execute(
         select(
-            Clip.batch_id,
-            Clip.donor_id,
+            col(Clip.batch_id),
+            col(Clip.donor_id),
             func.count(),
-            func.min(Clip.recorded_at),
-            func.max(Clip.created_at),
+            func.min(col(Clip.recorded_at)),
+            func.max(col(Clip.created_at)),
         )
         .where(*where)
-        .group_by(Clip.batch_id, Clip.donor_id)
+        .group_by(col(Clip.batch_id), col(Clip.donor_id))
         .having(func.count() >= minimum)
     ).all()
     ids = _clip_ids(
         session,
         (batch_id for batch_id, *_ in rows),
         [
-            one_of(session, Clip.donor_id, sorted({r[1] for r in rows})),
-            one_of(session, Clip.batch_id, sorted({r[0] for r in rows})),
+            one_of(session, col(Clip.donor_id), sorted({r[1] for r in rows})),
+            one_of(session, col(Clip.batch_id), sorted({r[0] for r in rows})),
             old,
         ],
-        [Clip.batch_id],
+        [col(Clip.batch_id)],
         lambda r: [r.batch_id],
     )
     return [
@@ -84,11 +85,11 @@ def staged_share(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex)
     if not scope.full:
         return []
     minimum, max_z = rule.param("min_clips"), rule.param("max_z")
-    staged = func.sum(case((Clip.staged.is_(True), 1), else_=0))
+    staged = func.sum(case((col(Clip.staged).is_(True), 1), else_=0))
     rows = session.execute(
-        select(Clip.campaign_id, Clip.donor_id, func.count(), staged)
+        select(col(Clip.campaign_id), col(Clip.donor_id), func.count(), staged)
         .where(_counted())
-        .group_by(Clip.campaign_id, Clip.donor_id)
+        .group_by(col(Clip.campaign_id), col(Clip.donor_id))
         .having(func.count() >= minimum)
     ).all()
     findings = []
@@ -120,38 +121,48 @@ def _camera_rates(session: Session, rule: RuleConfig, scope: Scope) -> list[Find
     now = _utc(scope.now or datetime.now(UTC))
     findings = []
     for campaign, starts_at, ends_at in session.execute(
-        select(Campaign.id, Campaign.starts_at, Campaign.ends_at)
+        select(col(Campaign.id), col(Campaign.starts_at), col(Campaign.ends_at))
     ).all():
         end = min(now, _utc(ends_at)) if ends_at is not None else now
         start = max(end - timedelta(days=window), _utc(starts_at))
         days = max((end - start).total_seconds() / 86_400, 1.0)
         rows = session.execute(
             select(
-                Clip.campaign_id, Clip.donor_id, func.count(), func.count(distinct(Clip.camera_id))
+                col(Clip.campaign_id),
+                col(Clip.donor_id),
+                func.count(),
+                func.count(distinct(col(Clip.camera_id))),
             )
             .where(
                 _counted(),
-                Clip.campaign_id == campaign,
-                Clip.recorded_at >= start,
-                Clip.recorded_at <= end,
+                col(Clip.campaign_id) == campaign,
+                col(Clip.recorded_at) >= start,
+                col(Clip.recorded_at) <= end,
             )
-            .group_by(Clip.campaign_id, Clip.donor_id)
+            .group_by(col(Clip.campaign_id), col(Clip.donor_id))
             .having(func.count() >= minimum)
         ).all()
         if not rows:
             continue
         values = [r[2] / r[3] / days for r in rows]
-        findings += _outliers(
-            rule, campaign, "per_camera_day", rows, values, floor, max_z,
-            lambda r, v, days=days, end=end: (
+
+        def describe(r: Any, v: float, days: float = days, end: datetime = end) -> str:
+            return (
                 f"{v:.2f} clips per camera per day ({r[2]} clips on {r[3]} camera(s) in the "
                 f"{days:g} days to {end.date()})"
-            ),
-            lambda r, days=days, start=start, end=end: {
+            )
+
+        def figures(
+            r: Any, days: float = days, start: datetime = start, end: datetime = end
+        ) -> dict[str, Any]:
+            return {
                 "clips": r[2], "cameras": r[3], "days": round(days, 2),
                 "from": start.isoformat(), "to": end.isoformat(),
-            },
-        )  # fmt: skip
+            }  # fmt: skip
+
+        findings += _outliers(
+            rule, campaign, "per_camera_day", rows, values, floor, max_z, describe, figures
+        )
     return findings
 
 

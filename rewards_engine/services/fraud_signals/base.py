@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.domain.fraud import Finding, RuleConfig
 from rewards_engine.models import Clip
@@ -31,7 +32,7 @@ class Scope:
     now: datetime | None = None  # the scan's time: rules measured over a window end here
 
     def new(self) -> ColumnElement[bool]:
-        return and_(Clip.id > self.after_id, Clip.id <= self.up_to_id)
+        return and_(col(Clip.id) > self.after_id, col(Clip.id) <= self.up_to_id)
 
 
 @dataclass
@@ -51,9 +52,9 @@ class HashIndex:
         self, session: Session, where: ColumnElement[bool]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         result = session.execute(
-            select(Clip.id, Clip.donor_id, Clip.camera_id, Clip.perceptual_hash).where(
-                where, Clip.perceptual_hash.is_not(None), Clip.status.in_(COUNTED)
-            )
+            select(
+                col(Clip.id), col(Clip.donor_id), col(Clip.camera_id), col(Clip.perceptual_hash)
+            ).where(where, col(Clip.perceptual_hash).is_not(None), col(Clip.status).in_(COUNTED))
         ).all()
         codes = self.camera_codes
         ids = np.fromiter((r[0] for r in result), dtype=np.int64, count=len(result))
@@ -62,7 +63,10 @@ class HashIndex:
             (codes.setdefault(r[2], len(codes)) for r in result), dtype=np.int64, count=len(result)
         )
         hashes = np.fromiter(
-            (r[3] & 0xFFFFFFFFFFFFFFFF for r in result), dtype=np.uint64, count=len(result)
+            # the query keeps only clips with a hash: the check narrows the type, drops none
+            (r[3] & 0xFFFFFFFFFFFFFFFF for r in result if r[3] is not None),
+            dtype=np.uint64,
+            count=len(result),
         )
         return ids, donors, cameras, hashes
 
@@ -86,7 +90,8 @@ class HashIndex:
         if up_to_id <= self.up_to_id:
             return
         self.append(
-            self.rows(session, and_(Clip.id > self.up_to_id, Clip.id <= up_to_id)), up_to_id
+            self.rows(session, and_(col(Clip.id) > self.up_to_id, col(Clip.id) <= up_to_id)),
+            up_to_id,
         )
 
 
@@ -94,7 +99,7 @@ Signal = Callable[[Session, RuleConfig, Scope, HashIndex], list[Finding]]
 
 
 def _counted() -> ColumnElement[bool]:
-    return Clip.status.in_(COUNTED)
+    return col(Clip.status).in_(COUNTED)
 
 
 def _clip_ids(
@@ -108,7 +113,7 @@ def _clip_ids(
     one per finding: the leader's 200,000 clips would be read hundreds of times)."""
     found: dict[Hashable, list[int]] = {key: [] for key in wanted}
     if found:
-        rows = session.execute(select(Clip.id, *columns).where(*where).order_by(Clip.id))
+        rows = session.execute(select(col(Clip.id), *columns).where(*where).order_by(col(Clip.id)))
         for row in rows:
             for key in keys_of(row):
                 ids = found.get(key)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import one_of, utc_bucket
 from rewards_engine.domain.fraud import Finding, RuleConfig, modified_z_scores, tier
@@ -28,19 +29,19 @@ from rewards_engine.services.fraud_signals.base import (
 def cohort_outlier(session: Session, rule: RuleConfig, scope: Scope, _: HashIndex) -> list[Finding]:
     """A donor's accepted clips in a day, against every donor of the campaign that day."""
     max_z, minimum = rule.param("max_z"), rule.param("min_daily_clips")
-    day = utc_bucket(session, Clip.accepted_at, "day").label("day")
-    where: list[Any] = [Clip.status == "accepted", Clip.accepted_at.is_not(None)]
+    day = utc_bucket(session, col(Clip.accepted_at), "day").label("day")
+    where: list[Any] = [col(Clip.status) == "accepted", col(Clip.accepted_at).is_not(None)]
     if not scope.full:
-        earliest = _earliest_new(session, scope, Clip.accepted_at)
-        campaigns = _new_values(session, scope, Clip.campaign_id)
+        earliest = _earliest_new(session, scope, col(Clip.accepted_at))
+        campaigns = _new_values(session, scope, col(Clip.campaign_id))
         if earliest is None:
             return []
         start = earliest.replace(hour=0, minute=0, second=0, microsecond=0)
-        where += [Clip.accepted_at >= start, one_of(session, Clip.campaign_id, campaigns)]
+        where += [col(Clip.accepted_at) >= start, one_of(session, col(Clip.campaign_id), campaigns)]
     rows = session.execute(
-        select(Clip.campaign_id, day, Clip.donor_id, func.count())
+        select(col(Clip.campaign_id), day, col(Clip.donor_id), func.count())
         .where(*where)
-        .group_by(Clip.campaign_id, day, Clip.donor_id)
+        .group_by(col(Clip.campaign_id), day, col(Clip.donor_id))
     ).all()
     cohorts: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for campaign, moment, donor_id, clips in rows:
@@ -61,12 +62,12 @@ def cohort_outlier(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
         session,
         ((campaign, moment, donor) for campaign, moment, donor, *_ in flagged),
         [
-            Clip.status == "accepted",
-            one_of(session, Clip.donor_id, sorted({f[2] for f in flagged})),
-            Clip.accepted_at >= min(days),
-            Clip.accepted_at < max(days) + timedelta(days=1),
+            col(Clip.status) == "accepted",
+            one_of(session, col(Clip.donor_id), sorted({f[2] for f in flagged})),
+            col(Clip.accepted_at) >= min(days),
+            col(Clip.accepted_at) < max(days) + timedelta(days=1),
         ],
-        [Clip.campaign_id, Clip.donor_id, Clip.accepted_at],
+        [col(Clip.campaign_id), col(Clip.donor_id), col(Clip.accepted_at)],
         lambda r: [(r.campaign_id, _utc(r.accepted_at).strftime("%Y-%m-%d"), r.donor_id)],
     )
     return [

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import one_of
 from rewards_engine.domain.fraud import Finding, HashSet, RuleConfig, near_matches, near_pairs
@@ -20,17 +21,17 @@ def exact_duplicate(
     session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
 ) -> list[Finding]:
     """The same SHA-256 from several donors: everyone after the first is flagged."""
-    shared = select(Clip.video_sha256).group_by(Clip.video_sha256)
+    shared = select(col(Clip.video_sha256)).group_by(col(Clip.video_sha256))
     if not scope.full:
-        hashes = _new_values(session, scope, Clip.video_sha256)
+        hashes = _new_values(session, scope, col(Clip.video_sha256))
         if not hashes:
             return []
-        shared = shared.where(one_of(session, Clip.video_sha256, hashes))
-    shared = shared.having(func.count(distinct(Clip.donor_id)) > 1)
+        shared = shared.where(one_of(session, col(Clip.video_sha256), hashes))
+    shared = shared.having(func.count(distinct(col(Clip.donor_id))) > 1)
     rows = session.execute(
-        select(Clip.video_sha256, Clip.donor_id, Clip.id, Clip.status)
-        .where(Clip.video_sha256.in_(shared.scalar_subquery()))
-        .order_by(Clip.video_sha256, Clip.id)
+        select(col(Clip.video_sha256), col(Clip.donor_id), col(Clip.id), col(Clip.status))
+        .where(col(Clip.video_sha256).in_(shared.scalar_subquery()))
+        .order_by(col(Clip.video_sha256), col(Clip.id))
     ).all()
     by_hash: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
@@ -106,8 +107,8 @@ def _near_findings(
     clips = {
         row.id: row
         for row in session.execute(
-            select(Clip.id, Clip.donor_id, Clip.camera_id, Clip.status).where(
-                one_of(session, Clip.id, clip_ids)
+            select(col(Clip.id), col(Clip.donor_id), col(Clip.camera_id), col(Clip.status)).where(
+                one_of(session, col(Clip.id), clip_ids)
             )
         )
     }

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import one_of
 from rewards_engine.domain.fraud import Finding, RuleConfig
@@ -33,17 +34,18 @@ def shared_identity(
     again once it has doubled."""
     findings = []
     shared = (
-        select(Donor.payout_fingerprint)
-        .where(Donor.payout_fingerprint.is_not(None))
-        .group_by(Donor.payout_fingerprint)
+        select(col(Donor.payout_fingerprint))
+        .where(col(Donor.payout_fingerprint).is_not(None))
+        .group_by(col(Donor.payout_fingerprint))
         .having(func.count() > 1)
     )
     groups: dict[str, list[int]] = defaultdict(list)
     for fingerprint, donor_id in session.execute(
-        select(Donor.payout_fingerprint, Donor.id)
-        .where(Donor.payout_fingerprint.in_(shared.scalar_subquery()))
-        .order_by(Donor.id)
+        select(col(Donor.payout_fingerprint), col(Donor.id))
+        .where(col(Donor.payout_fingerprint).in_(shared.scalar_subquery()))
+        .order_by(col(Donor.id))
     ):
+        assert fingerprint is not None  # the subquery holds only fingerprints that are set
         groups[fingerprint].append(donor_id)
     for fingerprint, donors in groups.items():
         for donor_id in donors:
@@ -59,18 +61,18 @@ def shared_identity(
                     {"shared_with": others},
                 )
             )
-    cameras = select(Clip.camera_id).group_by(Clip.camera_id)
+    cameras = select(col(Clip.camera_id)).group_by(col(Clip.camera_id))
     if not scope.full:
-        touched = _new_values(session, scope, Clip.camera_id)
+        touched = _new_values(session, scope, col(Clip.camera_id))
         if not touched:
             return findings
-        cameras = cameras.where(one_of(session, Clip.camera_id, touched))
-    cameras = cameras.having(func.count(distinct(Clip.donor_id)) > 1)
+        cameras = cameras.where(one_of(session, col(Clip.camera_id), touched))
+    cameras = cameras.having(func.count(distinct(col(Clip.donor_id))) > 1)
     rows = session.execute(
-        select(Clip.camera_id, Clip.donor_id, func.min(Clip.id), func.count())
-        .where(Clip.camera_id.in_(cameras.scalar_subquery()))
-        .group_by(Clip.camera_id, Clip.donor_id)
-        .order_by(Clip.camera_id, func.min(Clip.id))
+        select(col(Clip.camera_id), col(Clip.donor_id), func.min(col(Clip.id)), func.count())
+        .where(col(Clip.camera_id).in_(cameras.scalar_subquery()))
+        .group_by(col(Clip.camera_id), col(Clip.donor_id))
+        .order_by(col(Clip.camera_id), func.min(col(Clip.id)))
     ).all()
     by_camera: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
@@ -81,10 +83,10 @@ def shared_identity(
         ((donor_id, camera) for camera, donor_id in members),
         [
             _counted(),
-            one_of(session, Clip.camera_id, sorted(by_camera)),
-            one_of(session, Clip.donor_id, sorted({donor_id for _, donor_id in members})),
+            one_of(session, col(Clip.camera_id), sorted(by_camera)),
+            one_of(session, col(Clip.donor_id), sorted({donor_id for _, donor_id in members})),
         ],
-        [Clip.donor_id, Clip.camera_id],
+        [col(Clip.donor_id), col(Clip.camera_id)],
         lambda r: [(r.donor_id, r.camera_id)],
     )
     for camera, users in by_camera.items():
@@ -94,7 +96,7 @@ def shared_identity(
         ]
         total = sum(user["clips"] for user in ring)
         for position, user in enumerate(ring):
-            others = [f"donor {o['donor_id']} ({o['clips']} clips)" for o in ring if o is not user]
+            sharers = [f"donor {o['donor_id']} ({o['clips']} clips)" for o in ring if o is not user]
             if position == 0:
                 text = f"camera {camera} donated here first ({user['clips']} clips), then under "
             else:
@@ -110,7 +112,7 @@ def shared_identity(
                     f"camera:{camera}"[:200],
                     1.0,
                     float(total),
-                    (text + ", ".join(others))[:500],
+                    (text + ", ".join(sharers))[:500],
                     {
                         "camera_id": camera,
                         "first_donor_id": ring[0]["donor_id"],

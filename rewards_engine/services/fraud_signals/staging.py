@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine.db import one_of, seconds_between
 from rewards_engine.domain.fraud import Finding, RuleConfig, tier
@@ -32,30 +33,30 @@ def staging_fanout(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
     min_events = int(rule.param("min_events"))
     where: list[Any] = [_counted()]
     if not scope.full:
-        donors = _new_values(session, scope, Clip.donor_id)
-        earliest = _earliest_new(session, scope, Clip.recorded_at)
+        donors = _new_values(session, scope, col(Clip.donor_id))
+        earliest = _earliest_new(session, scope, col(Clip.recorded_at))
         if not donors or earliest is None:
             return []
         since = earliest - timedelta(seconds=window)
         # A clip is donated after it is recorded: the created_at bound lets the
         # (donor, created_at) index skip a heavy donor's older clips.
         where += [
-            one_of(session, Clip.donor_id, donors),
-            Clip.recorded_at >= since,
-            Clip.created_at >= since,
+            one_of(session, col(Clip.donor_id), donors),
+            col(Clip.recorded_at) >= since,
+            col(Clip.created_at) >= since,
         ]
-    previous = func.lag(Clip.recorded_at).over(
-        partition_by=Clip.donor_id, order_by=(Clip.recorded_at, Clip.id)
+    previous = func.lag(col(Clip.recorded_at)).over(
+        partition_by=col(Clip.donor_id), order_by=(col(Clip.recorded_at), col(Clip.id))
     )
     ordered = (
         select(
-            Clip.id,
-            Clip.donor_id,
-            Clip.camera_id,
-            Clip.event_id,
-            Clip.recorded_at,
+            col(Clip.id),
+            col(Clip.donor_id),
+            col(Clip.camera_id),
+            col(Clip.event_id),
+            col(Clip.recorded_at),
             case(
-                (seconds_between(session, Clip.recorded_at, previous) <= window, 0), else_=1
+                (seconds_between(session, col(Clip.recorded_at), previous) <= window, 0), else_=1
             ).label("starts"),
         )
         .where(*where)
@@ -89,11 +90,11 @@ def staging_fanout(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
         (m[1] for m in moments),
         [
             _counted(),
-            one_of(session, Clip.donor_id, sorted({m[0] for m in moments})),
-            Clip.recorded_at >= min((m[5] for m in moments), default=datetime.now(UTC)),
-            Clip.recorded_at <= max((m[6] for m in moments), default=datetime.now(UTC)),
+            one_of(session, col(Clip.donor_id), sorted({m[0] for m in moments})),
+            col(Clip.recorded_at) >= min((m[5] for m in moments), default=datetime.now(UTC)),
+            col(Clip.recorded_at) <= max((m[6] for m in moments), default=datetime.now(UTC)),
         ],
-        [Clip.donor_id, Clip.recorded_at],
+        [col(Clip.donor_id), col(Clip.recorded_at)],
         _moments_of(moments),
     )
     findings = [
@@ -135,30 +136,41 @@ def _moments_of(moments: Sequence[tuple[Any, ...]]) -> Callable[[Any], list[Hash
 
 
 def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope) -> list[Finding]:
-    where: list[Any] = [Clip.status != "duplicate"]
+    where: list[Any] = [col(Clip.status) != "duplicate"]
     if not scope.full:
-        donors = _new_values(session, scope, Clip.donor_id)
+        donors = _new_values(session, scope, col(Clip.donor_id))
         if not donors:
             return []
-        events = _new_values(session, scope, Clip.event_id)
-        where += [one_of(session, Clip.donor_id, donors), one_of(session, Clip.event_id, events)]
+        events = _new_values(session, scope, col(Clip.event_id))
+        where += [
+            one_of(session, col(Clip.donor_id), donors),
+            one_of(session, col(Clip.event_id), events),
+        ]
     clips = func.count()
-    cameras = func.count(distinct(Clip.camera_id))
+    cameras = func.count(distinct(col(Clip.camera_id)))
     rows = session.execute(
         select(
-            Clip.donor_id,
-            Clip.campaign_id,
-            Clip.event_id,
+            col(Clip.donor_id),
+            col(Clip.campaign_id),
+            col(Clip.event_id),
             clips,
             cameras,
-            Campaign.cap_paid_per_event,
+            col(Campaign.cap_paid_per_event),
         )
-        .join(Campaign, Campaign.id == Clip.campaign_id)
+        .join(Campaign, col(Campaign.id) == col(Clip.campaign_id))
         .where(*where)
-        .group_by(Clip.donor_id, Clip.campaign_id, Clip.event_id, Campaign.cap_paid_per_event)
+        .group_by(
+            col(Clip.donor_id),
+            col(Clip.campaign_id),
+            col(Clip.event_id),
+            col(Campaign.cap_paid_per_event),
+        )
         .having(
             (clips > cameras)
-            | (Campaign.cap_paid_per_event.is_not(None) & (clips > Campaign.cap_paid_per_event))
+            | (
+                col(Campaign.cap_paid_per_event).is_not(None)
+                & (clips > col(Campaign.cap_paid_per_event))
+            )
         )
     ).all()
     ids = _clip_ids(
@@ -166,10 +178,10 @@ def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope
         ((donor, campaign, event) for donor, campaign, event, *_ in rows),
         [
             _counted(),
-            one_of(session, Clip.donor_id, sorted({r[0] for r in rows})),
-            one_of(session, Clip.event_id, sorted({r[2] for r in rows})),
+            one_of(session, col(Clip.donor_id), sorted({r[0] for r in rows})),
+            one_of(session, col(Clip.event_id), sorted({r[2] for r in rows})),
         ],
-        [Clip.donor_id, Clip.campaign_id, Clip.event_id],
+        [col(Clip.donor_id), col(Clip.campaign_id), col(Clip.event_id)],
         lambda r: [(r.donor_id, r.campaign_id, r.event_id)],
     )
     findings = []
