@@ -40,7 +40,7 @@ class RewardsApi(Api):  # type: ignore[misc]  # flask-smorest ships no types: Ap
 
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error):  # type: ignore[no-untyped-def]
+    def handle_http_exception(self, error):  # type: ignore[no-untyped-def]  # overrides untyped flask-smorest
         return http_exception_body(error)
 
 
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.extensions[TOKENS] = TokenVerifier(settings)
     if settings.trusted_proxies:  # the client's address and host, as the proxies saw them
         hops = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask's documented way to wrap WSGI
 
     api = RewardsApi(app)
     for converter in (Int32Converter, Int64Converter):

@@ -87,6 +87,6 @@ def auth_required(role: Role) -> Callable[[F], F]:
                 },
             },
         )
-        return documented(wrapper)  # type: ignore[no-any-return]
+        return documented(wrapper)  # type: ignore[no-any-return]  # flask-smorest ships no types
 
     return decorator

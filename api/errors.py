@@ -140,7 +140,7 @@ def database_failure_response(exc: Exception, failure: str) -> Any:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def on_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
+    def on_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]  # Flask's handler return union is untyped
         status = domain_status(exc)
         errors = None
         if exc.field:
@@ -152,7 +152,7 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(body), status, headers
 
     @app.errorhandler(Exception)
-    def on_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def on_unexpected(exc: Exception):  # type: ignore[no-untyped-def]  # Flask's handler return union is untyped
         if isinstance(exc, HTTPException):
             body, status, headers = http_exception_body(exc)
             return jsonify(body), status, headers

@@ -45,7 +45,7 @@ def per_donor(action: str, limit: Callable[[], int]) -> Callable[[F], F]:
                 refuse(error)
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the view's signature
 
     return decorator
 

@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Collection
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -287,7 +287,7 @@ def rewards_group() -> None:
 @rewards_group.command("import-codes")
 @click.argument("item")
 @click.argument("csv_file", type=click.File("r"))
-def import_codes_command(item: str, csv_file) -> None:  # type: ignore[no-untyped-def]
+def import_codes_command(item: str, csv_file: TextIO) -> None:
     """Upload gift-card codes for ITEM from a CSV file (first column; header `code`)."""
     from rewards_engine.crypto import Vault
     from rewards_engine.domain.actors import Actor

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,7 @@ class EmbeddedRedis:
             os.kill(int(self.pid_path.read_text().strip()), signal.SIGTERM)
 
     @contextmanager
-    def _lock(self):  # type: ignore[no-untyped-def]
+    def _lock(self) -> Iterator[None]:
         with open(self.directory / "redis.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

@@ -94,7 +94,7 @@ class TokenVerifier:
         try:
             claims = jwt.decode(
                 token,
-                self._key,  # type: ignore[arg-type]
+                self._key,  # type: ignore[arg-type]  # PyJWT accepts the key object; its stub says str
                 algorithms=[self._algorithm],  # never trust the token's own "alg"
                 audience=self._audience,
                 options={"require": ["exp", "sub", "role"]},

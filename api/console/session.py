@@ -114,7 +114,7 @@ def staff_required(role: Role = Role.SUPPORT) -> Callable[[F], F]:
                 abort(403, f"This page needs the {role.value} role.")
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the view's signature
 
     return decorator
 

@@ -56,7 +56,7 @@ class FlagDetailSchema(FraudFlagSchema):
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), required=True)
 
     @ma.pre_dump
-    def flatten(self, detail, **_):  # type: ignore[no-untyped-def]
+    def flatten(self, detail, **_):  # type: ignore[no-untyped-def]  # marshmallow hook signature
         return {**detail.flag.model_dump(), "evidence": detail.evidence}
 
 

@@ -42,7 +42,7 @@ class StripeProvider:
             addresses["api"] = settings.api_base.rstrip("/")
         self.client = stripe.StripeClient(
             settings.api_key,
-            base_addresses=addresses,  # type: ignore[arg-type]
+            base_addresses=addresses,  # type: ignore[arg-type]  # stripe's TypedDict wants literal keys
             max_network_retries=2,
             http_client=stripe.RequestsClient(timeout=settings.timeout_s),
         )

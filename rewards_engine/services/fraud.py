@@ -192,7 +192,7 @@ def record_findings(
                 flag_id, limit = cover
                 covered = [f for f in fresh if f.magnitude <= limit]
                 report.covered_by_dismissals += len(covered)
-                evidence += [(session.get(FraudFlag, flag_id), f) for f in covered]  # type: ignore[misc]
+                evidence += [(session.get(FraudFlag, flag_id), f) for f in covered]  # type: ignore[misc]  # the flag exists: its id was just read
                 fresh = [f for f in fresh if f.magnitude > limit]
             if not fresh:
                 continue

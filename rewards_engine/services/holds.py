@@ -52,7 +52,7 @@ def change_holds(
     if not on_hold and fulfil_gift_cards:
         session.flush()
         for redemption_id in redemptions.fulfil_after_release(session, now, changing):
-            donor_id = session.get(Redemption, redemption_id).donor_id  # type: ignore[union-attr]
+            donor_id = session.get(Redemption, redemption_id).donor_id  # type: ignore[union-attr]  # the redemption exists: the caller locked it
             fulfilled.setdefault(donor_id, []).append(redemption_id)
     for donor_id in changing:
         uow.publish(DonorChanged(donor_id))

@@ -323,7 +323,7 @@ def reverse_locked(
             uow,
             now,
             counted[0].donor_id,
-            touched=[c.accepted_at for c in counted],  # type: ignore[misc]
+            touched=[c.accepted_at for c in counted],  # type: ignore[misc]  # counted clips were accepted: the query says so
             reason=f"{len(counted)} clip(s) reversed"
             if len(counted) > 1
             else f"clip {counted[0].id} reversed",
