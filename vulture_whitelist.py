@@ -196,3 +196,9 @@ server_time  # unused variable (rewards_engine/services/wall/read.py:50)
 ranked_donors  # unused variable (rewards_engine/services/wall/read.py:201)
 clips_to_pass_next  # unused variable (rewards_engine/services/wall/read.py:206)
 server_time  # unused variable (rewards_engine/services/wall/read.py:209)
+
+# Result-type fields filled by db.row_view (by name, from the row) and dumped by schemas.
+created_by  # unused variable
+item_count  # unused variable
+destination_masked  # unused variable
+DataclassInstance  # db.row_view's bound, named in a string (typing only)

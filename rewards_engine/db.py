@@ -16,9 +16,9 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     DateTime,
@@ -43,6 +43,9 @@ from sqlalchemy.types import TypeDecorator
 
 from rewards_engine.domain.errors import Unavailable
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -57,6 +60,7 @@ CONTENTION_ATTEMPTS = 5
 CONTENTION_BASE_DELAY_S = 0.02
 P = ParamSpec("P")
 T = TypeVar("T")
+V = TypeVar("V", bound="DataclassInstance")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -319,6 +323,12 @@ def table_of(model: type[Any]) -> Table:
     table = model.__table__  # set on every table=True class; SQLModel's types omit it
     assert isinstance(table, Table)
     return table
+
+
+def row_view(view: type[V], row: object) -> V:
+    """A use case's frozen result type filled from an ORM row, field by field name, inside
+    the transaction: what the API gets instead of the row itself."""
+    return view(**{spec.name: getattr(row, spec.name) for spec in fields(view)})
 
 
 def changed_rows(session: Session, statement: Executable) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention, table_of
+from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention, row_view, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -156,18 +156,6 @@ class DonorMatch:
     on_hold: bool
     created_at: datetime
 
-    @classmethod
-    def of(cls, donor: Donor) -> DonorMatch:
-        return cls(
-            id=donor.id,
-            account_id=donor.account_id,
-            display_name=donor.display_name,
-            alias=donor.alias,
-            status=donor.status,
-            on_hold=donor.on_hold,
-            created_at=donor.created_at,
-        )
-
 
 def search(db: Database, text: str, limit: int = 20) -> list[DonorMatch]:
     """Donors whose id or account id is ``text``, or whose display name or alias starts
@@ -185,7 +173,7 @@ def search(db: Database, text: str, limit: int = 20) -> list[DonorMatch]:
         matches.append(col(Donor.id) == int(text))
     with db.read() as session:
         return [
-            DonorMatch.of(donor)
+            row_view(DonorMatch, donor)
             for donor in session.scalars(
                 select(Donor)
                 .where(or_(*matches))

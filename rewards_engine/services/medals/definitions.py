@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, lock_keys
+from rewards_engine.db import Database, lock_keys, row_view
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -93,23 +93,6 @@ class DefinitionVersion:
     created_at: datetime
     created_by: str
 
-    @classmethod
-    def of(cls, row: MedalDefinition) -> DefinitionVersion:
-        return cls(
-            row.code,
-            row.version,
-            row.name,
-            row.description,
-            row.icon_key,
-            row.tier,
-            row.bonus_points,
-            row.sort_order,
-            row.rule,
-            row.active,
-            row.created_at,
-            row.created_by,
-        )
-
 
 @dataclass(frozen=True)
 class DefinitionInput:
@@ -178,7 +161,7 @@ def save_definition(
             before=None if latest is None else _definition_json(latest),
             after=_definition_json(row),
         )
-        return DefinitionVersion.of(row)
+        return row_view(DefinitionVersion, row)
 
 
 def retire_definition(
@@ -199,7 +182,7 @@ def retire_definition(
         if latest is None:
             raise NotFound(f"no medal {code!r}", code="medal_not_found")
         if not latest.active:
-            return DefinitionVersion.of(latest)
+            return row_view(DefinitionVersion, latest)
         row = MedalDefinition(
             **{
                 **_definition_json(latest),
@@ -221,7 +204,7 @@ def retire_definition(
             after=_definition_json(row),
             reason=reason,
         )
-        return DefinitionVersion.of(row)
+        return row_view(DefinitionVersion, row)
 
 
 def _definition_json(row: MedalDefinition) -> dict[str, Any]:
@@ -249,4 +232,4 @@ def list_definitions(db: Database) -> list[DefinitionVersion]:
                 col(MedalDefinition.code), col(MedalDefinition.version)
             )
         )
-        return [DefinitionVersion.of(row) for row in rows]
+        return [row_view(DefinitionVersion, row) for row in rows]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine.db import Database, one_of
+from rewards_engine.db import Database, one_of, row_view
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.ledger import AccountKind
@@ -52,28 +52,6 @@ class BatchView:
     sender: str | None
     sender_lease_until: datetime | None
 
-    @classmethod
-    def of(cls, row: PayoutBatch) -> BatchView:
-        return cls(
-            row.id,
-            row.provider,
-            row.currency,
-            row.period,
-            row.status,
-            row.sender_batch_id,
-            row.provider_batch_id,
-            row.item_count,
-            row.total_cents,
-            row.attempts,
-            row.last_error,
-            row.created_by,
-            row.created_at,
-            row.submitted_at,
-            row.completed_at,
-            row.sender,
-            row.sender_lease_until,
-        )
-
 
 @dataclass(frozen=True)
 class ItemView:
@@ -95,26 +73,6 @@ class ItemView:
     created_at: datetime
     settled_at: datetime | None
 
-    @classmethod
-    def of(cls, row: PayoutItem) -> ItemView:
-        return cls(
-            row.id,
-            row.batch_id,
-            row.donor_id,
-            row.amount_cents,
-            row.currency,
-            row.period,
-            row.destination_kind,
-            row.destination_masked,
-            row.sender_item_id,
-            row.provider_item_id,
-            row.status,
-            row.provider_status,
-            row.error,
-            row.created_at,
-            row.settled_at,
-        )
-
 
 def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[BatchView]:
     with db.read() as session:
@@ -127,12 +85,12 @@ def list_batches(db: Database, *, limit: int, cursor: str | None) -> Page[BatchV
             limit=limit,
             cursor=cursor,
         )
-        return Page([BatchView.of(row) for row in page.items], page.next_cursor)
+        return Page([row_view(BatchView, row) for row in page.items], page.next_cursor)
 
 
 def get_batch(db: Database, batch_id: int) -> BatchView:
     with db.read() as session:
-        return BatchView.of(_existing_batch(session, batch_id))
+        return row_view(BatchView, _existing_batch(session, batch_id))
 
 
 def _existing_batch(session: Session, batch_id: int, *, lock: bool = False) -> PayoutBatch:
@@ -155,7 +113,7 @@ def batch_items(db: Database, batch_id: int, *, limit: int, cursor: str | None) 
             cursor=cursor,
             descending=False,
         )
-        return Page([ItemView.of(row) for row in page.items], page.next_cursor)
+        return Page([row_view(ItemView, row) for row in page.items], page.next_cursor)
 
 
 def donor_payouts(db: Database, donor_id: int, *, limit: int, cursor: str | None) -> Page[ItemView]:
@@ -169,7 +127,7 @@ def donor_payouts(db: Database, donor_id: int, *, limit: int, cursor: str | None
             limit=limit,
             cursor=cursor,
         )
-        return Page([ItemView.of(row) for row in page.items], page.next_cursor)
+        return Page([row_view(ItemView, row) for row in page.items], page.next_cursor)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy import select
 from sqlmodel import col
 
+from rewards_engine.db import row_view
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, NotFound, Unavailable
@@ -124,7 +125,7 @@ def settle_manual(
         _complete_if_final(session, now, [batch.id])
         session.flush()
         session.refresh(item)
-        return ItemView.of(item)
+        return row_view(ItemView, item)
 
 
 def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) -> ItemView:
@@ -164,7 +165,7 @@ def cancel_unclaimed(runtime: Runtime, actor: Actor, item_id: int, reason: str) 
         )
         updated = uow.session.get(PayoutItem, item_id, populate_existing=True)
         assert updated is not None  # read above; items are never deleted
-        return ItemView.of(updated)
+        return row_view(ItemView, updated)
 
 
 def attach_provider_batch(
@@ -198,7 +199,7 @@ def attach_provider_batch(
             after={"provider_batch_id": provider_batch_id},
             reason=reason,
         )
-        return BatchView.of(batch)
+        return row_view(BatchView, batch)
 
 
 def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> BatchView:
@@ -233,4 +234,4 @@ def resend_batch(runtime: Runtime, actor: Actor, batch_id: int, reason: str) -> 
             after={"status": "unknown"},
             reason=reason,
         )
-        return BatchView.of(batch)
+        return row_view(BatchView, batch)

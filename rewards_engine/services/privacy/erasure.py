@@ -18,7 +18,15 @@ from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine.db import Database, UnitOfWork, changed_rows, insert, one_of, table_of
+from rewards_engine.db import (
+    Database,
+    UnitOfWork,
+    changed_rows,
+    insert,
+    one_of,
+    row_view,
+    table_of,
+)
 from rewards_engine.domain import privacy as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
@@ -62,10 +70,6 @@ class DataRequestView:
     completed_at: datetime | None
     outcome: dict[str, Any] | None  # JSON: what was erased, as counts
 
-    @classmethod
-    def of(cls, row: DataRequest) -> DataRequestView:
-        return cls(row.id, row.kind, row.status, row.received_at, row.completed_at, row.outcome)
-
 
 def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataRequestView:
     """Ask for erasure; the ``erase-donors`` job carries it out at its next run. Asking
@@ -82,7 +86,7 @@ def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataReques
             )
         ).first()
         if waiting is not None:
-            return DataRequestView.of(waiting)
+            return row_view(DataRequestView, waiting)
         request = DataRequest(
             id=str(uuid.uuid4()), donor_id=donor_id, kind="erasure", received_at=now
         )
@@ -95,7 +99,7 @@ def request_erasure(runtime: Runtime, donor_id: int, actor: Actor) -> DataReques
             target_type="data_request",
             target_id=request.id,
         )
-        return DataRequestView.of(request)
+        return row_view(DataRequestView, request)
 
 
 def get_request(db: Database, request_id: str, donor_id: int | None) -> DataRequestView:
@@ -107,7 +111,7 @@ def get_request(db: Database, request_id: str, donor_id: int | None) -> DataRequ
             raise NotFound("no such data request", code="data_request_not_found")
         if donor_id is None and request.kind != "erasure":
             raise NotFound("no such data request", code="data_request_not_found")
-        return DataRequestView.of(request)
+        return row_view(DataRequestView, request)
 
 
 def run_erasures(runtime: Runtime) -> dict[str, int]:
