@@ -10,9 +10,8 @@ from collections.abc import Mapping
 
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
-from rewards_engine.providers.manual import ManualProvider
 from rewards_engine.providers.payouts import PayoutProvider
-from rewards_engine.runtime import Runtime
+from rewards_engine.runtime import Runtime, manual_rail_only
 from rewards_engine.services import wall
 
 
@@ -32,7 +31,7 @@ def configured_rails(settings: Settings) -> Mapping[str, PayoutProvider]:
     from rewards_engine.providers.paypal import PayPalProvider  # its SDK loads slowly
     from rewards_engine.providers.stripe_payouts import StripeProvider
 
-    rails: dict[str, PayoutProvider] = {"manual": ManualProvider()}
+    rails = dict(manual_rail_only(settings))
     if settings.paypal.configured:
         rails["paypal"] = PayPalProvider(settings.paypal)
     if settings.stripe.configured:

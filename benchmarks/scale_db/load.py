@@ -69,22 +69,16 @@ def secondary_objects(connection: psycopg.Connection[Any]) -> dict[str, list[tup
         """,
         (tables,),
     ).fetchall()
-    uniques = connection.execute(
+    constraints = connection.execute(
         """
-        SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)
+        SELECT k.contype, c.relname, k.conname, pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-        WHERE c.relname = ANY(%s) AND k.contype = 'u' ORDER BY 1, 2
+        WHERE c.relname = ANY(%s) AND k.contype IN ('u', 'f') ORDER BY 2, 3
         """,
         (tables,),
     ).fetchall()
-    foreign = connection.execute(
-        """
-        SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)
-        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-        WHERE c.relname = ANY(%s) AND k.contype = 'f' ORDER BY 1, 2
-        """,
-        (tables,),
-    ).fetchall()
+    uniques = [tuple(row[1:]) for row in constraints if row[0] == "u"]
+    foreign = [tuple(row[1:]) for row in constraints if row[0] == "f"]
     return {"indexes": indexes, "uniques": uniques, "foreign": foreign}
 
 
