@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
@@ -17,6 +17,7 @@ from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.ids import INT64_MAX
 
 T = TypeVar("T")
+U = TypeVar("U")
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 512
@@ -26,6 +27,10 @@ MAX_CURSOR_LENGTH = 512
 class Page(Generic[T]):
     items: Sequence[T]
     next_cursor: str | None
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (a row into its use case's view)."""
+        return Page([convert(item) for item in self.items], self.next_cursor)
 
 
 def encode_cursor(kind: str, position: Sequence[Any]) -> str:

@@ -27,11 +27,18 @@ from rewards_engine.models import metadata
 from rewards_engine.runtime import Runtime
 from rewards_engine.tokens import issue_token
 from tests.support.backends import database_for_run, delete_namespace, redis_for_run
+from tests.support.result_types import rows_refused
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 TEST_ENCRYPTION_KEY = "kCv6VvK0ZbS0pZ0tq7w5pGmEo3Y2m8c5xq1sF4u9H2E="  # tests only
 # Inside the first campaign's window, so that its rules apply by default.
 DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _api_serialises_result_types() -> Iterator[None]:
+    with rows_refused():
+        yield
 
 
 @pytest.fixture(autouse=True)

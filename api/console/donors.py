@@ -15,12 +15,12 @@ from api.console.session import staff_required
 from rewards_engine.domain.errors import DomainError
 from rewards_engine.services import (
     activity,
+    clips,
     donors,
     fraud,
     ledger,
     medals,
     redemptions,
-    submissions,
     support,
 )
 
@@ -48,10 +48,10 @@ def donor(donor_id: int) -> Any:
     db = runtime.db
     overview = support.donor_overview(db, donor_id, recent=0)
     days = activity.daily_clips(db, runtime.clock, donor_id, days=30)
-    clips = submissions.list_donor_clips(
+    clip_page = clips.list_donor_clips(
         db,
         donor_id,
-        submissions.ClipFilter(),
+        clips.ClipFilter(),
         limit=PAGE,
         cursor=request.args.get("clips") or None,
     )
@@ -81,7 +81,7 @@ def donor(donor_id: int) -> Any:
         donor=overview.donor,
         chart=daily_chart(days),
         days=days,
-        clips=clips,
+        clips=clip_page,
         entries=entries,
         medals=[m for m in medals.donor_medals(db, runtime.clock, donor_id) if m.awards],
         flags=flags,

@@ -18,7 +18,7 @@ from api.schemas.submissions import (
 )
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.services import privacy, submissions
+from rewards_engine.services import clips, privacy, submissions
 
 blp = Blueprint("submissions", __name__, description="Donated clips")
 
@@ -62,7 +62,7 @@ class Submissions(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """The donor's clips, newest first, filtered by status or campaign, each with
         what it is used for (usage) and when its metadata will be deleted"""
-        filters = submissions.ClipFilter(args.pop("status"), args.pop("campaign_id"))
+        filters = clips.ClipFilter(args.pop("status"), args.pop("campaign_id"))
         runtime = context.runtime()
         return privacy.list_clips(runtime.db, runtime.clock, context.donor().id, filters, **args)
 
@@ -75,5 +75,4 @@ class SubmissionById(MethodView):
     def get(self, clip_id: int) -> Any:
         """One of the donor's clips"""
         runtime = context.runtime()
-        clip = submissions.get_donor_clip(runtime.db, context.donor().id, clip_id)
-        return privacy.clip_view(runtime.db, runtime.clock, clip)
+        return privacy.clip_view(runtime.db, runtime.clock, context.donor().id, clip_id)

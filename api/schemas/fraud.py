@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from api.schemas.common import REASON, PageArgs, StrictFloat, StrictSchema, in_int32
@@ -56,8 +58,8 @@ class FlagDetailSchema(FraudFlagSchema):
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), required=True)
 
     @ma.pre_dump
-    def flatten(self, detail, **_):  # type: ignore[no-untyped-def]  # marshmallow hook signature
-        return {**detail.flag.model_dump(), "evidence": detail.evidence}
+    def flatten(self, detail: Any, **_: Any) -> dict[str, Any]:
+        return {**vars(detail.flag), "evidence": detail.evidence}
 
 
 class ResolveSchema(StrictSchema):

@@ -158,16 +158,11 @@ class ClipSchema(ma.Schema):
 
     @ma.pre_dump
     def with_usage(self, item: Any, **_: Any) -> Any:
-        """A ``ClipView`` (the donor's own list) carries its usage; a bare clip does not."""
+        """A ``ClipView`` (the donor's own clips) carries its usage; a bare record does not."""
         if not hasattr(item, "usage"):
             return item
-        clip = item.clip
-        return SimpleNamespace(
-            **{name: getattr(clip, name) for name in type(clip).model_fields},
-            usage=item.usage.value,
-            usage_reason=item.usage_reason,
-            delete_after=item.delete_after,
-        )
+        fields = {**vars(item.clip), **vars(item.usage), "usage": item.usage.usage.value}
+        return SimpleNamespace(**fields)
 
 
 class ClipFilterArgs(StrictSchema):

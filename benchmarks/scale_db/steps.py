@@ -21,7 +21,16 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
 from rewards_engine.models import Donor, FraudScanState
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import fraud, ledger, payouts, privacy, submissions, vesting, wall
+from rewards_engine.services import (
+    clips,
+    fraud,
+    ledger,
+    payouts,
+    privacy,
+    submissions,
+    vesting,
+    wall,
+)
 
 
 def new_clips(donor_id: int, count: int, now: datetime) -> list[ClipInput]:
@@ -154,21 +163,19 @@ def ingest_with_tally_index(runtime: Runtime, meter: RedisMeter, donors: int) ->
 
 def reads(runtime: Runtime, capture: Capture, typical: int) -> None:
     db = runtime.db
-    none = submissions.ClipFilter()
+    none = clips.ClipFilter()
     with capture.open("clips: the leader, first page"):
-        page = submissions.list_donor_clips(db, 1, none, limit=25, cursor=None)
+        page = clips.list_donor_clips(db, 1, none, limit=25, cursor=None)
     with capture.open("clips: the leader, next page"):
-        submissions.list_donor_clips(db, 1, none, limit=25, cursor=page.next_cursor)
+        clips.list_donor_clips(db, 1, none, limit=25, cursor=page.next_cursor)
     with capture.open("clips: the leader, status=reversed"):
-        submissions.list_donor_clips(
-            db, 1, submissions.ClipFilter(status="reversed"), limit=25, cursor=None
-        )
+        clips.list_donor_clips(db, 1, clips.ClipFilter(status="reversed"), limit=25, cursor=None)
     with capture.open("clips: the leader, status=pending_review"):
-        submissions.list_donor_clips(
-            db, 1, submissions.ClipFilter(status="pending_review"), limit=25, cursor=None
+        clips.list_donor_clips(
+            db, 1, clips.ClipFilter(status="pending_review"), limit=25, cursor=None
         )
     with capture.open("clips: a typical donor, first page"):
-        submissions.list_donor_clips(db, typical, none, limit=25, cursor=None)
+        clips.list_donor_clips(db, typical, none, limit=25, cursor=None)
     with capture.open("ledger: the leader, first page"):
         entries = ledger.donor_entries(db, 1, limit=25, cursor=None)
     with capture.open("ledger: the leader, next page"):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.models import AuditRecord
 from rewards_engine.pagination import Page, fetch_page
@@ -47,6 +47,23 @@ def record(
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One audit record as support reads it."""
+
+    id: int
+    created_at: datetime
+    actor_id: str
+    actor_role: str
+    action: str
+    target_type: str
+    target_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
 class AuditFilter:
     actor_id: str | None = None
     target_type: str | None = None
@@ -58,7 +75,7 @@ class AuditFilter:
 
 def list_records(
     db: Database, filters: AuditFilter, *, limit: int, cursor: str | None
-) -> Page[AuditRecord]:
+) -> Page[AuditEntry]:
     """Newest first, filtered by actor, target, action and time."""
     query = select(AuditRecord)
     for column, value in (
@@ -82,4 +99,4 @@ def list_records(
             types=(datetime, int),
             limit=limit,
             cursor=cursor,
-        )
+        ).map(lambda row: row_view(AuditEntry, row))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, lock_keys
+from rewards_engine.db import Database, lock_keys, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.campaigns import CAMPAIGN_FIELDS, check_id, validate_campaign
 from rewards_engine.domain.errors import Conflict, NotFound
@@ -35,12 +35,39 @@ class IncidentProgress:
 
 
 @dataclass(frozen=True)
+class CampaignView:
+    """A campaign and its paying rules, as donors and staff read them."""
+
+    id: str
+    name: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime | None
+    incident_types: list[str]
+    targets: dict[str, int] | None
+    stop_at_target: bool
+    bounty_cents: int
+    currency: str
+    points_per_clip: int
+    cap_per_camera_per_incident_type: int | None
+    cap_paid_per_event: int | None
+    daily_cap_per_donor: int | None
+    staged_allowed: bool
+    min_duration_s: int
+    max_duration_s: int
+    review_window_days: int
+    review_if_older_than_days: int | None
+    retention_days: int
+    payout_provider: str | None
+
+
+@dataclass(frozen=True)
 class CampaignDetail:
-    campaign: Campaign
+    campaign: CampaignView
     progress: list[IncidentProgress]
 
 
-def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[Campaign]:
+def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[CampaignView]:
     """Newest first by start date."""
     with db.read() as session:
         return fetch_page(
@@ -51,14 +78,15 @@ def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[Camp
             types=(datetime, str),
             limit=limit,
             cursor=cursor,
-        )
+        ).map(lambda row: row_view(CampaignView, row))
 
 
 def get_campaign(db: Database, campaign_id: str) -> CampaignDetail:
     with db.read() as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
+        row = session.get(Campaign, campaign_id)
+        if row is None:
             raise NotFound(f"no campaign {campaign_id!r}", code="campaign_not_found")
+        campaign = row_view(CampaignView, row)
         accepted = accepted_counts(session, campaign_id)
     targets = campaign.targets or {}
     progress = [

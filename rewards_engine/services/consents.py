@@ -3,6 +3,7 @@ and withdrawal."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,33 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, lock_keys, retry_on_contention
+from rewards_engine.db import Database, lock_keys, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
 from rewards_engine.models import ConsentRecord, ConsentVersion, Donor
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit
+
+
+@dataclass(frozen=True)
+class ConsentText:
+    """A published consent text."""
+
+    version: str
+    title: str
+    summary: str
+    body: str
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One grant or withdrawal in a donor's consent history."""
+
+    version: str
+    action: str  # grant | withdraw
+    created_at: datetime
 
 
 def current_version(session: Session, now: datetime) -> ConsentVersion | None:
@@ -30,12 +51,12 @@ def current_version(session: Session, now: datetime) -> ConsentVersion | None:
     ).first()
 
 
-def get_current(db: Database, clock: Clock) -> ConsentVersion:
+def get_current(db: Database, clock: Clock) -> ConsentText:
     with db.read() as session:
         version = current_version(session, clock.now())
-    if version is None:
-        raise NotFound("no consent text is published yet", code="consent_not_published")
-    return version
+        if version is None:
+            raise NotFound("no consent text is published yet", code="consent_not_published")
+        return row_view(ConsentText, version)
 
 
 def require_current(session: Session, donor: Donor, given_version: str, now: datetime) -> None:
@@ -65,7 +86,7 @@ def require_current(session: Session, donor: Donor, given_version: str, now: dat
 
 
 @retry_on_contention
-def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
+def grant(db: Database, clock: Clock, donor_id: int, version: str) -> None:
     """Record that the donor grants ``version``, which must be the current one."""
     now = clock.now()
     with db.transaction() as uow:
@@ -88,11 +109,10 @@ def grant(db: Database, clock: Clock, donor_id: int, version: str) -> Donor:
             donor.consent_withdrawn_at = None
             donor.updated_at = now
             uow.publish(DonorChanged(donor_id))
-    return donor
 
 
 @retry_on_contention
-def withdraw_consent(db: Database, clock: Clock, donor_id: int) -> Donor:
+def withdraw_consent(db: Database, clock: Clock, donor_id: int) -> None:
     """Withdraw consent: no new clip is accepted and the donor's clips leave the
     training set (granting again brings them back). Recorded with its version."""
     now = clock.now()
@@ -113,10 +133,9 @@ def withdraw_consent(db: Database, clock: Clock, donor_id: int) -> Donor:
             donor.consent_withdrawn_at = now
             donor.updated_at = now
             uow.publish(DonorChanged(donor_id))
-    return donor
 
 
-def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> ConsentVersion:
+def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> ConsentText:
     """A new consent text; it becomes current at ``published_at`` (now by default), and
     donors must grant it before donating again."""
     now = runtime.clock.now()
@@ -151,15 +170,16 @@ def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> C
             target_id=values["version"],
             after={"title": values["title"], "published_at": published_at.isoformat()},
         )
-    return version
+        return row_view(ConsentText, version)
 
 
-def consent_history(db: Database, donor_id: int) -> list[ConsentRecord]:
+def consent_history(db: Database, donor_id: int) -> list[ConsentEvent]:
     with db.read() as session:
-        return list(
-            session.scalars(
+        return [
+            row_view(ConsentEvent, row)
+            for row in session.scalars(
                 select(ConsentRecord)
                 .where(col(ConsentRecord.donor_id) == donor_id)
                 .order_by(col(ConsentRecord.id))
             )
-        )
+        ]

@@ -205,7 +205,7 @@ class PayoutDestination:
 @retry_on_contention
 def update_profile(
     db: Database, clock: Clock, donor_id: int, changes: ProfileChanges, actor: Actor | None = None
-) -> Donor:
+) -> None:
     """Apply the changes, all validated first, in one transaction. A new payout
     destination is audited; money already in a batch still goes where the batch says,
     and the next payout waits for the cooling-off period."""
@@ -235,7 +235,6 @@ def update_profile(
             if payout is not None and not isinstance(payout, PayoutDestination):
                 raise TypeError(f"payout is a PayoutDestination or None, not {type(payout)}")
             _set_payout(uow, clock, actor, donor, payout)
-    return donor
 
 
 def _set_payout(
@@ -267,8 +266,32 @@ def _set_payout(
 
 
 @dataclass(frozen=True)
+class DonorView:
+    """A donor's account as the donor and support read it (never the payout destination
+    itself: only its kind and masked form)."""
+
+    id: int
+    account_id: str | None
+    display_name: str | None
+    alias: str | None
+    visibility: str
+    status: str
+    timezone: str | None
+    consent_version: str | None
+    consent_withdrawn_at: datetime | None
+    on_hold: bool
+    payout_kind: str | None
+    payout_masked: str | None
+    created_at: datetime
+
+
+def donor_view(row: Donor) -> DonorView:
+    return row_view(DonorView, row)
+
+
+@dataclass(frozen=True)
 class Profile:
-    donor: Donor
+    donor: DonorView
     balances: Balances
     all_time_rank: int | None = None
 
@@ -279,4 +302,4 @@ def get_profile(db: Database, donor_id: int) -> Profile:
         donor = session.get(Donor, donor_id)
         if donor is None:
             raise NotFound(f"no donor {donor_id}", code="donor_not_found")
-        return Profile(donor, ledger.balances(session, donor_id))
+        return Profile(donor_view(donor), ledger.balances(session, donor_id))

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
-from rewards_engine.db import Database, retry_on_contention
+from rewards_engine.db import Database, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rewards_engine.domain.ledger import POINTS, AccountKind, AccountRef, Leg, TransferKind
@@ -49,13 +49,43 @@ OPEN = [s.value for s in Status if s not in RETURNING]
 
 
 @dataclass(frozen=True)
+class RedemptionRecord:
+    """A redemption's state: what was ordered, for how many points, where it is now."""
+
+    id: int
+    donor_id: int
+    item_id: str
+    kind: str
+    point_cost: int
+    status: str
+    shipping_address: dict[str, Any] | None
+    carrier: str | None
+    tracking_number: str | None
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RedemptionStep:
+    """One move of a redemption from one status to the next, and who made it."""
+
+    id: int
+    from_status: str | None
+    to_status: str
+    actor_kind: str
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class RedemptionView:
     """A redemption as its donor (``code`` in full) or support (``code`` masked) sees it."""
 
-    redemption: Redemption
+    redemption: RedemptionRecord
     item_name: str
     code: str | None
-    events: list[RedemptionEvent]
+    events: list[RedemptionStep]
 
 
 def _points_legs(donor_id: int, cost: int) -> list[Leg]:
@@ -166,7 +196,7 @@ def redeem(
         if replay is not None:
             redemption = session.get(Redemption, replay["redemption_id"])
             assert redemption is not None
-            return _view(session, redemption, vault, reveal=True)
+            return redemption_view(session, redemption, vault, reveal=True)
         donor = session.get(Donor, donor_id, with_for_update=True)
         if donor is None or donor.status != "active":
             raise Forbidden("this account cannot redeem", code="donor_not_active")
@@ -218,7 +248,7 @@ def redeem(
             if taken is None:
                 raise Conflict(f"{item.name} is out of stock", code="out_of_stock")
         idempotency.store(session, key, {"redemption_id": redemption.id})
-        return _view(session, redemption, vault, reveal=True)
+        return redemption_view(session, redemption, vault, reveal=True)
 
 
 def _auto_fulfil(
@@ -325,7 +355,7 @@ def transition(
             after=after,
             reason=reason,
         )
-        return _view(session, redemption, None, reveal=False)
+        return redemption_view(session, redemption, None, reveal=False)
 
 
 def _give_back(session: Session, now: datetime, actor: Actor, redemption: Redemption) -> None:
@@ -356,7 +386,7 @@ def _give_back(session: Session, now: datetime, actor: Actor, redemption: Redemp
         redemption.gift_card_code_id = None
 
 
-def _view(
+def redemption_view(
     session: Session, redemption: Redemption, vault: Vault | None, *, reveal: bool
 ) -> RedemptionView:
     item = session.get(RewardItem, redemption.item_id)
@@ -368,14 +398,17 @@ def _view(
             code = vault.decrypt(row.encrypted)
         elif not reveal:
             code = mask_code(row.last4)
-    events = list(
-        session.scalars(
-            select(RedemptionEvent)
-            .where(col(RedemptionEvent.redemption_id) == redemption.id)
-            .order_by(col(RedemptionEvent.id))
-        )
+    events = session.scalars(
+        select(RedemptionEvent)
+        .where(col(RedemptionEvent.redemption_id) == redemption.id)
+        .order_by(col(RedemptionEvent.id))
     )
-    return RedemptionView(redemption, item.name if item else redemption.item_id, code, events)
+    return RedemptionView(
+        row_view(RedemptionRecord, redemption),
+        item.name if item else redemption.item_id,
+        code,
+        [row_view(RedemptionStep, event) for event in events],
+    )
 
 
 def donor_redemptions(
@@ -392,7 +425,9 @@ def donor_redemptions(
             limit=limit,
             cursor=cursor,
         )
-        return Page([_view(session, r, vault, reveal=True) for r in page.items], page.next_cursor)
+        return Page(
+            [redemption_view(session, r, vault, reveal=True) for r in page.items], page.next_cursor
+        )
 
 
 def donor_redemption(
@@ -402,7 +437,7 @@ def donor_redemption(
         redemption = session.get(Redemption, redemption_id)
         if redemption is None or redemption.donor_id != donor_id:
             raise NotFound(f"no redemption {redemption_id}", code="redemption_not_found")
-        return _view(session, redemption, vault, reveal=True)
+        return redemption_view(session, redemption, vault, reveal=True)
 
 
 def all_redemptions(
@@ -432,4 +467,6 @@ def all_redemptions(
             cursor=cursor,
             descending=newest_first,
         )
-        return Page([_view(session, r, None, reveal=False) for r in page.items], page.next_cursor)
+        return Page(
+            [redemption_view(session, r, None, reveal=False) for r in page.items], page.next_cursor
+        )

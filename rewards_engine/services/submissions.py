@@ -40,7 +40,6 @@ from rewards_engine.domain.submissions import (
     Rules,
 )
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, SubmissionBatch
-from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.services import consents, idempotency, ledger, medals, wall
 from rewards_engine.services.installation import erasure_salt
 
@@ -431,39 +430,3 @@ def add_to_counters(
             set_={"accepted": table.c.accepted + statement.excluded.accepted},
         )
     )
-
-
-@dataclass(frozen=True)
-class ClipFilter:
-    status: str | None = None
-    campaign_id: str | None = None
-
-
-def list_donor_clips(
-    db: Database, donor_id: int, filters: ClipFilter, *, limit: int, cursor: str | None
-) -> Page[Clip]:
-    """The donor's own clips, newest first."""
-    query = select(Clip).where(col(Clip.donor_id) == donor_id)
-    if filters.status is not None:
-        query = query.where(col(Clip.status) == filters.status)
-    if filters.campaign_id is not None:
-        query = query.where(col(Clip.campaign_id) == filters.campaign_id)
-    with db.read() as session:
-        return fetch_page(
-            session,
-            query,
-            kind="clips",
-            columns=(col(Clip.created_at), col(Clip.id)),
-            types=(datetime, int),
-            limit=limit,
-            cursor=cursor,
-        )
-
-
-def get_donor_clip(db: Database, donor_id: int, clip_id: int) -> Clip:
-    """One of the donor's clips; another donor's clip is 'not found', not 'forbidden'."""
-    with db.read() as session:
-        clip = session.get(Clip, clip_id)
-    if clip is None or clip.donor_id != donor_id:
-        raise NotFound(f"no clip {clip_id}", code="clip_not_found")
-    return clip

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, retry_on_contention
+from rewards_engine.db import Database, UnitOfWork, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -30,6 +30,9 @@ from rewards_engine.domain.ledger import (
 from rewards_engine.domain.submissions import ClipStatus, Reason, Rules, vests_at
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, FraudFlag
 from rewards_engine.services import audit, idempotency, ledger, medals, wall
+from rewards_engine.services.clips import ClipRecord, clip_record
+from rewards_engine.services.donors import DonorView, donor_view
+from rewards_engine.services.fraud.review import FlagView
 from rewards_engine.services.ledger import Balances
 from rewards_engine.services.submissions import add_to_counters, rules_of
 
@@ -70,10 +73,10 @@ def _locked_clip(session: Session, clip_id: int) -> Clip:
 
 @dataclass(frozen=True)
 class DonorOverview:
-    donor: Donor
+    donor: DonorView
     balances: Balances
-    recent_clips: list[Clip]
-    open_flags: list[FraudFlag]
+    recent_clips: list[ClipRecord]
+    open_flags: list[FlagView]
 
     @property
     def on_hold(self) -> bool:
@@ -85,22 +88,23 @@ def donor_overview(db: Database, donor_id: int, recent: int = 20) -> DonorOvervi
         donor = session.get(Donor, donor_id)
         if donor is None:
             raise NotFound(f"no donor {donor_id}", code="donor_not_found")
-        clips = list(
-            session.scalars(
-                select(Clip)
-                .where(col(Clip.donor_id) == donor_id)
-                .order_by(col(Clip.created_at).desc(), col(Clip.id).desc())
-                .limit(recent)
-            )
+        clips = session.scalars(
+            select(Clip)
+            .where(col(Clip.donor_id) == donor_id)
+            .order_by(col(Clip.created_at).desc(), col(Clip.id).desc())
+            .limit(recent)
         )
-        flags = list(
-            session.scalars(
-                select(FraudFlag)
-                .where(col(FraudFlag.donor_id) == donor_id, col(FraudFlag.status) == "open")
-                .order_by(col(FraudFlag.score).desc())
-            )
+        flags = session.scalars(
+            select(FraudFlag)
+            .where(col(FraudFlag.donor_id) == donor_id, col(FraudFlag.status) == "open")
+            .order_by(col(FraudFlag.score).desc())
         )
-        return DonorOverview(donor, ledger.balances(session, donor_id), clips, flags)
+        return DonorOverview(
+            donor_view(donor),
+            ledger.balances(session, donor_id),
+            [clip_record(clip) for clip in clips],
+            [row_view(FlagView, flag) for flag in flags],
+        )
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ def _balances_json(balances: Balances) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ReversalResult:
-    clip: Clip
+    clip: ClipRecord
     already_reversed: bool
     transfer_id: int | None
 
@@ -254,7 +258,7 @@ def reverse_clip(
         if donor_id is not None and clip.donor_id != donor_id:
             raise NotFound(f"donor {donor_id} has no clip {clip_id}", code="clip_not_found")
         if clip.status == ClipStatus.REVERSED:
-            return ReversalResult(clip, True, None)
+            return ReversalResult(clip_record(clip), True, None)
         if clip.status not in (ClipStatus.ACCEPTED, ClipStatus.PENDING_REVIEW):
             raise Conflict(
                 f"a {clip.status} clip earned nothing and cannot be reversed",
@@ -275,7 +279,7 @@ def reverse_clip(
             after={"status": clip.status},
             reason=reason,
         )
-    return ReversalResult(clip, False, transfer_id)
+        return ReversalResult(clip_record(clip), False, transfer_id)
 
 
 def reverse_locked(
@@ -352,7 +356,7 @@ def _target_full(session: Session, rules: Rules, incident_type: str) -> bool:
 
 def review_clip(
     db: Database, clock: Clock, actor: Actor, clip_id: int, *, accept: bool, reason: str
-) -> Clip:
+) -> ClipRecord:
     """Decide a clip that waits for review: accept it (it earns now) or reject it."""
     reason = require_reason(reason)
     now = clock.now()
@@ -411,4 +415,4 @@ def review_clip(
             after={"status": clip.status},
             reason=reason,
         )
-    return clip
+        return clip_record(clip)

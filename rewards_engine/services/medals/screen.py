@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database
+from rewards_engine.db import Database, row_view
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.models import (
@@ -39,10 +40,34 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class AwardView:
+    """One award of a medal, as its donor sees it."""
+
+    code: str
+    version: int
+    period_key: str
+    awarded_at: datetime
+    evidence: dict[str, Any]
+    provisional_until: datetime | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+
+
+@dataclass(frozen=True)
 class MedalView:
     definition: Definition
-    awards: list[MedalAward]
+    awards: list[AwardView]
     progress: Progress | None
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    """New medals the donor has not seen yet (or has)."""
+
+    id: int
+    codes: list[str]
+    created_at: datetime
+    read_at: datetime | None
 
 
 def donor_medals(db: Database, clock: Clock, donor_id: int) -> list[MedalView]:
@@ -54,13 +79,13 @@ def donor_medals(db: Database, clock: Clock, donor_id: int) -> list[MedalView]:
         donor = session.get(Donor, donor_id)
         assert donor is not None
         tallies = donor_tallies(session, donor_id)
-        awards: dict[str, list[MedalAward]] = defaultdict(list)
+        awards: dict[str, list[AwardView]] = defaultdict(list)
         for award in session.scalars(
             select(MedalAward)
             .where(col(MedalAward.donor_id) == donor_id)
             .order_by(col(MedalAward.awarded_at).desc())
         ):
-            awards[award.code].append(award)
+            awards[award.code].append(row_view(AwardView, award))
         views = []
         for definition in catalog.current:
             held = awards.get(definition.code, [])
@@ -119,16 +144,17 @@ def _progress(
     return None  # placement: decided when the period closes
 
 
-def notifications(db: Database, donor_id: int, limit: int = 20) -> list[MedalNotification]:
+def notifications(db: Database, donor_id: int, limit: int = 20) -> list[NotificationView]:
     with db.read() as session:
-        return list(
-            session.scalars(
+        return [
+            row_view(NotificationView, row)
+            for row in session.scalars(
                 select(MedalNotification)
                 .where(col(MedalNotification.donor_id) == donor_id)
                 .order_by(col(MedalNotification.id).desc())
                 .limit(limit)
             )
-        )
+        ]
 
 
 def mark_read(db: Database, clock: Clock, donor_id: int, notification_id: int) -> None:

@@ -30,7 +30,7 @@ from rewards_engine.models import (
 )
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, redemptions, wall
-from rewards_engine.services.privacy.usage import views_of
+from rewards_engine.services.privacy.usage import usages_of
 
 
 def _plain(value: Any) -> Any:
@@ -40,7 +40,11 @@ def _plain(value: Any) -> Any:
 
 
 def _dump(row: Any, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: v for k, v in row.model_dump().items() if k not in without}
+    return _without(row.model_dump(), *without)
+
+
+def _without(fields: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k not in names}
 
 
 def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
@@ -98,7 +102,7 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
         yield ', "ledger": ' + json.dumps(_ledger(session, donor_id), default=_plain)
         yield ', "medals": ' + json.dumps(_medals(session, donor_id), default=_plain)
         views = [
-            redemptions._view(session, r, box, reveal=True)
+            redemptions.redemption_view(session, r, box, reveal=True)
             for r in session.scalars(
                 select(Redemption)
                 .where(col(Redemption.donor_id) == donor_id)
@@ -108,10 +112,10 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
         yield ', "redemptions": ' + json.dumps(
             [
                 {
-                    **_dump(v.redemption, without=("donor_id", "gift_card_code_id")),
+                    **_without(vars(v.redemption), "donor_id"),
                     "item_name": v.item_name,
                     "code": v.code,
-                    "history": [_dump(e, without=("redemption_id",)) for e in v.events],
+                    "history": [vars(e) for e in v.events],
                 }
                 for v in views
             ],
@@ -146,12 +150,14 @@ def _export_default(value: Any) -> Any:
 
 def _clips_json(session: Session, donor: Donor, clips: list[Clip], now: datetime) -> str:
     rows = []
-    for view in views_of(session, donor, clips, now):
-        row = _dump(view.clip, without=("duplicate_of_id", "donor_id"))
+    for clip, usage in zip(clips, usages_of(session, donor, clips, now), strict=True):
+        row = _dump(clip, without=("duplicate_of_id", "donor_id"))
         if row["perceptual_hash"] is not None:
             row["perceptual_hash"] = format(row["perceptual_hash"] & (1 << 64) - 1, "016x")
         row.update(
-            usage=view.usage.value, usage_reason=view.usage_reason, delete_after=view.delete_after
+            usage=usage.usage.value,
+            usage_reason=usage.usage_reason,
+            delete_after=usage.delete_after,
         )
         rows.append(row)
     return json.dumps(rows, default=_plain)[1:-1]

@@ -21,24 +21,31 @@ from rewards_engine.domain.privacy import Usage
 from rewards_engine.models import Campaign, Clip, Donor
 from rewards_engine.pagination import Page
 from rewards_engine.services import consents
-from rewards_engine.services.submissions import ClipFilter, list_donor_clips
+from rewards_engine.services.clips import ClipFilter, ClipRecord, get_donor_clip, list_donor_clips
 
 
 @dataclass(frozen=True)
-class ClipView:
-    clip: Clip
+class ClipUsage:
+    """What a clip is used for now, why not when it is not, and when its metadata goes."""
+
     usage: Usage
     usage_reason: str | None
     delete_after: datetime | None
 
 
-def views_of(
-    session: Session, donor: Donor, clips: Sequence[Clip], now: datetime
-) -> list[ClipView]:
+@dataclass(frozen=True)
+class ClipView:
+    clip: ClipRecord
+    usage: ClipUsage
+
+
+def usages_of(
+    session: Session, donor: Donor, clips: Sequence[Clip | ClipRecord], now: datetime
+) -> list[ClipUsage]:
     current = consents.current_version(session, now)
     consent_current = current is not None and donor.consent_version == current.version
     retention = dict(session.execute(select(col(Campaign.id), col(Campaign.retention_days))).all())
-    views = []
+    usages = []
     for clip in clips:
         usage, reason = rules.usage_of(
             status=clip.status,
@@ -47,8 +54,8 @@ def views_of(
             consent_current=consent_current,
         )
         after = rules.delete_after(clip.created_at, retention.get(clip.campaign_id))
-        views.append(ClipView(clip, usage, reason, after))
-    return views
+        usages.append(ClipUsage(usage, reason, after))
+    return usages
 
 
 def list_clips(
@@ -60,18 +67,24 @@ def list_clips(
     limit: int,
     cursor: str | None,
 ) -> Page[ClipView]:
+    """The donor's clips, newest first, each with what it is used for."""
     page = list_donor_clips(db, donor_id, filters, limit=limit, cursor=cursor)
     with db.read() as session:
         donor = session.get(Donor, donor_id)
         assert donor is not None
-        return Page(views_of(session, donor, page.items, clock.now()), page.next_cursor)
+        usages = usages_of(session, donor, page.items, clock.now())
+    return Page(
+        [ClipView(*pair) for pair in zip(page.items, usages, strict=True)], page.next_cursor
+    )
 
 
-def clip_view(db: Database, clock: Clock, clip: Clip) -> ClipView:
+def clip_view(db: Database, clock: Clock, donor_id: int, clip_id: int) -> ClipView:
+    """One of the donor's clips with what it is used for (another donor's: not found)."""
+    clip = get_donor_clip(db, donor_id, clip_id)
     with db.read() as session:
-        donor = session.get(Donor, clip.donor_id)
+        donor = session.get(Donor, donor_id)
         assert donor is not None
-        return views_of(session, donor, [clip], clock.now())[0]
+        return ClipView(clip, usages_of(session, donor, [clip], clock.now())[0])
 
 
 def training_clips(

@@ -1,11 +1,6 @@
-"""Fraud scans, flags and their review by a person.
-
-A scan runs every enabled rule (``fraud_signals``) and records what it found as
-evidence, each piece once: evidence already recorded, or covered by a dismissal, opens
-nothing. New evidence joins the donor's open flag for that rule, or opens one. A flag
-of high severity puts the donor on hold. A person then confirms the flag (the clips it
-names are reversed, with what they earned; the hold stays; optionally a ban) or
-dismisses it (the hold is released unless another high flag keeps it).
+"""Fraud scans: every enabled rule (``fraud_signals``) over the clips since the last
+scan, its findings recorded as evidence once each, joined to the donor's open flag for
+the rule or opening one; a high-severity flag puts the donor on hold.
 """
 
 from __future__ import annotations
@@ -18,21 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Mapped, Session
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import (
-    Database,
-    UnitOfWork,
-    insert,
-    one_of,
-    retry_on_contention,
-    table_of,
-)
+from rewards_engine.db import UnitOfWork, insert, one_of, table_of
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Conflict, NotFound
-from rewards_engine.domain.events import DonorChanged
 from rewards_engine.domain.fraud import (
     COUNTING_RULES,
     Finding,
@@ -40,13 +26,11 @@ from rewards_engine.domain.fraud import (
     RuleConfig,
     Severity,
     tier,
-    validate_rule,
 )
-from rewards_engine.domain.profiles import DonorStatus
-from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag, FraudRule, FraudScanState
-from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag, FraudScanState
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, holds, redemptions, support, wall
+from rewards_engine.services import holds
+from rewards_engine.services.fraud.rules import rule_configs
 from rewards_engine.services.fraud_signals import SIGNALS, HashIndex, Scope
 
 log = logging.getLogger(__name__)
@@ -59,26 +43,6 @@ SETTLE = timedelta(seconds=30)
 
 def hash_index(runtime: Runtime) -> HashIndex:
     return runtime.extension("fraud_hash_index", HashIndex)
-
-
-def rule_configs(db: Database) -> dict[str, RuleConfig]:
-    with db.read() as session:
-        return {row.code: _config(row) for row in session.scalars(select(FraudRule))}
-
-
-def _config(row: FraudRule) -> RuleConfig:
-    return RuleConfig(
-        code=row.code,
-        version=row.version,
-        enabled=row.enabled,
-        severity=Severity(row.severity),
-        high_at=row.high_at,
-        dismissal_covers=row.dismissal_covers,
-        params=row.params or {},
-    )
-
-
-# --- scans ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -412,243 +376,3 @@ def _hold(uow: UnitOfWork, clock: Clock, flags: dict[int, FraudFlag]) -> int:
     reasons = {d: f"fraud flag {f.id} ({f.rule}): {f.summary}" for d, f in flags.items()}
     details = {d: {"flag_id": f.id, "rule": f.rule} for d, f in flags.items()}
     return len(holds.change_holds(uow, clock, SYSTEM, reasons, details=details))
-
-
-# --- review --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resolution:
-    flag: FraudFlag
-    clips_reversed: int
-    on_hold: bool
-    banned: bool
-
-
-@retry_on_contention
-def resolve(
-    runtime: Runtime,
-    actor: Actor,
-    flag_id: int,
-    *,
-    confirm: bool,
-    reason: str,
-    ban: bool = False,
-    keep_hold: bool = True,
-) -> Resolution:
-    """A person's decision on an open flag, audited with its reason.
-
-    Confirm: the clips its evidence names are reversed with what they earned (and the
-    medals that depended on them), the donor stays on hold (``keep_hold``, even if the
-    flag did not hold them) and may be banned. Dismiss: the evidence never flags again;
-    the hold is released unless another open high-severity flag keeps it.
-    """
-    reason = support.require_reason(reason)
-    clock = runtime.clock
-    now = clock.now()
-    with runtime.db.transaction() as uow:
-        session = uow.session
-        # The donor first, then the flag: the order of every writer (the scan locks its
-        # donors before it updates their flags), so a review and a scan never deadlock,
-        # and the decision covers whatever evidence the scan added before it.
-        donor_id = session.scalar(
-            select(col(FraudFlag.donor_id)).where(col(FraudFlag.id) == flag_id)
-        )
-        if donor_id is None:
-            raise NotFound(f"no fraud flag {flag_id}", code="flag_not_found")
-        donor = session.get(Donor, donor_id, with_for_update=True)
-        flag = session.get(FraudFlag, flag_id, with_for_update=True, populate_existing=True)
-        assert donor is not None and flag is not None
-        if flag.status != FlagStatus.OPEN:
-            raise Conflict(
-                f"the flag is already {flag.status}",
-                code="flag_already_resolved",
-                details={"status": flag.status},
-            )
-        before = {"on_hold": donor.on_hold, "status": donor.status}
-        reversed_count = 0
-        if confirm:
-            clip_ids = sorted(
-                {
-                    clip_id
-                    for ids in session.scalars(
-                        select(col(FraudEvidence.clip_ids)).where(
-                            col(FraudEvidence.flag_id) == flag.id
-                        )
-                    )
-                    for clip_id in ids or []
-                }
-            )
-            clips = _reversible(session, donor.id, clip_ids)
-            support.reverse_locked(uow, now, actor, clips, f"fraud confirmed: {reason}", "fraud")
-            reversed_count = len(clips)
-            flag.status = FlagStatus.CONFIRMED.value
-            hold = keep_hold or ban or _other_high_flags(session, flag)
-        else:
-            flag.status = FlagStatus.DISMISSED.value
-            hold = _other_high_flags(session, flag)
-        flag.resolved_at, flag.resolved_by, flag.resolution = now, actor.id, reason
-        flag.updated_at = now
-        if ban:
-            donor.status = DonorStatus.BANNED.value
-        changed = donor.on_hold != hold or ban
-        released = donor.on_hold and not hold
-        donor.on_hold = hold
-        fulfilled: list[int] = []
-        if released and not confirm and runtime.settings.gift_cards_auto_fulfil:
-            # Gift cards redeemed while held wait for this decision: a dismissal hands
-            # them over now; after a confirmation they stay for support to decide.
-            session.flush()
-            fulfilled = redemptions.fulfil_after_release(session, now, [donor.id])
-        if changed:
-            donor.updated_at = now
-            uow.publish(DonorChanged(donor.id))
-            session.flush()
-            wall.record_donor_changed(uow, now, donor.id)
-        audit.record(
-            session,
-            clock,
-            actor,
-            action="fraud.confirm" if confirm else "fraud.dismiss",
-            target_type="fraud_flag",
-            target_id=flag.id,
-            before=before,
-            after={
-                "on_hold": donor.on_hold,
-                "status": donor.status,
-                "clips_reversed": reversed_count,
-                "donor_id": donor.id,
-                "redemptions_fulfilled": fulfilled,
-            },
-            reason=reason,
-        )
-        session.flush()
-        session.refresh(flag)
-        return Resolution(flag, reversed_count, donor.on_hold, donor.status == "banned")
-
-
-def _reversible(session: Session, donor_id: int, clip_ids: list[int]) -> list[Clip]:
-    clips: list[Clip] = []
-    for start in range(0, len(clip_ids), 5_000):
-        clips += session.scalars(
-            select(Clip)
-            .where(
-                one_of(session, col(Clip.id), clip_ids[start : start + 5_000]),
-                col(Clip.donor_id) == donor_id,
-                col(Clip.status).in_(("accepted", "pending_review")),
-            )
-            .order_by(col(Clip.id))
-            .with_for_update()
-        )
-    return clips
-
-
-def _other_high_flags(session: Session, flag: FraudFlag) -> bool:
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(FraudFlag)
-            .where(
-                col(FraudFlag.donor_id) == flag.donor_id,
-                col(FraudFlag.id) != flag.id,
-                col(FraudFlag.status) == FlagStatus.OPEN.value,
-                col(FraudFlag.severity) == Severity.HIGH.value,
-            )
-        )
-    )
-
-
-# --- reading and configuring ----------------------------------------------------------------
-
-
-def list_flags(
-    db: Database,
-    *,
-    status: str | None,
-    rule: str | None,
-    donor_id: int | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
-) -> Page[FraudFlag]:
-    query = select(FraudFlag)
-    if status:
-        query = query.where(col(FraudFlag.status) == status)
-    if rule:
-        query = query.where(col(FraudFlag.rule) == rule)
-    if donor_id is not None:
-        query = query.where(col(FraudFlag.donor_id) == donor_id)
-    columns: tuple[Mapped[Any], ...] = (col(FraudFlag.id),)
-    types: tuple[type, ...] = (int,)
-    if sort == "score":
-        columns, types = (col(FraudFlag.score), col(FraudFlag.id)), (float, int)
-    with db.read() as session:
-        return fetch_page(
-            session,
-            query,
-            kind=f"fraud-flags:{sort}",
-            columns=columns,
-            types=types,
-            limit=limit,
-            cursor=cursor,
-        )
-
-
-@dataclass(frozen=True)
-class FlagDetail:
-    flag: FraudFlag
-    evidence: list[FraudEvidence]
-
-
-def flag_detail(db: Database, flag_id: int, evidence_limit: int = 200) -> FlagDetail:
-    with db.read() as session:
-        flag = session.get(FraudFlag, flag_id)
-        if flag is None:
-            raise NotFound(f"no fraud flag {flag_id}", code="flag_not_found")
-        evidence = list(
-            session.scalars(
-                select(FraudEvidence)
-                .where(col(FraudEvidence.flag_id) == flag_id)
-                .order_by(col(FraudEvidence.score).desc(), col(FraudEvidence.id))
-                .limit(evidence_limit)
-            )
-        )
-        return FlagDetail(flag, evidence)
-
-
-def list_rules(db: Database) -> list[FraudRule]:
-    with db.read() as session:
-        return list(session.scalars(select(FraudRule).order_by(col(FraudRule.code))))
-
-
-def update_rule(
-    runtime: Runtime, actor: Actor, code: str, changes: dict[str, Any], reason: str
-) -> FraudRule:
-    """Change a rule's settings: a new version; flags keep the version that opened them."""
-    reason = support.require_reason(reason)
-    values = validate_rule(code, changes)
-    with runtime.db.transaction() as uow:
-        rule = uow.session.get(FraudRule, code, with_for_update=True)
-        if rule is None:
-            raise NotFound(f"no fraud rule {code}", code="rule_not_found")
-        before = {name: getattr(rule, name) for name in values}
-        if all(before[name] == value for name, value in values.items()):
-            return rule
-        for name, value in values.items():
-            setattr(rule, name, value)
-        rule.version += 1
-        rule.updated_at, rule.updated_by = runtime.clock.now(), actor.id
-        audit.record(
-            uow.session,
-            runtime.clock,
-            actor,
-            action="fraud.rule_changed",
-            target_type="fraud_rule",
-            target_id=code,
-            before=before,
-            after={**values, "version": rule.version},
-            reason=reason,
-        )
-        uow.session.flush()
-        uow.session.refresh(rule)
-        return rule
