@@ -21,6 +21,7 @@ from rewards_engine.bootstrap import build_runtime
 from rewards_engine.config import API_NEEDS, ConfigError, Settings
 from rewards_engine.domain.roles import Role
 from rewards_engine.logs import configure_logging
+from rewards_engine.progress import progress
 from rewards_engine.redis_server import EmbeddedRedis
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobBusy, Scheduler, run_job
@@ -82,17 +83,6 @@ class EngineGroup(click.Group):
             raise click.ClickException(f"{explain(exc)} (--debug shows the traceback)") from exc
 
 
-def progress(message: str) -> None:
-    """Show what a long command is doing, on a terminal only."""
-    if sys.stderr.isatty():
-        click.echo(f"\r\033[K{message}", nl=False, err=True)
-
-
-def end_progress() -> None:
-    if sys.stderr.isatty():
-        click.echo("\r\033[K", nl=False, err=True)
-
-
 @click.group(cls=EngineGroup)
 @click.option("--debug", is_flag=True, help="Show the traceback when a command fails.")
 @click.version_option(package_name="rewards-engine", prog_name="rewards-engine")
@@ -130,32 +120,33 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
 
     runtime = command_runtime()
     directory = Path(path) if path else runtime.settings.fixtures_dir
-    report = load_fixtures(
-        runtime.db,
-        runtime.clock,
-        directory,
-        update=update,
-        demo=demo,
-        vault=Vault(runtime.settings.encryption_keys) if demo else None,
-        progress=progress,
-    )
-    end_progress()
-    click.echo(
-        f"created {report.created or 'nothing'}; updated {report.updated or 'nothing'}; "
-        f"unchanged {report.unchanged or 'nothing'}"
-    )
-    for line in report.differing:
-        click.echo(f"differs from the file (kept; --update applies it): {line}")
-    if demo:
-        from rewards_engine.services.demo import build_activity
+    with progress("loading fixtures") as bar:
+        report = load_fixtures(
+            runtime.db,
+            runtime.clock,
+            directory,
+            update=update,
+            demo=demo,
+            vault=Vault(runtime.settings.encryption_keys) if demo else None,
+            on_progress=bar.report,
+        )
+        bar.echo(
+            f"created {report.created or 'nothing'}; updated {report.updated or 'nothing'}; "
+            f"unchanged {report.unchanged or 'nothing'}"
+        )
+        for line in report.differing:
+            bar.echo(f"differs from the file (kept; --update applies it): {line}")
+        built = None
+        if demo:
+            from rewards_engine.services.demo import build_activity
 
-        built = build_activity(runtime, directory, progress=progress)
-        end_progress()
-        if built.built:
-            click.echo(
-                f"demo activity: {built.donors} donors, {built.clips} clips in {built.calls} "
-                "calls, a redemption, a fraud flag and a payout batch to look at"
-            )
+            bar.describe("building the demo")
+            built = build_activity(runtime, directory, on_progress=bar.report)
+    if built is not None and built.built:
+        click.echo(
+            f"demo activity: {built.donors} donors, {built.clips} clips in {built.calls} "
+            "calls, a redemption, a fraud flag and a payout batch to look at"
+        )
 
 
 @cli.command("issue-token")
@@ -208,7 +199,8 @@ def jobs_run(name: str, no_lock: bool) -> None:
         raise click.ClickException(f"no job {name!r}; jobs: {known}")
     runtime = command_runtime()
     try:
-        result = run_job(runtime, spec, use_lock=not no_lock)
+        with progress(f"job {name}", counts=False):
+            result = run_job(runtime, spec, use_lock=not no_lock)
     except JobBusy as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(", ".join(f"{key}={value}" for key, value in result.items()) or "done")
@@ -224,7 +216,9 @@ def ledger_verify() -> None:
     """Recompute every balance and counter from the entries; exit 1 on any difference."""
     from rewards_engine.services import ledger
 
-    report = ledger.verify(command_runtime().db)
+    runtime = command_runtime()
+    with progress("verifying the ledger") as bar:
+        report = ledger.verify(runtime.db, on_progress=bar.report)
     for line in report.balance_mismatches + report.unbalanced_transfers + report.counter_mismatches:
         click.echo(line)
     click.echo(
@@ -248,10 +242,12 @@ def wall_rebuild(board: str | None) -> None:
 
     runtime = command_runtime()
     names = [board] if board else wall.live_boards(runtime)
-    with click.progressbar(names, label="rebuilding", file=sys.stderr) as boards:
-        for name in boards:
-            result = wall.rebuild(runtime, name)
-            click.echo(f"\n{name}: {result}", err=True)
+    with progress("rebuilding the wall", total=len(names), unit="boards") as boards:
+        for name in names:
+            with boards.sub(name, unit="donors placed") as part:
+                result = wall.rebuild(runtime, name, on_progress=part.report)
+            boards.echo(f"{name}: {result}")
+            boards.advance()
 
 
 @cli.group("medals")
@@ -267,7 +263,10 @@ def medals_backfill(dry_run: bool, code: str | None) -> None:
     from rewards_engine.services import medals
 
     runtime = command_runtime()
-    report = medals.backfill(runtime.db, runtime.clock, code=code, dry_run=dry_run)
+    with progress("backfilling medals") as bar:
+        report = medals.backfill(
+            runtime.db, runtime.clock, code=code, dry_run=dry_run, on_progress=bar.report
+        )
     for change in report.gains:
         click.echo(f"gain  donor {change.donor_id:>10}  {change.code} {change.period_key}".rstrip())
     for change in report.losses:
@@ -294,14 +293,17 @@ def import_codes_command(item: str, csv_file: TextIO) -> None:
     from rewards_engine.services import rewards
 
     runtime = command_runtime()
-    report = rewards.import_codes(
-        runtime.db,
-        runtime.clock,
-        Actor.system("cli"),
-        Vault(runtime.settings.encryption_keys),
-        item,
-        rewards.parse_codes(csv_file.read()),
-    )
+    codes = rewards.parse_codes(csv_file.read())
+    with progress("importing codes", total=len(codes), unit="codes") as bar:
+        report = rewards.import_codes(
+            runtime.db,
+            runtime.clock,
+            Actor.system("cli"),
+            Vault(runtime.settings.encryption_keys),
+            item,
+            codes,
+            on_progress=bar.report,
+        )
     click.echo(
         f"added {report.added}, duplicates {report.duplicates}, "
         f"invalid lines {report.invalid or 'none'}"
@@ -322,11 +324,15 @@ def clips_export_training(campaign: str | None, output: Any) -> None:
     from rewards_engine.services import privacy
 
     runtime = command_runtime()
-    count = 0
-    for row in privacy.training_clips(runtime.db, runtime.clock, campaign):
-        output.write(json.dumps(row) + "\n")
-        count += 1
-    click.echo(f"{count} clips exported", err=True)
+    on_screen = output.isatty()  # rows for a terminal go above the bar, not through it
+    with progress("exporting training clips", unit="clips") as bar:
+        for row in privacy.training_clips(runtime.db, runtime.clock, campaign):
+            if on_screen:
+                bar.echo(json.dumps(row), file=output)
+            else:
+                output.write(json.dumps(row) + "\n")
+            bar.advance()
+    click.echo(f"{bar.done} clips exported", err=True)
 
 
 @cli.group("payouts")

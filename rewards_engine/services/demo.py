@@ -55,9 +55,13 @@ class DemoReport:
 
 
 def build_activity(
-    runtime: Runtime, directory: Path, progress: Callable[[str], None] | None = None
+    runtime: Runtime,
+    directory: Path,
+    on_progress: Callable[[str, int, int | None], None] | None = None,
 ) -> DemoReport:
-    """Build the demo's past weeks, unless they exist (a rerun changes nothing)."""
+    """Build the demo's past weeks, unless they exist (a rerun changes nothing).
+    ``on_progress(step, done, total)`` hears of the donors joined, the donors whose
+    weeks are built, then of the aftermath (one step)."""
     path = directory / FILE
     if not path.exists():
         return DemoReport()
@@ -74,7 +78,7 @@ def build_activity(
     start = now - timedelta(weeks=spec["weeks"])
     report = DemoReport(built=True)
     version = consents.get_current(runtime.db, runtime.clock).version
-    people = _donors(runtime, spec, rng, start, version)
+    people = _donors(runtime, spec, rng, start, version, on_progress)
     report.donors = len(people)
     days = (now - start).days
     for n, (donor_id, plan) in enumerate(people.items()):
@@ -91,9 +95,13 @@ def build_activity(
             )
             report.calls += 1
             report.clips += len(result.outcomes)
-        if progress and n % 20 == 0:
-            progress(f"demo: {n}/{len(people)} donors, {report.clips} clips")
+        if on_progress:
+            on_progress("donors' weeks built", n + 1, len(people))
+    if on_progress:
+        on_progress("aftermath", 0, 1)  # vesting, medals, a redemption, payouts
     _aftermath(runtime, spec, campaign, version, start)
+    if on_progress:
+        on_progress("aftermath", 1, 1)
     log.info("demo activity built", extra={"fields": report.as_dict()})
     return report
 
@@ -123,7 +131,12 @@ class _Plan:
 
 
 def _donors(
-    runtime: Runtime, spec: dict[str, Any], rng: random.Random, start: datetime, version: str
+    runtime: Runtime,
+    spec: dict[str, Any],
+    rng: random.Random,
+    start: datetime,
+    version: str,
+    on_progress: Callable[[str, int, int | None], None] | None,
 ) -> dict[int, _Plan]:
     """Every donor of the demo, consenting since its start, with how they donate."""
     joined = FixedClock(start - timedelta(days=1))
@@ -152,6 +165,8 @@ def _donors(
             tuple(spec["ordinary_clips_per_day"]),
             days_range=tuple(spec["ordinary_days"]),
         )
+        if on_progress:
+            on_progress("donors joined", n + 1, spec["donors"])
     return people
 
 

@@ -277,20 +277,21 @@ def load_fixtures(
     demo: bool = False,
     vault: Vault | None = None,
     kinds: Iterable[FixtureKind] = KINDS,
-    progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, int, int | None], None] | None = None,
 ) -> FixtureReport:
     """Insert what is missing (and, with ``update``, rewrite what differs), in one
     transaction. ``demo`` adds the demo donors and, given a ``vault``, the demo gift-card
-    codes (``demo_gift_codes/<reward id>.csv``)."""
+    codes (``demo_gift_codes/<reward id>.csv``). ``on_progress(step, done, total)``
+    hears of the records of each kind."""
     report = FixtureReport()
     chosen = [kind for kind in kinds if demo or not kind.demo]
     batches = [(kind, read_records(directory, kind)) for kind in chosen]  # validate all first
     now = clock.now()
     with db.transaction() as uow:
         for kind, records in batches:
-            for record in records:
-                if progress:
-                    progress(f"{kind.name} {record[kind.key_field]}")
+            for n, record in enumerate(records, start=1):
+                if on_progress:
+                    on_progress(kind.name, n, len(records))
                 existing = kind.lookup(uow.session, record)
                 if existing is None:
                     uow.session.add(kind.model(**{**kind.defaults(now), **record}))

@@ -8,7 +8,7 @@ event twice (a retried job, a replayed request) records it once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -375,12 +375,16 @@ class VerifyReport:
         return not (self.balance_mismatches or self.unbalanced_transfers or self.counter_mismatches)
 
 
-def verify(db: Database) -> VerifyReport:
+def verify(
+    db: Database, on_progress: Callable[[str, int, int | None], None] | None = None
+) -> VerifyReport:
     """Recompute every cached figure from the facts and list every difference.
 
     - each donor account's cached balance against the sum of its entries;
     - each transfer's entries sum to zero per currency;
     - each campaign counter against a count of accepted clips.
+
+    ``on_progress(step, done, total)`` hears of the accounts and transfer balances checked.
     """
     report = VerifyReport()
     with db.read() as session:
@@ -395,6 +399,8 @@ def verify(db: Database) -> VerifyReport:
             select(LedgerAccount).where(col(LedgerAccount.donor_id).is_not(None))
         ):
             report.accounts_checked += 1
+            if on_progress:
+                on_progress("accounts", report.accounts_checked, None)
             expected = int(sums.get(account.id) or 0)
             if account.balance != expected:
                 report.balance_mismatches.append(
@@ -411,7 +417,9 @@ def verify(db: Database) -> VerifyReport:
             .group_by(col(LedgerEntry.transfer_id), col(LedgerAccount.currency))
         ).all()
         report.transfers_checked = len({transfer_id for transfer_id, _, _ in per_transfer})
-        for transfer_id, currency, total in per_transfer:
+        for n, (transfer_id, currency, total) in enumerate(per_transfer, start=1):
+            if on_progress:
+                on_progress("transfer balances", n, len(per_transfer))
             if total:
                 report.unbalanced_transfers.append(
                     f"transfer {transfer_id}: {currency} legs sum to {total}"

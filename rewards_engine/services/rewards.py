@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,13 +239,17 @@ def import_codes(
     vault: Vault,
     item_id: str,
     codes: Iterable[str | None],
+    on_progress: Callable[[str, int, int | None], None] | None = None,
 ) -> ImportReport:
     """Encrypt and store codes for a gift card (one transaction; audited with counts,
-    never the codes). A code already in stock, or repeated in the upload, counts once."""
+    never the codes). A code already in stock, or repeated in the upload, counts once.
+    ``on_progress(step, done, total)`` hears of the codes read (one per line)."""
     report = ImportReport()
     now = clock.now()
     rows: dict[str, dict[str, Any]] = {}
     for line, code in enumerate(codes, start=1):
+        if on_progress:
+            on_progress("codes", line, None)
         if code is None:
             if line > 1:  # line 1 may be the header
                 report.invalid.append(line)

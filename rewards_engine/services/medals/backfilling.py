@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,11 +130,14 @@ def backfill(
     dry_run: bool = True,
     actor: Actor = SYSTEM,
     batch: int = 1000,
+    on_progress: Callable[[str, int, int | None], None] | None = None,
 ) -> BackfillReport:
     """Who would gain and who would lose each medal if its current definition had
     always been in force; unless ``dry_run``, apply exactly that, in batches.
 
     A donor gaining several medals at once gets one notification for all of them.
+    ``on_progress(step, done, total)`` hears of the medals evaluated (how many donors
+    that concerns is known only at the end), then of the donors changed.
     """
     now = clock.now()
     report = BackfillReport()
@@ -144,7 +147,7 @@ def backfill(
         if code is not None and not chosen:
             raise NotFound(f"no medal {code!r} in force", code="medal_not_found")
         donors: set[int] = set()
-        for definition in chosen:
+        for n, definition in enumerate(chosen, start=1):
             qualified = {(d, k): e for d, k, e in _history(session, definition)}
             held = {
                 (a.donor_id, a.period_key)
@@ -164,17 +167,25 @@ def backfill(
                 Change(d, definition.code, k) for d, k in sorted(held) if (d, k) not in qualified
             ]
             donors |= {d for d, _ in qualified} | {d for d, _ in held}
+            if on_progress:
+                on_progress("medals evaluated", n, len(chosen))
         report.donors_evaluated = len(donors)
     if dry_run:
         return report
-    _apply_backfill(db, now, catalog, report, actor, batch)
+    _apply_backfill(db, now, catalog, report, actor, batch, on_progress)
     report.applied = True
     log.info("medals backfilled", extra={"fields": report.summary()})
     return report
 
 
 def _apply_backfill(
-    db: Database, now: datetime, catalog: Catalog, report: BackfillReport, actor: Actor, batch: int
+    db: Database,
+    now: datetime,
+    catalog: Catalog,
+    report: BackfillReport,
+    actor: Actor,
+    batch: int,
+    on_progress: Callable[[str, int, int | None], None] | None,
 ) -> None:
     by_donor: dict[int, list[Change]] = defaultdict(list)
     for change in report.gains:
@@ -205,3 +216,5 @@ def _apply_backfill(
                     ).one()
                     revoke(session, now, award, catalog, "the medal's definition changed", actor)
             wall.record_donors_changed(uow, now, chunk)
+        if on_progress:
+            on_progress("donors changed", start + len(chunk), len(donors))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -43,11 +44,14 @@ def live_boards(runtime: Runtime) -> list[str]:
     return names + [board.name for board in periods if is_live(board, now)]
 
 
-def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
+def rebuild(
+    runtime: Runtime, name: str, on_progress: Callable[[str, int, int | None], None] | None = None
+) -> dict[str, int]:
     """Recount ``name`` from the clips into temporary keys and swap them in at once.
 
     Readers see the old board until the swap and the new one after, never a half-built
     one. Changes committed while it ran are replayed from the outbox afterwards.
+    ``on_progress(step, done, total)`` hears of the donors placed and tallies checked.
     """
     started = runtime.clock.now()
     with runtime.db.read() as session:
@@ -84,9 +88,11 @@ def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
         state.medals = medals.get(donor_id, 0)
         score = rules.encode(clips, reached, board) if clips else 0.0
         entries.append((donor_id, state.placement(clips), score, version, state.profile()))
+        if on_progress:
+            on_progress("donors placed", len(entries), len(rows))
     members = hall(runtime).rebuild(name, entries)
     page_cache(runtime).clear()
-    corrected = _correct_tallies(runtime, board, {row[0]: row[7] for row in rows})
+    corrected = _correct_tallies(runtime, board, {row[0]: row[7] for row in rows}, on_progress)
     replayed = drain(runtime, since=started - REPLAY_MARGIN)
     log.info(
         "wall board rebuilt",
@@ -102,7 +108,12 @@ def rebuild(runtime: Runtime, name: str) -> dict[str, int]:
     return {"members": members, "corrected_tallies": corrected, "replayed_rows": replayed.rows}
 
 
-def _correct_tallies(runtime: Runtime, board: Board, counted: dict[int, int]) -> int:
+def _correct_tallies(
+    runtime: Runtime,
+    board: Board,
+    counted: dict[int, int],
+    on_progress: Callable[[str, int, int | None], None] | None = None,
+) -> int:
     """Set tallies that differ from the recount, each under its donor's lock."""
     with runtime.db.read() as session:
         tallies = {
@@ -111,7 +122,9 @@ def _correct_tallies(runtime: Runtime, board: Board, counted: dict[int, int]) ->
         }
     suspects = [donor for donor, clips in counted.items() if tallies.get(donor) != clips]
     corrected = 0
-    for donor_id in suspects:
+    for n, donor_id in enumerate(suspects, start=1):
+        if on_progress:
+            on_progress("tallies checked", n, len(suspects))
         with runtime.db.transaction() as uow:
             session = uow.session
             session.get(Donor, donor_id, with_for_update=True)
