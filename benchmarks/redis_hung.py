@@ -3,6 +3,9 @@ long POST /v1/submissions, GET /v1/me, /readyz, a refused token and a wall page 
 in process (Flask test client) on a fresh SQLite database, production rate limits on.
 
     python -m benchmarks.redis_hung        # figures on stdout and in results/redis_hung.json
+
+On a commit before the Redis time budget (no ``Settings.redis_budget_ms``) the same
+script writes results/redis_hung_before.json instead; both record the commit measured.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import signal
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -29,6 +33,12 @@ from tests.support.processes import RedisProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CALLS = 3  # each call this many times: the first ones meet a closed breaker
+
+
+def commit() -> str:
+    """The commit of the code measured (its checkout's HEAD)."""
+    head = ["git", "describe", "--always", "--dirty", "--exclude", "*"]
+    return subprocess.run(head, cwd=RESULTS.parent, capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -91,6 +101,7 @@ def main() -> None:
     report = {
         "benchmark": "redis_hung",
         "machine": machine(),
+        "commit": commit(),
         "budget_ms": getattr(settings, "redis_budget_ms", None) if has_budget else None,
         "calls": figures,
     }

@@ -24,13 +24,19 @@ from tests.support.slow_clients import SlowClients, nginx_in_front, timed_get
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROUNDS = 4
+CLIENTS = 40
+CONTENT_LENGTH = 100_000
+DRIP_S = 2  # one byte of each body this often
+WORKERS, THREADS = 2, 4
+TIMEOUT_S = 30  # the /healthz client's timeout: a call this long got no answer
 
 
 def serve(port: int, instance: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "APP_ENV": "development", "INSTANCE_DIR": str(instance),
-           "WEB_THREADS": "4", "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "WEB_THREADS": str(THREADS), "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING"}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2", *extra],
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+         "--workers", str(WORKERS), *extra],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
@@ -41,13 +47,13 @@ def serve(port: int, instance: Path, *extra: str) -> subprocess.Popen[bytes]:
 def measure(base: str) -> list[float]:
     """/healthz, one call after another, while a thread keeps the clients dripping."""
     seconds = []
-    with SlowClients(base, count=40, length=100_000) as slow:
+    with SlowClients(base, count=CLIENTS, length=CONTENT_LENGTH) as slow:
         stop = threading.Event()
 
         def drip() -> None:
             for _ in range(ROUNDS * 3):  # bounded: 24 s at most
                 slow.drip()
-                if stop.wait(2):
+                if stop.wait(DRIP_S):
                     return
 
         dripping = threading.Thread(target=drip)
@@ -55,7 +61,7 @@ def measure(base: str) -> list[float]:
         try:
             for _ in range(ROUNDS):
                 time.sleep(1)
-                status, took = timed_get(f"{base}/healthz", timeout=30)
+                status, took = timed_get(f"{base}/healthz", timeout=TIMEOUT_S)
                 seconds.append(round(took, 3))
                 print(f"  /healthz {status} in {took:.3f} s", flush=True)
         finally:
@@ -80,13 +86,18 @@ def main() -> None:
         finally:
             os.killpg(process.pid, 15)
             process.wait(30)
-        figures[name] = {"healthz_s": seconds, "median_s": statistics.median(seconds)}
+        figures[name] = {"healthz_s": seconds, "median_s": round(statistics.median(seconds), 4)}
     RESULTS.mkdir(exist_ok=True)
     report = {
         "benchmark": "slow_clients",
         "machine": machine(),
-        "clients": 40,
+        "clients": CLIENTS,
+        "content_length": CONTENT_LENGTH,
+        "drip_every_s": DRIP_S,
         "rounds": ROUNDS,
+        "gunicorn_workers": WORKERS,
+        "gunicorn_threads": THREADS,
+        "healthz_timeout_s": TIMEOUT_S,
         "figures": figures,
     }
     (RESULTS / "slow_clients.json").write_text(json.dumps(report, indent=2) + "\n")
