@@ -14,6 +14,7 @@ from api.resources import (
     payouts,
     privacy,
     rewards,
+    storage,
     submissions,
     wall,
 )
@@ -31,6 +32,7 @@ def register_blueprints(api: Api) -> None:
         payouts,
         admin,
         fraud,
+        storage,
     ):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)
