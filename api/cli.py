@@ -53,7 +53,9 @@ def serve(
     started_redis = embedded.ensure_running() if embedded else False
 
     env = dict(os.environ)
-    metrics_dir = settings.instance_dir / "prometheus"
+    # One folder per server: two nodes sharing an instance folder (the multi-node test)
+    # must not delete each other's metrics as they start.
+    metrics_dir = settings.instance_dir / "prometheus" / str(port)
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)

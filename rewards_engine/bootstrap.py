@@ -1,7 +1,8 @@
 """The one place that wires the engine together: who hears committed transactions,
-which payout rails are configured. Every process (the API, the CLI, the scheduler, the
-tests and the benchmarks) gets its runtime here, so that ``runtime.py`` stays a plain
-container that knows no use case, and no use case builds its own providers.
+which payout rails are configured, where videos are stored. Every process (the API,
+the CLI, the scheduler, the tests and the benchmarks) gets its runtime here, so that
+``runtime.py`` stays a plain container that knows no use case, and no use case builds
+its own providers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from collections.abc import Mapping
 
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
+from rewards_engine.crypto import Vault
 from rewards_engine.providers.payouts import PayoutProvider
+from rewards_engine.providers.storage import VideoStore, open_store
 from rewards_engine.runtime import Runtime, manual_rail_only
 from rewards_engine.services import wall
 
@@ -23,6 +26,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         clock=clock or SystemClock(),
         commit_handlers=(wall.handle_events,),
         payout_rails=configured_rails,
+        video_stores=configured_store,
     )
 
 
@@ -37,3 +41,16 @@ def configured_rails(settings: Settings) -> Mapping[str, PayoutProvider]:
     if settings.stripe.configured:
         rails["stripe"] = StripeProvider(settings.stripe)
     return rails
+
+
+def configured_store(settings: Settings, clock: Clock) -> VideoStore:
+    """The video store ``STORAGE_URL`` names (default: a folder of the instance, whose
+    upload URLs this server receives and signs with a key derived from the first of
+    ``ENCRYPTION_KEYS``)."""
+    return open_store(
+        settings.uploads.storage_url,
+        instance_dir=settings.instance_dir,
+        secret=Vault(settings.encryption_keys).derived_key("video upload urls"),
+        public_url=settings.public_url,
+        clock=clock,
+    )

@@ -74,6 +74,18 @@ class PayPalSettings:
 
 
 @dataclass(frozen=True)
+class UploadSettings:
+    """Where donated videos go and how long a claim waits for its video."""
+
+    storage_url: str = ""  # empty: a folder in the instance directory (docs/storage.md)
+    public_url: str = ""  # how apps reach this server; empty: http://HOST:PORT
+    claim_expiry_hours: int = 24
+    max_bytes: int = 1024**3  # one video
+    verify_batch: int = 20  # claims one verification run takes
+    verify_lease_s: int = 600  # a killed verification frees its claims after this
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     api_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
@@ -148,6 +160,7 @@ class Settings:
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
 
     @classmethod
     def from_env(
@@ -212,6 +225,14 @@ class Settings:
                 api_base=env.get("STRIPE_API_BASE") or None,
                 timeout_s=payout_timeout,
             ),
+            uploads=UploadSettings(
+                storage_url=env.get("STORAGE_URL") or "",
+                public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
+                claim_expiry_hours=max(_int(env, "CLAIM_EXPIRY_HOURS", 24), 1),
+                max_bytes=max(_int(env, "UPLOAD_MAX_BYTES", 1024**3), 1),
+                verify_batch=max(_int(env, "VERIFY_BATCH", 20), 1),
+                verify_lease_s=max(_int(env, "VERIFY_LEASE_S", 600), 30),
+            ),
         )
         if "tokens" in needs or settings.is_development:
             settings = settings.with_jwt_defaults()
@@ -222,6 +243,11 @@ class Settings:
     @property
     def is_development(self) -> bool:
         return self.environment in ("development", "test")
+
+    @property
+    def public_url(self) -> str:
+        """How apps reach this server (upload URLs of the embedded store, video links)."""
+        return self.uploads.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

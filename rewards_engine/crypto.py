@@ -23,6 +23,7 @@ class Vault:
             raise ConfigError(NO_ENCRYPTION_KEY)
         self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
         self._fingerprint_key = hashlib.sha256(b"fingerprint:" + keys[0].encode()).digest()
+        self._first = keys[0].encode()
 
     def encrypt(self, code: str) -> str:
         return self._fernet.encrypt(code.encode()).decode()
@@ -34,6 +35,11 @@ class Vault:
             raise RuntimeError(
                 "a gift-card code cannot be decrypted with the keys configured"
             ) from exc
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for one purpose (signing upload URLs, video links), derived from the
+        first master key, so that no further secret needs configuring."""
+        return hmac.new(self._first, f"derived:{purpose}".encode(), hashlib.sha256).digest()
 
     def fingerprint(self, code: str) -> str:
         return hmac.new(self._fingerprint_key, code.encode(), hashlib.sha256).hexdigest()

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
-from rewards_engine.services import fraud, idempotency, medals, payouts, privacy, vesting, wall
+from rewards_engine.services import (
+    fraud,
+    idempotency,
+    medals,
+    payouts,
+    privacy,
+    uploads,
+    verification,
+    vesting,
+    wall,
+)
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
@@ -63,7 +73,28 @@ def apply_retention(runtime: Runtime) -> JobResult:
     return privacy.apply_retention(runtime)
 
 
+def verify_uploads(runtime: Runtime) -> JobResult:
+    return verification.verify_uploads(runtime).as_dict()
+
+
+def expire_claims(runtime: Runtime) -> JobResult:
+    return vars(uploads.expire_claims(runtime))
+
+
 JOBS: list[JobSpec] = [
+    JobSpec(
+        "verify-uploads",
+        verify_uploads,
+        {"trigger": "interval", "seconds": 20},
+        "check uploaded videos (hash, decoding, duration, perceptual hash), then decide "
+        "and pay their clips",
+    ),
+    JobSpec(
+        "expire-claims",
+        expire_claims,
+        {"trigger": "interval", "minutes": 10},
+        "expire claims whose video did not arrive in time and remove partial uploads",
+    ),
     JobSpec(
         "erase-donors",
         erase_donors,

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import redis
 
@@ -24,6 +24,9 @@ from rewards_engine.providers.manual import ManualProvider
 from rewards_engine.providers.payouts import PayoutProvider
 from rewards_engine.redis_client import CircuitBreaker, connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from rewards_engine.providers.storage import VideoStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,12 +50,14 @@ def redis_url_for(settings: Settings) -> str:
 class Runtime:
     """What a process shares between requests and jobs: settings, clock, database,
     Redis, vault. Built by ``bootstrap.build_runtime``, which says who hears committed
-    events (``commit_handlers``) and which payout rails exist (``payout_rails``)."""
+    events (``commit_handlers``), which payout rails exist (``payout_rails``) and where
+    videos are kept (``video_stores``)."""
 
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     commit_handlers: Sequence[CommitHandler] = ()
     payout_rails: Callable[[Settings], Mapping[str, PayoutProvider]] = manual_rail_only
+    video_stores: Callable[[Settings, Clock], VideoStore] | None = None
     _extensions: dict[str, object] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -85,6 +90,13 @@ class Runtime:
     def payout_providers(self) -> Mapping[str, PayoutProvider]:
         """The payout rails by name, built once per process."""
         return self.payout_rails(self.settings)
+
+    @cached_property
+    def video_store(self) -> VideoStore:
+        """Where donated videos are uploaded and kept (``STORAGE_URL``)."""
+        if self.video_stores is None:
+            raise RuntimeError("no video store: build the runtime with bootstrap.build_runtime")
+        return self.video_stores(self.settings, self.clock)
 
     @cached_property
     def vault(self) -> Vault:

@@ -9,6 +9,7 @@ from api.resources import (
     campaigns,
     fraud,
     health,
+    intake,
     me,
     medals,
     payouts,
@@ -16,6 +17,8 @@ from api.resources import (
     rewards,
     storage,
     submissions,
+    uploads,
+    videos,
     wall,
 )
 
@@ -26,6 +29,8 @@ def register_blueprints(api: Api) -> None:
         privacy,
         campaigns,
         submissions,
+        uploads,
+        intake,
         wall,
         medals,
         rewards,
@@ -33,6 +38,7 @@ def register_blueprints(api: Api) -> None:
         admin,
         fraud,
         storage,
+        videos,
     ):
         api.register_blueprint(module.blp, url_prefix="/v1")
     health.register(api)

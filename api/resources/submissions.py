@@ -18,7 +18,7 @@ from api.schemas.submissions import (
 )
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.services import clips, privacy, submissions
+from rewards_engine.services import clips, privacy, submissions, uploads
 
 blp = Blueprint("submissions", __name__, description="Donated clips")
 
@@ -38,7 +38,10 @@ class Submissions(MethodView):
         """Donate 1 to 500 clips; each is accepted, pending review, a duplicate or rejected
 
         The whole call is one transaction: a clip that breaks a rule of the
-        campaign is a 422 naming its index and field, and nothing is written.
+        campaign is a 422 naming its index and field, and nothing is written. In a
+        campaign that takes uploads (``requires_upload``), each clip is a claim,
+        ``awaiting_upload`` with where to send its video; it is decided once the
+        engine has received and verified the video (follow it at /v1/uploads/{id}).
         """
         runtime = context.runtime()
         request = submissions.SubmissionRequest(
@@ -46,14 +49,17 @@ class Submissions(MethodView):
             consent_version=body["consent_version"],
             clips=[ClipInput(**clip) for clip in body["clips"]],
         )
+        donor_id = context.donor().id
         result = submissions.submit(
             runtime.db,
             runtime.clock,
             context.actor(),
-            context.donor().id,
+            donor_id,
             request,
             headers["idempotency_key"],
+            runtime.settings.uploads,
         )
+        result = uploads.attach_targets(runtime, donor_id, result)
         return (result, 201, REPLAYED) if result.replayed else result
 
     @auth_required(Role.DONOR)

@@ -29,6 +29,10 @@ class CampaignRulesSchema(ma.Schema):
     retention_days = ma.fields.Integer(required=True)
     stop_at_target = ma.fields.Boolean(required=True)
     payout_provider = ma.fields.String(allow_none=True, required=True)
+    requires_upload = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "Clips earn only once their video is uploaded and verified"},
+    )
 
 
 class CampaignSchema(ma.Schema):
@@ -99,6 +103,9 @@ class CampaignInputSchema(StrictSchema):
     retention_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=36_500))
     payout_provider = ma.fields.String(
         allow_none=True, validate=ma.validate.OneOf(PAYOUT_PROVIDERS)
+    )
+    requires_upload = ma.fields.Boolean(
+        metadata={"description": "Pay only for clips whose video arrived (default: true)"}
     )
     reason = REASON
 

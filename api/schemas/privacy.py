@@ -46,6 +46,13 @@ class ClipCountsSchema(ma.Schema):
     deleted = ma.fields.Integer(
         required=True, metadata={"description": "Metadata deleted (retention or erasure)"}
     )
+    videos_stored = ma.fields.Integer(
+        required=True,
+        metadata={"description": "Videos the engine received, verified and kept (encrypted)"},
+    )
+    videos_deleted = ma.fields.Integer(
+        required=True, metadata={"description": "Stored videos deleted (retention or erasure)"}
+    )
 
 
 class MoneySchema(ma.Schema):

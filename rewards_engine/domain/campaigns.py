@@ -30,6 +30,7 @@ CAMPAIGN_FIELDS = (
     "review_if_older_than_days",
     "retention_days",
     "payout_provider",
+    "requires_upload",
 )
 PAYOUT_PROVIDERS = ("paypal", "stripe", "manual")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")

@@ -97,6 +97,8 @@ class ClipInput:
     duration_s: float
     staged: bool
     perceptual_hash: int | None = None
+    size_bytes: int | None = None  # required where the campaign takes uploads
+    content_type: str | None = None
 
 
 def _clip_error(index: int, name: str, message: str, code: str = "invalid_clip") -> InvalidInput:

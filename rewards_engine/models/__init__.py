@@ -13,6 +13,7 @@ from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
 from rewards_engine.models.privacy import DataRequest, ErasedSubject, InstallationSecret
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
+from rewards_engine.models.uploads import ClipClaim, DonorVideoKey
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
 __all__ = [
@@ -20,10 +21,12 @@ __all__ = [
     "Campaign",
     "CampaignCounter",
     "Clip",
+    "ClipClaim",
     "ConsentRecord",
     "ConsentVersion",
     "DataRequest",
     "Donor",
+    "DonorVideoKey",
     "ErasedSubject",
     "FraudEvidence",
     "FraudFlag",

@@ -38,6 +38,9 @@ class Campaign(SQLModel, table=True):
     review_if_older_than_days: int | None = Field(default=None)
     retention_days: int = Field(default=730)
     payout_provider: str | None = Field(default=None, max_length=16)
+    # Clips are paid only once their video is uploaded and verified (campaigns made
+    # before uploads existed collected metadata only).
+    requires_upload: bool = Field(default=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 

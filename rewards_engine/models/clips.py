@@ -28,7 +28,9 @@ class SubmissionBatch(SQLModel, table=True):
 
 
 class Clip(SQLModel, table=True):
-    """A donated clip's metadata (the video itself lives in the camera maker's storage).
+    """A donated clip, decided: its metadata and, for a clip whose video the engine
+    received (``intake`` ``verified``), where the video is kept and its hashes as the
+    engine computed them.
 
     One hash is owned once per campaign: the partial unique index covers every row
     that is not itself a duplicate, so a second donor's copy is stored as a
@@ -98,6 +100,14 @@ class Clip(SQLModel, table=True):
     # Retention or erasure deleted what identified the clip (its hashes, camera, event);
     # what it earned and counted stays, as the ledger does.
     metadata_deleted_at: datetime | None = timestamp(nullable=True, default=False)
+    # verified: the engine received and checked the video; trusted: the maker's video
+    # pipeline reported it; imported: claimed by the app before uploads existed.
+    intake: str = Field(default="imported", max_length=12)
+    storage_key: str | None = Field(default=None, max_length=255)
+    size_bytes: int | None = Field(default=None, sa_type=BigInteger())
+    pdq: str | None = Field(default=None, max_length=64)  # 256-bit PDQ, hex
+    pdq_quality: int | None = Field(default=None)
+    video_deleted_at: datetime | None = timestamp(nullable=True, default=False)
 
 
 class CampaignCounter(SQLModel, table=True):

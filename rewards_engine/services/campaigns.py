@@ -59,6 +59,7 @@ class CampaignView:
     review_if_older_than_days: int | None
     retention_days: int
     payout_provider: str | None
+    requires_upload: bool
 
 
 @dataclass(frozen=True)

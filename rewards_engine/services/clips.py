@@ -43,6 +43,7 @@ class ClipRecord:
     reviewed_at: datetime | None
     reversed_at: datetime | None
     metadata_deleted_at: datetime | None
+    intake: str
 
 
 def clip_record(row: Clip) -> ClipRecord:

@@ -31,10 +31,10 @@ from rewards_engine.domain.submissions import ClipStatus, Reason, Rules, vests_a
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, FraudFlag
 from rewards_engine.services import audit, idempotency, ledger, medals, wall
 from rewards_engine.services.clips import ClipRecord, clip_record
+from rewards_engine.services.deciding import add_to_counters, rules_of
 from rewards_engine.services.donors import DonorView, donor_view
 from rewards_engine.services.fraud.review import FlagView
 from rewards_engine.services.ledger import Balances
-from rewards_engine.services.submissions import add_to_counters, rules_of
 
 REASON_MIN, REASON_MAX = 3, 500
 MAX_ADJUSTMENT = 100_000_000  # points or cents in one adjustment

@@ -1,5 +1,6 @@
 """Every route of the app, taken from its URL map (a new route cannot be forgotten),
-against every kind of caller: nobody, a donor, another donor, support and admin.
+against every kind of caller: nobody, a donor, another donor, support, admin and the
+maker's video pipeline (a service).
 
 The documented answers: a route for donors refuses nobody (401) and staff (403); a
 route for support refuses nobody (401) and donors (403); an admin route refuses support
@@ -13,15 +14,26 @@ caller got past authorization: not 401 or 403, and never a 5xx.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from rewards_engine.models import Clip, FraudFlag, MedalNotification, PayoutBatch, PayoutItem
+from rewards_engine.models import (
+    Clip,
+    ClipClaim,
+    FraudFlag,
+    MedalNotification,
+    PayoutBatch,
+    PayoutItem,
+)
 from tests.conftest import make_token
 from tests.support.console import World, build_world, csrf_of, sign_in
+from tests.support.factories import add_campaign, body, clip
 
 PUBLIC, WEBHOOK = "public", "webhook"
+SIGNED_URL = "signed-url"  # the URL's signed token is the credential: a bad one is 403 for all
+SERVICE = "service"  # the maker's video pipeline
 DONOR, OWNED = "donor", "owned"  # OWNED: a donor's own resource, by id
 SUPPORT, ADMIN = "support", "admin"
 SIGN_IN, SIGN_OUT = "console-sign-in", "console-sign-out"
@@ -58,6 +70,13 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/v1/redemptions"): DONOR,
     ("POST", "/v1/redemptions"): DONOR,
     ("GET", "/v1/submissions"): DONOR,
+    ("GET", "/v1/uploads"): DONOR,
+    ("GET", "/v1/uploads/<id64:claim_id>"): OWNED,
+    ("POST", "/v1/uploads/<id64:claim_id>/complete"): OWNED,
+    ("POST", "/v1/intake/clips"): SERVICE,
+    ("PUT", "/v1/storage/uploads/<token>"): SIGNED_URL,
+    ("GET", "/v1/storage/objects/<token>"): SIGNED_URL,
+    ("GET", "/v1/videos/<string:token>"): SIGNED_URL,
     ("POST", "/v1/submissions"): DONOR,
     ("GET", "/v1/redemptions/<id64:redemption_id>"): OWNED,
     ("GET", "/v1/submissions/<id64:clip_id>"): OWNED,
@@ -114,15 +133,17 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/console/payouts/<int:batch_id>"): CONSOLE_ADMIN,
     ("GET", "/console/audit"): CONSOLE_ADMIN,
 }
-CALLERS = ("nobody", "donor", "another donor", "support", "admin")
+CALLERS = ("nobody", "donor", "another donor", "support", "admin", "service")
 FORBIDDEN: dict[str, dict[str, int]] = {  # who is refused, and how
     PUBLIC: {},
     WEBHOOK: {},
     REQUEST_ID: {},
-    DONOR: {"nobody": 401, "support": 403, "admin": 403},
-    OWNED: {"nobody": 401, "another donor": 404, "support": 403, "admin": 403},
-    SUPPORT: {"nobody": 401, "donor": 403, "another donor": 403},
-    ADMIN: {"nobody": 401, "donor": 403, "another donor": 403, "support": 403},
+    SIGNED_URL: dict.fromkeys(CALLERS, 403),
+    DONOR: {"nobody": 401, "support": 403, "admin": 403, "service": 403},
+    OWNED: {"nobody": 401, "another donor": 404, "support": 403, "admin": 403, "service": 403},
+    SUPPORT: {"nobody": 401, "donor": 403, "another donor": 403, "service": 403},
+    ADMIN: {"nobody": 401, "donor": 403, "another donor": 403, "support": 403, "service": 403},
+    SERVICE: {"nobody": 401, "donor": 403, "another donor": 403, "support": 403, "admin": 403},
 }
 
 
@@ -152,6 +173,9 @@ def _ids(runtime, world: World) -> dict[str, Any]:  # type: ignore[no-untyped-de
                 )
             ),
             "flag_id": session.scalar(select(func.min(FraudFlag.id))),
+            "claim_id": session.scalar(
+                select(func.min(ClipClaim.id)).where(ClipClaim.donor_id == world.ada)
+            ),
             "batch_id": session.scalar(select(func.min(PayoutBatch.id))),
             "item_id": session.scalar(select(func.min(PayoutItem.id))),
             "campaign_id": "theft-bounty-2024",
@@ -159,6 +183,13 @@ def _ids(runtime, world: World) -> dict[str, Any]:  # type: ignore[no-untyped-de
             "item_id_str": "camera-outdoor-s2",
             "filename": "console/console.css",
         }
+
+
+def _claim_one_video(runtime, client, headers) -> None:  # type: ignore[no-untyped-def]
+    campaign = add_campaign(runtime, requires_upload=True)
+    video = clip(size_bytes=1_000_000, recorded_at=runtime.clock.now() - timedelta(hours=1))
+    answer = client.post("/v1/submissions", json=body(campaign.id, [video]), headers=headers)
+    assert answer.status_code == 201, answer.get_json()
 
 
 def _path(rule: str, ids: dict[str, Any]) -> str:
@@ -175,6 +206,7 @@ def _path(rule: str, ids: dict[str, Any]) -> str:
 
 def test_every_route_answers_every_caller_as_documented(app, runtime, client, auth, settings):  # type: ignore[no-untyped-def]
     world = build_world(runtime, client, auth)
+    _claim_one_video(runtime, client, auth("ada"))
     ids = _ids(runtime, world)
     erase = client.delete("/v1/me", headers=auth("eraser"))  # an erasure request of its own
     ids["request_id"] = erase.get_json()["id"]
@@ -184,6 +216,7 @@ def test_every_route_answers_every_caller_as_documented(app, runtime, client, au
         "another donor": auth("farm"),
         "support": auth("agent-1", "support"),
         "admin": auth("boss", "admin"),
+        "service": auth("video-pipeline", "service"),
     }
     staff_sessions = {
         "support": sign_in(app.test_client(), make_token(settings, "agent-1", "support")),

@@ -61,6 +61,7 @@ NEW = {
     "targets": {"package_theft": 1000},
     "bounty_cents": 150,
     "points_per_clip": 5,
+    "requires_upload": False,  # its clips are decided at once (uploads: test_uploads.py)
     "reason": "the 2025 doorstep campaign, approved by the program board",
 }
 

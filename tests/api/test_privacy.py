@@ -135,11 +135,10 @@ def test_each_clip_says_what_it_is_used_for_and_when_it_is_deleted(
 
     exported = CliRunner().invoke(cli, ["clips", "export-training"])
     assert exported.exit_code == 0, exported.output
-    rows = [json.loads(line) for line in exported.stdout.splitlines()]
-    ids = {row["clip_id"] for row in rows}
-    assert fresh["clip_id"] in ids and old["clip_id"] not in ids
-    assert reversed_["clip_id"] not in ids and capped[-1]["clip_id"] not in ids
-    assert all("donor" not in key for row in rows for key in row)
+    # Only clips whose video was checked are training material: these were claimed
+    # by the app alone (imported), so none is exported (tests/integration/test_uploads.py
+    # exports verified ones).
+    assert exported.stdout.strip() == ""
 
     clock.advance(timedelta(days=31))
     report = run_job(runtime, find_job("retention"))
@@ -361,6 +360,7 @@ def test_the_transparency_report_counts_the_program_by_quarter(
     assert quarter["clips"] == {
         "received": 12, "accepted": 11, "pending_review": 0, "rejected": 1,
         "duplicates": 0, "reversed": 0, "deleted": 1,
+        "videos_stored": 0, "videos_deleted": 0,  # claimed by the app: no video came
     }  # fmt: skip
     assert quarter["donors"] == 2
     assert quarter["erasure_requests"] == {

@@ -47,6 +47,7 @@ def add_campaign(runtime: Runtime, **overrides: Any) -> Campaign:
         "points_per_clip": 10,
         "bounty_cents": 0,
         "review_window_days": 7,
+        "requires_upload": False,  # most tests are about the rules, not the videos
     }
     values.update(overrides)
     campaign = Campaign(**values)

@@ -31,9 +31,11 @@ from rewards_engine.domain import privacy as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
+from rewards_engine.domain.uploads import sealed_key
 from rewards_engine.models import (
     AuditRecord,
     Clip,
+    ClipClaim,
     DataRequest,
     Donor,
     ErasedSubject,
@@ -48,7 +50,7 @@ from rewards_engine.models import (
     WallSnapshotEntry,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, wall
+from rewards_engine.services import audit, video_keys, wall
 from rewards_engine.services.installation import erasure_salt
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -143,9 +145,18 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
         donor = session.get(Donor, request.donor_id, with_for_update=True)
         assert donor is not None
         counts: dict[str, int] = {}
+        videos = stored_videos(session, [col(Clip.donor_id) == donor.id])
+        claims = session.scalars(
+            select(col(ClipClaim.storage_key)).where(col(ClipClaim.donor_id) == donor.id)
+        ).all()
+        videos += [key for claim in claims for key in (claim, sealed_key(claim))]
         counts["clips"] = scrub_clips(
             session, now, [col(Clip.donor_id) == donor.id], keep_hashes=keep_hashes
         )
+        counts["claims"] = changed_rows(
+            session, delete(ClipClaim).where(col(ClipClaim.donor_id) == donor.id)
+        )
+        counts["video_key_destroyed"] = int(video_keys.destroy_key(session, donor.id))
         counts.update(_erase_related(uow, now, donor))
         if donor.account_id is not None:
             session.execute(
@@ -163,6 +174,11 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
         uow.publish(DonorChanged(donor.id))
         session.flush()
         wall.record_donor_changed(uow, now, donor.id)
+    # After the commit: the key is gone already, so a video a failed delete leaves
+    # behind cannot be read; deleting twice is harmless.
+    for key in videos:
+        runtime.video_store.delete(key)
+    counts["videos_deleted"] = len(videos)
     log.info("donor erased", extra={"fields": {"request_id": request_id, **counts}})
     return counts
 
@@ -236,13 +252,29 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
     return counts
 
 
+def stored_videos(session: Session, where: list[ColumnElement[bool]]) -> list[str]:
+    """The engine's stored videos of the clips ``where`` selects (a trusted clip's video
+    lives in the maker's cloud, an imported one never arrived: neither is ours to delete)."""
+    return list(
+        session.scalars(
+            select(col(Clip.storage_key)).where(
+                *where,
+                col(Clip.intake) == "verified",
+                col(Clip.storage_key).is_not(None),
+                col(Clip.video_deleted_at).is_(None),
+            )
+        )
+    )
+
+
 def scrub_clips(
     session: Session, now: datetime, where: list[ColumnElement[bool]], *, keep_hashes: bool = True
 ) -> int:
-    """Delete what identifies clips (content hashes, camera, event), keeping what they
-    counted and earned. With ``keep_hashes`` the content hash is replaced by a salted
-    hash of it, which the duplicate check still recognises: the same video donated
-    again is not paid twice."""
+    """Delete what identifies clips (content hashes, camera, event, where their video is
+    kept), keeping what they counted and earned. With ``keep_hashes`` the content hash
+    is replaced by a salted hash of it, which the duplicate check still recognises: the
+    same video donated again is not paid twice. The caller deletes the videos themselves
+    (``stored_videos``) once its transaction commits."""
     rows = session.execute(
         select(col(Clip.id), col(Clip.video_sha256)).where(
             *where, col(Clip.metadata_deleted_at).is_(None)
@@ -265,10 +297,16 @@ def scrub_clips(
         .values(
             video_sha256=bindparam("digest"),
             perceptual_hash=None,
+            pdq=None,
             camera_id="",
             event_id="",
             metadata_deleted_at=now,
         ),
         values,
+    )
+    session.execute(
+        table.update()
+        .where(table.c.id.in_([r["clip"] for r in values]), table.c.storage_key.is_not(None))
+        .values(storage_key=None, video_deleted_at=now)
     )
     return len(rows)

@@ -29,7 +29,7 @@ from rewards_engine.models import (
     Redemption,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import ledger, redemptions, wall
+from rewards_engine.services import ledger, redemptions, videos, wall
 from rewards_engine.services.privacy.usage import usages_of
 
 
@@ -94,10 +94,10 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
         for clip in session.scalars(query):
             batch.append(clip)
             if len(batch) == 2_000:
-                yield ("" if first else ",") + _clips_json(session, donor, batch, now)
+                yield ("" if first else ",") + _clips_json(runtime, session, donor, batch, now)
                 first, batch = False, []
         if batch:
-            yield ("" if first else ",") + _clips_json(session, donor, batch, now)
+            yield ("" if first else ",") + _clips_json(runtime, session, donor, batch, now)
         yield "]"
         yield ', "ledger": ' + json.dumps(_ledger(session, donor_id), default=_plain)
         yield ', "medals": ' + json.dumps(_medals(session, donor_id), default=_plain)
@@ -148,10 +148,18 @@ def _export_default(value: Any) -> Any:
     return _plain(value)
 
 
-def _clips_json(session: Session, donor: Donor, clips: list[Clip], now: datetime) -> str:
+def _clips_json(
+    runtime: Runtime, session: Session, donor: Donor, clips: list[Clip], now: datetime
+) -> str:
     rows = []
     for clip, usage in zip(clips, usages_of(session, donor, clips, now), strict=True):
-        row = _dump(clip, without=("duplicate_of_id", "donor_id"))
+        row = _dump(clip, without=("duplicate_of_id", "donor_id", "storage_key"))
+        # The donor's own video, for a week: the link opens it with their data key.
+        row["video_url"] = (
+            videos.video_link(runtime, donor.id, clip.id, now)
+            if clip.intake == "verified" and clip.storage_key is not None
+            else None
+        )
         if row["perceptual_hash"] is not None:
             row["perceptual_hash"] = format(row["perceptual_hash"] & (1 << 64) - 1, "016x")
         row.update(

@@ -16,16 +16,17 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.models import Campaign, Clip
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit
-from rewards_engine.services.privacy.erasure import scrub_clips
+from rewards_engine.services.privacy.erasure import scrub_clips, stored_videos
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
 
 def apply_retention(runtime: Runtime) -> dict[str, int]:
-    """Delete the metadata of clips past their campaign's retention period, a campaign
-    and a chunk at a time; record the counts (never the content)."""
+    """Delete the metadata and the videos of clips past their campaign's retention
+    period, a campaign and a chunk at a time; record the counts (never the content)."""
     now = runtime.clock.now()
     deleted: dict[str, int] = defaultdict(int)
+    videos_deleted = 0
     with runtime.db.read() as session:
         campaigns = session.execute(
             select(col(Campaign.id), col(Campaign.retention_days)).where(
@@ -49,8 +50,13 @@ def apply_retention(runtime: Runtime) -> dict[str, int]:
                 )
                 if not ids:
                     break
-                count = scrub_clips(uow.session, now, [one_of(uow.session, Clip.id, ids)])
+                chosen = [one_of(uow.session, Clip.id, ids)]
+                videos = stored_videos(uow.session, chosen)
+                count = scrub_clips(uow.session, now, chosen)
                 deleted[campaign_id] += count
+            for key in videos:  # after the commit: the clips no longer point at them
+                runtime.video_store.delete(key)
+            videos_deleted += len(videos)
         if deleted[campaign_id]:
             with runtime.db.transaction() as uow:
                 audit.record(
@@ -63,5 +69,7 @@ def apply_retention(runtime: Runtime) -> dict[str, int]:
                     after={"clips": deleted[campaign_id], "retention_days": days},
                 )
     total = sum(deleted.values())
-    log.info("retention applied", extra={"fields": {"clips": total, "campaigns": len(deleted)}})
-    return {"clips": total, "campaigns": sum(1 for n in deleted.values() if n)}
+    campaigns_done = sum(1 for n in deleted.values() if n)
+    result = {"clips": total, "campaigns": campaigns_done, "videos_deleted": videos_deleted}
+    log.info("retention applied", extra={"fields": result})
+    return result

@@ -62,6 +62,18 @@ def _transparency(db: Database, now: datetime) -> dict[str, Any]:
             .group_by(deleted)
         ):
             quarters[quarter]["clips"]["metadata_deleted"] += clips
+        verified = col(Clip.intake) == "verified"
+        for quarter, clips in session.execute(
+            select(received, func.count()).where(verified).group_by(received)
+        ):
+            quarters[quarter]["clips"]["videos_stored"] += clips
+        gone = utc_bucket(session, Clip.video_deleted_at, "quarter")
+        for quarter, clips in session.execute(
+            select(gone, func.count())
+            .where(verified, col(Clip.video_deleted_at).is_not(None))
+            .group_by(gone)
+        ):
+            quarters[quarter]["clips"]["videos_deleted"] += clips
         settled = utc_bucket(session, PayoutItem.settled_at, "quarter")
         for quarter, currency, cents in session.execute(
             select(settled, col(PayoutItem.currency), func.sum(col(PayoutItem.amount_cents)))
@@ -105,6 +117,8 @@ def _transparency(db: Database, now: datetime) -> dict[str, Any]:
                     "duplicates": q["clips"]["duplicate"],
                     "reversed": q["clips"]["reversed"],
                     "deleted": q["clips"]["metadata_deleted"],
+                    "videos_stored": q["clips"]["videos_stored"],
+                    "videos_deleted": q["clips"]["videos_deleted"],
                 },
                 "donors": q["donors"],
                 "paid_out": [

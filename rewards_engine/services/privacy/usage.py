@@ -90,8 +90,10 @@ def clip_view(db: Database, clock: Clock, donor_id: int, clip_id: int) -> ClipVi
 def training_clips(
     db: Database, clock: Clock, campaign_id: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Clips usable for training: accepted, metadata kept, their donor active, not
-    erased and holding the current consent. Donors are not named."""
+    """Clips usable for training: accepted, with a video someone checked (verified by
+    the engine, or reported by the maker's pipeline), metadata kept, their donor active,
+    not erased and holding the current consent. Donors are not named; each row says
+    where its video is kept (sealed with the donor's key, for the engine's own store)."""
     now = clock.now()
     with db.read() as session:
         current = consents.current_version(session, now)
@@ -102,6 +104,7 @@ def training_clips(
             .join(Donor, col(Donor.id) == col(Clip.donor_id))
             .where(
                 col(Clip.status) == "accepted",
+                col(Clip.intake).in_(("verified", "trusted")),
                 col(Clip.metadata_deleted_at).is_(None),
                 col(Donor.status) == "active",
                 col(Donor.consent_version) == current.version,
@@ -120,4 +123,7 @@ def training_clips(
                 "staged": clip.staged,
                 "recorded_at": clip.recorded_at.isoformat(),
                 "duration_s": clip.duration_s,
+                "intake": clip.intake,
+                "storage_ref": clip.storage_key,
+                "pdq": clip.pdq,
             }

@@ -1,0 +1,282 @@
+"""Claims and their uploads, as the app follows them: where to upload each video, the
+app saying an upload is finished, what became of a claim, and the sweep that expires
+claims whose video never came.
+
+The store (``runtime.video_store``: a folder of the instance, or S3) receives the bytes;
+the engine never streams a video through its API workers except on the embedded store.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from rewards_engine.db import Database, changed_rows, row_view
+from rewards_engine.domain.errors import Conflict, NotFound
+from rewards_engine.domain.uploads import ClaimStatus, Rejection
+from rewards_engine.models import ClipClaim
+from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.providers.storage import UploadRefused, UploadTarget, VideoStore
+from rewards_engine.runtime import Runtime
+from rewards_engine.services.clips import ClipRecord, get_donor_clip
+from rewards_engine.services.submissions import SubmissionResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A claim as its donor follows it."""
+
+    id: int
+    batch_id: int
+    position: int
+    campaign_id: str
+    video_sha256: str
+    incident_type: str
+    camera_id: str
+    event_id: str
+    size_bytes: int
+    content_type: str
+    status: str
+    reason: str | None
+    clip_id: int | None
+    expires_at: datetime
+    created_at: datetime
+    uploaded_at: datetime | None
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """A claim, where to upload its video while it waits, and its clip once decided."""
+
+    claim: ClaimRecord
+    upload: UploadTarget | None
+    parts_received: list[int] | None  # multipart: the parts the store holds already
+    clip: ClipRecord | None
+
+
+def upload_target(runtime: Runtime, claim: ClipClaim) -> UploadTarget:
+    """Fresh URLs for a waiting claim's video (a retry, or a resume, asks again).
+
+    A large video is a multipart upload, created the first time its target is asked
+    for; two requests racing to create it keep the first one recorded.
+    """
+    store = runtime.video_store
+    target = store.upload_target(
+        claim.storage_key,
+        size_bytes=claim.size_bytes,
+        content_type=claim.content_type,
+        expires_at=claim.expires_at,
+        upload_id=claim.upload_id,
+    )
+    if target.upload_id is None or target.upload_id == claim.upload_id:
+        return target
+    with runtime.db.transaction() as uow:
+        recorded = changed_rows(
+            uow.session,
+            update(ClipClaim)
+            .where(col(ClipClaim.id) == claim.id, col(ClipClaim.upload_id).is_(None))
+            .values(upload_id=target.upload_id),
+        )
+        winner = uow.session.scalar(
+            select(col(ClipClaim.upload_id)).where(col(ClipClaim.id) == claim.id)
+        )
+    if recorded:
+        return target
+    store.abort_upload(claim.storage_key, target.upload_id)
+    return store.upload_target(
+        claim.storage_key,
+        size_bytes=claim.size_bytes,
+        content_type=claim.content_type,
+        expires_at=claim.expires_at,
+        upload_id=winner,
+    )
+
+
+def targets_for(runtime: Runtime, donor_id: int, claim_ids: list[int]) -> dict[int, UploadTarget]:
+    """Upload targets for the donor's claims that still wait for their video."""
+    if not claim_ids:
+        return {}
+    with runtime.db.read() as session:
+        claims = list(
+            session.scalars(
+                select(ClipClaim).where(
+                    col(ClipClaim.id).in_(claim_ids),
+                    col(ClipClaim.donor_id) == donor_id,
+                    col(ClipClaim.status) == ClaimStatus.AWAITING_UPLOAD.value,
+                )
+            )
+        )
+    return {claim.id: upload_target(runtime, claim) for claim in claims}
+
+
+def attach_targets(runtime: Runtime, donor_id: int, result: SubmissionResult) -> SubmissionResult:
+    """The submission's answer with where to upload each waiting claim's video (a
+    replayed answer gets fresh URLs)."""
+    claim_ids = [o.claim_id for o in result.outcomes if o.claim_id is not None]
+    if not claim_ids:
+        return result
+    return replace(result, uploads=targets_for(runtime, donor_id, claim_ids))
+
+
+def _donor_claim(db: Database, donor_id: int, claim_id: int) -> ClipClaim:
+    with db.read() as session:
+        claim = session.get(ClipClaim, claim_id)
+    if claim is None or claim.donor_id != donor_id:
+        raise NotFound(f"no upload {claim_id}", code="upload_not_found")
+    return claim
+
+
+def view_claim(runtime: Runtime, donor_id: int, claim_id: int) -> ClaimView:
+    """One of the donor's claims (another donor's: not found)."""
+    return _view(runtime, _donor_claim(runtime.db, donor_id, claim_id))
+
+
+def _view(runtime: Runtime, claim: ClipClaim) -> ClaimView:
+    upload = parts = None
+    if claim.status == ClaimStatus.AWAITING_UPLOAD and claim.expires_at > runtime.clock.now():
+        upload = upload_target(runtime, claim)
+        if upload.upload_id is not None:
+            received = runtime.video_store.uploaded_parts(claim.storage_key, upload.upload_id)
+            parts = sorted(number for number, _etag, _size in received)
+    clip = None
+    if claim.clip_id is not None:
+        clip = get_donor_clip(runtime.db, claim.donor_id, claim.clip_id)
+    return ClaimView(row_view(ClaimRecord, claim), upload, parts, clip)
+
+
+def list_claims(
+    runtime: Runtime, donor_id: int, *, status: str | None, limit: int, cursor: str | None
+) -> Page[ClaimRecord]:
+    """The donor's claims, newest first."""
+    query = select(ClipClaim).where(col(ClipClaim.donor_id) == donor_id)
+    if status is not None:
+        query = query.where(col(ClipClaim.status) == status)
+    with runtime.db.read() as session:
+        return fetch_page(
+            session,
+            query,
+            kind="uploads",
+            columns=(col(ClipClaim.id),),
+            types=(int,),
+            limit=limit,
+            cursor=cursor,
+        ).map(lambda row: row_view(ClaimRecord, row))
+
+
+def complete(runtime: Runtime, donor_id: int, claim_id: int) -> ClaimView:
+    """The app says the video is uploaded: the store confirms it (assembling a
+    multipart upload) and the claim waits for verification. Saying it again changes
+    nothing; an upload that is not all there is refused and the claim keeps waiting."""
+    claim = _donor_claim(runtime.db, donor_id, claim_id)
+    if claim.status != ClaimStatus.AWAITING_UPLOAD:
+        return _view(runtime, claim)
+    if claim.expires_at <= runtime.clock.now():
+        _expire(runtime, claim)
+        raise Conflict(
+            "this upload's time ran out: claim the clip again",
+            code="upload_expired",
+            details={"expired_at": claim.expires_at.isoformat()},
+        )
+    try:
+        stored = runtime.video_store.complete_upload(
+            claim.storage_key, claim.upload_id, size_bytes=claim.size_bytes
+        )
+    except UploadRefused as refused:
+        raise Conflict(f"the upload is not complete: {refused}", code=refused.reason) from refused
+    if stored.size != claim.size_bytes:
+        raise Conflict(
+            f"the stored video has {stored.size} bytes; the claim said {claim.size_bytes}",
+            code=Rejection.SIZE_MISMATCH.value,
+        )
+    if stored.content_type not in (None, claim.content_type):
+        raise Conflict(
+            f"the stored video is {stored.content_type}; the claim said {claim.content_type}",
+            code="wrong_content_type",
+        )
+    _mark_uploaded(runtime, claim.id)
+    return view_claim(runtime, donor_id, claim_id)
+
+
+def _mark_uploaded(runtime: Runtime, claim_id: int) -> bool:
+    with runtime.db.transaction() as uow:
+        return bool(
+            changed_rows(
+                uow.session,
+                update(ClipClaim)
+                .where(
+                    col(ClipClaim.id) == claim_id,
+                    col(ClipClaim.status) == ClaimStatus.AWAITING_UPLOAD.value,
+                )
+                .values(status=ClaimStatus.UPLOADED.value, uploaded_at=runtime.clock.now()),
+            )
+        )
+
+
+@dataclass
+class ExpiryReport:
+    expired: int = 0
+    completed: int = 0  # the video was all there; only the app's "finished" was missing
+
+
+def expire_claims(runtime: Runtime, *, batch: int = 500) -> ExpiryReport:
+    """Claims whose time ran out: a video that arrived whole is taken as uploaded (the
+    app may have died before saying so); otherwise the claim expires and whatever part
+    of the upload arrived is removed."""
+    report = ExpiryReport()
+    now = runtime.clock.now()
+    while True:
+        with runtime.db.read() as session:
+            due = list(
+                session.scalars(
+                    select(ClipClaim)
+                    .where(
+                        col(ClipClaim.status) == ClaimStatus.AWAITING_UPLOAD.value,
+                        col(ClipClaim.expires_at) <= now,
+                    )
+                    .order_by(col(ClipClaim.expires_at), col(ClipClaim.id))
+                    .limit(batch)
+                )
+            )
+        for claim in due:
+            if _arrived_whole(runtime.video_store, claim) and _mark_uploaded(runtime, claim.id):
+                report.completed += 1
+            elif _expire(runtime, claim):
+                report.expired += 1
+        if len(due) < batch:
+            break
+    log.info("claims expired", extra={"fields": vars(report)})
+    return report
+
+
+def _arrived_whole(store: VideoStore, claim: ClipClaim) -> bool:
+    if claim.upload_id is not None:
+        return False  # a multipart upload is whole only once the app completes it
+    stored = store.stat(claim.storage_key)
+    return stored is not None and stored.size == claim.size_bytes
+
+
+def _expire(runtime: Runtime, claim: ClipClaim) -> bool:
+    with runtime.db.transaction() as uow:
+        expired = changed_rows(
+            uow.session,
+            update(ClipClaim)
+            .where(
+                col(ClipClaim.id) == claim.id,
+                col(ClipClaim.status) == ClaimStatus.AWAITING_UPLOAD.value,
+            )
+            .values(
+                status=ClaimStatus.EXPIRED.value,
+                reason=Rejection.UPLOAD_NOT_RECEIVED.value,
+                decided_at=runtime.clock.now(),
+            ),
+        )
+    if expired:  # after the commit: a failed commit leaves the upload to the next sweep
+        runtime.video_store.abort_upload(claim.storage_key, claim.upload_id)
+    return bool(expired)
