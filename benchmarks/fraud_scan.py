@@ -34,7 +34,7 @@ LEADER_CLIPS = 201_531
 COLUMNS = [
     "id", "batch_id", "donor_id", "campaign_id", "video_sha256", "perceptual_hash",
     "event_id", "incident_type", "camera_id", "recorded_at", "duration_s", "staged",
-    "status", "points", "cash_cents", "currency", "created_at", "accepted_at",
+    "status", "points", "cash_cents", "currency", "created_at", "accepted_at", "intake",
 ]  # fmt: skip
 
 
@@ -68,6 +68,7 @@ def clip_rows(
                 signed(rng.getrandbits(64)), f"e{clip_id}", "package_theft",
                 f"cam-{donor}-{rng.randrange(cameras)}", recorded, rng.uniform(15, 60),
                 "t" if rng.random() < 0.1 else "f", "accepted", 10, 0, "USD", created, created,
+                "verified",
             )  # fmt: skip
             clip_id += 1
 

@@ -127,7 +127,7 @@ def insert_clips(load: Load) -> None:
             perceptual_hash, event_id, incident_type, camera_id, recorded_at, duration_s,
             staged, status, reason, duplicate_of_id, points, cash_cents, currency,
             created_at, vests_at, vested_at, reviewed_at, reversed_at, accepted_at,
-            metadata_deleted_at)
+            metadata_deleted_at, intake)
         SELECT id, batch_id, donor_id, '{CAMPAIGN}', sha,
             ('x' || substr(sha, 33, 16))::bit(64)::bigint,
             'ev-' || batch_id || '-' || ((g - 1) / 2),
@@ -151,7 +151,8 @@ def insert_clips(load: Load) -> None:
             NULL,
             CASE WHEN status = 'reversed' THEN at + interval '3 days' END,
             CASE WHEN status IN ('accepted', 'reversed') THEN at END,
-            NULL
+            NULL,
+            'verified'
         FROM (
             SELECT b.first_clip + g - 1 AS id, b.id AS batch_id, b.donor_id, b.at, g,
                 CASE WHEN u < 930 THEN 'accepted' WHEN u < 955 THEN 'duplicate'

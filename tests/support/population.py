@@ -127,6 +127,7 @@ class Population:
                         "campaign_id": campaign_id,
                         "video_sha256": clip.sha,
                         "perceptual_hash": None if clip.phash is None else signed(clip.phash),
+                        "intake": "verified",  # hashes the engine computed from the video
                         "event_id": clip.event,
                         "incident_type": "package_theft",
                         "camera_id": clip.camera,

@@ -54,7 +54,14 @@ class HashIndex:
         result = session.execute(
             select(
                 col(Clip.id), col(Clip.donor_id), col(Clip.camera_id), col(Clip.perceptual_hash)
-            ).where(where, col(Clip.perceptual_hash).is_not(None), col(Clip.status).in_(COUNTED))
+            ).where(
+                where,
+                col(Clip.perceptual_hash).is_not(None),
+                col(Clip.status).in_(COUNTED),
+                # Only hashes computed from the video (by the engine, or the maker's
+                # pipeline): an app's own claim could be chosen to dodge the rule.
+                col(Clip.intake) != "imported",
+            )
         ).all()
         codes = self.camera_codes
         ids = np.fromiter((r[0] for r in result), dtype=np.int64, count=len(result))
