@@ -208,4 +208,3 @@ videos_stored  # unused variable (api/schemas/privacy.py): a transparency report
 multipart  # unused variable (api/schemas/submissions.py): an upload target schema field
 decided_at  # unused variable (api/schemas/submissions.py, models/uploads.py, services/uploads.py, services/verification.py): a claim's column, shown to its donor
 claimed_perceptual_hash  # unused variable (models/uploads.py): the app's claim, kept beside the engine's own hash
-_.download_url  # unused method (providers/storage): nothing hands out a store's download URL yet

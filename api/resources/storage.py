@@ -1,9 +1,12 @@
-"""The embedded video store's upload and download URLs (docs/storage.md).
+"""The embedded video store's upload URLs (docs/storage.md).
 
 Only the embedded store (``STORAGE_URL`` empty or ``file:``) sends apps here; with S3
-the apps upload to the bucket and these routes answer 404. There is no bearer token:
-the signed token in the path is the credential, as in an S3 presigned URL, so a 403
-here means a bad or expired URL, never a missing login.
+the apps upload to the bucket and this route answers 404. Nothing is downloaded from
+the store by URL: kept videos are sealed per donor, and donors get theirs decrypted
+through ``GET /v1/videos/<token>`` (``api/resources/videos.py``).
+
+There is no bearer token: the signed token in the path is the credential, as in an S3
+presigned URL, so a 403 here means a bad or expired URL, never a missing login.
 
 The upload streams the request body to the store (``request.stream``), which reads at
 most the signed size plus one byte: the API's 2 MiB body limit does not apply to it.
@@ -14,7 +17,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import marshmallow as ma
-from flask import request, send_file
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -25,7 +28,7 @@ from rewards_engine.providers.storage.base import MAX_SINGLE_PUT
 blp = Blueprint(
     "storage",
     __name__,
-    description="Uploads to and downloads from the embedded video store, by signed URL",
+    description="Uploads to the embedded video store, by signed URL",
 )
 
 REFUSAL_STATUS = {
@@ -36,7 +39,6 @@ REFUSAL_STATUS = {
     "wrong_content_type": 415,
     "size_mismatch": 400,
     "upload_missing": 404,
-    "object_missing": 404,
 }
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
@@ -93,36 +95,3 @@ class Upload(MethodView):
         except UploadRefused as refused:
             _refuse(refused)
         return {"etag": etag}, 200, {"ETag": f'"{etag}"'}
-
-
-@blp.route("/storage/objects/<token>")
-class StoredVideo(MethodView):
-    @blp.doc(
-        responses={
-            "200": {
-                "description": "The video's bytes (Range requests work)",
-                "content": {"*/*": _BINARY},
-            }
-        }
-    )
-    @blp.alt_response(403, description="bad_signature or url_expired")
-    @blp.alt_response(404, description="object_missing: the video is gone")
-    def get(self, token: str) -> Any:
-        """Download a stored video through a URL the engine signed, until it expires"""
-        store = _store()
-        try:
-            key = store.read_token(token)
-        except UploadRefused as refused:
-            _refuse(refused)
-        stored = store.stat(key)
-        if stored is None:
-            _refuse(UploadRefused("object_missing", "this video is no longer stored"))
-        response = send_file(
-            store.file_path(key),
-            mimetype=stored.content_type or "application/octet-stream",
-            conditional=True,  # Range and If-None-Match, for a video player
-            etag=True,
-            max_age=0,
-        )
-        response.headers["Cache-Control"] = "private, no-cache"
-        return response

@@ -75,7 +75,6 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/uploads/<id64:claim_id>/complete"): OWNED,
     ("POST", "/v1/intake/clips"): SERVICE,
     ("PUT", "/v1/storage/uploads/<token>"): SIGNED_URL,
-    ("GET", "/v1/storage/objects/<token>"): SIGNED_URL,
     ("GET", "/v1/videos/<string:token>"): SIGNED_URL,
     ("POST", "/v1/submissions"): DONOR,
     ("GET", "/v1/redemptions/<id64:redemption_id>"): OWNED,

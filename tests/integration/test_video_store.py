@@ -3,7 +3,10 @@
 - The embedded store (a folder in ``tmp_path``) receives its uploads through the real
   routes of ``api/resources/storage.py``, served on a loopback port.
 - The S3 store is the real boto3 against moto's server mode (``ThreadedMotoServer``)
-  on a loopback port: presigned URLs are sent with ``requests``, as an app would.
+  on a loopback port (``tests/support/s3.py``): presigned URLs are sent with
+  ``requests``, as an app would.
+- Where nginx is installed, deploy/nginx-rewards-engine.conf runs in front of the
+  embedded store's upload route, to show its body limit and streaming fit the store.
 
 Where moto stands in for S3, each test names the AWS behaviour it imitates. Moto does
 not verify presigned-URL signatures or their expiry (moto/s3/responses.py compares
@@ -12,15 +15,19 @@ Content-Type or length, an expired URL: sigv4-query-string-auth) is shown agains
 by what the URL signs, and the refusal itself against the embedded store; a body of
 another size is refused by the store at completion too, which moto does show.
 
-Parts are 64 KiB here, S3's 5 MiB minimum lowered in moto (S3_UPLOAD_PART_MIN_SIZE)
-to match, so multipart uploads of several parts stay small.
+Parts are 64 KiB here (``tests/support/s3.py``: S3's 5 MiB minimum lowered in moto
+through S3_UPLOAD_PART_MIN_SIZE, to match), so multipart uploads of several parts stay
+small.
+
+There is no download URL to test: kept videos are sealed per donor, so the store's
+bytes are ciphertext, and donors get theirs through ``GET /v1/videos/<token>``
+(tests/integration/test_uploads.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import os
+import http.client
 import random
 import socket
 import threading
@@ -48,12 +55,18 @@ from rewards_engine.providers.storage import (
     VideoStore,
     open_store,
 )
-from rewards_engine.providers.storage.base import MAX_URL_LIFETIME, part_size_for, plan_parts
+from rewards_engine.providers.storage.base import (
+    DEFAULT_PART_SIZE,
+    MAX_URL_LIFETIME,
+    part_size_for,
+    plan_parts,
+)
 from rewards_engine.providers.storage.s3 import S3VideoStore
 from rewards_engine.runtime import Runtime
-from tests.support.processes import serving
+from tests.support.processes import serving, wait_until
+from tests.support.s3 import PART, moto_server, s3_client
+from tests.support.slow_clients import nginx_binary, nginx_in_front
 
-PART = 64 * 1024
 BUCKET = "videos"
 SECRET = b"test-video-store-secret-" + b"s" * 16
 MP4 = "video/mp4"
@@ -70,36 +83,8 @@ def video(size: int) -> bytes:
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto's S3 on a free loopback port, started once for the module."""
-    before = os.environ.get("S3_UPLOAD_PART_MIN_SIZE")
-    os.environ["S3_UPLOAD_PART_MIN_SIZE"] = str(PART)  # read when moto.s3.models is imported
-    try:
-        import moto.s3.models
-        from moto.server import ThreadedMotoServer
-    finally:
-        if before is None:
-            os.environ.pop("S3_UPLOAD_PART_MIN_SIZE")
-        else:
-            os.environ["S3_UPLOAD_PART_MIN_SIZE"] = before
-    assert moto.s3.models.S3_UPLOAD_PART_MIN_SIZE == PART, "moto was imported earlier"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def s3_client(endpoint: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    return session.client(
-        "s3",
-        endpoint_url=endpoint,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
@@ -443,30 +428,6 @@ def test_put_stat_open_and_an_idempotent_delete(store: VideoStore, tmp_path: Pat
         read(store, "fixtures/one.mp4")
 
 
-def test_a_download_url_serves_the_bytes_until_it_expires(
-    store: VideoStore, tmp_path: Path
-) -> None:
-    data = video(2000)
-    source = tmp_path / "source.bin"
-    source.write_bytes(data)
-    with source.open("rb") as stream:
-        store.put("seen.mp4", stream, content_type=MP4)
-    url = store.download_url("seen.mp4", expires_at=later(store, minutes=5))
-    answer = requests.get(url, timeout=30)
-    assert answer.status_code == 200 and answer.content == data
-    assert answer.headers["Content-Type"] == MP4
-    ranged = requests.get(url, headers={"Range": "bytes=10-19"}, timeout=30)
-    assert ranged.status_code == 206 and ranged.content == data[10:20]
-    if isinstance(store, S3VideoStore):
-        assert signed(url)["X-Amz-Expires"] == "300"
-        pytest.skip("S3 refuses an expired URL (403); moto does not check X-Amz-Expires")
-    store.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]  # a FixedClock
-    refused(requests.get(url, timeout=30), 403, "url_expired")
-    fresh = store.download_url("seen.mp4", expires_at=later(store, minutes=5))
-    store.delete("seen.mp4")
-    refused(requests.get(fresh, timeout=30), 404, "object_missing")
-
-
 @pytest.mark.parametrize(
     "key",
     ["../escape.mp4", "a/../../escape.mp4", "/etc/passwd", "a//b.mp4", "a/./b.mp4",
@@ -478,7 +439,6 @@ def test_keys_that_could_leave_the_store_are_refused(store: VideoStore, key: str
         lambda: store.upload_target(key, size_bytes=10, content_type=MP4, expires_at=expires),
         lambda: store.stat(key),
         lambda: store.delete(key),
-        lambda: store.download_url(key, expires_at=expires),
         lambda: store.complete_upload(key, None, size_bytes=10),
         lambda: store.abort_upload(key, None),
     ]
@@ -530,13 +490,10 @@ def test_a_token_not_signed_for_this_use_is_refused(embedded: LocalVideoStore) -
         403,
         "bad_signature",
     )
-    # A download URL does not upload, nor an upload URL download.
-    download = embedded.download_url("t.mp4", expires_at=expires)
-    upload_path = download.replace("/objects/", "/uploads/")
-    refused(put(upload_path, b"abcd", target.headers), 403, "bad_signature")
-    refused(
-        requests.get(target.url.replace("/uploads/", "/objects/"), timeout=30), 403, "bad_signature"
-    )
+    # A token this engine signed for something else than an upload does not upload.
+    other_use = embedded._sign({"a": "get", "k": "t.mp4", "e": int(expires.timestamp())})
+    elsewhere = target.url.rsplit("/", 1)[0] + "/" + other_use
+    refused(put(elsewhere, b"abcd", target.headers), 403, "bad_signature")
     assert embedded.stat("t.mp4") is None
 
 
@@ -576,17 +533,12 @@ def test_a_part_of_an_upload_given_up_is_refused(embedded: LocalVideoStore) -> N
     assert list((embedded.root / ".uploads").iterdir()) == []
 
 
-def test_the_routes_answer_404_when_videos_go_to_s3(embedded_server: Embedded) -> None:
+def test_the_upload_route_answers_404_when_videos_go_to_s3(embedded_server: Embedded) -> None:
     embedded_server.runtime.video_store = S3VideoStore(  # type: ignore[misc]  # the test's store
         s3_client("http://127.0.0.1:9"),
-        BUCKET,  # never called: the routes refuse first
+        BUCKET,  # never called: the route refuses first
     )
     refused(put(f"{embedded_server.url}/v1/storage/uploads/abc.def", b"x"), 404, "not_found")
-    refused(
-        requests.get(f"{embedded_server.url}/v1/storage/objects/abc.def", timeout=30),
-        404,
-        "not_found",
-    )
 
 
 def test_the_embedded_store_plans_parts_like_s3() -> None:
@@ -661,21 +613,87 @@ def test_open_store_reads_storage_url(
     assert [o["Key"] for o in listed] == [f"{prefix}/v/one.mp4"]
 
 
-# -- through the full app ---------------------------------------------------------------
+# -- behind deploy/'s nginx -------------------------------------------------------------
 
 
-def test_through_the_app_a_download_url_is_served(
-    app: Flask, runtime: Runtime, tmp_path: Path
+def announced(url: str, method: str, length: int) -> int:
+    """The status answered to a request that announces a body of ``length`` bytes and
+    sends none of it: what nginx says of the Content-Length alone."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.putrequest(method, parts.path)
+        connection.putheader("Content-Type", MP4)
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.skipif(
+    nginx_binary() is None,
+    reason="no nginx here (dev.py test installs Debian's nginx when run as root)",
+)
+def test_behind_deploys_nginx_an_upload_takes_a_whole_part_and_no_more(
+    embedded_server: Embedded, tmp_path: Path, store_clock: FixedClock
 ) -> None:
-    local = LocalVideoStore(tmp_path / "videos", secret=SECRET, public_url="", clock=runtime.clock)
-    runtime.video_store = local  # the test's store
-    local.put("a.mp4", io.BytesIO(b"0123456789"), content_type=MP4)
-    url = local.download_url("a.mp4", expires_at=runtime.clock.now() + timedelta(minutes=1))
-    assert url.startswith("/v1/storage/objects/")  # no public URL: relative to the API
-    answer = app.test_client().get(url)
-    assert answer.status_code == 200 and answer.data == b"0123456789"
-    assert answer.headers["Cache-Control"] == "private, no-cache"
-    assert "Authorization" not in answer.request.headers  # public: the URL is the credential
+    """deploy/nginx-rewards-engine.conf keeps bodies to the API's 2 MiB, but for the
+    embedded store's upload route: a part, or a single PUT up to the store's multipart
+    threshold, of the store STORAGE_URL really opens (8 MiB each)."""
+    with nginx_in_front(urlsplit(embedded_server.url).netloc, tmp_path / "nginx") as base:
+        local = open_store(
+            f"file://{tmp_path}/videos",
+            instance_dir=tmp_path,
+            secret=SECRET,
+            public_url=base,
+            clock=store_clock,
+        )
+        assert isinstance(local, LocalVideoStore)
+        assert local.part_size == local.multipart_threshold == DEFAULT_PART_SIZE == 8 * 1024**2
+        embedded_server.runtime.video_store = local  # type: ignore[misc]  # the test's store
+        data = video(DEFAULT_PART_SIZE + 1)
+        expires = later(local, hours=1)
+        target = local.upload_target(
+            "n/parts.mp4", size_bytes=len(data), content_type=MP4, expires_at=expires
+        )
+        assert [p.size for p in target.parts] == [DEFAULT_PART_SIZE, 1]
+        assert all(p.url.startswith(f"{base}/v1/storage/uploads/") for p in target.parts)
+        send_parts(target, data)
+        done = local.complete_upload("n/parts.mp4", target.upload_id, size_bytes=len(data))
+        assert done.size == len(data) and read(local, "n/parts.mp4") == data
+
+        single = local.upload_target(
+            "n/one.mp4", size_bytes=DEFAULT_PART_SIZE, content_type=MP4, expires_at=expires
+        )
+        assert single.url and single.url.startswith(base)
+        answer = put(single.url, data[:DEFAULT_PART_SIZE], single.headers)
+        assert answer.status_code == 200, answer.text
+        assert read(local, "n/one.mp4") == data[:DEFAULT_PART_SIZE]
+
+        # Past 8 MiB nginx refuses the upload before the engine reads a byte of it;
+        # anywhere else the API's 2 MiB still holds.
+        assert announced(single.url, "PUT", DEFAULT_PART_SIZE + 1) == 413
+        assert announced(f"{base}/v1/submissions", "POST", 2 * 1024**2 + 1) == 413
+
+        # Streamed, not buffered: the engine is writing the body while the app is still
+        # sending it (a buffering nginx would pass nothing on before the last byte).
+        streamed = local.upload_target(
+            "n/streamed.mp4", size_bytes=DEFAULT_PART_SIZE, content_type=MP4, expires_at=expires
+        )
+        parts = urlsplit(streamed.url or "")
+        head = (
+            f"PUT {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {MP4}\r\n"
+            f"Content-Length: {DEFAULT_PART_SIZE}\r\n\r\n"
+        )
+        spool = local.root / ".tmp"
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(head.encode() + data[: 3 * 1024**2])
+            wait_until(lambda: any(f.stat().st_size >= 1024**2 for f in spool.glob("body-*")), 10)
+        assert local.stat("n/streamed.mp4") is None  # cut short: nothing kept
+
+
+# -- through the full app ---------------------------------------------------------------
 
 
 def test_through_the_app_an_upload_is_received(

@@ -60,7 +60,6 @@ class UploadRefused(Exception):
     - ``part_too_small``: S3 refused to assemble parts under its 5 MiB minimum.
     - ``upload_incomplete``: the store did not confirm the assembly; completing again
       is safe.
-    - ``object_missing``: a download URL names an object that is gone.
     """
 
     def __init__(self, reason: str, message: str | None = None) -> None:
@@ -112,6 +111,10 @@ class VideoStore(Protocol):
     Keys are relative paths (``campaign/donor/claim.mp4``); a key that could name
     something outside the store (``..``, an absolute path, a segment starting with a
     dot) is refused with ``ValueError`` by every method, whichever store this is.
+
+    There is no download URL: a kept video is sealed with its donor's data key
+    (``video_crypto.py``), so the store's bytes are ciphertext; donors get their videos
+    decrypted through ``GET /v1/videos/<token>`` (``services/videos.py``).
     """
 
     multipart_threshold: int
@@ -184,11 +187,6 @@ class VideoStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; a missing one is not an error (a retried job deletes
         twice)."""
-        ...
-
-    def download_url(self, key: str, *, expires_at: datetime) -> str:
-        """A URL that GETs the object until ``expires_at`` (capped at seven days), for a
-        reviewer's browser: the bytes never pass through an API worker on S3."""
         ...
 
 

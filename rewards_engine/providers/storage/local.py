@@ -1,8 +1,7 @@
 """The embedded video store: a folder, for an installation with nothing but Python.
 
-The engine receives uploads itself, at ``{public_url}/v1/storage/uploads/<token>``,
-and serves downloads at ``{public_url}/v1/storage/objects/<token>`` (the API's
-``api/resources/storage.py``). The token is the credential: base64url JSON naming what
+The engine receives uploads itself, at ``{public_url}/v1/storage/uploads/<token>``
+(the API's ``api/resources/storage.py``). The token is the credential: base64url JSON naming what
 it allows (the key, the part, its exact size and Content-Type, the upload, the expiry)
 and an HMAC-SHA256 of it under a key derived from the engine's secret. Nothing secret
 is in the URL but that MAC. The same protocol as S3: one PUT for a small video,
@@ -61,7 +60,6 @@ from rewards_engine.providers.storage.base import (
 )
 
 UPLOADS_ROUTE = "/v1/storage/uploads/"
-OBJECTS_ROUTE = "/v1/storage/objects/"
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _PART_FILE = re.compile(r"^(\d{5})\.etag$")
 _CHUNK = MiB
@@ -124,10 +122,6 @@ class LocalVideoStore:
         if not isinstance(upload_id, str) or not _UPLOAD_ID.match(upload_id):
             raise UploadRefused("upload_missing", f"no upload {upload_id!r}")
         return self.root / ".uploads" / upload_id
-
-    def file_path(self, key: str) -> Path:
-        """The file behind ``key`` (the download route sends it with Range support)."""
-        return self._path(key)
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -436,17 +430,6 @@ class LocalVideoStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
         self._meta_path(key).unlink(missing_ok=True)
-
-    def download_url(self, key: str, *, expires_at: datetime) -> str:
-        check_key(key)
-        expires, _seconds = url_lifetime(self.clock.now(), expires_at)
-        token = self._sign({"a": "get", "k": key, "e": int(expires.timestamp())})
-        return f"{self.public_url}{OBJECTS_ROUTE}{token}"
-
-    def read_token(self, token: str) -> str:
-        """The key a download URL's token names, if this engine signed it for a download
-        and it has not expired (else UploadRefused ``bad_signature``/``url_expired``)."""
-        return check_key(self._verify(token, "get")["k"])
 
     def _sweep_stale_tmp(self) -> None:
         """Bodies a killed process left in ``.tmp`` a day ago or more."""

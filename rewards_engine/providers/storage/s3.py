@@ -299,7 +299,3 @@ class S3VideoStore:
     def delete(self, key: str) -> None:
         # DeleteObject of a missing key succeeds (204): nothing to catch.
         self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
-
-    def download_url(self, key: str, *, expires_at: datetime) -> str:
-        _expires, seconds = url_lifetime(self.clock.now(), expires_at)
-        return self._presign("get_object", {"Key": self._name(key)}, seconds)
