@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.db import changed_rows, retry_on_contention
@@ -38,7 +39,7 @@ from rewards_engine.domain.uploads import (
     sealed_key,
 )
 from rewards_engine.media import MediaRejected, VideoFacts, analyse
-from rewards_engine.models import Campaign, ClipClaim, Donor, SubmissionBatch
+from rewards_engine.models import Campaign, Clip, ClipClaim, Donor, SubmissionBatch
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import deciding, video_keys
 from rewards_engine.video_crypto import encrypt_stream
@@ -87,11 +88,11 @@ def verify_uploads(
     report = VerificationReport()
     taken = _take(runtime, limit or settings.verify_batch, settings.verify_lease_s)
     report.taken = len(taken)
-    measured: dict[int, VideoFacts | str] = {}
+    measured: dict[int, _Measured] = {}
     for done, item in enumerate(taken, start=1):
         claim = item.claim
         if item.attempt > MAX_VERIFY_ATTEMPTS:
-            measured[claim.id] = Rejection.UNVERIFIABLE.value
+            measured[claim.id] = _Measured(Rejection.UNVERIFIABLE.value)
         else:
             measured[claim.id] = _measure_and_seal(runtime, claim)
         if on_progress:
@@ -145,14 +146,24 @@ def _take(runtime: Runtime, limit: int, lease_s: int) -> list[_Taken]:
     return taken
 
 
-def _measure_and_seal(runtime: Runtime, claim: ClipClaim) -> VideoFacts | str:
+@dataclass(frozen=True)
+class _Measured:
+    """What a run found on one claim's video: its facts, or why it cannot be used; and
+    whether the run stored a sealed copy of it (which it must delete unless its claim's
+    clip keeps it)."""
+
+    facts: VideoFacts | str
+    sealed: bool = False
+
+
+def _measure_and_seal(runtime: Runtime, claim: ClipClaim) -> _Measured:
     """The uploaded video's facts, or why it cannot be used. A video that is the one
     claimed is also stored sealed with its donor's data key (before its clip is
     decided, so a decided clip's video is always there); the upload is deleted once
-    the decision commits."""
+    the decision commits. A donor erased meanwhile has no key, and none is made again."""
     store = runtime.video_store
     if store.stat(claim.storage_key) is None:
-        return Rejection.VIDEO_MISSING.value
+        return _Measured(Rejection.VIDEO_MISSING.value)
     with tempfile.NamedTemporaryFile(prefix="verify-", suffix=".video") as copy:
         with store.open(claim.storage_key) as source:
             shutil.copyfileobj(source, copy, 1024 * 1024)
@@ -160,25 +171,26 @@ def _measure_and_seal(runtime: Runtime, claim: ClipClaim) -> VideoFacts | str:
         try:
             facts = analyse(copy.name)
         except MediaRejected as rejected:
-            return rejected.reason
-        if facts.sha256 == claim.video_sha256:
-            key = video_keys.donor_key(
-                runtime.db, runtime.vault, claim.donor_id, runtime.clock.now()
-            )
-            target = sealed_key(claim.storage_key)
-            copy.seek(0)
-            with tempfile.TemporaryFile(prefix="sealed-") as sealed:
-                encrypt_stream(key, copy, sealed, context=target.encode())
-                sealed.seek(0)
-                store.put(target, sealed, content_type=SEALED_TYPE)
-    return facts
+            return _Measured(rejected.reason)
+        if facts.sha256 != claim.video_sha256:
+            return _Measured(facts)
+        key = video_keys.donor_key(runtime.db, runtime.vault, claim.donor_id, runtime.clock.now())
+        if key is None:
+            return _Measured(Rejection.DONOR_NOT_ACTIVE.value)
+        target = sealed_key(claim.storage_key)
+        copy.seek(0)
+        with tempfile.TemporaryFile(prefix="sealed-") as sealed:
+            encrypt_stream(key, copy, sealed, context=target.encode())
+            sealed.seek(0)
+            store.put(target, sealed, content_type=SEALED_TYPE)
+    return _Measured(facts, sealed=True)
 
 
 @retry_on_contention
 def _decide_batch(
     runtime: Runtime,
     items: list[_Taken],
-    measured: dict[int, VideoFacts | str],
+    measured: dict[int, _Measured],
     report: VerificationReport,
 ) -> list[str]:
     """Decide one submission batch's verified claims; the keys of videos to delete."""
@@ -198,7 +210,7 @@ def _decide_batch(
 def _decide_batch_once(
     runtime: Runtime,
     items: list[_Taken],
-    measured: dict[int, VideoFacts | str],
+    measured: dict[int, _Measured],
     report: VerificationReport,
 ) -> list[str]:
     now = runtime.clock.now()
@@ -227,8 +239,9 @@ def _decide_batch_once(
         assert donor is not None and campaign is not None
         rules = deciding.rules_of(campaign)
         good: list[tuple[ClipClaim, VideoFacts]] = []
+        deletions += _sealed_by_a_loser(session, items, claims, ours, measured)
         for claim in ours:
-            facts = measured[claim.id]
+            facts = measured[claim.id].facts
             reason: str | None
             if isinstance(facts, str):
                 reason = facts
@@ -284,6 +297,36 @@ def _decide_batch_once(
     report.rejected.update(refused)
     report.lost += lost
     return deletions
+
+
+def _sealed_by_a_loser(
+    session: Session,
+    items: list[_Taken],
+    claims: list[ClipClaim],
+    ours: list[ClipClaim],
+    measured: dict[int, _Measured],
+) -> list[str]:
+    """Sealed copies this run stored for claims it no longer holds (it outlived its
+    lease, or the donor was erased meanwhile) that nothing will keep: the claim is gone,
+    refused, expired, or decided by another run into a clip that does not keep its
+    video. A claim still held by another run is left to it (that run seals the same
+    video at the same key and decides after this run's copy was stored)."""
+    held = {claim.id for claim in ours}
+    rows = {claim.id: claim for claim in claims}
+    doomed = []
+    for item in items:
+        claim_id = item.claim.id
+        if claim_id in held or not measured[claim_id].sealed:
+            continue
+        target = sealed_key(item.claim.storage_key)
+        row = rows.get(claim_id)
+        if row is None or row.status in (ClaimStatus.REJECTED, ClaimStatus.EXPIRED):
+            doomed.append(target)
+        elif row.status == ClaimStatus.VERIFIED:
+            clip = session.get(Clip, row.clip_id) if row.clip_id is not None else None
+            if clip is None or clip.status not in _KEPT or clip.storage_key != target:
+                doomed.append(target)
+    return doomed
 
 
 def _clip_input(claim: ClipClaim, facts: VideoFacts) -> ClipInput:

@@ -12,14 +12,22 @@ from sqlmodel import col
 
 from rewards_engine.crypto import Vault
 from rewards_engine.db import Database, insert, table_of
-from rewards_engine.models import DonorVideoKey
+from rewards_engine.models import Donor, DonorVideoKey
 from rewards_engine.video_crypto import new_data_key
 
 
-def donor_key(db: Database, vault: Vault, donor_id: int, now: datetime) -> bytes:
-    """The donor's data key, made the first time (two callers at once keep one)."""
+def donor_key(db: Database, vault: Vault, donor_id: int, now: datetime) -> bytes | None:
+    """The donor's data key, made the first time (two callers at once keep one); None
+    for a donor who is gone or erased, whose key is never made again.
+
+    The donor's row is locked (shared) first: an erasure locks it too and destroys the
+    key in its transaction, so a key is either made before an erasure (which then
+    destroys it) or refused after it, never made again for an erased donor."""
     with db.transaction() as uow:
         session = uow.session
+        donor = session.get(Donor, donor_id, with_for_update={"read": True})
+        if donor is None or donor.status == "erased" or donor.erased_at is not None:
+            return None
         table = table_of(DonorVideoKey)
         wrapped = vault.encrypt(base64.b64encode(new_data_key()).decode())
         session.execute(

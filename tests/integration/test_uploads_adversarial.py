@@ -1,0 +1,147 @@
+"""Uploads under attack and under trouble: verifications racing erasure, each other and
+their leases; a video that breaks the verifier; a store that fails; URLs used again
+after their claim was decided; late and replayed calls. Every scenario ends with
+nothing paid twice, no destroyed key made again and no object left behind.
+
+The fixtures and helpers are those of test_uploads.py (both stores: the embedded one
+and S3 through moto's server)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from rewards_engine.models import Clip, ClipClaim, DonorVideoKey
+from rewards_engine.providers.storage import LocalVideoStore
+from rewards_engine.runtime import Runtime
+from rewards_engine.services import ledger, privacy, verification
+from tests.integration import test_uploads as base
+from tests.integration.test_uploads import claim_row, donate_video
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+# test_uploads.py's fixtures, by name: both stores, the runtime on them, a donor, videos.
+s3_endpoint, store_url, env, ada, videos = (
+    base.s3_endpoint, base.store_url, base.env, base.ada, base.videos
+)  # fmt: skip
+
+DAY_AND_A_BIT = timedelta(hours=26)  # past a claim's 24 hours and the sweep's grace
+
+
+def stored_objects(rt: Runtime) -> set[str]:
+    """Every object the store holds, and every upload still open (as ``upload:<key>``)."""
+    store: Any = rt.video_store
+    if isinstance(store, LocalVideoStore):
+        found = {
+            str(path.relative_to(store.root))
+            for path in store.root.rglob("*")
+            if path.is_file() and not path.relative_to(store.root).parts[0].startswith(".")
+        }
+        for folder in (store.root / ".uploads").iterdir():
+            manifest = folder / "manifest.json"
+            if manifest.exists():
+                found.add("upload:" + manifest.read_text())
+        return found
+    prefix = store.prefix + "/"
+    listed = store.client.list_objects_v2(Bucket=store.bucket)
+    found = {o["Key"].removeprefix(prefix) for o in listed.get("Contents", [])}
+    pending = store.client.list_multipart_uploads(Bucket=store.bucket)
+    found |= {"upload:" + u["Key"].removeprefix(prefix) for u in pending.get("Uploads", [])}
+    return found
+
+
+def kept_videos(rt: Runtime) -> set[str]:
+    """What the clips say the engine keeps."""
+    with rt.db.read() as session:
+        return {
+            key
+            for key in session.scalars(
+                select(Clip.storage_key).where(
+                    Clip.storage_key.is_not(None),  # type: ignore[union-attr]
+                    Clip.video_deleted_at.is_(None),  # type: ignore[union-attr]
+                )
+            )
+            if key is not None
+        }
+
+
+def lease(rt: Runtime) -> timedelta:
+    return timedelta(seconds=rt.settings.uploads.verify_lease_s + 1)
+
+
+@pytest.mark.parametrize("moment", ["measuring", "sealing"])
+def test_an_erasure_during_verification_leaves_no_video_and_no_key(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    moment: str,
+) -> None:
+    """The donor is erased while their video is being checked: the verification must not
+    make the destroyed data key again, nor store a sealed copy nobody will delete."""
+    rt, client = env["runtime"], env["client"]
+    donate_video(env, ada, videos["genuine"])
+    assert client.delete("/v1/me", headers=ada).status_code == 202
+    store: Any = rt.video_store
+    if moment == "measuring":
+        real_analyse = verification.analyse
+
+        def analyse(path: str) -> Any:
+            privacy.run_erasures(rt)
+            return real_analyse(path)
+
+        monkeypatch.setattr(verification, "analyse", analyse)
+    else:
+        real_put = store.put
+
+        def put(key: str, source: Any, *, content_type: str) -> Any:
+            privacy.run_erasures(rt)
+            return real_put(key, source, content_type=content_type)
+
+        monkeypatch.setattr(store, "put", put)
+    report = verification.verify_uploads(rt)
+    assert not report.decided
+    with rt.db.read() as session:
+        assert session.scalars(select(DonorVideoKey)).all() == []  # not made again
+        assert session.scalars(select(Clip)).all() == []
+        assert session.scalars(select(ClipClaim)).all() == []
+    assert stored_objects(rt) == set()
+
+
+def test_a_verifier_that_outlived_its_lease_leaves_no_sealed_copy_behind(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run stalls past its lease; another takes the claim over and decides it (the same
+    video again: a duplicate, whose video is not kept); the stalled run then finishes
+    sealing. Its sealed copy must not stay behind."""
+    rt = env["runtime"]
+    donate_video(env, ada, videos["genuine"])
+    verification.verify_uploads(rt)
+    kept = kept_videos(rt)
+    second = donate_video(env, ada, videos["genuine"])
+    real_analyse = verification.analyse
+    stalled: list[verification.VerificationReport] = []
+    calls: list[str] = []
+
+    def analyse(path: str) -> Any:
+        calls.append(path)
+        if len(calls) == 1:
+            clock.advance(lease(rt))
+            stalled.append(verification.verify_uploads(rt))  # the run that takes over
+        return real_analyse(path)
+
+    monkeypatch.setattr(verification, "analyse", analyse)
+    report = verification.verify_uploads(rt)
+    assert stalled[0].decided["duplicate"] == 1
+    assert report.lost == 1 and not report.decided
+    assert claim_row(env, second).status == "verified"
+    assert stored_objects(rt) == kept
+    assert ledger.verify(rt.db).ok
