@@ -1,15 +1,19 @@
 """Verifying uploaded videos, then deciding their clips: the engine pays only for a
 video it received and checked.
 
-A run takes a few uploaded claims under a lease (a killed run frees them when its lease
-ends; a claim that kills every attempt is rejected as ``unverifiable``), reads each
-video from the store, measures it (SHA-256 of the bytes, PyAV's probe, the engine's own
-perceptual hash) and, per submission batch, decides the clips exactly as a submission
-does (``deciding``), with the donor locked. Only a claim still held by this run's
-attempt is decided, so two runs never decide one claim twice. A video that is refused,
-or whose clip earns nothing (a duplicate, a cap), is deleted once the decision commits;
-a kept one is stored sealed with its donor's data key (rewards_engine/video_crypto.py)
-and its plain upload deleted.
+A run takes a few uploaded claims under a lease, renewed as it goes from one video to
+the next (a killed run frees them when its lease ends), reads each video from the
+store, measures it (SHA-256 of the bytes, PyAV's probe, the engine's own perceptual
+hash) and, per submission batch, decides the clips exactly as a submission does
+(``deciding``), with the donor locked. Only a claim this run still holds (its lease) is
+decided, so two runs never decide one claim twice; a run that lost a claim deletes the
+sealed copy it stored unless the claim's clip keeps it. A claim whose check began and
+never finished three times (a video that kills the verifier) is rejected as
+``unverifiable``; a claim merely taken by a run that died, or whose check failed
+because the store did, loses nothing. A video that is refused, or whose clip earns
+nothing (a duplicate, a cap), is deleted once the decision commits; a kept one is
+stored sealed with its donor's data key (rewards_engine/video_crypto.py) and its plain
+upload deleted.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -51,12 +55,19 @@ HASH_RACE_RETRIES = 3
 _KEPT = {status.value for status in PAID_STATUSES}
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Taken:
-    """A claim this run holds: its row as taken, and the attempt that marks it ours."""
+    """A claim this run holds: its row as taken, and the lease that marks it ours (a
+    claim taken over gets a later lease, so an earlier holder's no longer matches)."""
 
     claim: ClipClaim
-    attempt: int
+    lease: datetime
+
+
+class _StoreTrouble(Exception):
+    """Reading the upload or storing its sealed copy failed: the store (or the disk, or
+    the database that holds the data key) is in trouble, which says nothing of the
+    video."""
 
 
 @dataclass
@@ -65,6 +76,8 @@ class VerificationReport:
     decided: Counter[str] = field(default_factory=Counter)  # the clips' statuses
     rejected: Counter[str] = field(default_factory=Counter)  # claims refused, by reason
     lost: int = 0  # another run took the claim over (this one outlived its lease)
+    released: int = 0  # given back untouched: the store failed while reading or sealing
+    failed: int = 0  # the check itself failed; the claim is taken again after its lease
     objects_deleted: int = 0
 
     def as_dict(self) -> dict[str, object]:
@@ -73,6 +86,8 @@ class VerificationReport:
             **{f"clips_{status}": n for status, n in sorted(self.decided.items())},
             **{f"rejected_{reason}": n for reason, n in sorted(self.rejected.items())},
             "lost": self.lost,
+            "released": self.released,
+            "failed": self.failed,
             "objects_deleted": self.objects_deleted,
         }
 
@@ -83,67 +98,155 @@ def verify_uploads(
     limit: int | None = None,
     on_progress: Callable[[str, int, int | None], None] | None = None,
 ) -> VerificationReport:
-    """Verify up to ``limit`` uploaded claims (default: the configured batch)."""
+    """Verify up to ``limit`` uploaded claims (default: the configured batch).
+
+    ``attempts`` counts the checks of a claim's video that began and never finished (the
+    process died on it, or the check raised): only those count towards ``unverifiable``.
+    A claim taken but not reached when its run died, or whose check finished, costs
+    nothing; nor does a store that fails (the claim is given back, its attempt
+    refunded). So a video that kills the verifier costs no other claim its chances.
+    A failure on one claim does not stop the others; the run raises the first one once
+    it has decided what it could.
+    """
     settings = runtime.settings.uploads
     report = VerificationReport()
     taken = _take(runtime, limit or settings.verify_batch, settings.verify_lease_s)
     report.taken = len(taken)
+    held = {item.claim.id: item for item in taken}
     measured: dict[int, _Measured] = {}
+    errors: list[BaseException] = []
     for done, item in enumerate(taken, start=1):
         claim = item.claim
-        if item.attempt > MAX_VERIFY_ATTEMPTS:
+        _renew(runtime, held, settings.verify_lease_s)
+        if claim.id in held and not _mark_attempt(runtime, item, claim.attempts + 1):
+            del held[claim.id]  # taken over meanwhile
+        if claim.id not in held:
+            pass
+        elif claim.attempts + 1 > MAX_VERIFY_ATTEMPTS:
             measured[claim.id] = _Measured(Rejection.UNVERIFIABLE.value)
         else:
-            measured[claim.id] = _measure_and_seal(runtime, claim)
+            try:
+                measured[claim.id] = _measure_and_seal(runtime, claim)
+            except _StoreTrouble as trouble:
+                _release(runtime, item, claim.attempts)
+                del held[claim.id]
+                report.released += 1
+                errors.append(trouble.__cause__ or trouble)
+            except Exception as exc:  # the check broke on this video: the attempt counts
+                del held[claim.id]
+                report.failed += 1
+                errors.append(exc)
+            else:
+                _mark_attempt(runtime, item, claim.attempts)  # it finished: refunded
         if on_progress:
             on_progress("videos measured", done, len(taken))
     by_batch: dict[int, list[_Taken]] = defaultdict(list)
     for item in taken:
-        by_batch[item.claim.batch_id].append(item)
+        if item.claim.id in measured:
+            by_batch[item.claim.batch_id].append(item)
     for items in by_batch.values():
         deletions = _decide_batch(runtime, items, measured, report)
         for key in deletions:
             runtime.video_store.delete(key)
             report.objects_deleted += 1
+    report.lost = report.taken - report.released - report.failed
+    report.lost -= sum(report.decided.values()) + sum(report.rejected.values())
     log.info("uploads verified", extra={"fields": report.as_dict()})
+    if errors:
+        for error in errors:
+            log.warning(
+                "a video could not be checked",
+                extra={"fields": {"error": type(error).__name__}},
+            )
+        raise errors[0]
     return report
+
+
+def _waiting(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        col(ClipClaim.status) == ClaimStatus.UPLOADED.value,
+        (col(ClipClaim.status) == ClaimStatus.VERIFYING.value) & (col(ClipClaim.lease_until) < now),
+    )
+
+
+def _held(item: _Taken) -> ColumnElement[bool]:
+    return and_(
+        col(ClipClaim.id) == item.claim.id,
+        col(ClipClaim.status) == ClaimStatus.VERIFYING.value,
+        col(ClipClaim.lease_until) == item.lease,
+    )
 
 
 def _take(runtime: Runtime, limit: int, lease_s: int) -> list[_Taken]:
     """Claim up to ``limit`` uploaded claims (or ones whose verifier's lease ran out),
     each by a conditional UPDATE that only one run can win."""
     now = runtime.clock.now()
-    waiting = or_(
-        col(ClipClaim.status) == ClaimStatus.UPLOADED.value,
-        (col(ClipClaim.status) == ClaimStatus.VERIFYING.value) & (col(ClipClaim.lease_until) < now),
-    )
+    lease = now + timedelta(seconds=lease_s)
     with runtime.db.read() as session:
         candidates = list(
             session.scalars(
-                select(ClipClaim).where(waiting).order_by(col(ClipClaim.id)).limit(limit)
+                select(ClipClaim).where(_waiting(now)).order_by(col(ClipClaim.id)).limit(limit)
             )
         )
     taken = []
     for claim in candidates:
-        attempt = claim.attempts + 1
+        before = (
+            col(ClipClaim.lease_until).is_(None)
+            if claim.lease_until is None
+            else col(ClipClaim.lease_until) == claim.lease_until
+        )
         with runtime.db.transaction() as uow:
             won = changed_rows(
                 uow.session,
                 update(ClipClaim)
-                .where(
-                    col(ClipClaim.id) == claim.id,
-                    col(ClipClaim.attempts) == claim.attempts,
-                    waiting,
-                )
-                .values(
-                    status=ClaimStatus.VERIFYING.value,
-                    attempts=attempt,
-                    lease_until=now + timedelta(seconds=lease_s),
-                ),
+                .where(col(ClipClaim.id) == claim.id, before, _waiting(now))
+                .values(status=ClaimStatus.VERIFYING.value, lease_until=lease),
             )
         if won:
-            taken.append(_Taken(claim, attempt))
+            taken.append(_Taken(claim, lease))
     return taken
+
+
+def _renew(runtime: Runtime, held: dict[int, _Taken], lease_s: int) -> None:
+    """Extend the lease of every claim this run still holds as it goes on to the next
+    video, so that a run making progress is not taken over; forget the ones it lost."""
+    if not held:
+        return
+    lease = runtime.clock.now() + timedelta(seconds=lease_s)
+    with runtime.db.transaction() as uow:
+        renewed = {
+            claim_id
+            for claim_id, item in held.items()
+            if changed_rows(
+                uow.session, update(ClipClaim).where(_held(item)).values(lease_until=lease)
+            )
+        }
+    for claim_id in list(held):
+        if claim_id in renewed:
+            held[claim_id].lease = lease
+        else:
+            del held[claim_id]
+
+
+def _mark_attempt(runtime: Runtime, item: _Taken, attempts: int) -> bool:
+    """Set the claim's count of unfinished checks, if this run still holds it."""
+    with runtime.db.transaction() as uow:
+        return bool(
+            changed_rows(
+                uow.session, update(ClipClaim).where(_held(item)).values(attempts=attempts)
+            )
+        )
+
+
+def _release(runtime: Runtime, item: _Taken, attempts: int) -> None:
+    """Give a claim back for the next run, its attempt refunded."""
+    with runtime.db.transaction() as uow:
+        changed_rows(
+            uow.session,
+            update(ClipClaim)
+            .where(_held(item))
+            .values(status=ClaimStatus.UPLOADED.value, lease_until=None, attempts=attempts),
+        )
 
 
 @dataclass(frozen=True)
@@ -160,29 +263,39 @@ def _measure_and_seal(runtime: Runtime, claim: ClipClaim) -> _Measured:
     """The uploaded video's facts, or why it cannot be used. A video that is the one
     claimed is also stored sealed with its donor's data key (before its clip is
     decided, so a decided clip's video is always there); the upload is deleted once
-    the decision commits. A donor erased meanwhile has no key, and none is made again."""
+    the decision commits. A donor erased meanwhile has no key, and none is made again.
+    Only ``analyse`` judges the video: any other failure is ``_StoreTrouble``."""
     store = runtime.video_store
-    if store.stat(claim.storage_key) is None:
-        return _Measured(Rejection.VIDEO_MISSING.value)
     with tempfile.NamedTemporaryFile(prefix="verify-", suffix=".video") as copy:
-        with store.open(claim.storage_key) as source:
-            shutil.copyfileobj(source, copy, 1024 * 1024)
-        copy.flush()
+        try:
+            if store.stat(claim.storage_key) is None:
+                return _Measured(Rejection.VIDEO_MISSING.value)
+            with store.open(claim.storage_key) as source:
+                shutil.copyfileobj(source, copy, 1024 * 1024)
+            copy.flush()
+        except FileNotFoundError:  # deleted between the two calls
+            return _Measured(Rejection.VIDEO_MISSING.value)
+        except Exception as exc:
+            raise _StoreTrouble(f"reading {claim.storage_key}") from exc
         try:
             facts = analyse(copy.name)
         except MediaRejected as rejected:
             return _Measured(rejected.reason)
         if facts.sha256 != claim.video_sha256:
             return _Measured(facts)
-        key = video_keys.donor_key(runtime.db, runtime.vault, claim.donor_id, runtime.clock.now())
-        if key is None:
-            return _Measured(Rejection.DONOR_NOT_ACTIVE.value)
         target = sealed_key(claim.storage_key)
-        copy.seek(0)
-        with tempfile.TemporaryFile(prefix="sealed-") as sealed:
-            encrypt_stream(key, copy, sealed, context=target.encode())
-            sealed.seek(0)
-            store.put(target, sealed, content_type=SEALED_TYPE)
+        try:
+            now = runtime.clock.now()
+            key = video_keys.donor_key(runtime.db, runtime.vault, claim.donor_id, now)
+            if key is None:
+                return _Measured(Rejection.DONOR_NOT_ACTIVE.value)
+            copy.seek(0)
+            with tempfile.TemporaryFile(prefix="sealed-") as sealed:
+                encrypt_stream(key, copy, sealed, context=target.encode())
+                sealed.seek(0)
+                store.put(target, sealed, content_type=SEALED_TYPE)
+        except Exception as exc:
+            raise _StoreTrouble(f"sealing {target}") from exc
     return _Measured(facts, sealed=True)
 
 
@@ -215,7 +328,7 @@ def _decide_batch_once(
 ) -> list[str]:
     now = runtime.clock.now()
     first = items[0].claim
-    attempts = {item.claim.id: item.attempt for item in items}
+    leases = {item.claim.id: item.lease for item in items}
     outcome: Counter[str] = Counter()
     refused: Counter[str] = Counter()
     deletions: list[str] = []
@@ -226,15 +339,14 @@ def _decide_batch_once(
         claims = list(
             session.scalars(
                 select(ClipClaim)
-                .where(col(ClipClaim.id).in_(list(attempts)))
+                .where(col(ClipClaim.id).in_(list(leases)))
                 .order_by(col(ClipClaim.id))
                 .with_for_update()
             )
         )
         ours = [
-            c for c in claims if c.status == ClaimStatus.VERIFYING and c.attempts == attempts[c.id]
+            c for c in claims if c.status == ClaimStatus.VERIFYING and c.lease_until == leases[c.id]
         ]
-        lost = len(items) - len(ours)
         campaign = session.get(Campaign, first.campaign_id)
         assert donor is not None and campaign is not None
         rules = deciding.rules_of(campaign)
@@ -295,7 +407,6 @@ def _decide_batch_once(
             batch.cash_cents += stored.cash_cents
     report.decided.update(outcome)
     report.rejected.update(refused)
-    report.lost += lost
     return deletions
 
 

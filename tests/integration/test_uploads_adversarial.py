@@ -8,6 +8,7 @@ and S3 through moto's server)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, privacy, verification
 from tests.integration import test_uploads as base
 from tests.integration.test_uploads import claim_row, donate_video
+from tests.support.factories import consenting_donor
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -67,6 +69,10 @@ def kept_videos(rt: Runtime) -> set[str]:
             )
             if key is not None
         }
+
+
+def digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def lease(rt: Runtime) -> timedelta:
@@ -145,3 +151,68 @@ def test_a_verifier_that_outlived_its_lease_leaves_no_sealed_copy_behind(
     assert claim_row(env, second).status == "verified"
     assert stored_objects(rt) == kept
     assert ledger.verify(rt.db).ok
+
+
+class Killed(BaseException):
+    """The verifier's process dying on a video (FFmpeg running out of memory, a crash):
+    nothing of the run's own code gets to run after it."""
+
+
+def test_a_video_that_kills_the_verifier_costs_no_other_donors_claim_its_attempts(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    auth: Any,
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rt = env["runtime"]
+    consenting_donor(rt, "bob")
+    bob = dict(auth("bob"))
+    poison = donate_video(env, ada, videos["other"])  # first in line
+    genuine = donate_video(env, bob, videos["genuine"])
+    real_analyse = verification.analyse
+    poisonous = digest(videos["other"])
+
+    def analyse(path: str) -> Any:
+        if digest(path) == poisonous:
+            raise Killed
+        return real_analyse(path)
+
+    monkeypatch.setattr(verification, "analyse", analyse)
+    for _ in range(3):
+        with pytest.raises(Killed):
+            verification.verify_uploads(rt)
+        clock.advance(lease(rt))
+    verification.verify_uploads(rt)
+    verification.verify_uploads(rt)
+    assert claim_row(env, poison).reason == "unverifiable"
+    row = claim_row(env, genuine)
+    assert (row.status, row.reason) == ("verified", None)
+
+
+def test_a_store_outage_during_verification_rejects_no_video(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Half an hour of a store that does not answer is not three verdicts on the video:
+    the genuine video is paid once the store is back, not refused as unverifiable."""
+    rt = env["runtime"]
+    claim_id = donate_video(env, ada, videos["genuine"])
+    store: Any = rt.video_store
+
+    def unreachable(key: str) -> Any:
+        raise ConnectionError("the store does not answer")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "open", unreachable)
+        for _ in range(3):
+            with pytest.raises(ConnectionError):
+                verification.verify_uploads(rt)
+            clock.advance(lease(rt))
+    report = verification.verify_uploads(rt)
+    assert report.decided["accepted"] == 1
+    assert claim_row(env, claim_id).status == "verified"
