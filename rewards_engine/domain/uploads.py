@@ -45,6 +45,12 @@ class Rejection(StrEnum):
 
 
 MAX_VERIFY_ATTEMPTS = 3
+# An upload URL works until its claim's time ends, whatever became of the claim (a
+# store cannot take a signed URL back), and a PUT begun just before may land a little
+# after. So the objects of a decided or expired claim are deleted once more when no URL
+# of it can deliver anything any more: then an app sending its video again, a PUT in
+# flight at the expiry, or a deletion that failed leaves nothing behind for good.
+LATE_PUT_GRACE = timedelta(hours=1)
 
 
 def validate_claims(clips: Sequence[ClipInput], max_bytes: int) -> None:
@@ -78,6 +84,12 @@ def sealed_key(upload_key: str) -> str:
 
 def expires_at(now: datetime, hours: int) -> datetime:
     return now + timedelta(hours=hours)
+
+
+def final_sweep_at(claim_expires_at: datetime, now: datetime) -> datetime:
+    """When a claim decided (or expired) at ``now`` has its objects deleted once more: its
+    upload URLs are dead by then."""
+    return max(claim_expires_at, now) + LATE_PUT_GRACE
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from sqlmodel import col
 
 from rewards_engine.db import Database, changed_rows, row_view
 from rewards_engine.domain.errors import Conflict, NotFound
-from rewards_engine.domain.uploads import ClaimStatus, Rejection
-from rewards_engine.models import ClipClaim
+from rewards_engine.domain.uploads import ClaimStatus, Rejection, final_sweep_at, sealed_key
+from rewards_engine.models import Clip, ClipClaim
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.storage import UploadRefused, UploadTarget, VideoStore
 from rewards_engine.runtime import Runtime
@@ -223,12 +223,15 @@ def _mark_uploaded(runtime: Runtime, claim_id: int) -> bool:
 class ExpiryReport:
     expired: int = 0
     completed: int = 0  # the video was all there; only the app's "finished" was missing
+    swept: int = 0  # decided or expired claims whose URLs died: their objects deleted again
+    sweep_failed: int = 0  # the store failed: tried again at the next sweep
 
 
 def expire_claims(runtime: Runtime, *, batch: int = 500) -> ExpiryReport:
     """Claims whose time ran out: a video that arrived whole is taken as uploaded (the
     app may have died before saying so); otherwise the claim expires and whatever part
-    of the upload arrived is removed."""
+    of the upload arrived is removed. Then the final sweep of claims decided or expired
+    earlier whose URLs are now dead (``sweep``)."""
     report = ExpiryReport()
     now = runtime.clock.now()
     while True:
@@ -251,8 +254,56 @@ def expire_claims(runtime: Runtime, *, batch: int = 500) -> ExpiryReport:
                 report.expired += 1
         if len(due) < batch:
             break
+    sweep(runtime, report, batch=batch)
     log.info("claims expired", extra={"fields": vars(report)})
     return report
+
+
+def sweep(runtime: Runtime, report: ExpiryReport, *, batch: int = 500) -> None:
+    """Delete, once more, the objects of claims decided or expired earlier whose upload
+    URLs can no longer deliver anything (``final_sweep_at``, kept in ``lease_until``):
+    the plain upload (an app may have sent it again after the decision, a PUT may have
+    landed after the expiry, a deletion may have failed), an unfinished multipart
+    upload, and the sealed copy unless the claim's clip keeps it."""
+    now = runtime.clock.now()
+    failed: set[int] = set()
+    decided = [ClaimStatus.VERIFIED.value, ClaimStatus.REJECTED.value, ClaimStatus.EXPIRED.value]
+    while True:
+        with runtime.db.read() as session:
+            due = session.execute(
+                select(ClipClaim, col(Clip.storage_key))
+                .outerjoin(Clip, col(Clip.id) == col(ClipClaim.clip_id))
+                .where(
+                    col(ClipClaim.status).in_(decided),
+                    col(ClipClaim.lease_until) <= now,
+                    col(ClipClaim.id).not_in(failed),
+                )
+                .order_by(col(ClipClaim.lease_until), col(ClipClaim.id))
+                .limit(batch)
+            ).all()
+        for claim, kept in due:
+            try:
+                runtime.video_store.abort_upload(claim.storage_key, claim.upload_id)
+                if kept != sealed_key(claim.storage_key):
+                    runtime.video_store.delete(sealed_key(claim.storage_key))
+            except Exception:
+                log.warning("sweep failed", extra={"fields": {"claim_id": claim.id}})
+                failed.add(claim.id)
+                report.sweep_failed += 1
+                continue
+            with runtime.db.transaction() as uow:
+                changed_rows(
+                    uow.session,
+                    update(ClipClaim)
+                    .where(
+                        col(ClipClaim.id) == claim.id,
+                        col(ClipClaim.lease_until) == claim.lease_until,
+                    )
+                    .values(lease_until=None),
+                )
+            report.swept += 1
+        if len(due) < batch:
+            break
 
 
 def _arrived_whole(store: VideoStore, claim: ClipClaim) -> bool:
@@ -263,6 +314,7 @@ def _arrived_whole(store: VideoStore, claim: ClipClaim) -> bool:
 
 
 def _expire(runtime: Runtime, claim: ClipClaim) -> bool:
+    now = runtime.clock.now()
     with runtime.db.transaction() as uow:
         expired = changed_rows(
             uow.session,
@@ -274,7 +326,8 @@ def _expire(runtime: Runtime, claim: ClipClaim) -> bool:
             .values(
                 status=ClaimStatus.EXPIRED.value,
                 reason=Rejection.UPLOAD_NOT_RECEIVED.value,
-                decided_at=runtime.clock.now(),
+                decided_at=now,
+                lease_until=final_sweep_at(claim.expires_at, now),  # see sweep
             ),
         )
     if expired:  # after the commit: a failed commit leaves the upload to the next sweep

@@ -40,6 +40,7 @@ from rewards_engine.domain.uploads import (
     Measured,
     Rejection,
     check_video,
+    final_sweep_at,
     sealed_key,
 )
 from rewards_engine.media import MediaRejected, VideoFacts, analyse
@@ -79,6 +80,7 @@ class VerificationReport:
     released: int = 0  # given back untouched: the store failed while reading or sealing
     failed: int = 0  # the check itself failed; the claim is taken again after its lease
     objects_deleted: int = 0
+    deletions_failed: int = 0  # done again once the claim's URLs are dead
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -89,6 +91,7 @@ class VerificationReport:
             "released": self.released,
             "failed": self.failed,
             "objects_deleted": self.objects_deleted,
+            "deletions_failed": self.deletions_failed,
         }
 
 
@@ -145,10 +148,13 @@ def verify_uploads(
         if item.claim.id in measured:
             by_batch[item.claim.batch_id].append(item)
     for items in by_batch.values():
-        deletions = _decide_batch(runtime, items, measured, report)
-        for key in deletions:
-            runtime.video_store.delete(key)
-            report.objects_deleted += 1
+        for key in _decide_batch(runtime, items, measured, report):
+            try:
+                runtime.video_store.delete(key)
+            except Exception:  # the expiry sweep deletes it again (uploads.sweep)
+                report.deletions_failed += 1
+            else:
+                report.objects_deleted += 1
     report.lost = report.taken - report.released - report.failed
     report.lost -= sum(report.decided.values()) + sum(report.rejected.values())
     log.info("uploads verified", extra={"fields": report.as_dict()})
@@ -370,7 +376,7 @@ def _decide_batch_once(
                 good.append((claim, facts))
                 continue
             claim.status, claim.reason, claim.decided_at = ClaimStatus.REJECTED.value, reason, now
-            claim.lease_until = None
+            claim.lease_until = final_sweep_at(claim.expires_at, now)  # uploads.sweep
             refused[reason] += 1
             deletions += [claim.storage_key, sealed_key(claim.storage_key)]
         if good:
@@ -395,7 +401,7 @@ def _decide_batch_once(
                     result.clip_id,
                     now,
                 )
-                claim.lease_until = None
+                claim.lease_until = final_sweep_at(claim.expires_at, now)
                 outcome[result.status] += 1
                 deletions.append(claim.storage_key)  # the sealed copy is what is kept
                 if result.status not in _KEPT:

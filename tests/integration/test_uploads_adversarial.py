@@ -8,7 +8,9 @@ and S3 through moto's server)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from rewards_engine.domain.uploads import sealed_key
 from rewards_engine.models import Clip, ClipClaim, DonorVideoKey
 from rewards_engine.providers.storage import LocalVideoStore
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import ledger, privacy, verification
+from rewards_engine.services import ledger, privacy, uploads, verification
 from tests.integration import test_uploads as base
-from tests.integration.test_uploads import claim_row, donate_video
+from tests.integration.test_uploads import claim, claim_row, complete, donate_video, upload
 from tests.support.factories import consenting_donor
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -216,3 +219,72 @@ def test_a_store_outage_during_verification_rejects_no_video(
     report = verification.verify_uploads(rt)
     assert report.decided["accepted"] == 1
     assert claim_row(env, claim_id).status == "verified"
+
+
+def test_a_deletion_that_fails_after_the_decision_is_done_again_by_the_sweep(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The decision commits, then the store refuses to delete the plain upload: the
+    video must not stay in the clear for good."""
+    rt = env["runtime"]
+    claim_id = donate_video(env, ada, videos["genuine"])
+    store: Any = rt.video_store
+
+    def refused(key: str) -> None:
+        raise ConnectionError("the store does not answer")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "delete", refused)
+        with contextlib.suppress(ConnectionError):  # the decision is committed either way
+            verification.verify_uploads(rt)
+    row = claim_row(env, claim_id)
+    assert row.status == "verified"
+    assert store.stat(row.storage_key) is not None  # still in the clear
+    clock.advance(DAY_AND_A_BIT)
+    uploads.expire_claims(rt)
+    assert stored_objects(rt) == kept_videos(rt) == {sealed_key(row.storage_key)}
+
+
+@pytest.mark.parametrize("outcome", ["verified", "rejected", "expired"])
+def test_a_video_put_again_after_its_claim_was_decided_does_not_stay(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    outcome: str,
+) -> None:
+    """An upload URL works until the claim's time ends, decided or not: a PUT after the
+    decision (an app retrying, a PUT in flight when the claim expired) must not leave a
+    video nobody will delete."""
+    rt = env["runtime"]
+    content = videos["genuine"].read_bytes()
+    fields = {"duration_s": 12} if outcome == "rejected" else {}
+    answer = claim(env, ada, videos["genuine"], **fields)
+    claim_id = answer["claim_id"]
+    if outcome == "expired":
+        clock.advance(timedelta(hours=25))
+        uploads.expire_claims(rt)
+        # A PUT that started before the URL expired lands after the sweep.
+        rt.video_store.put(
+            claim_row(env, claim_id).storage_key, _bytes(content), content_type="video/mp4"
+        )
+    else:
+        upload(env, answer["upload"], content)
+        assert complete(env, ada, claim_id).status_code == 200
+        verification.verify_uploads(rt)
+        upload(env, answer["upload"], content)  # the app sends it again
+    row = claim_row(env, claim_id)
+    assert row.status == outcome
+    assert rt.video_store.stat(row.storage_key) is not None
+    clock.advance(DAY_AND_A_BIT)
+    uploads.expire_claims(rt)
+    assert stored_objects(rt) == kept_videos(rt)
+    assert (sealed_key(row.storage_key) in kept_videos(rt)) == (outcome == "verified")
+
+
+def _bytes(content: bytes) -> Any:
+    return io.BytesIO(content)
