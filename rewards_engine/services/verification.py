@@ -395,6 +395,7 @@ def _decide_batch_once(
                 positions=[claim.position for claim, _ in good],
                 extras=[_verified_columns(claim, facts) for claim, facts in good],
             )
+            unkept: list[int | None] = []
             for (claim, _), result in zip(good, stored.outcomes, strict=True):
                 claim.status, claim.clip_id, claim.decided_at = (
                     ClaimStatus.VERIFIED.value,
@@ -406,6 +407,13 @@ def _decide_batch_once(
                 deletions.append(claim.storage_key)  # the sealed copy is what is kept
                 if result.status not in _KEPT:
                     deletions.append(sealed_key(claim.storage_key))
+                    unkept.append(result.clip_id)
+            if unkept:  # their videos go now: their clips point at nothing
+                session.execute(
+                    update(Clip)
+                    .where(col(Clip.id).in_(unkept))
+                    .values(storage_key=None, video_deleted_at=now)
+                )
             batch = session.get(SubmissionBatch, first.batch_id, with_for_update=True)
             assert batch is not None
             batch.accepted += stored.accepted

@@ -288,3 +288,23 @@ def test_a_video_put_again_after_its_claim_was_decided_does_not_stay(
 
 def _bytes(content: bytes) -> Any:
     return io.BytesIO(content)
+
+
+def test_a_clip_whose_video_is_not_kept_does_not_point_at_it(
+    env: dict[str, Any], ada: dict[str, str], videos: dict[str, Path]
+) -> None:
+    """The same video twice: the second is a duplicate and its video is deleted, so its
+    clip holds no storage reference, the export gives no link to it and the
+    transparency report does not count it as stored."""
+    rt, client = env["runtime"], env["client"]
+    donate_video(env, ada, videos["genuine"])
+    donate_video(env, ada, videos["genuine"])
+    report = verification.verify_uploads(rt)
+    assert (report.decided["accepted"], report.decided["duplicate"]) == (1, 1)
+    with rt.db.read() as session:
+        duplicate = session.scalars(select(Clip).where(Clip.status == "duplicate")).one()
+    assert duplicate.storage_key is None and duplicate.video_deleted_at is not None
+    exported = client.get("/v1/me/export", headers=ada).get_json()
+    links = {c["status"]: c["video_url"] for c in exported["clips"]}
+    assert links["duplicate"] is None and links["accepted"] is not None
+    assert stored_objects(rt) == kept_videos(rt)
