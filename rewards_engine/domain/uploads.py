@@ -42,6 +42,7 @@ class Rejection(StrEnum):
     UNVERIFIABLE = "unverifiable"  # the video broke every verification attempt
     DONOR_NOT_ACTIVE = "donor_not_active"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    DONOR_ERASED = "donor_erased"  # what is left of a claim until its URLs are dead
 
 
 MAX_VERIFY_ATTEMPTS = 3

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import col
 
 from rewards_engine.db import Database, changed_rows, row_view
@@ -291,16 +291,17 @@ def sweep(runtime: Runtime, report: ExpiryReport, *, batch: int = 500) -> None:
                 failed.add(claim.id)
                 report.sweep_failed += 1
                 continue
+            swept = (
+                col(ClipClaim.id) == claim.id,
+                col(ClipClaim.lease_until) == claim.lease_until,
+            )
             with runtime.db.transaction() as uow:
-                changed_rows(
-                    uow.session,
-                    update(ClipClaim)
-                    .where(
-                        col(ClipClaim.id) == claim.id,
-                        col(ClipClaim.lease_until) == claim.lease_until,
+                if claim.reason == Rejection.DONOR_ERASED:  # all that was left of it
+                    changed_rows(uow.session, delete(ClipClaim).where(*swept))
+                else:
+                    changed_rows(
+                        uow.session, update(ClipClaim).where(*swept).values(lease_until=None)
                     )
-                    .values(lease_until=None),
-                )
             report.swept += 1
         if len(due) < batch:
             break

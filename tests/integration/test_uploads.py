@@ -421,6 +421,13 @@ def test_the_export_links_to_the_donors_own_video_until_erasure(
     assert client.get(link).status_code == 404
     with rt.db.read() as session:
         assert session.scalars(select(DonorVideoKey)).all() == []
+        # The claim's upload URL still works for a day: what is left of it says nothing
+        # of the clip, and goes once the sweep has deleted what an app may still send.
+        [left] = session.scalars(select(ClipClaim)).all()
+        assert (left.video_sha256, left.event_id, left.camera_id) == ("", "", "")
+    clock.advance(timedelta(hours=26))
+    uploads.expire_claims(rt)
+    with rt.db.read() as session:
         assert session.scalars(select(ClipClaim)).all() == []
 
 

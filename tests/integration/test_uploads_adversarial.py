@@ -26,6 +26,7 @@ from rewards_engine.services import ledger, privacy, uploads, verification
 from tests.integration import test_uploads as base
 from tests.integration.test_uploads import claim, claim_row, complete, donate_video, upload
 from tests.support.factories import consenting_donor
+from tests.support.videos import make_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -117,7 +118,10 @@ def test_an_erasure_during_verification_leaves_no_video_and_no_key(
     with rt.db.read() as session:
         assert session.scalars(select(DonorVideoKey)).all() == []  # not made again
         assert session.scalars(select(Clip)).all() == []
-        assert session.scalars(select(ClipClaim)).all() == []
+        left = session.scalars(select(ClipClaim)).all()  # until its URL is dead
+        assert [(c.status, c.reason, c.video_sha256) for c in left] == [
+            ("expired", "donor_erased", "")
+        ]
     assert stored_objects(rt) == set()
 
 
@@ -288,6 +292,53 @@ def test_a_video_put_again_after_its_claim_was_decided_does_not_stay(
 
 def _bytes(content: bytes) -> Any:
     return io.BytesIO(content)
+
+
+def _multipart(rt: Runtime, content: bytes) -> None:
+    """Make the store cut even a small video in parts (S3 parts: 64 KiB and up under moto)."""
+    store: Any = rt.video_store
+    store.multipart_threshold = 1024
+    store.part_size = max(len(content) // 3 + 1, 64 * 1024)
+
+
+def test_erasure_aborts_an_upload_in_parts_the_app_had_begun(
+    env: dict[str, Any], ada: dict[str, str], clock: Any, tmp_path: Path
+) -> None:
+    rt, client = env["runtime"], env["client"]
+    big = make_video(tmp_path / "long.mp4", seconds=8, size=(320, 240), seed=7)
+    content = big.read_bytes()
+    _multipart(rt, content)
+    answer = claim(env, ada, big, duration_s=8)
+    target = answer["upload"]
+    assert target["multipart"] and len(target["parts"]) > 1
+    first = target["parts"][0]
+    upload_first = {**target, "parts": [first]}
+    upload(env, upload_first, content[: first["size"]])
+    assert any(key.startswith("upload:") for key in stored_objects(rt))
+    assert client.delete("/v1/me", headers=ada).status_code == 202
+    privacy.run_erasures(rt)
+    assert stored_objects(rt) == set()
+
+
+def test_a_video_an_app_sends_after_its_donor_was_erased_does_not_stay(
+    env: dict[str, Any], ada: dict[str, str], videos: dict[str, Path], clock: Any
+) -> None:
+    """The donor erases their account while the app still has a video to send: its URL
+    cannot be taken back, so what it delivers must be deleted when the URL is dead."""
+    rt, client = env["runtime"], env["client"]
+    answer = claim(env, ada, videos["genuine"])
+    assert client.delete("/v1/me", headers=ada).status_code == 202
+    privacy.run_erasures(rt)
+    with rt.db.read() as session:
+        [left] = session.scalars(select(ClipClaim)).all()
+    assert (left.video_sha256, left.event_id, left.camera_id) == ("", "", "")
+    upload(env, answer["upload"], videos["genuine"].read_bytes())  # the app, still sending
+    assert stored_objects(rt) != set()
+    clock.advance(DAY_AND_A_BIT)
+    uploads.expire_claims(rt)
+    assert stored_objects(rt) == set()
+    with rt.db.read() as session:
+        assert session.scalars(select(ClipClaim)).all() == []
 
 
 def test_a_clip_whose_video_is_not_kept_does_not_point_at_it(

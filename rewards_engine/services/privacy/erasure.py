@@ -10,11 +10,12 @@ import logging
 import secrets
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -31,7 +32,13 @@ from rewards_engine.domain import privacy as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.events import DonorChanged
-from rewards_engine.domain.uploads import sealed_key
+from rewards_engine.domain.uploads import (
+    LATE_PUT_GRACE,
+    ClaimStatus,
+    Rejection,
+    final_sweep_at,
+    sealed_key,
+)
 from rewards_engine.models import (
     AuditRecord,
     Clip,
@@ -55,6 +62,8 @@ from rewards_engine.services.installation import erasure_salt
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 ERASED = "erased"
+# Claims whose objects no sweep is due to delete again: waiting, or being checked.
+IN_FLIGHT = ("awaiting_upload", "uploaded", "verifying")
 
 
 def subject_hash(session: Session, account_id: str) -> str:
@@ -146,16 +155,19 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
         assert donor is not None
         counts: dict[str, int] = {}
         videos = stored_videos(session, [col(Clip.donor_id) == donor.id])
-        claims = session.scalars(
-            select(col(ClipClaim.storage_key)).where(col(ClipClaim.donor_id) == donor.id)
-        ).all()
-        videos += [key for claim in claims for key in (claim, sealed_key(claim))]
+        uploads = [
+            (claim.storage_key, claim.upload_id)
+            for claim in session.execute(
+                select(col(ClipClaim.storage_key), col(ClipClaim.upload_id)).where(
+                    col(ClipClaim.donor_id) == donor.id
+                )
+            )
+        ]
+        videos += [sealed_key(key) for key, _upload_id in uploads]
         counts["clips"] = scrub_clips(
             session, now, [col(Clip.donor_id) == donor.id], keep_hashes=keep_hashes
         )
-        counts["claims"] = changed_rows(
-            session, delete(ClipClaim).where(col(ClipClaim.donor_id) == donor.id)
-        )
+        counts["claims"] = erase_claims(session, now, donor.id)
         counts["video_key_destroyed"] = int(video_keys.destroy_key(session, donor.id))
         counts.update(_erase_related(uow, now, donor))
         if donor.account_id is not None:
@@ -174,13 +186,69 @@ def erase(runtime: Runtime, request_id: str) -> dict[str, int]:
         uow.publish(DonorChanged(donor.id))
         session.flush()
         wall.record_donor_changed(uow, now, donor.id)
-    # After the commit: the key is gone already, so a video a failed delete leaves
-    # behind cannot be read; deleting twice is harmless.
+    # After the commit: the key is gone already, so a sealed video a failed delete
+    # leaves behind cannot be read; deleting twice is harmless. A plain upload (or an
+    # unfinished multipart one) that fails to go, or that an app still sends, is left
+    # to the expiry sweep, which deletes a claim's objects once its URLs are dead.
+    failed = 0
+    for key, upload_id in uploads:
+        failed += not _removed(runtime.video_store.abort_upload, key, upload_id)
     for key in videos:
-        runtime.video_store.delete(key)
-    counts["videos_deleted"] = len(videos)
+        failed += not _removed(runtime.video_store.delete, key)
+    counts["videos_deleted"] = len(videos) + len(uploads) - failed
+    if failed:
+        counts["deletions_failed"] = failed
     log.info("donor erased", extra={"fields": {"request_id": request_id, **counts}})
     return counts
+
+
+def _removed(remove: Callable[..., None], *args: object) -> bool:
+    try:
+        remove(*args)
+    except Exception:
+        log.warning("a video of an erased donor could not be deleted yet")
+        return False
+    return True
+
+
+def erase_claims(session: Session, now: datetime, donor_id: int) -> int:
+    """Delete the donor's claims. A claim whose upload URLs still work (they cannot be
+    taken back) stays until they are dead, with nothing that identifies the clip, so
+    that the expiry sweep deletes whatever an app still sends (``uploads.sweep``
+    deletes such a claim once it has swept it)."""
+    erased = changed_rows(
+        session,
+        delete(ClipClaim).where(
+            col(ClipClaim.donor_id) == donor_id,
+            col(ClipClaim.expires_at) <= now - LATE_PUT_GRACE,
+            or_(
+                col(ClipClaim.lease_until).is_(None),
+                col(ClipClaim.status).in_(IN_FLIGHT),
+            ),
+        ),
+    )
+    pending = session.execute(
+        select(col(ClipClaim.id), col(ClipClaim.expires_at)).where(
+            col(ClipClaim.donor_id) == donor_id
+        )
+    ).all()
+    for claim_id, claim_expires_at in pending:
+        session.execute(
+            update(ClipClaim)
+            .where(col(ClipClaim.id) == claim_id)
+            .values(
+                status=ClaimStatus.EXPIRED.value,
+                reason=Rejection.DONOR_ERASED.value,
+                video_sha256="",
+                claimed_perceptual_hash=None,
+                event_id="",
+                camera_id="",
+                clip_id=None,
+                decided_at=now,
+                lease_until=final_sweep_at(claim_expires_at, now),
+            )
+        )
+    return erased + len(pending)
 
 
 def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, int]:
