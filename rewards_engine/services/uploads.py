@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import delete, select, update
 from sqlmodel import col
@@ -173,35 +174,51 @@ def list_claims(
 def complete(runtime: Runtime, donor_id: int, claim_id: int) -> ClaimView:
     """The app says the video is uploaded: the store confirms it (assembling a
     multipart upload) and the claim waits for verification. Saying it again changes
-    nothing; an upload that is not all there is refused and the claim keeps waiting."""
+    nothing; an upload that is not all there is refused and the claim keeps waiting.
+
+    Said after the claim's time ran out, it is still taken if the video is all there
+    (its URLs expired with the claim, so it arrived in time), as the expiry sweep takes
+    a whole video the app never completed; otherwise the claim expires."""
     claim = _donor_claim(runtime.db, donor_id, claim_id)
     if claim.status != ClaimStatus.AWAITING_UPLOAD:
         return _view(runtime, claim)
-    if claim.expires_at <= runtime.clock.now():
+    late = claim.expires_at <= runtime.clock.now()
+    try:
+        stored = runtime.video_store.complete_upload(
+            claim.storage_key, claim.upload_id, size_bytes=claim.size_bytes
+        )
+    except UploadRefused as refused:
+        _refuse(runtime, claim, late, f"the upload is not complete: {refused}", refused.reason)
+    if stored.size != claim.size_bytes:
+        _refuse(
+            runtime,
+            claim,
+            late,
+            f"the stored video has {stored.size} bytes; the claim said {claim.size_bytes}",
+            Rejection.SIZE_MISMATCH.value,
+        )
+    if stored.content_type not in (None, claim.content_type):
+        _refuse(
+            runtime,
+            claim,
+            late,
+            f"the stored video is {stored.content_type}; the claim said {claim.content_type}",
+            "wrong_content_type",
+        )
+    _mark_uploaded(runtime, claim.id)
+    return view_claim(runtime, donor_id, claim_id)
+
+
+def _refuse(runtime: Runtime, claim: ClipClaim, late: bool, message: str, code: str) -> NoReturn:
+    """Refuse a completion: the claim keeps waiting, or, its time run out, expires."""
+    if late:
         _expire(runtime, claim)
         raise Conflict(
             "this upload's time ran out: claim the clip again",
             code="upload_expired",
             details={"expired_at": claim.expires_at.isoformat()},
         )
-    try:
-        stored = runtime.video_store.complete_upload(
-            claim.storage_key, claim.upload_id, size_bytes=claim.size_bytes
-        )
-    except UploadRefused as refused:
-        raise Conflict(f"the upload is not complete: {refused}", code=refused.reason) from refused
-    if stored.size != claim.size_bytes:
-        raise Conflict(
-            f"the stored video has {stored.size} bytes; the claim said {claim.size_bytes}",
-            code=Rejection.SIZE_MISMATCH.value,
-        )
-    if stored.content_type not in (None, claim.content_type):
-        raise Conflict(
-            f"the stored video is {stored.content_type}; the claim said {claim.content_type}",
-            code="wrong_content_type",
-        )
-    _mark_uploaded(runtime, claim.id)
-    return view_claim(runtime, donor_id, claim_id)
+    raise Conflict(message, code=code)
 
 
 def _mark_uploaded(runtime: Runtime, claim_id: int) -> bool:

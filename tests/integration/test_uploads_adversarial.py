@@ -341,6 +341,25 @@ def test_a_video_an_app_sends_after_its_donor_was_erased_does_not_stay(
         assert session.scalars(select(ClipClaim)).all() == []
 
 
+def test_a_whole_video_completed_just_after_its_claim_expired_is_still_taken(
+    env: dict[str, Any], ada: dict[str, str], videos: dict[str, Path], clock: Any
+) -> None:
+    """The sweep takes a video that arrived whole without the app's "done"; the app
+    saying "done" a moment too late must not make it worse off."""
+    rt = env["runtime"]
+    answer = claim(env, ada, videos["genuine"])
+    upload(env, answer["upload"], videos["genuine"].read_bytes())
+    never_sent = claim(env, ada, videos["other"])
+    clock.advance(timedelta(hours=24, seconds=1))
+    done = complete(env, ada, answer["claim_id"])
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["status"] == "uploaded"
+    assert verification.verify_uploads(rt).decided["accepted"] == 1
+    late = complete(env, ada, never_sent["claim_id"])  # nothing arrived: it expires
+    assert (late.status_code, late.get_json()["error"]) == (409, "upload_expired")
+    assert claim_row(env, never_sent["claim_id"]).status == "expired"
+
+
 def test_a_clip_whose_video_is_not_kept_does_not_point_at_it(
     env: dict[str, Any], ada: dict[str, str], videos: dict[str, Path]
 ) -> None:
