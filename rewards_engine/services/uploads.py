@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from sqlalchemy import delete, select, update
@@ -27,6 +27,7 @@ from rewards_engine.services.clips import ClipRecord, get_donor_clip
 from rewards_engine.services.submissions import SubmissionResult
 
 log = logging.getLogger(__name__)
+MIN_URL_LIFETIME = timedelta(seconds=2)  # less is no time to send a video
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,18 @@ def upload_target(runtime: Runtime, claim: ClipClaim) -> UploadTarget:
     )
 
 
+def _open(claim: ClipClaim, now: datetime) -> bool:
+    """Whether a claim still takes its video through fresh URLs: it waits, and has
+    time left for a URL to be signed (a store refuses one that would be dead on
+    arrival, as a claim past its time, not yet swept, would give)."""
+    return (
+        claim.status == ClaimStatus.AWAITING_UPLOAD and claim.expires_at - now >= MIN_URL_LIFETIME
+    )
+
+
 def targets_for(runtime: Runtime, donor_id: int, claim_ids: list[int]) -> dict[int, UploadTarget]:
-    """Upload targets for the donor's claims that still wait for their video."""
+    """Upload targets for the donor's claims that still wait for their video (a call
+    replayed after its claims' time ran out gets none)."""
     if not claim_ids:
         return {}
     with runtime.db.read() as session:
@@ -114,7 +125,8 @@ def targets_for(runtime: Runtime, donor_id: int, claim_ids: list[int]) -> dict[i
                 )
             )
         )
-    return {claim.id: upload_target(runtime, claim) for claim in claims}
+    now = runtime.clock.now()
+    return {claim.id: upload_target(runtime, claim) for claim in claims if _open(claim, now)}
 
 
 def attach_targets(runtime: Runtime, donor_id: int, result: SubmissionResult) -> SubmissionResult:
@@ -140,12 +152,19 @@ def view_claim(runtime: Runtime, donor_id: int, claim_id: int) -> ClaimView:
 
 
 def _view(runtime: Runtime, claim: ClipClaim) -> ClaimView:
-    upload = parts = None
-    if claim.status == ClaimStatus.AWAITING_UPLOAD and claim.expires_at > runtime.clock.now():
+    upload: UploadTarget | None = None
+    parts = None
+    if _open(claim, runtime.clock.now()):
         upload = upload_target(runtime, claim)
         if upload.upload_id is not None:
-            received = runtime.video_store.uploaded_parts(claim.storage_key, upload.upload_id)
-            parts = sorted(number for number, _etag, _size in received)
+            try:
+                received = runtime.video_store.uploaded_parts(claim.storage_key, upload.upload_id)
+            except UploadRefused:
+                # Assembled (a completion is under way) or aborted: no part to send;
+                # completing says which.
+                upload = None
+            else:
+                parts = sorted(number for number, _etag, _size in received)
     clip = None
     if claim.clip_id is not None:
         clip = get_donor_clip(runtime.db, claim.donor_id, claim.clip_id)

@@ -25,7 +25,7 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, privacy, uploads, verification
 from tests.integration import test_uploads as base
 from tests.integration.test_uploads import claim, claim_row, complete, donate_video, upload
-from tests.support.factories import consenting_donor
+from tests.support.factories import body, clip, consenting_donor
 from tests.support.videos import make_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -358,6 +358,50 @@ def test_a_whole_video_completed_just_after_its_claim_expired_is_still_taken(
     late = complete(env, ada, never_sent["claim_id"])  # nothing arrived: it expires
     assert (late.status_code, late.get_json()["error"]) == (409, "upload_expired")
     assert claim_row(env, never_sent["claim_id"]).status == "expired"
+
+
+def test_a_submission_replayed_after_its_claims_expired_is_answered_not_a_500(
+    env: dict[str, Any], ada: dict[str, str], videos: dict[str, Path], clock: Any
+) -> None:
+    content = videos["genuine"].read_bytes()
+    payload = clip(
+        video_sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        duration_s=3,
+        recorded_at=(clock.now() - timedelta(hours=1)).isoformat(),
+    )
+    request = body(env["campaign"], [payload])
+    headers = {**ada, "Idempotency-Key": "claim-once"}
+    first = env["client"].post("/v1/submissions", json=request, headers=headers)
+    assert first.status_code == 201
+    claim_id = first.get_json()["clips"][0]["claim_id"]
+    clock.advance(timedelta(hours=24, milliseconds=-500))  # half a second left
+    shown = env["client"].get(f"/v1/uploads/{claim_id}", headers=ada)
+    assert shown.status_code == 200, shown.get_json()
+    clock.advance(timedelta(seconds=1))  # expired; the sweep has not run yet
+    again = env["client"].post("/v1/submissions", json=request, headers=headers)
+    assert again.status_code == 201, again.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["clips"][0].get("upload") is None  # no URL that is dead already
+
+
+def test_asking_for_an_upload_whose_parts_were_just_assembled_is_not_a_500(
+    env: dict[str, Any], ada: dict[str, str], tmp_path: Path
+) -> None:
+    """The app polls its claim while its own "done" is being handled: the store has
+    assembled the parts (the upload is gone) and the claim is not marked yet."""
+    rt, client = env["runtime"], env["client"]
+    big = make_video(tmp_path / "long.mp4", seconds=8, size=(320, 240), seed=7)
+    content = big.read_bytes()
+    _multipart(rt, content)
+    answer = claim(env, ada, big, duration_s=8)
+    upload(env, answer["upload"], content)
+    row = claim_row(env, answer["claim_id"])
+    rt.video_store.complete_upload(row.storage_key, row.upload_id, size_bytes=len(content))
+    shown = client.get(f"/v1/uploads/{answer['claim_id']}", headers=ada)
+    assert shown.status_code == 200, shown.get_json()
+    done = complete(env, ada, answer["claim_id"])
+    assert done.status_code == 200 and done.get_json()["status"] == "uploaded"
 
 
 def test_a_clip_whose_video_is_not_kept_does_not_point_at_it(
