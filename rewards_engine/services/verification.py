@@ -19,12 +19,12 @@ upload deleted.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import IO
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 SYSTEM = Actor.system("verification")
 SEALED_TYPE = "application/octet-stream"
 HASH_RACE_RETRIES = 3
+_CHUNK = 1024 * 1024
 _KEPT = {status.value for status in PAID_STATUSES}
 
 
@@ -274,11 +275,18 @@ def _measure_and_seal(runtime: Runtime, claim: ClipClaim) -> _Measured:
     store = runtime.video_store
     with tempfile.NamedTemporaryFile(prefix="verify-", suffix=".video") as copy:
         try:
-            if store.stat(claim.storage_key) is None:
+            stored = store.stat(claim.storage_key)
+            if stored is None:
                 return _Measured(Rejection.VIDEO_MISSING.value)
+            # The size again (a store may not hold the signed length to its word, or the
+            # object may have been replaced since): never read more than was claimed.
+            if stored.size != claim.size_bytes:
+                return _Measured(Rejection.SIZE_MISMATCH.value)
             with store.open(claim.storage_key) as source:
-                shutil.copyfileobj(source, copy, 1024 * 1024)
+                copied = _copy_at_most(source, copy, claim.size_bytes + 1)
             copy.flush()
+            if copied != claim.size_bytes:
+                return _Measured(Rejection.SIZE_MISMATCH.value)
         except FileNotFoundError:  # deleted between the two calls
             return _Measured(Rejection.VIDEO_MISSING.value)
         except Exception as exc:
@@ -303,6 +311,18 @@ def _measure_and_seal(runtime: Runtime, claim: ClipClaim) -> _Measured:
         except Exception as exc:
             raise _StoreTrouble(f"sealing {target}") from exc
     return _Measured(facts, sealed=True)
+
+
+def _copy_at_most(source: IO[bytes], target: IO[bytes], limit: int) -> int:
+    """Copy up to ``limit`` bytes; how many were copied."""
+    copied = 0
+    while copied < limit:
+        chunk = source.read(min(_CHUNK, limit - copied))
+        if not chunk:
+            break
+        target.write(chunk)
+        copied += len(chunk)
+    return copied
 
 
 @retry_on_contention

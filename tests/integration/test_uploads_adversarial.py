@@ -422,3 +422,42 @@ def test_a_clip_whose_video_is_not_kept_does_not_point_at_it(
     links = {c["status"]: c["video_url"] for c in exported["clips"]}
     assert links["duplicate"] is None and links["accepted"] is not None
     assert stored_objects(rt) == kept_videos(rt)
+
+
+def test_a_video_replaced_by_a_larger_one_after_completion_is_refused_unread(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The size is checked again on verification (docs/uploads.md): a store that does not
+    hold a signed Content-Length to its word (moto, some S3-compatible servers) lets an
+    app replace its completed video with a far larger body, which the verifier must not
+    copy whole to its disk."""
+    rt = env["runtime"]
+    claim_id = donate_video(env, ada, videos["genuine"])
+    row = claim_row(env, claim_id)
+    rt.video_store.put(
+        row.storage_key, _bytes(b"\0" * (row.size_bytes * 20)), content_type="video/mp4"
+    )
+    store: Any = rt.video_store
+    real_open = store.open
+    read: list[int] = []
+
+    @contextlib.contextmanager
+    def counted(key: str) -> Any:
+        with real_open(key) as source:
+
+            class Counting:
+                def read(self, size: int = -1) -> bytes:
+                    chunk: bytes = source.read(size)
+                    read.append(len(chunk))
+                    return chunk
+
+            yield Counting()
+
+    monkeypatch.setattr(store, "open", counted)
+    report = verification.verify_uploads(rt)
+    assert report.rejected["size_mismatch"] == 1
+    assert sum(read) <= row.size_bytes + 1
+    assert stored_objects(rt) == set()
