@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from rewards_engine.domain.uploads import sealed_key
-from rewards_engine.models import Clip, ClipClaim, DonorVideoKey
+from rewards_engine.models import Campaign, Clip, ClipClaim, DonorVideoKey
 from rewards_engine.providers.storage import LocalVideoStore
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import ledger, privacy, uploads, verification
@@ -460,4 +460,31 @@ def test_a_video_replaced_by_a_larger_one_after_completion_is_refused_unread(
     report = verification.verify_uploads(rt)
     assert report.rejected["size_mismatch"] == 1
     assert sum(read) <= row.size_bytes + 1
+    assert stored_objects(rt) == set()
+
+
+def test_retention_deletes_the_claims_of_a_campaign_with_their_clips_metadata(
+    env: dict[str, Any], ada: dict[str, str], videos: dict[str, Path], clock: Any
+) -> None:
+    """A claim holds what its clip holds (content hash, camera, event): retention must not
+    keep it past the campaign's period, whatever became of the claim."""
+    rt = env["runtime"]
+    with rt.db.transaction() as uow:
+        campaign = uow.session.get(Campaign, env["campaign"])
+        assert campaign is not None
+        campaign.retention_days = 30
+    donate_video(env, ada, videos["genuine"])  # verified, paid
+    donate_video(env, ada, videos["other"], duration_s=12)  # rejected
+    claim(env, ada, videos["resized"])  # never sent: expires
+    verification.verify_uploads(rt)
+    clock.advance(timedelta(hours=25))
+    uploads.expire_claims(rt)  # the third claim expires
+    clock.advance(timedelta(days=30))
+    uploads.expire_claims(rt)  # and every claim's final sweep is done
+    report = privacy.apply_retention(rt)
+    assert report["clips"] == 1
+    with rt.db.read() as session:
+        assert session.scalars(select(ClipClaim)).all() == []
+        [scrubbed] = session.scalars(select(Clip)).all()
+    assert (scrubbed.camera_id, scrubbed.storage_key) == ("", None)
     assert stored_objects(rt) == set()
