@@ -488,3 +488,61 @@ def test_retention_deletes_the_claims_of_a_campaign_with_their_clips_metadata(
         [scrubbed] = session.scalars(select(Clip)).all()
     assert (scrubbed.camera_id, scrubbed.storage_key) == ("", None)
     assert stored_objects(rt) == set()
+
+
+@pytest.mark.parametrize("assembled", [True, False])
+def test_a_video_in_parts_that_arrived_whole_is_taken_when_its_claim_runs_out(
+    env: dict[str, Any], ada: dict[str, str], clock: Any, tmp_path: Path, assembled: bool
+) -> None:
+    """Every part arrived (and, ``assembled``, the store even assembled them: a completion
+    whose answer was lost, or whose claim could not be marked), but the app never said
+    so: the sweep takes the video, as it takes a whole single PUT, instead of deleting
+    it."""
+    rt = env["runtime"]
+    big = make_video(tmp_path / "long.mp4", seconds=8, size=(320, 240), seed=7)
+    content = big.read_bytes()
+    _multipart(rt, content)
+    answer = claim(env, ada, big, duration_s=8)
+    upload(env, answer["upload"], content)
+    if assembled:
+        row = claim_row(env, answer["claim_id"])
+        rt.video_store.complete_upload(row.storage_key, row.upload_id, size_bytes=len(content))
+    clock.advance(timedelta(hours=24, seconds=1))
+    assert uploads.expire_claims(rt).completed == 1
+    assert verification.verify_uploads(rt).decided["accepted"] == 1
+
+
+def test_a_store_that_fails_at_expiry_expires_no_video_and_stops_no_other_claim(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rt = env["runtime"]
+    sent = claim(env, ada, videos["genuine"])
+    upload(env, sent["upload"], videos["genuine"].read_bytes())
+    never_sent = claim(env, ada, videos["other"])
+    clock.advance(timedelta(hours=24, seconds=1))
+    store: Any = rt.video_store
+    real_complete, real_stat = store.complete_upload, store.stat
+    sent_key = claim_row(env, sent["claim_id"]).storage_key
+
+    def flaky_complete(key: str, upload_id: str | None, *, size_bytes: int) -> Any:
+        if key == sent_key:
+            raise ConnectionError("the store does not answer")
+        return real_complete(key, upload_id, size_bytes=size_bytes)
+
+    def flaky_stat(key: str) -> Any:
+        if key == sent_key:
+            raise ConnectionError("the store does not answer")
+        return real_stat(key)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "complete_upload", flaky_complete)
+        patched.setattr(store, "stat", flaky_stat)
+        report = uploads.expire_claims(rt)
+    assert (report.expired, report.completed, report.sweep_failed) == (1, 0, 1)
+    assert claim_row(env, never_sent["claim_id"]).status == "expired"
+    assert claim_row(env, sent["claim_id"]).status == "awaiting_upload"  # not judged
+    assert uploads.expire_claims(rt).completed == 1  # the store is back
