@@ -78,7 +78,7 @@ class VerificationReport:
     decided: Counter[str] = field(default_factory=Counter)  # the clips' statuses
     rejected: Counter[str] = field(default_factory=Counter)  # claims refused, by reason
     lost: int = 0  # another run took the claim over (this one outlived its lease)
-    released: int = 0  # given back untouched: the store failed while reading or sealing
+    released: int = 0  # given up, attempt refunded: the store failed reading or sealing
     failed: int = 0  # the check itself failed; the claim is taken again after its lease
     objects_deleted: int = 0
     deletions_failed: int = 0  # done again once the claim's URLs are dead
@@ -107,10 +107,10 @@ def verify_uploads(
     ``attempts`` counts the checks of a claim's video that began and never finished (the
     process died on it, or the check raised): only those count towards ``unverifiable``.
     A claim taken but not reached when its run died, or whose check finished, costs
-    nothing; nor does a store that fails (the claim is given back, its attempt
-    refunded). So a video that kills the verifier costs no other claim its chances.
-    A failure on one claim does not stop the others; the run raises the first one once
-    it has decided what it could.
+    nothing; nor does a store that fails (the claim is given up, its attempt refunded,
+    and taken again after a lease's pause). So a video that kills the verifier costs no
+    other claim its chances. A failure on one claim does not stop the others; the run
+    raises the first one once it has decided what it could.
     """
     settings = runtime.settings.uploads
     report = VerificationReport()
@@ -132,7 +132,7 @@ def verify_uploads(
             try:
                 measured[claim.id] = _measure_and_seal(runtime, claim)
             except _StoreTrouble as trouble:
-                _release(runtime, item, claim.attempts)
+                _release(runtime, item, claim.attempts, settings.verify_lease_s)
                 del held[claim.id]
                 report.released += 1
                 errors.append(trouble.__cause__ or trouble)
@@ -245,14 +245,15 @@ def _mark_attempt(runtime: Runtime, item: _Taken, attempts: int) -> bool:
         )
 
 
-def _release(runtime: Runtime, item: _Taken, attempts: int) -> None:
-    """Give a claim back for the next run, its attempt refunded."""
+def _release(runtime: Runtime, item: _Taken, attempts: int, lease_s: int) -> None:
+    """Give a claim up, its attempt refunded, to be taken again once a fresh lease has
+    run out: a store in trouble gets a pause, and an object the store keeps failing on
+    takes no run's place meanwhile."""
+    pause = runtime.clock.now() + timedelta(seconds=lease_s)
     with runtime.db.transaction() as uow:
         changed_rows(
             uow.session,
-            update(ClipClaim)
-            .where(_held(item))
-            .values(status=ClaimStatus.UPLOADED.value, lease_until=None, attempts=attempts),
+            update(ClipClaim).where(_held(item)).values(lease_until=pause, attempts=attempts),
         )
 
 

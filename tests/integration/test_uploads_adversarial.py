@@ -546,3 +546,33 @@ def test_a_store_that_fails_at_expiry_expires_no_video_and_stops_no_other_claim(
     assert claim_row(env, never_sent["claim_id"]).status == "expired"
     assert claim_row(env, sent["claim_id"]).status == "awaiting_upload"  # not judged
     assert uploads.expire_claims(rt).completed == 1  # the store is back
+
+
+def test_a_video_the_store_keeps_failing_on_does_not_hold_up_the_others(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given up for a pause after the store failed on it, a claim is not taken first again
+    by every run (with as many such claims as a run takes, nothing else would be checked)."""
+    rt = env["runtime"]
+    stuck = donate_video(env, ada, videos["other"])  # first in line
+    fine = donate_video(env, ada, videos["genuine"])
+    store: Any = rt.video_store
+    real_open = store.open
+    stuck_key = claim_row(env, stuck).storage_key
+
+    def failing(key: str) -> Any:
+        if key == stuck_key:
+            raise ConnectionError("the store fails on this object")
+        return real_open(key)
+
+    monkeypatch.setattr(store, "open", failing)
+    with pytest.raises(ConnectionError):
+        verification.verify_uploads(rt, limit=1)
+    assert verification.verify_uploads(rt, limit=1).decided["accepted"] == 1
+    assert claim_row(env, fine).status == "verified"
+    row = claim_row(env, stuck)
+    assert (row.status, row.attempts) == ("verifying", 0)  # paused, nothing counted
