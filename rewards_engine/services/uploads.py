@@ -384,5 +384,11 @@ def _expire(runtime: Runtime, claim: ClipClaim) -> bool:
             ),
         )
     if expired:  # after the commit: a failed commit leaves the upload to the next sweep
-        runtime.video_store.abort_upload(claim.storage_key, claim.upload_id)
+        try:
+            runtime.video_store.abort_upload(claim.storage_key, claim.upload_id)
+        except Exception:  # done again by the final sweep (``sweep``)
+            log.warning(
+                "expiry: the upload could not be removed yet",
+                extra={"fields": {"claim_id": claim.id}},
+            )
     return bool(expired)

@@ -576,3 +576,36 @@ def test_a_video_the_store_keeps_failing_on_does_not_hold_up_the_others(
     assert claim_row(env, fine).status == "verified"
     row = claim_row(env, stuck)
     assert (row.status, row.attempts) == ("verifying", 0)  # paused, nothing counted
+
+
+def test_a_store_that_fails_to_remove_an_expired_upload_stops_nothing(
+    env: dict[str, Any],
+    ada: dict[str, str],
+    videos: dict[str, Path],
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The claim expires (committed) and the store refuses to remove its partial upload:
+    neither the sweep nor the app's late "done" fails for it, and the final sweep
+    removes the upload once the store answers again."""
+    rt = env["runtime"]
+    first = claim(env, ada, videos["genuine"])
+    second = claim(env, ada, videos["other"])
+    clock.advance(timedelta(hours=24, seconds=1))
+    store: Any = rt.video_store
+
+    def refused(key: str, upload_id: str | None) -> None:
+        raise ConnectionError("the store does not answer")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "abort_upload", refused)
+        late = complete(env, ada, first["claim_id"])
+        assert (late.status_code, late.get_json()["error"]) == (409, "upload_expired")
+        assert uploads.expire_claims(rt).expired == 1
+    assert claim_row(env, second["claim_id"]).status == "expired"
+    rt.video_store.put(
+        claim_row(env, second["claim_id"]).storage_key, _bytes(b"late"), content_type="video/mp4"
+    )
+    clock.advance(timedelta(hours=2))
+    uploads.expire_claims(rt)
+    assert stored_objects(rt) == set()
