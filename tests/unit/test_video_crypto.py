@@ -30,7 +30,9 @@ def opened(key: bytes, sealed: bytes, context: bytes = b"videos/1") -> bytes:
 def test_a_sealed_video_opens_to_the_same_bytes_at_any_size(size: int) -> None:
     key, plain = new_data_key(), os.urandom(size)
     sealed = seal(key, plain)
-    assert plain not in sealed or size == 0
+    # A byte or two may turn up anywhere by chance (1 byte: about one run in eight);
+    # 16 random bytes found in the ciphertext would mean they were written in the clear.
+    assert plain not in sealed or size < 16
     assert opened(key, sealed) == plain
 
 
