@@ -87,14 +87,15 @@ def test_sampling_fewer_frames_still_reads_the_whole_clip(clips: dict[str, Path]
 def test_a_reencoded_clip_keeps_its_hashes(clips: dict[str, Path], variant: str) -> None:
     original, copy = analyse(clips["clip"]), analyse(clips[variant])
     assert copy.sha256 != original.sha256
-    # Seen with libx264: PDQ 8 to 20 bits of 256, the 64-bit hash 0 to 2 of 64.
+    # Seen with libx264: PDQ 6 to 16 bits of 256 (4 to 18 for seeds 1 and 2), the 64-bit
+    # hash 0 to 2 of 64.
     assert hamming_256(original.pdq, copy.pdq) <= MATCH_DISTANCE
     assert hamming_64(original.perceptual_hash, copy.perceptual_hash) <= 10
 
 
 def test_another_clip_is_far(clips: dict[str, Path]) -> None:
     original, other = analyse(clips["clip"]), analyse(clips["other"])
-    # Seen: about 130 of 256 (unrelated images' mean is 128) and about 30 of 64.
+    # Seen between seeds 0-7: 118 to 144 of 256 (unrelated images average 128), 24 to 38 of 64.
     assert hamming_256(original.pdq, other.pdq) > 2 * MATCH_DISTANCE
     assert hamming_64(original.perceptual_hash, other.perceptual_hash) > 16
 
