@@ -301,6 +301,8 @@ def expire_claims(runtime: Runtime, *, batch: int = 500) -> ExpiryReport:
             break
     sweep(runtime, report, batch=batch)
     log.info("claims expired", extra={"fields": vars(report)})
+    if report.sweep_failed:  # tried again at the next run
+        log.warning("the store failed the sweep", extra={"fields": {"claims": report.sweep_failed}})
     return report
 
 
