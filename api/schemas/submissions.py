@@ -274,10 +274,10 @@ class ClaimSchema(ma.Schema):
         allow_none=True,
         required=True,
         metadata={
-            "description": "Why it was rejected or expired: hash_mismatch, not_a_video, "
-            "undecodable, truncated, bad_resolution, too_few_frames, duration_mismatch, "
-            "duration_out_of_bounds, video_missing, unverifiable, donor_not_active, "
-            "consent_withdrawn, upload_not_received"
+            "description": "Why it was rejected or expired: hash_mismatch, size_mismatch, "
+            "not_a_video, undecodable, truncated, bad_resolution, too_few_frames, "
+            "duration_mismatch, duration_out_of_bounds, video_missing, unverifiable, "
+            "donor_not_active, consent_withdrawn, upload_not_received, donor_erased"
         },
     )
     clip_id = ma.fields.Integer(allow_none=True, required=True)
