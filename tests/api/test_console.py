@@ -7,6 +7,7 @@ import re
 import time
 from dataclasses import replace
 
+import jwt
 import pytest
 from sqlalchemy import func, select
 
@@ -14,6 +15,7 @@ from rewards_engine.models import AuditRecord, Clip, LedgerTransfer, Redemption
 from rewards_engine.services import ledger
 from tests.conftest import app_for, make_token
 from tests.support.console import World, build_world, csrf_of, sign_in
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -116,9 +118,13 @@ def test_sign_in_itself_needs_the_csrf_token(client, settings) -> None:
 
 
 def test_the_session_ends_with_its_token(client, settings) -> None:
-    sign_in(client, make_token(settings, "agent-1", "support", ttl_s=2))  # exp: 1 to 2 s on
+    token = make_token(settings, "agent-1", "support", ttl_s=2)  # exp: 1 to 2 s on
+    sign_in(client, token)
     assert client.get("/console/donors").status_code == 200
-    time.sleep(2.1)
+    # The session ends at the token's exp on the real clock (time.time(), as the console
+    # reads it; it takes no injectable clock): wait for that moment, no longer.
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    wait_until(lambda: time.time() >= expires, timeout=10, what="the token's exp to pass")
     assert client.get("/console/donors").status_code == 303
 
 

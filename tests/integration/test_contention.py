@@ -9,9 +9,9 @@ there; its busy writer lock is covered by the classification.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -23,6 +23,7 @@ from rewards_engine.models import Clip
 from rewards_engine.runtime import Runtime
 from tests.conftest import app_for
 from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.postgres_only
 
@@ -35,6 +36,18 @@ def raise_serialization_failure(db: Database) -> None:
                 "USING ERRCODE = 'serialization_failure'; END $$"
             )
         )
+
+
+def waiting_on_a_lock(db: Database) -> bool:
+    """Whether a session on this test's database is waiting for a lock another holds."""
+    with db.read() as session:
+        waiting = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
 
 
 def test_a_use_case_that_lost_is_run_again_and_then_succeeds(runtime: Runtime) -> None:
@@ -171,22 +184,38 @@ def test_a_bonus_vesting_while_its_medal_is_revoked_is_taken_back_once(
                     idempotency_key=f"medal:{award.id}:grant:1",
                     legs=issue(donor_id, AccountKind.POINTS_PENDING, POINTS, 100),
                     reason="grant")  # fmt: skip
-    # Vesting holds its transaction open after moving the bonus, as a slow commit would.
-    moved = threading.Event()
+    # Vesting holds its transaction open after moving the bonus, as a slow commit would,
+    # until medals-evaluate is seen waiting on its lock.
+    moved, release = threading.Event(), threading.Event()
     post = vesting.ledger.post
 
     def slow_post(*args, **kwargs):  # type: ignore[no-untyped-def]
         result = post(*args, **kwargs)
         moved.set()
-        time.sleep(1.0)
+        release.wait(30)
         return result
 
     monkeypatch.setattr(vesting.ledger, "post", slow_post)
     vest = threading.Thread(target=vesting.vest_due, args=(runtime.db, clock))
     vest.start()
-    assert moved.wait(10)
-    assert medals.evaluate_scheduled(runtime.db, clock).revoked == 1  # waits for vesting
-    vest.join(10)
+    reports: list[Any] = []
+    try:
+        assert moved.wait(10)
+        evaluate = threading.Thread(
+            target=lambda: reports.append(medals.evaluate_scheduled(runtime.db, clock))
+        )
+        evaluate.start()
+        wait_until(
+            lambda: waiting_on_a_lock(runtime.db),
+            timeout=30,
+            what="medals-evaluate to wait on vesting's lock",
+        )
+    finally:
+        release.set()
+    evaluate.join(30)
+    vest.join(30)
+    assert not evaluate.is_alive() and not vest.is_alive()
+    assert [report.revoked for report in reports] == [1]  # once vesting committed
     balances = ledger.donor_balances(runtime.db, donor_id)
     assert (balances.points_pending, balances.points_available) == (0, 0)
     assert ledger.verify(runtime.db).ok
@@ -204,9 +233,11 @@ def test_two_admins_creating_the_same_medal_at_once_get_one_medal_and_a_409(
     from rewards_engine.services import audit, medals
 
     record = audit.record
+    first_in, release = threading.Event(), threading.Event()
 
     def slow_record(*args, **kwargs):  # type: ignore[no-untyped-def]
-        time.sleep(0.5)
+        first_in.set()
+        release.wait(30)  # until the second admin is seen waiting on the medal's lock
         return record(*args, **kwargs)
 
     monkeypatch.setattr(audit, "record", slow_record)
@@ -226,10 +257,18 @@ def test_two_admins_creating_the_same_medal_at_once_get_one_medal_and_a_409(
 
     threads = [threading.Thread(target=create, args=(f"admin:{n}",)) for n in range(2)]
     threads[0].start()
-    time.sleep(0.1)
-    threads[1].start()
+    try:
+        assert first_in.wait(10)  # the first admin holds the medal's lock
+        threads[1].start()
+        wait_until(
+            lambda: waiting_on_a_lock(runtime.db),
+            timeout=30,
+            what="the second admin to wait on the medal's lock",
+        )
+    finally:
+        release.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(30)
     assert sorted(answers) == ["created", "medal_exists"], answers
     with runtime.db.read() as session:
         versions = session.scalars(

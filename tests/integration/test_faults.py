@@ -37,7 +37,8 @@ from tests.support.console import SEEDER
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
 from tests.support.fake_providers import FakePayPal
 from tests.support.population import PlannedClip, Population
-from tests.support.processes import RedisProcess, serving, wait_until
+from tests.support.processes import RedisProcess, serving
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WALKERS = 25_000  # donors on the rebuilt board: a rebuild lasts long enough to be killed
@@ -51,7 +52,8 @@ class Load:
         self.app, self.settings, self.donors = app, settings, donors
         self.statuses: Counter[int] = Counter()
         self.sent_clips = 0  # clips of calls that were finally accepted (201)
-        self.during: list[int] = []  # statuses seen while the fault lasted
+        self.accepted: Counter[str] = Counter()  # calls accepted (201), by donor
+        self.during: list[tuple[str, int]] = []  # (donor, status) seen while the fault lasted
         self.fault = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -82,14 +84,31 @@ class Load:
                 with self._lock:
                     self.statuses[status] += 1
                     if self.fault.is_set():
-                        self.during.append(status)
+                        self.during.append((donor, status))
                 if status != 503:
                     break
-                time.sleep(0.1)
+                time.sleep(0.1)  # fixed sleep: the client's pause before it resends
             if status == 201:
                 with self._lock:
                     self.sent_clips += len(clips)
-            time.sleep(0.01)
+                    self.accepted[donor] += 1
+            time.sleep(0.01)  # fixed sleep: the load's pace, 10 ms between a donor's calls
+
+    def each_accepted(self, since: Counter[str] | None = None, calls: int = 2) -> bool:
+        """Whether every donor has had ``calls`` more calls accepted than ``since``."""
+        since = since or Counter()
+        with self._lock:
+            return all(self.accepted[d] >= since[d] + calls for d in self.donors)
+
+    def each_during(self, calls: int = 2) -> bool:
+        """Whether every donor has had ``calls`` calls answered while the fault lasted."""
+        with self._lock:
+            seen = Counter(donor for donor, _ in self.during)
+        return all(seen[d] >= calls for d in self.donors)
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.accepted)
 
 
 def accepted_clips(runtime: Runtime) -> int:
@@ -109,13 +128,19 @@ def test_redis_stopped_and_restarted_during_submissions(settings, tmp_path) -> N
         for name in names:
             consenting_donor(runtime, name)
         with Load(app_for(runtime), runtime.settings, names) as load:
-            time.sleep(0.7)
+            wait_until(load.each_accepted, timeout=60, what="every donor's first calls")
             load.fault.set()
             server.stop()  # Redis gone: no data kept (no persistence)
-            time.sleep(1.5)
+            # The second of them sent and answered entirely while Redis was down:
+            wait_until(load.each_during, timeout=60, what="every donor's calls without Redis")
             server.start()
             load.fault.clear()
-            time.sleep(0.7)
+            back = load.snapshot()
+            wait_until(
+                lambda: load.each_accepted(since=back),
+                timeout=60,
+                what="every donor's calls once Redis is back",
+            )
         assert set(load.statuses) == {201}, load.statuses  # every call accepted
         assert len(load.during) >= 4  # and some of them while Redis was down
         assert accepted_clips(runtime) == load.sent_clips  # nothing lost, nothing twice
@@ -163,12 +188,16 @@ def test_a_postgresql_restart_fails_requests_cleanly_and_the_app_recovers(
     for name in names:
         consenting_donor(runtime, name)
     with Load(app, settings, names) as load:
-        time.sleep(0.7)
+        wait_until(load.each_accepted, timeout=60, what="every donor's first calls")
         load.fault.set()
         subprocess.run([*cluster, "restart", "-m", "fast"], check=True, timeout=60)
-        time.sleep(1.0)
+        restarted = load.snapshot()
+        wait_until(  # the same app serves every donor again, without a restart of its own
+            lambda: load.each_accepted(since=restarted),
+            timeout=60,
+            what="every donor's calls accepted again after the restart",
+        )
         load.fault.clear()
-        time.sleep(0.7)
     assert set(load.statuses) <= {201, 503}, load.statuses  # an outage is a 503, never a 500
     assert load.statuses[201] > 0
     assert accepted_clips(runtime) == load.sent_clips  # the resent calls applied once
@@ -202,14 +231,16 @@ def spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
 
 def run_when_free(runtime: Runtime, job: str) -> dict[str, int]:
     """Run a job once the killed process's lease on it has run out."""
-    deadline = time.monotonic() + 30
-    while True:
+
+    def ran() -> tuple[dict[str, int]] | None:  # a tuple: true even when the result is {}
         try:
-            return run_job(runtime, find_job(job))  # type: ignore[arg-type]
+            return (run_job(runtime, find_job(job)),)  # type: ignore[arg-type]
         except JobBusy:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+            return None
+
+    return wait_until(
+        ran, timeout=30, every=0.2, what=f"the killed process's lease on {job} to run out"
+    )[0]
 
 
 @pytest.fixture
@@ -252,7 +283,12 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
             )  # fmt: skip
         paypal.hang_next, paypal.hang_s = 1, 30.0  # PayPal stores the batch, answers late
         job = spawn(env, "jobs", "run", "payout-batch")
-        wait_until(lambda: len(paypal.batches) == 1, timeout=30, every=0.01)
+        wait_until(
+            lambda: len(paypal.batches) == 1,
+            timeout=30,
+            every=0.01,
+            what="PayPal to store the batch",
+        )
         job.kill()  # SIGKILL while the call is in flight: its answer is never stored
         job.wait(10)
         assert job.returncode == -9
@@ -265,7 +301,7 @@ def test_the_scheduler_killed_during_a_payout_batch(job_env, settings, paypal) -
                 until = session.scalar(select(PayoutBatch.sender_lease_until))
             return until is None or until < runtime.clock.now()
 
-        wait_until(claim_ran_out, timeout=30, every=0.1)
+        wait_until(claim_ran_out, timeout=30, every=0.1, what="the dead sender's claim to run out")
         run_when_free(runtime, "payout-batch")  # the rerun resends the same batch id:
         run_when_free(runtime, "payout-reconcile")
         receivers = Counter(
@@ -302,7 +338,10 @@ def test_the_scheduler_killed_during_a_wall_rebuild(job_env, runtime, settings) 
 
     job = spawn(job_env, "wall", "rebuild", "--board", "all-time")
     wait_until(
-        lambda: redis.exists(keys.temp_listed) or job.poll() is not None, timeout=60, every=0.01
+        lambda: redis.exists(keys.temp_listed) or job.poll() is not None,
+        timeout=60,
+        every=0.01,
+        what="the rebuild to start writing its temporary board",
     )
     job.kill()
     job.wait(10)

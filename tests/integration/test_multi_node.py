@@ -4,13 +4,14 @@ other node, concurrent redemptions split across nodes, and every job run once a 
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from rewards_engine.services import ledger, support
 from tests.conftest import make_token
 from tests.support.factories import add_campaign, body, clip, consenting_donor
 from tests.support.processes import api_nodes, engine_process, stop_processes
+from tests.support.waiting import wait_until
 
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; 5 demo codes
 
@@ -88,27 +90,47 @@ def test_concurrent_redemptions_split_across_nodes_never_overspend(nodes, live, 
     assert ledger.verify(live.db).ok
 
 
-def test_two_schedulers_started_at_once_run_each_job_once_a_tick(cli_env) -> None:
+def logged(path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines a process has written so far (whole lines only)."""
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    return [json.loads(line) for line in lines if line.startswith("{") and line.endswith("\n")]
+
+
+def drains_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e.get("event") == "job finished" and e["job"] == "wall-drain"]
+
+
+def test_two_schedulers_started_at_once_run_each_job_once_a_tick(cli_env, tmp_path) -> None:
     # DEBUG: an idle job run is logged there (INFO keeps only runs that did something).
-    first, second = (engine_process("scheduler", LOG_LEVEL="DEBUG") for _ in range(2))
-    time.sleep(12)  # the wall drain ticks every 5 s
+    paths = [tmp_path / f"scheduler-{n}.log" for n in range(2)]
+    first, second = (engine_process("scheduler", log=path, LOG_LEVEL="DEBUG") for path in paths)
+
+    def both_up_and_two_drains() -> bool:  # the wall drain ticks every 5 s
+        events = [logged(path) for path in paths]
+        up = all(any(e.get("event") == "scheduler started" for e in each) for each in events)
+        return up and sum(len(drains_of(each)) for each in events) >= 2
+
+    wait_until(
+        both_up_and_two_drains,
+        timeout=90,  # two cores shared with the database
+        every=0.2,
+        what="both schedulers to start and the wall drain to run twice",
+    )
     stopped_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-    logs = stop_processes(first, second)  # together: neither takes over from the other
+    stop_processes(first, second)  # together: neither takes over from the other
     # Only what happened before the stop: while one shuts down the other may lead.
-    events = [
-        [
-            event
-            for line in log.decode().splitlines()
-            if line.startswith("{") and (event := json.loads(line))["ts"] < stopped_at
-        ]
-        for log in logs
-    ]
+    events = [[e for e in logged(path) if e["ts"] < stopped_at] for path in paths]
     leaders = [any(e.get("event") == "scheduler leadership changed" and e.get("leader")
                    for e in process) for process in events]  # fmt: skip
     assert sorted(leaders) == [False, True]  # exactly one leads
     runs = [[e["job"] for e in process if e.get("event") == "job finished"] for process in events]
     follower = runs[leaders.index(False)]
-    leader = runs[leaders.index(True)]
+    leader = events[leaders.index(True)]
     assert follower == []  # the other one ran nothing
-    drains = leader.count("wall-drain")
-    assert 1 <= drains <= 3  # once per 5 s tick over about 12 s, never twice a tick
+    drains = drains_of(leader)
+    began = [datetime.fromisoformat(e["ts"]) - timedelta(seconds=e["seconds"]) for e in drains]
+    started = min(datetime.fromisoformat(e["ts"]) for e in leader)
+    ticks = (datetime.fromisoformat(stopped_at) - started) / timedelta(seconds=5)
+    assert 2 <= len(drains) <= ticks + 1, (len(drains), ticks)  # once per 5 s tick
+    gaps = [later - earlier for earlier, later in itertools.pairwise(began)]
+    assert all(gap > timedelta(seconds=2.5) for gap in gaps), gaps  # never twice a tick

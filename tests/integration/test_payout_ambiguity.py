@@ -551,16 +551,12 @@ def test_a_sender_that_lost_its_claim_never_returns_money_another_send_made(
     claims the batch, sends it again and PayPal makes it. A's answer then comes back a
     refusal: it must not return the money, which PayPal pays (found by review: the
     batch ended completed with its items failed and the money available again)."""
-    import threading
-    import time
-    from datetime import timedelta
-
     ids = payees(runtime)
     payouts.create_batches(runtime)
     paypal.slow_create_s = 0.9  # A's call takes its time (under the 1 s client timeout)
     first = threading.Thread(target=payouts.submit_pending, args=(runtime,))
     first.start()
-    time.sleep(0.3)  # A's call is on its way
+    assert paypal.slow_create_started.wait(10)  # A's call is on its way
     paypal.slow_create_s = 0.0
     clock.advance(timedelta(seconds=runtime.settings.job_lease_s + 1))  # A's claim ran out
     payouts.submit_pending(runtime)  # B claims the batch and sends it again: PayPal makes it

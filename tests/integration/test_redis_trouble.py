@@ -27,11 +27,14 @@ from rewards_engine.clock import FixedClock
 from rewards_engine.config import RateLimits
 from rewards_engine.jobs import find_job
 from rewards_engine.models import WallOutbox
+from rewards_engine.redis_client import CircuitBreaker
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import run_job
+from rewards_engine.services import wall
 from tests.conftest import DEFAULT_NOW, app_for, make_token
 from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_program
 from tests.support.processes import RedisProcess
+from tests.support.waiting import wait_until
 
 GENEROUS_S = 5.0  # before the budget, each of these calls took 18 to 37 s
 ERROR_KEYS = {"code", "status", "error", "message", "request_id"}
@@ -57,6 +60,28 @@ def runtime_on(settings, redis_server) -> Iterator[Runtime]:  # type: ignore[no-
     consenting_donor(runtime, "ada")
     yield runtime
     runtime.close()
+
+
+class ManualTicks:
+    """A monotonic clock (seconds) for the circuit breaker that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def not_from_the_page_cache(runtime: Runtime, board: str, limit: int) -> None:
+    """Wait until the first page of ``board`` with ``limit`` is not in this process's page
+    cache (kept ``PAGE_CACHE_S``, 1 s): its next read asks Redis. (A page the test has not
+    read yet never is.)"""
+
+    def not_cached() -> bool:
+        entry = wall.page_cache(runtime).get((board, 0, limit))
+        return entry is None or entry[0] <= time.monotonic()
+
+    wait_until(not_cached, timeout=5, what=f"the cached page {board}?limit={limit} to expire")
 
 
 def hang(server: RedisProcess) -> None:
@@ -98,7 +123,7 @@ def test_wall_reads_answer_503_with_retry_after_when_redis_is_refused(
     assert client.get("/v1/honor-wall?board=all-time", headers=headers).status_code == 200
     assert client.get("/v1/honor-wall/me?board=all-time", headers=headers).status_code == 200
     redis_server.stop()
-    time.sleep(1.1)  # past the page cache (1 s): the next page read asks Redis
+    not_from_the_page_cache(runtime_on, "all-time", limit=7)  # the next page read asks Redis
     assert_unavailable(client.get("/v1/honor-wall?board=all-time&limit=7"))
     assert_unavailable(client.get("/v1/honor-wall/me?board=all-time", headers=headers))
     redis_server.start()  # same port, empty: refusals never opened the breaker
@@ -145,8 +170,12 @@ def test_a_hung_redis_costs_each_request_its_budget_then_nothing(runtime_on, red
 
 
 def test_the_breaker_lets_one_probe_through_after_its_pause(runtime_on, redis_server) -> None:
-    runtime = build_runtime(
-        replace(runtime_on.settings, redis_breaker_open_s=1.0), clock=runtime_on.clock
+    runtime = build_runtime(runtime_on.settings, clock=runtime_on.clock)
+    # The breaker takes its clock: its pause passes when the test moves it, not by sleeping.
+    ticks = ManualTicks()
+    settings = runtime.settings
+    runtime.redis_breaker = CircuitBreaker(  # before runtime.redis is first used
+        settings.redis_breaker_failures, settings.redis_breaker_open_s, clock=ticks
     )
     client = app_for(runtime).test_client()
     try:
@@ -163,7 +192,9 @@ def test_the_breaker_lets_one_probe_through_after_its_pause(runtime_on, redis_se
         assert runtime.redis_breaker.state == "open"
         response = client.get("/v1/honor-wall?board=all-time&limit=9")  # skipped: 503 at once
         assert response.status_code == 503
-        time.sleep(1.1)
+        ticks.now += settings.redis_breaker_open_s - 0.01
+        assert runtime.redis_breaker.state == "open"  # the whole pause
+        ticks.now += 0.02
         assert runtime.redis_breaker.state == "half-open"
         response = client.get("/v1/honor-wall?board=all-time&limit=9")  # the probe: answered
         assert response.status_code == 200
@@ -183,5 +214,5 @@ def test_wall_reads_answer_503_when_redis_answers_with_an_error(runtime_on) -> N
     runtime_on.redis.delete(keys.listed, keys.shadow)
     runtime_on.redis.set(keys.listed, "not a sorted set")
     runtime_on.redis.set(keys.shadow, "not a sorted set")
-    time.sleep(1.1)  # past the page cache
+    not_from_the_page_cache(runtime_on, "all-time", limit=9)
     assert_unavailable(client.get("/v1/honor-wall?board=all-time&limit=9"))

@@ -9,7 +9,7 @@ import pytest
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobBusy, JobSpec, RedisLease, Scheduler, run_job
-from tests.support.processes import wait_until
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -38,14 +38,17 @@ def test_two_schedulers_run_each_job_once_per_tick_and_fail_over(
     second.start()
     try:
         assert first.is_leader != second.is_leader  # exactly one leads
-        wait_until(lambda: len(first.runs) + len(second.runs) >= 4)
+        wait_until(lambda: len(first.runs) + len(second.runs) >= 4, what="four runs of the job")
         leader, follower = (first, second) if first.is_leader else (second, first)
         assert follower.runs == []
         assert max(ticks.values()) == 1  # never two runs in one second
 
         leader.stop()  # the leader dies (its lease is released or expires)
         before = len(follower.runs)
-        wait_until(lambda: follower.is_leader and len(follower.runs) >= before + 2)
+        wait_until(
+            lambda: follower.is_leader and len(follower.runs) >= before + 2,
+            what="the follower to lead and run the job twice",
+        )
     finally:
         first.stop()
         second.stop()
@@ -99,8 +102,8 @@ def test_a_running_job_keeps_its_short_lease_and_a_killed_one_frees_it_soon(
     spec = JobSpec("long", slow, {"trigger": "interval", "seconds": 60}, "long")
     worker = threading.Thread(target=run_job, args=(runtime, spec), kwargs={"lease_s": 0.6})
     worker.start()
-    started.wait(5)
-    time.sleep(1.5)  # well past the TTL: still held, because it is renewed
+    assert started.wait(5)
+    time.sleep(1.5)  # fixed sleep: proves a non-event (2.5 TTLs on, the lease is still held)
     with pytest.raises(JobBusy):
         run_job(runtime, spec, lease_s=0.6)
     release.set()
@@ -111,5 +114,5 @@ def test_a_running_job_keeps_its_short_lease_and_a_killed_one_frees_it_soon(
     assert dead.acquire()  # taken, never released nor renewed: its process died
     with pytest.raises(JobBusy):
         run_job(runtime, spec, lease_s=0.6)
-    wait_until(lambda: runtime.redis.get(key) is None, timeout=3)
+    wait_until(lambda: runtime.redis.get(key) is None, timeout=3, what="the dead lease to expire")
     assert run_job(runtime, spec, lease_s=0.6) == {"done": 1}

@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
 from rewards_engine.redis_server import redis_server_binary
+from tests.support.waiting import wait_until
 
 SLOTS = 16_384
 BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
@@ -68,12 +68,15 @@ class LocalCluster:
         for index, port in enumerate(self.masters):
             end = SLOTS if index == len(self.masters) - 1 else (index + 1) * share
             self.node(port).execute_command("CLUSTER", "ADDSLOTS", *range(index * share, end))
-        self._wait(lambda: all(self._known(p) == len(self.ports) for p in self.ports))
+        self._wait(
+            lambda: all(self._known(p) == len(self.ports) for p in self.ports),
+            "every Redis cluster node to know the others",
+        )
         for index, port in enumerate(self.replicas):
             master = self.masters[index % len(self.masters)]
             master_id = self.node(master).execute_command("CLUSTER", "MYID")
             self.node(port).execute_command("CLUSTER", "REPLICATE", master_id)
-        self._wait(self.healthy)
+        self._wait(self.healthy, "the Redis cluster to serve every slot")
         return self
 
     def _spawn(self, port: int) -> None:
@@ -89,7 +92,7 @@ class LocalCluster:
         self.processes[port] = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        self._wait(lambda: self._answers(port))
+        self._wait(lambda: self._answers(port), f"the Redis cluster node on port {port} to answer")
 
     def _answers(self, port: int) -> bool:
         try:
@@ -134,14 +137,11 @@ class LocalCluster:
                 process.wait(10)
 
     @staticmethod
-    def _wait(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while True:
+    def _wait(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+        def met() -> bool:
             try:
-                if condition():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the Redis cluster did not come up")
-            time.sleep(0.1)
+                return bool(condition())
+            except redis.RedisError:  # not answering yet
+                return False
+
+        wait_until(met, timeout=30, every=0.1, what=what)

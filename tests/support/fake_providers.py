@@ -81,6 +81,7 @@ class FakePayPal:
     duplicate_links: bool = True  # whether the duplicate answer links the original batch
     duplicate_issue: str = DUPLICATE_ISSUES[0]
     slow_create_s: float = 0.0  # a slow provider: every payout POST takes this long
+    slow_create_started: threading.Event = field(default_factory=threading.Event)  # one began
     # Answers (status, body) for the next batch reads (GET): not documented, so the engine
     # must be safe under any, e.g. a passing 400 or 500 on a batch that exists.
     read_answer_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -166,8 +167,10 @@ class FakePayPal:
         https://developer.paypal.com/docs/api/payments.payouts-batch/v1/#payouts_post):
         201 with the batch header, PENDING, when the request passes the first checks."""
         body = request.get_json()
-        if self.slow_create_s:
-            time.sleep(self.slow_create_s)
+        slow = self.slow_create_s  # read once: a test may change it for the next calls
+        if slow:
+            self.slow_create_started.set()
+            time.sleep(slow)  # fixed sleep: this is the slow answer the fake imitates
         with self.lock:
             self.request_ids.append(request.headers.get("PayPal-Request-Id", ""))
             if self.reset_next:
@@ -190,7 +193,7 @@ class FakePayPal:
         elif after is not None:
             return _json({"name": "INTERNAL_SERVICE_ERROR"}, after)
         if hang:
-            time.sleep(self.hang_s)  # done; the client gave up on the answer
+            time.sleep(self.hang_s)  # fixed sleep: the late answer imitated (client gave up)
         return response
 
     def make(self, request: Request, body: dict[str, Any], sender_batch_id: str) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ import redis
 from werkzeug.serving import make_server
 
 from rewards_engine.redis_server import redis_server_binary
+from tests.support.waiting import wait_until as wait_until  # re-exported: imported from here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,14 +36,6 @@ def serving(app: Callable[..., Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, every: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every)
 
 
 def free_port() -> int:
@@ -84,7 +78,7 @@ class RedisProcess:
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.05)
+                time.sleep(0.05)  # the polling interval, until Redis answers
         client.close()
         return self
 
@@ -95,22 +89,27 @@ class RedisProcess:
         self.process = None
 
 
-def engine_process(*args: str, **env: str) -> subprocess.Popen[bytes]:
+def engine_process(*args: str, log: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
     """``rewards-engine ARGS`` in a process group of its own, on the test's environment
-    (see the ``cli_env`` fixture), rate limits off; its stderr is kept for the test."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, "RATE_LIMITS": "off", "LOG_LEVEL": "INFO", "WEB_THREADS": "2", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    (see the ``cli_env`` fixture), rate limits off; its stderr is kept for the test: in
+    the file ``log`` if given (the test can read it while the process runs), else in a
+    pipe that ``stop_processes`` reads."""
+    defaults = {"RATE_LIMITS": "off", "LOG_LEVEL": "INFO", "WEB_THREADS": "2"}
+    with open(log, "wb") if log else contextlib.nullcontext(subprocess.PIPE) as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", *args],
+            cwd=ROOT,
+            env={**os.environ, **defaults, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
 
 
 def stop_processes(*processes: subprocess.Popen[bytes]) -> list[bytes]:
     """SIGTERM every group at once (so that none outlives another and takes over its
-    work meanwhile), SIGKILL after 30 s; what each wrote on stderr."""
+    work meanwhile), SIGKILL after 30 s; what each wrote on stderr (nothing for those
+    that wrote to a log file)."""
     for process in processes:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -151,7 +150,7 @@ def api_nodes(count: int = 1, workers: int = 2) -> Iterator[list[str]]:
                     if server.poll() is not None or time.monotonic() > deadline:
                         said = stop_process(server).decode(errors="replace")[-3000:]
                         raise AssertionError(f"the node at {base} did not start:\n{said}") from exc
-                    time.sleep(0.3)
+                    time.sleep(0.3)  # the polling interval, until the node is ready
         yield bases
     finally:
         stop_processes(*servers)

@@ -61,7 +61,7 @@ def nginx_in_front(upstream: str, directory: Path) -> Iterator[str]:
                     break
             except OSError:
                 assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
+                time.sleep(0.1)  # the polling interval, until nginx listens
         yield base
     finally:
         process.terminate()
