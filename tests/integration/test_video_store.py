@@ -64,7 +64,7 @@ from rewards_engine.providers.storage.base import (
 )
 from rewards_engine.providers.storage.s3 import S3VideoStore
 from rewards_engine.runtime import Runtime
-from tests.support.processes import serving, wait_until
+from tests.support.processes import serving
 from tests.support.s3 import PART, moto_server, s3_client
 from tests.support.slow_clients import nginx_binary, nginx_in_front
 
