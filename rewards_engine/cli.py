@@ -165,6 +165,29 @@ def issue_token_command(subject: str, role: str, ttl: int) -> None:
     click.echo(token)
 
 
+@cli.command("sample-video")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--seconds", default=4, show_default=True, type=click.IntRange(2, 600))
+@click.option("--seed", type=int, default=None, help="The same seed, the same video.")
+def sample_video(path: str, seconds: int, seed: int | None) -> None:
+    """Write a small real video to PATH (MP4 for a .mp4 name) to donate, as an app
+    would upload one; print its SHA-256 and its size in bytes. Each is a new scene
+    unless --seed is given."""
+    import secrets
+
+    from rewards_engine.media.probe import file_sha256
+    from rewards_engine.media.synthetic import make_video
+
+    if seed is None:
+        seed = secrets.randbits(63)
+    try:
+        made = make_video(path, seconds=seconds, seed=seed)
+    except ValueError as exc:  # FFmpeg knows no container by that name
+        raise click.ClickException(f"{path}: name it .mp4 (or .mov, .mkv): {exc}") from exc
+    digest, size = file_sha256(made)
+    click.echo(f"{digest} {size}")
+
+
 @cli.command()
 def scheduler() -> None:
     """Run the scheduler process (one leader among all running schedulers runs the jobs)."""
