@@ -202,7 +202,10 @@ def open_campaign(
     runtime: Runtime, campaign_id: str, name: str, kinds: list[str], days: int
 ) -> None:
     """Load the fixtures and add an uncapped campaign that opened ``days`` ago and pays
-    10 points and 5 cents a clip: what the benchmarks donate to."""
+    10 points and 5 cents a clip: what the benchmarks donate to. It decides clips on
+    their metadata (``requires_upload`` false, as imported clips are): these benchmarks
+    measure the decision path, not the uploads and their verification (that is
+    ``benchmarks.verification``)."""
     from rewards_engine.models import Campaign
     from rewards_engine.services.fixtures import load_fixtures
 
@@ -218,5 +221,6 @@ def open_campaign(
                 bounty_cents=5,
                 min_duration_s=2,
                 max_duration_s=600,
+                requires_upload=False,
             )
         )

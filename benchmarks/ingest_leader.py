@@ -8,6 +8,9 @@ Three paths, each into a fresh database of the same schema, in one run:
   checks, ledger, idempotency), 500 clips a call;
 - ``http``: ``POST /v1/submissions`` through gunicorn with several workers.
 
+The campaign decides clips on their metadata (``requires_upload`` false,
+``common.open_campaign``): this measures the decision path, not uploads.
+
     python -m benchmarks.ingest_leader --backend postgres --backend sqlite
 """
 

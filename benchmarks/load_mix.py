@@ -8,7 +8,9 @@ program, cameras drawn from a pool that all donors share (a cap of 10 paid clips
 camera per type, as the first campaign had), event ids that repeat (3 paid per event).
 The load steps up in concurrent connections; each step reports requests per second,
 p50 and p99 latency and errors (any answer other than 2xx counts). The figure to read: the highest
-throughput whose p99 stays under 250 ms.
+throughput whose p99 stays under 250 ms. The campaign decides clips on their metadata
+(``requires_upload`` false, ``common.open_campaign``): this measures the decision path;
+uploads and their verification are ``benchmarks.verification``'s.
 
     python -m benchmarks.load_mix --backend postgres --backend sqlite
 """

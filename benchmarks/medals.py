@@ -1,7 +1,8 @@
 """Medals: their cost inside a 500-clip submission, and a backfill over 1,000,000 donors.
 
 1. 500-clip submissions through the service, with the program's medal catalog in
-   force; the time spent evaluating medals is measured inside the same calls.
+   force; the time spent evaluating medals is measured inside the same calls (in
+   ``ingest_leader``'s campaign, which decides clips on their metadata).
 2. A new count medal backfilled over 1,000,000 donors (dry run, then applied).
 
     python -m benchmarks.medals [--donors 1000000]
@@ -22,7 +23,7 @@ from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import medals, submissions
+from rewards_engine.services import deciding, medals, submissions
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -39,7 +40,7 @@ def bench_submission_share(runtime: Runtime, calls: int) -> dict[str, Any]:
         finally:
             spent[0] += time.perf_counter() - started
 
-    submissions.medals.evaluate_donor = timed  # type: ignore[attr-defined]
+    deciding.medals.evaluate_donor = timed  # type: ignore[method-assign]
     actor = Actor(id="donor:leader", role="donor")
     try:
         chunks = list(leader_clips(calls * 500, "medal-bench"))
@@ -49,7 +50,7 @@ def bench_submission_share(runtime: Runtime, calls: int) -> dict[str, Any]:
             submissions.submit(runtime.db, runtime.clock, actor, donor_id, request)
         total = time.perf_counter() - started
     finally:
-        submissions.medals.evaluate_donor = original  # type: ignore[attr-defined]
+        deciding.medals.evaluate_donor = original  # type: ignore[method-assign]
     return {
         "calls": calls,
         "clips_per_call": 500,

@@ -11,6 +11,9 @@ timed whole and with the time spent inside:
 - the ledger transfer (``ledger.post``);
 - medal evaluation (``medals.evaluate_donor``).
 
+The campaign decides clips on their metadata (``requires_upload`` false,
+``common.open_campaign``): the call measured is the decision path, not an upload.
+
     python -m benchmarks.submission_call [--backend postgres --backend sqlite] [--calls 50]
 """
 
@@ -32,7 +35,7 @@ from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import consents, donors, submissions
+from rewards_engine.services import consents, deciding, donors, submissions
 
 REDIS = "redis://127.0.0.1:6379/0"
 CAMPAIGN = "submission-call-benchmark"
@@ -104,9 +107,9 @@ def bench(backend: str, calls: int) -> dict[str, Any]:
             call(donor_id)
         meter.seconds = {"wall_drain": 0.0}
         parts = {
-            "wall_outbox": (submissions.wall, "record_accepted"),
-            "ledger": (submissions.ledger, "post"),
-            "medals": (submissions.medals, "evaluate_donor"),
+            "wall_outbox": (deciding.wall, "record_accepted"),
+            "ledger": (deciding.ledger, "post"),
+            "medals": (deciding.medals, "evaluate_donor"),
         }
         originals = {part: getattr(module, name) for part, (module, name) in parts.items()}
         for part, (module, name) in parts.items():

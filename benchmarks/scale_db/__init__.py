@@ -2,7 +2,10 @@
 queries as the services issue them.
 
 1. Creates the database ``rewards_scale`` (``--reuse`` keeps one already filled at the
-   same size), migrates it with the Alembic revisions and loads the fixtures.
+   same size), migrates it with the Alembic revisions and loads the fixtures. The
+   program's campaign then decides clips on their metadata (``requires_upload``
+   false, as for imported clips): the submissions measured are the decision path, not
+   uploads and their verification (``benchmarks.verification``).
 2. Fills it with server-side SQL (``INSERT ... SELECT FROM generate_series``, ``md5()``
    for the hashes), its secondary indexes, unique constraints and foreign keys dropped
    during the load and recreated after it, then ``VACUUM (ANALYZE)``: donors; clips over

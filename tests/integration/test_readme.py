@@ -1,5 +1,6 @@
 """The README's walkthrough, run as written against a real server: every call answers
-2xx (``curl -f``), so the calls a newcomer copies keep working."""
+2xx (``curl -f``), so the calls a newcomer copies keep working: the video it donates is
+claimed, uploaded to the engine's store, verified by the verify-uploads job and paid."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from rewards_engine.runtime import Runtime
-from tests.support.factories import PROGRAM, body, clip
+from tests.support import processes
+from tests.support.factories import CONSENT, PROGRAM
 from tests.support.processes import ROOT, api_nodes
 
 README = ROOT / "README.md"
@@ -28,19 +30,24 @@ def walkthrough() -> str:
 
 
 @pytest.mark.skipif(not shutil.which("curl"), reason="the walkthrough uses curl")
-def test_the_readme_walkthrough_runs_as_written(live: Runtime, cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from rewards_engine.domain.actors import Actor
-    from rewards_engine.domain.submissions import ClipInput
-    from rewards_engine.services import consents, donors, submissions
+def test_the_readme_walkthrough_runs_as_written(  # type: ignore[no-untyped-def]
+    live: Runtime, cli_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rewards_engine.services import consents, donors
+    from rewards_engine.services.demo import DemoApp, PlannedClip
 
-    # Ada has donated before, as in the demo, so that she stands on the wall.
+    # Ada has donated before, as in the demo (a video uploaded and verified), so that
+    # she stands on the wall.
     ada = donors.ensure_donor(live.db, live.clock, "demo-ada").id
-    consents.grant(live.db, live.clock, ada, "2024-12-01")
-    payload = body(PROGRAM, [clip(recorded_at=live.clock.now() - timedelta(hours=3))])
-    clips = [ClipInput(**{**c, "recorded_at": live.clock.now() - timedelta(hours=3)})
-             for c in payload["clips"]]  # fmt: skip
-    submissions.submit(live.db, live.clock, Actor(id="donor:ada", role="donor"), ada,
-                       submissions.SubmissionRequest(PROGRAM, "2024-12-01", clips))  # fmt: skip
+    consents.grant(live.db, live.clock, ada, CONSENT)
+    moment = live.clock.now() - timedelta(hours=3)
+    clip = PlannedClip("ada-1", "package_theft", "CAM-ADA", moment - timedelta(hours=1), 2)
+    assert DemoApp(live, PROGRAM, CONSENT, seed=1).donate(ada, moment, [clip]) == 1
+    # The upload URLs the server hands out name its own address (PUBLIC_URL; `serve
+    # --port` does not tell its workers the port it binds): the node's port is chosen here.
+    port = processes.free_port()
+    monkeypatch.setattr(processes, "free_port", lambda: port)
+    monkeypatch.setenv("PUBLIC_URL", f"http://127.0.0.1:{port}")
     with api_nodes(1) as [base]:
         script = walkthrough()
         # Run where it may write its files, with this environment's command.
@@ -56,5 +63,7 @@ def test_the_readme_walkthrough_runs_as_written(live: Runtime, cli_env, tmp_path
             check=False,
         )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert '"status":"fulfilled"' in done.stdout.replace(" ", "")  # the gift card came
+    said = done.stdout.replace(" ", "")
+    assert '"status":"verified"' in said and '"intake":"verified"' in said  # checked, paid
+    assert '"status":"fulfilled"' in said  # the gift card came
     assert "Apprentice" in done.stdout or "apprentice" in done.stdout
