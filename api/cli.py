@@ -53,6 +53,9 @@ def serve(
     started_redis = embedded.ensure_running() if embedded else False
 
     env = dict(os.environ)
+    # The workers build their settings from the environment: upload URLs and video links
+    # must name the port and host this server listens on.
+    env["HOST"], env["PORT"] = host, str(port)
     # One folder per server: two nodes sharing an instance folder (the multi-node test)
     # must not delete each other's metrics as they start.
     metrics_dir = settings.instance_dir / "prometheus" / str(port)
