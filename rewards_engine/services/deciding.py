@@ -8,13 +8,15 @@ and targets are decided the same way, and exactly, whichever way a clip arrives.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -42,6 +44,28 @@ from rewards_engine.domain.submissions import (
 from rewards_engine.models import Campaign, CampaignCounter, Clip
 from rewards_engine.services import ledger, medals, wall
 from rewards_engine.services.installation import erasure_salt
+
+log = logging.getLogger(__name__)
+HASH_RACE_RETRIES = 3
+T = TypeVar("T")
+
+
+def retrying_hash_races(attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` (one whole transaction) again when it lost a race on the clips'
+    hash index: two donors storing the same new video at once collide there, and the
+    loser's next try sees the winner's clip (a duplicate)."""
+    for tries in range(1, HASH_RACE_RETRIES + 1):
+        try:
+            return attempt()
+        except IntegrityError as exc:
+            said = str(exc.orig)
+            if "uq_clips_campaign_hash_owner" not in said and "video_sha256" not in said:
+                raise
+            if tries == HASH_RACE_RETRIES:
+                raise
+            log.info("clip hash race; retrying", extra={"fields": {"attempt": tries}})
+    raise AssertionError("unreachable")
+
 
 # Written as a literal, as in the partial unique index, so that the planner can use
 # that index even with a generic (prepared) plan.

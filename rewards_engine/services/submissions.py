@@ -10,8 +10,6 @@ from datetime import datetime
 from secrets import token_hex
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from rewards_engine.clock import Clock
 from rewards_engine.config import UploadSettings
 from rewards_engine.db import (
@@ -30,11 +28,16 @@ from rewards_engine.domain.uploads import ClaimStatus, expires_at, validate_clai
 from rewards_engine.models import Campaign, ClipClaim, Donor, SubmissionBatch
 from rewards_engine.providers.storage import UploadTarget
 from rewards_engine.services import consents, idempotency
-from rewards_engine.services.deciding import ClipOutcome, decide, earned, rules_of, store
+from rewards_engine.services.deciding import (
+    ClipOutcome,
+    decide,
+    earned,
+    retrying_hash_races,
+    rules_of,
+    store,
+)
 
 log = logging.getLogger(__name__)
-
-HASH_RACE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -115,20 +118,10 @@ def submit(
     key = idempotency.Idempotency.for_request(
         f"donor:{donor_id}", idempotency_key, operation, request.canonical
     )
-    for attempt in range(1, HASH_RACE_RETRIES + 1):
-        try:
-            return _submit_once(
-                db, clock, actor, donor_id, request, key, uploads or UploadSettings(), trusted
-            )
-        except IntegrityError as exc:
-            if "uq_clips_campaign_hash_owner" not in str(exc.orig) and "video_sha256" not in str(
-                exc.orig
-            ):
-                raise
-            if attempt == HASH_RACE_RETRIES:
-                raise
-            log.info("clip hash race; retrying", extra={"fields": {"attempt": attempt}})
-    raise AssertionError("unreachable")
+    limits = uploads or UploadSettings()
+    return retrying_hash_races(
+        lambda: _submit_once(db, clock, actor, donor_id, request, key, limits, trusted)
+    )
 
 
 def _submit_once(

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import IO
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -52,7 +51,6 @@ from rewards_engine.video_crypto import encrypt_stream
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("verification")
 SEALED_TYPE = "application/octet-stream"
-HASH_RACE_RETRIES = 3
 _CHUNK = 1024 * 1024
 _KEPT = {status.value for status in PAID_STATUSES}
 
@@ -334,17 +332,9 @@ def _decide_batch(
     report: VerificationReport,
 ) -> list[str]:
     """Decide one submission batch's verified claims; the keys of videos to delete."""
-    for attempt in range(1, HASH_RACE_RETRIES + 1):
-        try:
-            return _decide_batch_once(runtime, items, measured, report)
-        except IntegrityError as exc:  # another donor's same new video won the hash
-            if "uq_clips_campaign_hash_owner" not in str(exc.orig) and "video_sha256" not in str(
-                exc.orig
-            ):
-                raise
-            if attempt == HASH_RACE_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+    return deciding.retrying_hash_races(
+        lambda: _decide_batch_once(runtime, items, measured, report)
+    )
 
 
 def _decide_batch_once(
