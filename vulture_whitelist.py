@@ -216,3 +216,4 @@ _.bit_rate  # unused attribute
 _.gop_size  # unused attribute
 _.pict_type  # unused attribute
 _.dts  # unused attribute
+registrations  # a camera's history, dumped by CameraHistorySchema (api/schemas/cameras.py)

@@ -165,6 +165,26 @@ def issue_token_command(subject: str, role: str, ttl: int) -> None:
     click.echo(token)
 
 
+@cli.command("attest-camera")
+@click.option("--account", required=True, help="The account the camera is registered to.")
+@click.option("--serial", required=True, help="The camera's serial number.")
+@click.option("--model", default="Cam Outdoor 2", show_default=True)
+@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+def attest_camera(account: str, serial: str, model: str, ttl: int) -> None:
+    """Print a camera attestation signed with the development device-cloud key, as
+    the maker's device cloud would issue one (development only; docs/cameras.md)."""
+    from rewards_engine.attestations import sign_development_attestation
+
+    runtime = command_runtime()
+    try:
+        token = sign_development_attestation(
+            runtime.settings, account, serial, model, runtime.clock.now(), timedelta(seconds=ttl)
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(token)
+
+
 @cli.command("sample-video")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 @click.option("--seconds", default=4, show_default=True, type=click.IntRange(2, 600))

@@ -142,6 +142,10 @@ class Settings:
     jwt_private_key: str | None = field(default=None, repr=False)
     jwt_audience: str | None = None
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The device cloud's public keys (a JWKS, or its file): camera attestations.
+    device_attestation_keys: str | None = None
+    device_attestation_audience: str = "rewards-engine"
+    device_attestation_issuer: str | None = None
     console_secret: str | None = field(default=None, repr=False)  # signs console sessions
     gift_cards_auto_fulfil: bool = True
     payout_minimum_cents: int = 1000
@@ -195,6 +199,9 @@ class Settings:
             encryption_keys=tuple(
                 key.strip() for key in (env.get("ENCRYPTION_KEYS") or "").split(",") if key.strip()
             ),
+            device_attestation_keys=env.get("DEVICE_ATTESTATION_KEYS") or None,
+            device_attestation_audience=env.get("DEVICE_ATTESTATION_AUDIENCE") or "rewards-engine",
+            device_attestation_issuer=env.get("DEVICE_ATTESTATION_ISSUER") or None,
             console_secret=env.get("CONSOLE_SECRET") or None,
             gift_cards_auto_fulfil=_bool(env, "GIFT_CARDS_AUTO_FULFIL", True),
             payout_minimum_cents=_int(env, "PAYOUT_MINIMUM_CENTS", 1000),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import redis
 
+from rewards_engine.attestations import AttestationVerifier, verifier_for
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.crypto import Vault
@@ -97,6 +98,12 @@ class Runtime:
         if self.video_stores is None:
             raise RuntimeError("no video store: build the runtime with bootstrap.build_runtime")
         return self.video_stores(self.settings, self.clock)
+
+    @cached_property
+    def attestations(self) -> AttestationVerifier | None:
+        """Verifies the device cloud's camera attestations (DEVICE_ATTESTATION_KEYS);
+        None where none is configured."""
+        return verifier_for(self.settings)
 
     @cached_property
     def vault(self) -> Vault:

@@ -15,6 +15,7 @@ from api.console.session import staff_required
 from rewards_engine.domain.errors import DomainError
 from rewards_engine.services import (
     activity,
+    cameras,
     clips,
     donors,
     fraud,
@@ -67,6 +68,9 @@ def donor(donor_id: int) -> Any:
         limit=PAGE,
         cursor=request.args.get("flags") or None,
     )
+    held = cameras.cameras_of_donor_for_support(
+        db, donor_id, limit=PAGE, cursor=request.args.get("cameras") or None
+    )
     orders = redemptions.all_redemptions(
         db,
         status=None,
@@ -86,6 +90,7 @@ def donor(donor_id: int) -> Any:
         medals=[m for m in medals.donor_medals(db, runtime.clock, donor_id) if m.awards],
         flags=flags,
         redemptions=orders,
+        cameras=held,
         new_key=uuid.uuid4().hex,  # one per rendered form: a resent form applies once
     )
 

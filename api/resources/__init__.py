@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from api.resources import (
     admin,
+    cameras,
     campaigns,
     fraud,
     health,
@@ -26,6 +27,7 @@ from api.resources import (
 def register_blueprints(api: Api) -> None:
     for module in (
         me,
+        cameras,
         privacy,
         campaigns,
         submissions,

@@ -5,7 +5,7 @@ from typing import Any
 import marshmallow as ma
 
 from api.schemas.common import REASON, StrictSchema, UtcDateTime, in_int32
-from rewards_engine.domain.campaigns import PAYOUT_PROVIDERS
+from rewards_engine.domain.campaigns import PAYOUT_PROVIDERS, UNREGISTERED_CAMERA_RULES
 
 
 class IncidentProgressSchema(ma.Schema):
@@ -32,6 +32,14 @@ class CampaignRulesSchema(ma.Schema):
     requires_upload = ma.fields.Boolean(
         required=True,
         metadata={"description": "Clips earn only once their video is uploaded and verified"},
+    )
+    unregistered_cameras = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(UNREGISTERED_CAMERA_RULES),
+        metadata={
+            "description": "Clips from a camera not registered to you (POST /v1/me/cameras): "
+            "allow (paid as any), review (pending review, support decides) or reject"
+        },
     )
 
 
@@ -107,6 +115,11 @@ class CampaignInputSchema(StrictSchema):
     requires_upload = ma.fields.Boolean(
         metadata={"description": "Pay only for clips whose video arrived (default: true)"}
     )
+    unregistered_cameras = ma.fields.String(
+        validate=ma.validate.OneOf(UNREGISTERED_CAMERA_RULES),
+        metadata={"description": "allow (default), review or reject clips from cameras "
+                  "not registered to their donor"},
+    )  # fmt: skip
     reason = REASON
 
 

@@ -7,7 +7,7 @@ import marshmallow as ma
 
 from api.schemas.common import StrictFloat, StrictSchema, UtcDateTime
 from rewards_engine.domain.privacy import Usage
-from rewards_engine.domain.submissions import MAX_CLIPS_PER_CALL, ClipStatus
+from rewards_engine.domain.submissions import MAX_CLIPS_PER_CALL, CameraRule, ClipStatus
 from rewards_engine.domain.uploads import CONTENT_TYPES, ClaimStatus
 
 HEX64 = ma.validate.Regexp(r"^[0-9a-fA-F]{64}$", error="64 hexadecimal characters (SHA-256)")
@@ -16,6 +16,19 @@ IDENT = ma.validate.Regexp(r"^[\x21-\x7e]+$", error="printable ASCII without spa
 STATUSES = [status.value for status in ClipStatus]
 CLAIM_STATUSES = [status.value for status in ClaimStatus]
 USAGES = [usage.value for usage in Usage]
+
+
+def camera_rule_field() -> ma.fields.String:
+    return ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "enum": [rule.value for rule in CameraRule],
+            "description": "What the camera registry said of the clip's camera: registered "
+            "(to you), or the campaign's rule for a camera not registered to you: allow, "
+            "review or reject. Null while undecided, and for clips decided before the registry",
+        },
+    )
 
 
 def unsigned_hex_to_signed(value: str) -> int:
@@ -144,9 +157,10 @@ class ClipOutcomeSchema(ma.Schema):
         required=True,
         metadata={
             "description": "already_received, target_reached, camera_cap_reached, "
-            "event_cap_reached, daily_cap_reached, old_footage_review"
+            "event_cap_reached, daily_cap_reached, old_footage_review, camera_not_registered"
         },
     )
+    camera_rule = camera_rule_field()
     earned = ma.fields.Function(
         lambda o: {"points": o.points, "cash_cents": o.cash_cents},
         metadata={"type": "object"},
@@ -212,6 +226,7 @@ class ClipSchema(ma.Schema):
     )
     status = ma.fields.String(required=True, metadata={"enum": STATUSES})
     reason = ma.fields.String(allow_none=True, required=True)
+    camera_rule = camera_rule_field()
     earned = ma.fields.Function(
         lambda c: {"points": c.points, "cash_cents": c.cash_cents, "currency": c.currency},
         metadata={"type": "object"},

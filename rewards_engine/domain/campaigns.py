@@ -31,8 +31,10 @@ CAMPAIGN_FIELDS = (
     "retention_days",
     "payout_provider",
     "requires_upload",
+    "unregistered_cameras",
 )
 PAYOUT_PROVIDERS = ("paypal", "stripe", "manual")
+UNREGISTERED_CAMERA_RULES = ("allow", "review", "reject")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -84,6 +86,11 @@ def validate_campaign(data: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             f"payout_provider is one of {', '.join(PAYOUT_PROVIDERS)}, or null",
             field="payout_provider",
+        )
+    if data.get("unregistered_cameras", "allow") not in UNREGISTERED_CAMERA_RULES:
+        raise InvalidInput(
+            f"unregistered_cameras is one of {', '.join(UNREGISTERED_CAMERA_RULES)}",
+            field="unregistered_cameras",
         )
     if data.get("retention_days", 730) < 1 or data.get("review_window_days", 14) < 0:
         field = "retention_days" if data.get("retention_days", 730) < 1 else "review_window_days"

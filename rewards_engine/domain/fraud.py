@@ -43,7 +43,7 @@ RULE_PARAMETERS: dict[str, dict[str, float]] = {
     "exact_duplicate": {},
     "near_duplicate": {"max_distance": 5, "within_camera": 0},
     "staging_fanout": {"window_s": 30, "min_events": 3},
-    "shared_identity": {},
+    "shared_identity": {"max_moves": 3},
     "backfill_dump": {"min_age_days": 30, "min_clips": 100},
     "staged_share": {
         "min_clips": 30,

@@ -51,6 +51,12 @@ def salted(salt: str, value: str) -> str:
     return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()
 
 
+def salted_camera(salt: str, serial: str) -> str:
+    """What an erased or expired clip keeps of its camera: the camera's caps still count
+    the clip, and nothing names the camera."""
+    return salted(salt, f"camera:{serial}")
+
+
 def quarter_of(moment: datetime) -> str:
     return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
 

@@ -7,14 +7,20 @@ Order of the checks for each clip, in the order the clips were sent:
 
 1. a hash this campaign already holds (from anyone, or earlier in this call) is a
    ``duplicate``; the first holder keeps the clip;
-2. once an incident type has reached its target in a campaign that stops there,
+2. a camera not registered to the donor (the camera registry), in a campaign whose
+   ``unregistered_cameras`` rule is ``reject``: ``rejected: camera_not_registered``;
+3. once an incident type has reached its target in a campaign that stops there,
    ``rejected: target_reached``;
-3. the cap per camera per incident type, the cap of paid clips per event (the
-   donor's event id) and the donor's daily cap (UTC day of receipt): ``rejected``
-   with the cap's reason, earning nothing;
-4. footage recorded long before it is donated (if the campaign says so) waits for a
-   person: ``pending_review``; it counts against the caps but earns only if accepted;
-5. otherwise ``accepted``, earning the campaign's points and bounty.
+4. the cap per camera per incident type (the physical camera, whoever owned it), the
+   cap of paid clips per event (the donor's event id) and the donor's daily cap (UTC
+   day of receipt): ``rejected`` with the cap's reason, earning nothing;
+5. a camera not registered to the donor under the rule ``review``, then footage
+   recorded long before it is donated (if the campaign says so), wait for a person:
+   ``pending_review``; it counts against the caps but earns only if accepted;
+6. otherwise ``accepted``, earning the campaign's points and bounty.
+
+Every decision says which camera rule applied (``camera_rule``): ``registered``, or the
+campaign's rule for a camera that is not registered to the donor.
 """
 
 from __future__ import annotations
@@ -50,6 +56,16 @@ class Reason(StrEnum):
     EVENT_CAP = "event_cap_reached"
     DAILY_CAP = "daily_cap_reached"
     OLD_FOOTAGE = "old_footage_review"
+    CAMERA_NOT_REGISTERED = "camera_not_registered"
+
+
+class CameraRule(StrEnum):
+    """What the camera registry said of a clip's camera, and so what applied."""
+
+    REGISTERED = "registered"  # registered to the donor: no rule needed
+    ALLOW = "allow"  # not registered to the donor; the campaign pays it anyway
+    REVIEW = "review"  # not registered to the donor; pending review
+    REJECT = "reject"  # not registered to the donor; refused
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class Rules:
     max_duration_s: float
     review_window_days: int
     review_if_older_than_days: int | None
+    unregistered_cameras: CameraRule = CameraRule.ALLOW
 
     def check_open(self, now: datetime) -> None:
         if now < self.starts_at:
@@ -139,6 +156,7 @@ class PriorCounts:
     per_event: Counter[str] = field(default_factory=Counter)
     today: int = 0
     accepted_per_type: Counter[str] = field(default_factory=Counter)
+    registered_cameras: frozenset[str] = frozenset()  # of the call's, those the donor holds
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,7 @@ class Decision:
     cash_cents: int = 0
     duplicate_of_id: int | None = None
     duplicate_of_index: int | None = None  # an earlier clip of the same call
+    camera_rule: CameraRule = CameraRule.REGISTERED
 
 
 def decide(
@@ -167,9 +186,15 @@ def decide(
     )
     decisions: list[Decision] = []
     for index, clip in enumerate(clips):
+        camera_rule = (
+            CameraRule.REGISTERED
+            if clip.camera_id in prior.registered_cameras
+            else rules.unregistered_cameras
+        )
+        decided = partial(Decision, camera_rule=camera_rule)
         if clip.video_sha256 in prior.owners:
             decisions.append(
-                Decision(
+                decided(
                     ClipStatus.DUPLICATE,
                     Reason.ALREADY_RECEIVED,
                     duplicate_of_id=prior.owners[clip.video_sha256],
@@ -178,7 +203,7 @@ def decide(
             continue
         if clip.video_sha256 in seen_in_call:
             decisions.append(
-                Decision(
+                decided(
                     ClipStatus.DUPLICATE,
                     Reason.ALREADY_RECEIVED,
                     duplicate_of_index=seen_in_call[clip.video_sha256],
@@ -186,6 +211,9 @@ def decide(
             )
             continue
         seen_in_call[clip.video_sha256] = index
+        if camera_rule == CameraRule.REJECT:
+            decisions.append(decided(ClipStatus.REJECTED, Reason.CAMERA_NOT_REGISTERED))
+            continue
         camera_key = (clip.camera_id, clip.incident_type)
         target = rules.targets.get(clip.incident_type) if rules.stop_at_target else None
         camera_cap = rules.cap_per_camera_per_incident_type
@@ -201,17 +229,20 @@ def decide(
         elif daily_cap is not None and today >= daily_cap:
             reason = Reason.DAILY_CAP
         if reason is not None:
-            decisions.append(Decision(ClipStatus.REJECTED, reason))
+            decisions.append(decided(ClipStatus.REJECTED, reason))
             continue
         per_camera[camera_key] += 1
         per_event[clip.event_id] += 1
         today += 1
+        if camera_rule == CameraRule.REVIEW:
+            decisions.append(decided(ClipStatus.PENDING_REVIEW, Reason.CAMERA_NOT_REGISTERED))
+            continue
         if old_after is not None and now - clip.recorded_at >= old_after:
-            decisions.append(Decision(ClipStatus.PENDING_REVIEW, Reason.OLD_FOOTAGE))
+            decisions.append(decided(ClipStatus.PENDING_REVIEW, Reason.OLD_FOOTAGE))
             continue
         accepted_per_type[clip.incident_type] += 1
         decisions.append(
-            Decision(ClipStatus.ACCEPTED, None, rules.points_per_clip, rules.bounty_cents)
+            decided(ClipStatus.ACCEPTED, None, rules.points_per_clip, rules.bounty_cents)
         )
     return decisions
 

@@ -2,6 +2,7 @@
 
 from rewards_engine.models.audit import AuditRecord
 from rewards_engine.models.base import metadata
+from rewards_engine.models.cameras import Camera, CameraRegistration
 from rewards_engine.models.campaigns import Campaign, ConsentVersion
 from rewards_engine.models.clips import CampaignCounter, Clip, SubmissionBatch
 from rewards_engine.models.consents import ConsentRecord
@@ -18,6 +19,8 @@ from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEnt
 
 __all__ = [
     "AuditRecord",
+    "Camera",
+    "CameraRegistration",
     "Campaign",
     "CampaignCounter",
     "Clip",

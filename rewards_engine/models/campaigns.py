@@ -14,6 +14,9 @@ class Campaign(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("bounty_cents >= 0", name="bounty_non_negative"),
         CheckConstraint("points_per_clip >= 0", name="points_non_negative"),
+        CheckConstraint(
+            "unregistered_cameras IN ('allow', 'review', 'reject')", name="unregistered_cameras"
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -41,6 +44,9 @@ class Campaign(SQLModel, table=True):
     # Clips are paid only once their video is uploaded and verified (campaigns made
     # before uploads existed collected metadata only).
     requires_upload: bool = Field(default=True)
+    # What becomes of clips from a camera not registered to their donor: allow, review
+    # (pending review, support decides) or reject (docs/cameras.md).
+    unregistered_cameras: str = Field(default="allow", max_length=8)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 

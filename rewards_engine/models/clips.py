@@ -88,6 +88,9 @@ class Clip(SQLModel, table=True):
     status: str = Field(max_length=16)
     reason: str | None = Field(default=None, max_length=48)
     duplicate_of_id: int | None = Field(default=None, sa_type=BIG_INT)
+    # What the camera registry said of its camera: registered to the donor, or the
+    # campaign's rule for a camera that was not (None: decided before the registry).
+    camera_rule: str | None = Field(default=None, max_length=16)
     points: int = Field(default=0)
     cash_cents: int = Field(default=0)
     currency: str = Field(max_length=3)

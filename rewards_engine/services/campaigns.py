@@ -60,6 +60,7 @@ class CampaignView:
     retention_days: int
     payout_provider: str | None
     requires_upload: bool
+    unregistered_cameras: str
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class ClipRecord:
     reversed_at: datetime | None
     metadata_deleted_at: datetime | None
     intake: str
+    camera_rule: str | None
 
 
 def clip_record(row: Clip) -> ClipRecord:

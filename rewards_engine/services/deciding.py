@@ -32,16 +32,17 @@ from rewards_engine.db import (
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import TransferKind, earnings
-from rewards_engine.domain.privacy import salted
+from rewards_engine.domain.privacy import salted, salted_camera
 from rewards_engine.domain.submissions import (
     PAID_STATUSES,
+    CameraRule,
     ClipInput,
     ClipStatus,
     Decision,
     PriorCounts,
     Rules,
 )
-from rewards_engine.models import Campaign, CampaignCounter, Clip
+from rewards_engine.models import Camera, Campaign, CampaignCounter, Clip
 from rewards_engine.services import ledger, medals, wall
 from rewards_engine.services.installation import erasure_salt
 
@@ -92,6 +93,7 @@ def rules_of(campaign: Campaign) -> Rules:
         max_duration_s=campaign.max_duration_s,
         review_window_days=campaign.review_window_days,
         review_if_older_than_days=campaign.review_if_older_than_days,
+        unregistered_cameras=CameraRule(campaign.unregistered_cameras),
     )
 
 
@@ -137,17 +139,30 @@ def prior_counts(
     prior.owners = {
         hashes[digest]: clip_id for digest, clip_id, where in holders if where == campaign
     }
+    serials = {clip.camera_id for clip in clips}
+    prior.registered_cameras = frozenset(
+        session.scalars(
+            select(col(Camera.serial)).where(
+                col(Camera.donor_id) == donor_id, one_of(session, col(Camera.serial), serials)
+            )
+        )
+    )
     if rules.cap_per_camera_per_incident_type is not None:
+        # A camera's clips whose metadata was deleted keep a salted serial: counted too.
+        cameras = {serial: serial for serial in serials}
+        cameras.update({salted_camera(pepper, serial): serial for serial in serials})
         per_camera = session.execute(
             select(col(Clip.camera_id), col(Clip.incident_type), func.count())
             .where(
                 col(Clip.campaign_id) == campaign,
-                one_of(session, col(Clip.camera_id), {clip.camera_id for clip in clips}),
+                one_of(session, col(Clip.camera_id), list(cameras)),
                 col(Clip.status).in_(_PAID),
             )
             .group_by(col(Clip.camera_id), col(Clip.incident_type))
         )
-        prior.per_camera = Counter({(camera, kind): n for camera, kind, n in per_camera})
+        prior.per_camera = Counter()
+        for camera, kind, n in per_camera:
+            prior.per_camera[(cameras[camera], kind)] += n
     if rules.cap_paid_per_event is not None:
         per_event = session.execute(
             select(col(Clip.event_id), func.count())
@@ -192,6 +207,7 @@ class ClipOutcome:
     points: int
     cash_cents: int
     claim_id: int | None = None
+    camera_rule: str | None = None  # None for a claim not yet decided
 
 
 @dataclass(frozen=True)
@@ -260,6 +276,7 @@ def store(
             "status": decision.status.value,
             "reason": decision.reason.value if decision.reason else None,
             "duplicate_of_id": duplicate_of,
+            "camera_rule": decision.camera_rule.value,
             "points": decision.points,
             "cash_cents": decision.cash_cents,
             "currency": rules.currency,
@@ -317,6 +334,7 @@ def store(
             reason=d.reason.value if d.reason else None,
             points=d.points,
             cash_cents=d.cash_cents,
+            camera_rule=d.camera_rule.value,
         )
         for i, d in enumerate(decisions)
     ]

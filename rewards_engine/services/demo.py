@@ -32,12 +32,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from rewards_engine.attestations import sign_development_attestation
 from rewards_engine.clock import FixedClock
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
 from rewards_engine.media.synthetic import DistinctVideos
 from rewards_engine.models import Campaign, Clip, ClipClaim, Donor
 from rewards_engine.runtime import Runtime
+from rewards_engine.services import cameras as camera_registry
 from rewards_engine.services import (
     consents,
     donors,
@@ -54,6 +56,8 @@ from rewards_engine.services import (
 
 log = logging.getLogger(__name__)
 SUPPORT = Actor(id="support:demo", role="support")
+DEVICE_CLOUD = Actor(id="service:device-cloud", role="service")
+CAMERA_MODELS = ("Cam Outdoor 2", "Doorbell Pro", "Cam Floodlight")
 FILE = "demo_activity.toml"
 VIDEO_TYPE = "video/mp4"
 VERIFIED_AFTER = timedelta(seconds=20)  # the verify-uploads job's interval
@@ -324,9 +328,20 @@ def _donors(
             donors.update_profile(runtime.db, joined, ref.id, changes)
         return ref.id
 
+    def register(account: str, serials: list[str]) -> None:
+        """The device cloud registers the donor's cameras (the program reviews clips
+        from cameras that are not)."""
+        for serial in serials:
+            attestation = sign_development_attestation(
+                runtime.settings, account, serial, rng.choice(CAMERA_MODELS), joined.now()
+            )
+            camera_registry.register(runtime.db, joined, runtime.attestations, DEVICE_CLOUD,
+                                     attestation, via="device_cloud")  # fmt: skip
+
     for heavy in spec.get("heavy", []):
         donor_id = join(heavy["account_id"], None, "public")
         cameras = [f"{heavy['account_id']}-cam-{k}" for k in range(heavy["cameras"])]
+        register(heavy["account_id"], cameras)
         people[donor_id] = _Plan(cameras, tuple(heavy["clips_per_day"]), heavy["days_share"])
     shares = spec["visibility"]
     for n in range(spec["donors"]):
@@ -334,6 +349,7 @@ def _donors(
         visibility = rng.choices(list(shares), weights=list(shares.values()))[0]
         donor_id = join(f"demo-donor-{n:04d}", name, visibility)
         cameras = [f"demo-{n:04d}-cam-{k}" for k in range(rng.randint(*spec["ordinary_cameras"]))]
+        register(f"demo-donor-{n:04d}", cameras)
         people[donor_id] = _Plan(
             cameras,
             tuple(spec["ordinary_clips_per_day"]),

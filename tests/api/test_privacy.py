@@ -148,8 +148,10 @@ def test_each_clip_says_what_it_is_used_for_and_when_it_is_deleted(
     assert seen[capped[0]["clip_id"]][0] != "deleted"  # 730 days for the bounty campaign
     with runtime.db.read() as session:
         gone = session.get(Clip, fresh["clip_id"])
-        assert (gone.camera_id, gone.event_id, gone.perceptual_hash) == ("", "", None)
-        assert gone.video_sha256 != fresh_clip["video_sha256"]  # only a salted hash
+        assert (gone.event_id, gone.perceptual_hash) == ("", None)
+        # only salted hashes: the same video is recognised, the camera's caps still count
+        assert gone.video_sha256 != fresh_clip["video_sha256"]
+        assert gone.camera_id != fresh_clip["camera_id"] and len(gone.camera_id) == 64
         [record] = session.scalars(
             select(AuditRecord).where(AuditRecord.action == "retention.deleted")
         )

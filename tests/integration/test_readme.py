@@ -15,6 +15,7 @@ import pytest
 
 from rewards_engine.runtime import Runtime
 from tests.support import processes
+from tests.support.cameras import register_camera
 from tests.support.factories import CONSENT, PROGRAM
 from tests.support.processes import ROOT, api_nodes
 
@@ -40,6 +41,7 @@ def test_the_readme_walkthrough_runs_as_written(  # type: ignore[no-untyped-def]
     # she stands on the wall.
     ada = donors.ensure_donor(live.db, live.clock, "demo-ada").id
     consents.grant(live.db, live.clock, ada, CONSENT)
+    register_camera(live, "demo-ada", "CAM-ADA")
     moment = live.clock.now() - timedelta(hours=3)
     clip = PlannedClip("ada-1", "package_theft", "CAM-ADA", moment - timedelta(hours=1), 2)
     assert DemoApp(live, PROGRAM, CONSENT, seed=1).donate(ada, moment, [clip]) == 1
@@ -65,5 +67,6 @@ def test_the_readme_walkthrough_runs_as_written(  # type: ignore[no-untyped-def]
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     said = done.stdout.replace(" ", "")
     assert '"status":"verified"' in said and '"intake":"verified"' in said  # checked, paid
+    assert '"outcome":"registered"' in said and '"camera_rule":"registered"' in said
     assert '"status":"fulfilled"' in said  # the gift card came
     assert "Apprentice" in done.stdout or "apprentice" in done.stdout

@@ -7,6 +7,7 @@ import pytest
 
 from rewards_engine.domain.errors import Conflict, InvalidInput
 from rewards_engine.domain.submissions import (
+    CameraRule,
     ClipInput,
     ClipStatus,
     PriorCounts,
@@ -150,6 +151,39 @@ def test_old_footage_waits_for_review_and_counts_against_caps() -> None:
         ("rejected", "camera_cap_reached"),
     ]
     assert decisions[0].cash_cents == 0
+
+
+def test_the_camera_rule_decides_clips_from_cameras_not_registered_to_the_donor() -> None:
+    """registered cameras pass; reject refuses before any cap counts them; review waits
+    after the caps (a full cap still rejects) and counts against them; a duplicate
+    stays a duplicate; every decision names the rule."""
+    mine = PriorCounts(registered_cameras=frozenset({"cam-1"}), owners={f"{9:064x}": 77})
+    sent = [
+        clip(1),
+        clip(2, camera_id="cam-x"),
+        clip(3, camera_id="cam-x"),
+        clip(9, camera_id="cam-x"),
+    ]
+    capped = {"cap_per_camera_per_incident_type": 1}
+    reject = decide(rules(unregistered_cameras=CameraRule.REJECT, **capped), sent, mine, NOW)
+    assert statuses(reject) == [
+        ("accepted", None),
+        ("rejected", "camera_not_registered"),
+        ("rejected", "camera_not_registered"),
+        ("duplicate", "already_received"),
+    ]
+    review = decide(rules(unregistered_cameras=CameraRule.REVIEW, **capped), sent, mine, NOW)
+    assert statuses(review) == [
+        ("accepted", None),
+        ("pending_review", "camera_not_registered"),
+        ("rejected", "camera_cap_reached"),  # the review clip used the camera's cap
+        ("duplicate", "already_received"),
+    ]
+    assert review[1].points == 0
+    allow = decide(rules(**capped), sent, mine, NOW)
+    assert statuses(allow)[:2] == [("accepted", None), ("accepted", None)]
+    assert [d.camera_rule for d in allow] == [CameraRule.REGISTERED] + [CameraRule.ALLOW] * 3
+    assert [d.camera_rule for d in reject][1] == CameraRule.REJECT
 
 
 def test_prior_counts_are_not_changed() -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, case, literal, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -107,6 +107,17 @@ Signal = Callable[[Session, RuleConfig, Scope, HashIndex], list[Finding]]
 
 def _counted() -> ColumnElement[bool]:
     return col(Clip.status).in_(COUNTED)
+
+
+UNREGISTERED = "?unregistered"
+
+
+def camera_as_counted(camera: Any, rule: Any) -> ColumnElement[Any]:
+    """A clip's camera as the camera-counting rules count it: where its campaign
+    reviews cameras not registered to their donor, every such serial is one and the
+    same unverified camera (serials a donor invents do not add cameras); elsewhere, and
+    before the registry, the serial sent."""
+    return case((rule == "review", literal(UNREGISTERED)), else_=camera)
 
 
 def _clip_ids(

@@ -1,18 +1,19 @@
 """Shared identities: one payout destination under several donors, one camera under
-several accounts (every account of a ring flagged, with the whole ring)."""
+several accounts without the registry's word for each, or moving between accounts
+again and again (every account of a ring flagged, with the whole ring)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.db import one_of
 from rewards_engine.domain.fraud import Finding, RuleConfig
-from rewards_engine.models import Clip, Donor
+from rewards_engine.models import Camera, Clip, Donor
 from rewards_engine.services.fraud_signals.base import (
     HashIndex,
     Scope,
@@ -61,15 +62,36 @@ def shared_identity(
                     {"shared_with": others},
                 )
             )
+    return findings + _shared_cameras(session, rule, scope)
+
+
+def _shared_cameras(session: Session, rule: RuleConfig, scope: Scope) -> list[Finding]:
+    """One camera under several accounts, unless each donated from it while it was
+    registered to them (an attested sale or loan); a camera that keeps moving between
+    accounts (``max_moves``), attested or not."""
+    max_moves = int(rule.param("max_moves"))
     cameras = select(col(Clip.camera_id)).group_by(col(Clip.camera_id))
     if not scope.full:
         touched = _new_values(session, scope, col(Clip.camera_id))
         if not touched:
-            return findings
+            return []
         cameras = cameras.where(one_of(session, col(Clip.camera_id), touched))
-    cameras = cameras.having(func.count(distinct(col(Clip.donor_id))) > 1)
+    moving = select(col(Camera.serial)).where(col(Camera.moves) >= max_moves)
+    cameras = cameras.having(
+        or_(
+            func.count(distinct(col(Clip.donor_id))) > 1,
+            col(Clip.camera_id).in_(moving.scalar_subquery()),
+        )
+    )
+    unattested = func.sum(case((col(Clip.camera_rule) == "registered", 0), else_=1))
     rows = session.execute(
-        select(col(Clip.camera_id), col(Clip.donor_id), func.min(col(Clip.id)), func.count())
+        select(
+            col(Clip.camera_id),
+            col(Clip.donor_id),
+            func.min(col(Clip.id)),
+            func.count(),
+            unattested,
+        )
         .where(col(Clip.camera_id).in_(cameras.scalar_subquery()))
         .group_by(col(Clip.camera_id), col(Clip.donor_id))
         .order_by(col(Clip.camera_id), func.min(col(Clip.id)))
@@ -77,6 +99,19 @@ def shared_identity(
     by_camera: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         by_camera[row[0]].append(row)
+    moves: dict[str, int] = {}
+    if by_camera:
+        registry = select(col(Camera.serial), col(Camera.moves))
+        for serial, moved in session.execute(
+            registry.where(one_of(session, col(Camera.serial), list(by_camera)))
+        ):
+            moves[serial] = moved
+    by_camera = {
+        camera: users
+        for camera, users in by_camera.items()
+        if moves.get(camera, 0) >= max_moves or (len(users) > 1 and any(u[4] for u in users))
+    }
+    findings: list[Finding] = []
     members = [(camera, user[1]) for camera, users in by_camera.items() for user in users]
     ids = _clip_ids(
         session,
@@ -92,12 +127,15 @@ def shared_identity(
     for camera, users in by_camera.items():
         ring = [
             {"donor_id": donor_id, "clips": clips, "first_clip_id": first_clip}
-            for _, donor_id, first_clip, clips in users
+            for _, donor_id, first_clip, clips, _ in users
         ]
+        moved = moves.get(camera, 0)
         total = sum(user["clips"] for user in ring)
         for position, user in enumerate(ring):
             sharers = [f"donor {o['donor_id']} ({o['clips']} clips)" for o in ring if o is not user]
-            if position == 0:
+            if not sharers:
+                text = f"camera {camera} donated here ({user['clips']} clips)"
+            elif position == 0:
                 text = f"camera {camera} donated here first ({user['clips']} clips), then under "
             else:
                 first = ring[0]
@@ -105,6 +143,9 @@ def shared_identity(
                     f"camera {camera} donated here ({user['clips']} clips) after donor "
                     f"{first['donor_id']} first; the camera is also under "
                 )
+            text += ", ".join(sharers)
+            if moved >= max_moves:
+                text += f"; registered to one account after another ({moved} moves)"
             findings.append(
                 Finding(
                     rule.code,
@@ -112,7 +153,7 @@ def shared_identity(
                     f"camera:{camera}"[:200],
                     1.0,
                     float(total),
-                    (text + ", ".join(sharers))[:500],
+                    text[:500],
                     {
                         "camera_id": camera,
                         "first_donor_id": ring[0]["donor_id"],
@@ -121,6 +162,7 @@ def shared_identity(
                         "first_clip_id": user["first_clip_id"],
                         "accounts": ring,
                         "total_clips": total,
+                        "moves": moved,
                     },
                     ids[(user["donor_id"], camera)],
                 )

@@ -23,6 +23,7 @@ from rewards_engine.services.fraud_signals.base import (
     _earliest_new,
     _new_values,
     _utc,
+    camera_as_counted,
 )
 
 
@@ -52,7 +53,7 @@ def staging_fanout(session: Session, rule: RuleConfig, scope: Scope, _: HashInde
         select(
             col(Clip.id),
             col(Clip.donor_id),
-            col(Clip.camera_id),
+            camera_as_counted(col(Clip.camera_id), col(Clip.camera_rule)).label("camera_id"),
             col(Clip.event_id),
             col(Clip.recorded_at),
             case(
@@ -147,7 +148,7 @@ def _events_with_too_many_clips(session: Session, rule: RuleConfig, scope: Scope
             one_of(session, col(Clip.event_id), events),
         ]
     clips = func.count()
-    cameras = func.count(distinct(col(Clip.camera_id)))
+    cameras = func.count(distinct(camera_as_counted(col(Clip.camera_id), col(Clip.camera_rule))))
     rows = session.execute(
         select(
             col(Clip.donor_id),

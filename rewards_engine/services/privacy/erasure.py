@@ -10,7 +10,7 @@ import logging
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,7 +57,7 @@ from rewards_engine.models import (
     WallSnapshotEntry,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, video_keys, wall
+from rewards_engine.services import audit, cameras, video_keys, wall
 from rewards_engine.services.installation import erasure_salt
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -287,11 +287,14 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
     session.execute(
         update(FraudFlag).where(col(FraudFlag.donor_id) == donor_id).values(summary=ERASED)
     )
+    held = cameras.serials_held(session, donor_id)
+    counts["cameras"] = cameras.erase_donor_cameras(session, now, donor_id)
     # The audit log keeps that something was done, not to whom: values and free text
-    # go from the records about the donor and their clips, redemptions and payouts.
+    # go from the records about the donor, their cameras, clips, redemptions and payouts.
     counts["audit_records"] = 0
-    owned = {
+    owned: dict[str, Sequence[int | str]] = {
         "donor": [donor_id],
+        "camera": held,
         "clip": session.scalars(select(col(Clip.id)).where(col(Clip.donor_id) == donor_id)).all(),
         "redemption": session.scalars(
             select(col(Redemption.id)).where(col(Redemption.donor_id) == donor_id)
@@ -340,11 +343,12 @@ def scrub_clips(
 ) -> int:
     """Delete what identifies clips (content hashes, camera, event, where their video is
     kept), keeping what they counted and earned. With ``keep_hashes`` the content hash
-    is replaced by a salted hash of it, which the duplicate check still recognises: the
-    same video donated again is not paid twice. The caller deletes the videos themselves
-    (``stored_videos``) once its transaction commits."""
+    and the camera's serial are replaced by salted hashes of them, which the duplicate
+    check and the camera's caps still recognise: the same video donated again is not
+    paid twice, and a camera's cap is not renewed by its owner's erasure. The caller
+    deletes the videos themselves (``stored_videos``) once its transaction commits."""
     rows = session.execute(
-        select(col(Clip.id), col(Clip.video_sha256)).where(
+        select(col(Clip.id), col(Clip.video_sha256), col(Clip.camera_id)).where(
             *where, col(Clip.metadata_deleted_at).is_(None)
         )
     ).all()
@@ -355,8 +359,10 @@ def scrub_clips(
         {
             "clip": clip_id,
             "digest": rules.salted(pepper, sha) if keep_hashes else secrets.token_hex(32),
+            # the camera's caps keep counting the clip; nothing names the camera
+            "camera": rules.salted_camera(pepper, camera) if keep_hashes and camera else "",
         }
-        for clip_id, sha in rows
+        for clip_id, sha, camera in rows
     ]
     table = table_of(Clip)
     session.execute(
@@ -366,7 +372,7 @@ def scrub_clips(
             video_sha256=bindparam("digest"),
             perceptual_hash=None,
             pdq=None,
-            camera_id="",
+            camera_id=bindparam("camera"),
             event_id="",
             metadata_deleted_at=now,
         ),

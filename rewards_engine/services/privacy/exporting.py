@@ -29,7 +29,7 @@ from rewards_engine.models import (
     Redemption,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import ledger, redemptions, videos, wall
+from rewards_engine.services import cameras, ledger, redemptions, videos, wall
 from rewards_engine.services.privacy.usage import usages_of
 
 
@@ -80,6 +80,7 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
                     .order_by(col(ConsentRecord.id))
                 )
             ],
+            "cameras": cameras.export_cameras(session, donor_id),
         }
         yield "{" + json.dumps(head, default=_export_default)[1:-1]
         yield ', "clips": ['
