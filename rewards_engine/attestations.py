@@ -21,6 +21,7 @@ the demo and the walkthrough.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ REQUIRED = ("account_id", "serial", "model", "iat", "exp", "jti", "aud")
 DEVELOPMENT_KEY = "dev-device-cloud-key.pem"
 DEVELOPMENT_KID = "development"
 MAX_FIELD = {"account_id": 128, "serial": 128, "model": 64, "jti": 128}
+SERIAL = re.compile(r"[\x21-\x7e]+")
 
 
 class AttestationRefused(Exception):
@@ -131,6 +133,11 @@ def _checked(claims: dict[str, Any], kid: str, now: datetime) -> Attestation:
                 "attestation_invalid",
             )
         fields[name] = value
+    if not SERIAL.fullmatch(fields["serial"]):  # as a clip's camera_id must be
+        raise AttestationRefused(
+            "the attestation's serial must be printable ASCII without spaces",
+            "attestation_invalid",
+        )
     try:
         issued = datetime.fromtimestamp(int(claims["iat"]), UTC)
         expires = datetime.fromtimestamp(int(claims["exp"]), UTC)

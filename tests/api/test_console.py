@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from rewards_engine.models import AuditRecord, Clip, LedgerTransfer, Redemption
 from rewards_engine.services import ledger
 from tests.conftest import app_for, make_token
+from tests.support.cameras import register_camera
 from tests.support.console import World, build_world, csrf_of, sign_in
 from tests.support.waiting import wait_until
 
@@ -269,6 +271,23 @@ def test_reversing_a_clip_from_the_donor_page(support_client, runtime, world) ->
         assert session.get(Clip, foreign).status == "accepted"
     [record] = audit_rows(runtime, "clip.reverse")
     assert (record.actor_id, record.target_id) == ("support:agent-1", str(clip_id))
+
+
+def test_the_donor_page_shows_each_camera_and_its_moves(
+    support_client, runtime, world, clock
+) -> None:
+    register_camera(runtime, "farm", "SN-PASSED")
+    clock.advance(timedelta(hours=1))
+    register_camera(runtime, "ada", "SN-PASSED")
+    register_camera(runtime, "ada", "SN-OWN")
+    page = support_client.get(f"/console/donors/{world.farm}").text
+    row = re.search(r'<tr data-serial="SN-PASSED">(.*?)</tr>', page, re.S)
+    assert row, page
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row.group(1)))
+    assert f"donor {world.ada}" in text and "moved" in text and "device cloud" in text
+    assert "SN-OWN" not in page  # only the cameras this donor holds or held
+    adas = support_client.get(f"/console/donors/{world.ada}").text
+    assert 'data-serial="SN-OWN"' in adas and 'data-serial="SN-PASSED"' in adas
 
 
 def test_the_fraud_queue_shows_evidence_and_confirming_reverses_the_clips(
