@@ -128,6 +128,9 @@ def _track_requests(app: Flask) -> None:
     @app.after_request
     def finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        if "content_language" in g:  # the answer holds texts written in it
+            response.headers["Content-Language"] = g.content_language
+            response.vary.add("Accept-Language")
         started = g.get("request_started")
         if started is not None:
             log.info(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.notifications import choose_language
 from rewards_engine.runtime import Runtime
 from rewards_engine.services.donors import DonorRef
 from rewards_engine.tokens import Principal, TokenVerifier
@@ -41,3 +42,11 @@ def actor() -> Actor:
     caller = principal()
     name = f"donor:{g.donor.id}" if "donor" in g else caller.actor_id
     return Actor(id=name, role=caller.role.value, request_id=g.get("request_id"))
+
+
+def language() -> str:
+    """The language to write texts in for the calling donor: their saved one, else the
+    request's ``Accept-Language``; the answer says which (``Content-Language``)."""
+    chosen = choose_language(donor().locale, request.headers.get("Accept-Language"))
+    g.content_language = chosen
+    return chosen

@@ -12,6 +12,7 @@ from rewards_engine.services import (
     fraud,
     idempotency,
     medals,
+    notifications,
     payouts,
     privacy,
     uploads,
@@ -73,6 +74,12 @@ def apply_retention(runtime: Runtime) -> JobResult:
     return privacy.apply_retention(runtime)
 
 
+def notify_donors(runtime: Runtime) -> JobResult:
+    fanned = notifications.fan_out(runtime.db, runtime.clock)
+    keep = runtime.settings.notification_retention_days
+    return {**fanned, "purged": notifications.purge_old(runtime.db, runtime.clock, keep)}
+
+
 def verify_uploads(runtime: Runtime) -> JobResult:
     return verification.verify_uploads(runtime).as_dict()
 
@@ -94,6 +101,13 @@ JOBS: list[JobSpec] = [
         expire_claims,
         {"trigger": "interval", "minutes": 10},
         "expire claims whose video did not arrive in time and remove partial uploads",
+    ),
+    JobSpec(
+        "notifications",
+        notify_donors,
+        {"trigger": "interval", "minutes": 1},
+        "notify every donor of broadcasts (a new campaign, a new consent text), a chunk "
+        "at a time; delete notifications older than NOTIFICATION_RETENTION_DAYS",
     ),
     JobSpec(
         "erase-donors",

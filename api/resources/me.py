@@ -48,7 +48,7 @@ class Me(MethodView):
         if not changes:  # no body, {} or a body that is not JSON: a mistake, not a no-op
             raise InvalidInput(
                 "nothing to change: send at least one of display_name, visibility, "
-                "timezone, payout",
+                "timezone, locale, payout",
                 code="nothing_to_change",
                 field="_schema",
             )

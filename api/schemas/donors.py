@@ -24,6 +24,12 @@ class ProfileSchema(ma.Schema):
     visibility = ma.fields.String(required=True, metadata={"enum": VISIBILITIES})
     status = ma.fields.String(required=True, metadata={"enum": ["active", "banned", "erased"]})
     timezone = ma.fields.String(allow_none=True, required=True)
+    locale = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The language texts are written in for you (en, fr); null: "
+                  "the app's Accept-Language decides"},
+    )  # fmt: skip
     consent_version = ma.fields.String(
         allow_none=True, required=True, metadata={"description": "The consent version held"}
     )
@@ -98,6 +104,11 @@ class ProfilePatchSchema(StrictSchema):
         allow_none=True,
         validate=ma.validate.Length(max=64),
         metadata={"description": "IANA time zone, e.g. Europe/Berlin; days count in it"},
+    )
+    locale = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(max=16),
+        metadata={"description": "en or fr (a tag such as fr-CA counts as fr); null clears it"},
     )
     payout = ma.fields.Nested(
         PayoutDestinationSchema,

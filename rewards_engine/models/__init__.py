@@ -10,6 +10,7 @@ from rewards_engine.models.donors import Donor
 from rewards_engine.models.fraud import FraudEvidence, FraudFlag, FraudRule, FraudScanState
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
+from rewards_engine.models.notifications import Notification, NotificationBroadcast
 from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
 from rewards_engine.models.privacy import DataRequest, ErasedSubject, InstallationSecret
 from rewards_engine.models.requests import IdempotencyKey
@@ -44,6 +45,8 @@ __all__ = [
     "MedalAward",
     "MedalDefinition",
     "MedalNotification",
+    "Notification",
+    "NotificationBroadcast",
     "PayoutBatch",
     "PayoutItem",
     "Redemption",

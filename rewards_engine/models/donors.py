@@ -39,6 +39,8 @@ class Donor(SQLModel, table=True):
     visibility: str = Field(default="hidden", max_length=8)
     status: str = Field(default="active", max_length=8)
     timezone: str | None = Field(default=None, max_length=64)
+    # The language texts are shown in (en, fr); None: the app's Accept-Language decides.
+    locale: str | None = Field(default=None, max_length=16)
     # The consent version the donor holds now; None before a grant and after withdrawal.
     consent_version: str | None = Field(default=None, max_length=32)
     # Under a fraud hold: keeps earning, but is not paid nor shown on the public wall.

@@ -15,9 +15,10 @@ from rewards_engine.db import Database, lock_keys, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.campaigns import CAMPAIGN_FIELDS, check_id, validate_campaign
 from rewards_engine.domain.errors import Conflict, NotFound
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import Campaign, CampaignCounter, Clip
 from rewards_engine.pagination import Page, fetch_page
-from rewards_engine.services import audit
+from rewards_engine.services import audit, notifications
 from rewards_engine.services.support import require_reason
 
 
@@ -138,6 +139,8 @@ def save_campaign(
         if campaign is None:
             campaign = Campaign(id=campaign_id, created_at=now, updated_at=now, **merged)
             session.add(campaign)
+            opened = {"campaign_id": campaign_id, "campaign": campaign.name}
+            notifications.broadcast(session, now, Kind.CAMPAIGN_OPENED, opened)
         else:
             if changes.get("currency", campaign.currency) != campaign.currency and session.scalar(
                 select(col(Clip.id)).where(col(Clip.campaign_id) == campaign_id).limit(1)

@@ -16,9 +16,10 @@ from rewards_engine.db import Database, lock_keys, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import ConsentRecord, ConsentVersion, Donor
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit
+from rewards_engine.services import audit, notifications
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,8 @@ def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> C
             published_at=published_at,
         )
         uow.session.add(version)
+        notifications.broadcast(uow.session, now, Kind.CONSENT_CHANGED,
+                                {"version": values["version"]})  # fmt: skip
         audit.record(
             uow.session,
             runtime.clock,

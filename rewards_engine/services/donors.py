@@ -12,8 +12,9 @@ from sqlmodel import col
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention, row_view, table_of
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.errors import InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
+from rewards_engine.domain.notifications import normalise_language
 from rewards_engine.domain.privacy import salted
 from rewards_engine.domain.profiles import (
     Visibility,
@@ -42,6 +43,7 @@ class DonorRef:
     display_name: str | None
     alias: str | None
     consent_version: str | None
+    locale: str | None
 
 
 _REF_COLUMNS = [table_of(Donor).c[name] for name in DonorRef.__dataclass_fields__]
@@ -191,6 +193,7 @@ class ProfileChanges:
     display_name: object = UNSET
     visibility: object = UNSET
     timezone: object = UNSET
+    locale: object = UNSET
     payout: object = UNSET
 
 
@@ -218,6 +221,8 @@ def update_profile(
     if changes.timezone is not UNSET:
         zone = changes.timezone
         values["timezone"] = None if zone is None else validate_timezone(str(zone))
+    if changes.locale is not UNSET:
+        values["locale"] = None if changes.locale is None else _language(str(changes.locale))
     with db.transaction() as uow:
         donor = uow.session.get(Donor, donor_id, with_for_update=True)
         if donor is None:
@@ -235,6 +240,15 @@ def update_profile(
             if payout is not None and not isinstance(payout, PayoutDestination):
                 raise TypeError(f"payout is a PayoutDestination or None, not {type(payout)}")
             _set_payout(uow, clock, actor, donor, payout)
+
+
+def _language(raw: str) -> str:
+    try:
+        return normalise_language(raw)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"texts are written in {exc}", code="unsupported_locale", field="locale"
+        ) from None
 
 
 def _set_payout(
@@ -277,6 +291,7 @@ class DonorView:
     visibility: str
     status: str
     timezone: str | None
+    locale: str | None
     consent_version: str | None
     consent_withdrawn_at: datetime | None
     on_hold: bool

@@ -23,6 +23,7 @@ from rewards_engine.db import Database, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rewards_engine.domain.ledger import POINTS, AccountKind, AccountRef, Leg, TransferKind
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.domain.redemptions import (
     RETURNING,
     RewardKind,
@@ -43,7 +44,7 @@ from rewards_engine.models import (
 )
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.gift_cards import source_for
-from rewards_engine.services import audit, idempotency, ledger
+from rewards_engine.services import audit, idempotency, ledger, notifications
 
 OPEN = [s.value for s in Status if s not in RETURNING]
 
@@ -99,6 +100,9 @@ def _points_legs(donor_id: int, cost: int) -> list[Leg]:
     ]
 
 
+TOLD = {Status.FULFILLED: Kind.REDEMPTION_FULFILLED, Status.SHIPPED: Kind.REDEMPTION_SHIPPED}
+
+
 def _event(
     session: Session,
     now: datetime,
@@ -117,6 +121,14 @@ def _event(
             created_at=now,
         )
     )
+    kind = TOLD.get(Status(redemption.status))
+    if kind is not None:
+        item = session.get(RewardItem, redemption.item_id)
+        data = {"redemption_id": redemption.id, "reward": item.name if item else ""}
+        if kind == Kind.REDEMPTION_SHIPPED:
+            data |= {"carrier": redemption.carrier, "tracking": redemption.tracking_number}
+        notifications.notify(session, now, redemption.donor_id, kind,
+                             f"redemption:{redemption.id}:{redemption.status}", data)  # fmt: skip
 
 
 def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:

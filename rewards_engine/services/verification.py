@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from sqlmodel import col
 
 from rewards_engine.db import changed_rows, retry_on_contention
 from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.domain.submissions import PAID_STATUSES, ClipInput
 from rewards_engine.domain.uploads import (
     MAX_VERIFY_ATTEMPTS,
@@ -45,7 +46,7 @@ from rewards_engine.domain.uploads import (
 from rewards_engine.media import MediaRejected, VideoFacts, analyse
 from rewards_engine.models import Campaign, Clip, ClipClaim, Donor, SubmissionBatch
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import deciding, video_keys
+from rewards_engine.services import deciding, notifications, video_keys
 from rewards_engine.video_crypto import encrypt_stream
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,14 @@ def _decide_batch(
     )
 
 
+def _tell(
+    session: Session, now: datetime, claim: ClipClaim, kind: Kind, data: dict[str, Any]
+) -> None:
+    """The donor learns what became of the video they uploaded."""
+    about = {"claim_id": claim.id, "camera": claim.camera_id, "campaign_id": claim.campaign_id}
+    notifications.notify(session, now, claim.donor_id, kind, f"claim:{claim.id}", about | data)
+
+
 def _decide_batch_once(
     runtime: Runtime,
     items: list[_Taken],
@@ -388,6 +397,7 @@ def _decide_batch_once(
                 continue
             claim.status, claim.reason, claim.decided_at = ClaimStatus.REJECTED.value, reason, now
             claim.lease_until = final_sweep_at(claim.expires_at, now)  # uploads.sweep
+            _tell(session, now, claim, Kind.CLIP_REJECTED, {"reason": reason})
             refused[reason] += 1
             deletions += [claim.storage_key, sealed_key(claim.storage_key)]
         if good:
@@ -414,6 +424,9 @@ def _decide_batch_once(
                     now,
                 )
                 claim.lease_until = final_sweep_at(claim.expires_at, now)
+                _tell(session, now, claim, Kind.CLIP_VERIFIED,
+                      {"clip_id": result.clip_id, "status": result.status,
+                       "reason": result.reason})  # fmt: skip
                 outcome[result.status] += 1
                 deletions.append(claim.storage_key)  # the sealed copy is what is kept
                 if result.status not in _KEPT:

@@ -19,8 +19,9 @@ from rewards_engine.db import UnitOfWork, insert, table_of
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import POINTS, AccountKind, TransferKind, issue
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import Clip, MedalAward, MedalNotification
-from rewards_engine.services import ledger
+from rewards_engine.services import ledger, notifications
 from rewards_engine.services.medals._common import (
     donor_tallies,
     end_of_day,
@@ -130,6 +131,18 @@ def grant_all(
         .returning(notes.c.id, notes.c.donor_id)
     ).all()
     note_of = {donor: note_id for note_id, donor in created}
+    notifications.notify_many(
+        session,
+        now,
+        [
+            (donor, Kind.MEDAL_AWARDED, f"medals:{note_of[donor]}", {
+                "medals": [g.definition.name for g, _, _ in items],
+                "codes": [g.definition.code for g, _, _ in items],
+                "count": len(items),
+            })
+            for donor, items in per_donor.items()
+        ],
+    )  # fmt: skip
     session.execute(
         table.update()
         .where(table.c.id == bindparam("award"))

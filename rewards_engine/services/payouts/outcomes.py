@@ -19,11 +19,12 @@ from rewards_engine.db import one_of
 from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferKind
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.domain.payouts import ItemStatus
 from rewards_engine.models import PayoutBatch, PayoutItem
 from rewards_engine.providers.payouts import ItemOutcome, Submitted
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import ledger
+from rewards_engine.services import ledger, notifications
 from rewards_engine.services.payouts.destinations import SYSTEM
 
 
@@ -168,6 +169,7 @@ def apply_outcomes(
             item.provider_item_id = outcome.provider_item_id
         if rules.late_move(before, item.error, outcome.status):
             if _available(session, item) >= item.amount_cents:
+                _tell(session, now, item, outcome.status)
                 item.status, item.error = outcome.status.value, None
                 item.provider_status, item.updated_at, item.settled_at = (
                     outcome.provider_status, now, now,
@@ -183,6 +185,7 @@ def apply_outcomes(
         if not rules.accepts(before, outcome.status):
             continue
         move = rules.ledger_move(before, outcome.status)
+        _tell(session, now, item, outcome.status)
         item.status = outcome.status.value
         item.provider_status = outcome.provider_status
         item.error = outcome.error
@@ -193,6 +196,24 @@ def apply_outcomes(
             transfers.append(_money(item, move, outcome))
     ledger.post_many(session, now=now, actor=actor, transfers=transfers)
     return settled
+
+
+TOLD = {
+    ItemStatus.SUCCEEDED: Kind.PAYOUT_SENT,
+    ItemStatus.FAILED: Kind.PAYOUT_FAILED,
+    ItemStatus.RETURNED: Kind.PAYOUT_RETURNED,
+}
+
+
+def _tell(session: Session, now: datetime, item: PayoutItem, status: ItemStatus) -> None:
+    """The donor learns that a payment went out, failed or came back (once per item and
+    outcome, however often the provider reports it)."""
+    kind = TOLD.get(status)
+    if kind is not None:
+        data = {"payout_item_id": item.id, "amount_cents": item.amount_cents,
+                "currency": item.currency}  # fmt: skip
+        notifications.notify(session, now, item.donor_id, kind,
+                             f"payout-item:{item.id}:{status.value}", data)  # fmt: skip
 
 
 def _available(session: Session, item: PayoutItem) -> int:

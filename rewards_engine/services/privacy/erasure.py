@@ -51,6 +51,7 @@ from rewards_engine.models import (
     IdempotencyKey,
     MedalAward,
     MedalNotification,
+    Notification,
     PayoutItem,
     Redemption,
     RedemptionEvent,
@@ -279,6 +280,9 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
         session, delete(MedalAward).where(col(MedalAward.donor_id) == donor_id)
     )
     session.execute(delete(MedalNotification).where(col(MedalNotification.donor_id) == donor_id))
+    counts["notifications"] = changed_rows(
+        session, delete(Notification).where(col(Notification.donor_id) == donor_id)
+    )
     counts["archived_wall_entries"] = changed_rows(
         session, delete(WallSnapshotEntry).where(col(WallSnapshotEntry.donor_id) == donor_id)
     )

@@ -25,6 +25,7 @@ from rewards_engine.models import (
     LedgerTransfer,
     MedalAward,
     MedalNotification,
+    Notification,
     PayoutItem,
     Redemption,
 )
@@ -81,6 +82,14 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
                 )
             ],
             "cameras": cameras.export_cameras(session, donor_id),
+            "notifications": [
+                _dump(n, without=("donor_id", "key"))
+                for n in session.scalars(
+                    select(Notification)
+                    .where(col(Notification.donor_id) == donor_id)
+                    .order_by(col(Notification.id))
+                )
+            ],
         }
         yield "{" + json.dumps(head, default=_export_default)[1:-1]
         yield ', "clips": ['

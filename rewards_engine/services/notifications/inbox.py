@@ -1,0 +1,178 @@
+"""Writing notifications (inside the caller's transaction) and the donor's inbox."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from rewards_engine.clock import Clock
+from rewards_engine.db import Database, changed_rows, insert, table_of
+from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.notifications import Kind, render
+from rewards_engine.models import Notification
+from rewards_engine.pagination import Page, fetch_page
+
+PURGE_CHUNK = 5_000
+
+
+def notify(
+    session: Session, now: datetime, donor_id: int, kind: Kind, key: str, data: Mapping[str, Any]
+) -> None:
+    """Notify the donor, in the caller's transaction: it commits with the event, or not
+    at all. ``key`` names the event (``redemption:12:shipped``): the same key again for
+    the same donor is ignored, so a retried event never notifies twice."""
+    notify_many(session, now, [(donor_id, kind, key, data)])
+
+
+def notify_many(
+    session: Session,
+    now: datetime,
+    rows: Iterable[tuple[int, Kind, str, Mapping[str, Any]]],
+) -> int:
+    values = [
+        {"donor_id": donor, "kind": kind.value, "key": key[:200], "data": dict(data),
+         "created_at": now}
+        for donor, kind, key, data in rows
+    ]  # fmt: skip
+    if not values:
+        return 0
+    statement = insert(session, table_of(Notification)).values(values)
+    done = session.execute(
+        statement.on_conflict_do_nothing(index_elements=["donor_id", "key"]).returning(
+            table_of(Notification).c.id
+        )
+    )
+    return len(done.all())
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    id: int
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+
+
+@functools.cache
+def _texts(path: Path) -> dict[str, dict[str, Any]]:
+    with path.open("rb") as file:
+        return tomllib.load(file)
+
+
+def texts(fixtures_dir: Path) -> dict[str, dict[str, Any]]:
+    """The notification texts of fixtures/notifications.toml, read once per process."""
+    return _texts(fixtures_dir / "notifications.toml")
+
+
+def _view(row: Notification, language: str, fixtures_dir: Path) -> NotificationView:
+    title, body = render(texts(fixtures_dir), language, row.kind, row.data)
+    return NotificationView(row.id, row.kind, title, body, row.data, row.created_at, row.read_at)
+
+
+def list_notifications(
+    db: Database,
+    donor_id: int,
+    language: str,
+    fixtures_dir: Path,
+    *,
+    limit: int,
+    cursor: str | None,
+    unread: bool = False,
+) -> Page[NotificationView]:
+    """The donor's notifications, newest first, in ``language``."""
+    query = select(Notification).where(col(Notification.donor_id) == donor_id)
+    if unread:
+        query = query.where(col(Notification.read_at).is_(None))
+    with db.read() as session:
+        page = fetch_page(
+            session,
+            query,
+            kind="notifications",
+            columns=[col(Notification.id)],
+            types=[int],
+            limit=limit,
+            cursor=cursor,
+        )
+        return page.map(lambda row: _view(row, language, fixtures_dir))
+
+
+def unread_count(db: Database, donor_id: int) -> int:
+    with db.read() as session:
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    col(Notification.donor_id) == donor_id, col(Notification.read_at).is_(None)
+                )
+            )
+            or 0
+        )
+
+
+def mark_read(
+    db: Database, clock: Clock, donor_id: int, notification_id: int, language: str,
+    fixtures_dir: Path,
+) -> NotificationView:  # fmt: skip
+    """Mark one read (again: it keeps its first read time); another donor's is 404."""
+    with db.transaction() as uow:
+        row = uow.session.get(Notification, notification_id)
+        if row is None or row.donor_id != donor_id:
+            raise NotFound(f"no notification {notification_id}", code="notification_not_found")
+        if row.read_at is None:
+            row.read_at = clock.now()
+        return _view(row, language, fixtures_dir)
+
+
+def mark_all_read(db: Database, clock: Clock, donor_id: int, up_to_id: int | None) -> int:
+    """Mark every unread one read, or those up to ``up_to_id`` (the newest the app
+    showed: one arriving meanwhile stays unread). Returns how many changed."""
+    condition = [col(Notification.donor_id) == donor_id, col(Notification.read_at).is_(None)]
+    if up_to_id is not None:
+        condition.append(col(Notification.id) <= up_to_id)
+    with db.transaction() as uow:
+        return changed_rows(
+            uow.session, update(Notification).where(*condition).values(read_at=clock.now())
+        )
+
+
+def delete_notification(db: Database, donor_id: int, notification_id: int) -> None:
+    with db.transaction() as uow:
+        gone = changed_rows(
+            uow.session,
+            delete(Notification).where(
+                col(Notification.id) == notification_id, col(Notification.donor_id) == donor_id
+            ),
+        )
+    if not gone:
+        raise NotFound(f"no notification {notification_id}", code="notification_not_found")
+
+
+def purge_old(db: Database, clock: Clock, keep_days: int) -> int:
+    """Delete notifications older than ``keep_days``, a chunk per transaction."""
+    before = clock.now() - timedelta(days=keep_days)
+    purged = 0
+    while True:
+        with db.transaction() as uow:
+            ids = list(
+                uow.session.scalars(
+                    select(col(Notification.id))
+                    .where(col(Notification.created_at) < before)
+                    .limit(PURGE_CHUNK)
+                )
+            )
+            if ids:
+                uow.session.execute(delete(Notification).where(col(Notification.id).in_(ids)))
+        purged += len(ids)
+        if len(ids) < PURGE_CHUNK:
+            return purged
