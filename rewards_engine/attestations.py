@@ -12,6 +12,8 @@ Claims: ``account_id``, ``serial``, ``model``, ``iat``, ``exp``, ``jti`` (each
 attestation's id: the registry remembers it, so a replayed one is recognised), and
 ``aud`` (``DEVICE_ATTESTATION_AUDIENCE``); ``iss`` when ``DEVICE_ATTESTATION_ISSUER`` is
 set. An attestation lives at most a day: it is a fresh statement, not a credential.
+Times (``iat``, ``exp``, and ``nbf`` when present) are JSON numbers, checked against the
+engine's clock; ``exp`` comes after ``iat``.
 
 In development, without keys, the engine makes a device-cloud key of its own (kept in
 the instance folder) so that ``rewards-engine attest-camera`` can sign attestations for
@@ -108,7 +110,12 @@ class AttestationVerifier:
                 algorithms=[key.algorithm_name],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": list(REQUIRED), "verify_exp": False, "verify_iat": False},
+                options={
+                    "require": list(REQUIRED),
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,  # checked against the engine's clock, below
+                },
             )
         except jwt.InvalidSignatureError:
             raise AttestationRefused(
@@ -138,15 +145,17 @@ def _checked(claims: dict[str, Any], kid: str, now: datetime) -> Attestation:
             "the attestation's serial must be printable ASCII without spaces",
             "attestation_invalid",
         )
-    try:
-        issued = datetime.fromtimestamp(int(claims["iat"]), UTC)
-        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        raise AttestationRefused("iat and exp must be times", "attestation_invalid") from None
+    issued, expires = _time(claims, "iat"), _time(claims, "exp")
     if expires <= now - LEEWAY:
         raise AttestationRefused("the attestation has expired", "attestation_expired")
+    if expires <= issued:
+        raise AttestationRefused(
+            "the attestation expires before it is issued", "attestation_invalid"
+        )
     if issued > now + LEEWAY:
         raise AttestationRefused("the attestation is issued in the future", "attestation_invalid")
+    if "nbf" in claims and _time(claims, "nbf") > now + LEEWAY:
+        raise AttestationRefused("the attestation is not valid yet (nbf)", "attestation_invalid")
     if expires - issued > MAX_LIFETIME:
         raise AttestationRefused("an attestation may live a day at most", "attestation_invalid")
     return Attestation(
@@ -158,6 +167,21 @@ def _checked(claims: dict[str, Any], kid: str, now: datetime) -> Attestation:
         token_id=fields["jti"],
         key_id=kid,
     )
+
+
+def _time(claims: dict[str, Any], name: str) -> datetime:
+    """A NumericDate claim: a JSON number of seconds (not text, not true or false)."""
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AttestationRefused(
+            f"the attestation's {name} must be a number of seconds", "attestation_invalid"
+        )
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise AttestationRefused(
+            f"the attestation's {name} is not a time", "attestation_invalid"
+        ) from None
 
 
 def verifier_for(settings: Settings) -> AttestationVerifier | None:

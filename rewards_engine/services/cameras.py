@@ -112,22 +112,46 @@ def _record(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
-        lock_keys(session, "camera", {attestation.serial})
+        # The serial's lock makes registrations of one camera take turns; the jti's makes
+        # two cameras attested under one jti take turns (its unique index would otherwise
+        # fail one of them). One call, so every registration takes them in one order; a
+        # serial has no NUL, so the jti's key is no serial's.
+        lock_keys(session, "camera", {attestation.serial, f"\0jti\0{attestation.token_id}"})
+        camera = session.scalars(
+            select(Camera).where(col(Camera.serial) == attestation.serial)
+        ).first()
+        # The donors' rows, the new holder's and the one it moves from, so that neither
+        # is erased under the registration (an erasure locks its donor's row first):
+        # an erased holder is no donor (404), an erased previous one is no one's.
+        holders = {donor_id} | ({camera.donor_id} - {None} if camera is not None else set())
+        locked = {
+            donor.id: donor
+            for donor in session.scalars(
+                select(Donor)
+                .where(col(Donor.id).in_(holders))
+                .order_by(col(Donor.id))
+                .with_for_update(read=True)
+            )
+        }
+        if camera is not None:
+            session.refresh(camera)  # an erasure that committed meanwhile let it go
+        holder = locked.get(donor_id)
+        if holder is None or holder.status == "erased":
+            raise NotFound(
+                f"no donor with account {attestation.account_id!r}", code="donor_not_found"
+            )
         used = session.scalars(
             select(CameraRegistration).where(
                 col(CameraRegistration.token_id) == attestation.token_id
             )
         ).first()
         if used is not None:
-            if used.ended_at is None and used.donor_id == donor_id:
+            if _answered_by(used, camera, donor_id, attestation):
                 return "unchanged"  # the app's retry: answered as the first time
             raise Conflict(
                 "this attestation was already used; ask the device cloud for a new one",
                 code="attestation_replayed",
             )
-        camera = session.scalars(
-            select(Camera).where(col(Camera.serial) == attestation.serial)
-        ).first()
         if camera is not None and attestation.issued_at <= camera.attested_at:
             raise Conflict("a newer attestation registers this camera", code="attestation_stale")
         previous = None if camera is None else camera.donor_id
@@ -171,6 +195,23 @@ def _record(
             reason=f"attestation {attestation.token_id} (key {attestation.key_id})",
         )
     return outcome
+
+
+def _answered_by(
+    used: CameraRegistration, camera: Camera | None, donor_id: int, attestation: Attestation
+) -> bool:
+    """Whether the registration made with this jti, still in force, is this very
+    attestation's (a retry): the same jti for another camera, account, model, key or
+    issue time is another attestation reusing it, a replay."""
+    return (
+        used.ended_at is None
+        and camera is not None
+        and used.camera_id == camera.id
+        and used.donor_id == donor_id
+        and used.model == attestation.model
+        and used.key_id == attestation.key_id
+        and used.issued_at == attestation.issued_at
+    )
 
 
 def _end_current(session: Session, camera_id: int, now: datetime, how: str) -> None:
