@@ -12,11 +12,12 @@ from api import context
 from api.auth import auth_required
 from api.schemas.common import PageArgs, page_of
 from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
+from api.schemas.home import HomeSchema
 from api.schemas.ledger import LedgerEntrySchema
 from api.schemas.privacy import DataRequestSchema
 from rewards_engine.domain.errors import InvalidInput
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import consents, donors, ledger, payouts, privacy, wall
+from rewards_engine.services import consents, donors, home, ledger, payouts, privacy, wall
 
 blp = Blueprint("me", __name__, description="The calling donor's profile, balances and ledger")
 
@@ -70,6 +71,16 @@ def _profile() -> donors.Profile:
     donor_id = context.donor().id
     profile = donors.get_profile(runtime.db, donor_id)
     return replace(profile, all_time_rank=wall.all_time_rank(runtime, donor_id))
+
+
+@blp.route("/me/home")
+class MyHome(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.response(200, HomeSchema)
+    def get(self) -> Any:
+        """The home screen in one call: balances, all-time standing, the next medal and
+        its progress, the unread count and the open campaigns"""
+        return home.home(context.runtime(), context.donor())
 
 
 @blp.route("/me/ledger")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -82,6 +82,21 @@ def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[Camp
             limit=limit,
             cursor=cursor,
         ).map(lambda row: row_view(CampaignView, row))
+
+
+def open_campaigns(db: Database, now: datetime, limit: int = 20) -> list[CampaignView]:
+    """The campaigns taking clips now, the newest first."""
+    with db.read() as session:
+        rows = session.scalars(
+            select(Campaign)
+            .where(
+                col(Campaign.starts_at) <= now,
+                or_(col(Campaign.ends_at).is_(None), col(Campaign.ends_at) > now),
+            )
+            .order_by(col(Campaign.starts_at).desc(), col(Campaign.id))
+            .limit(limit)
+        )
+        return [row_view(CampaignView, row) for row in rows]
 
 
 def get_campaign(db: Database, campaign_id: str) -> CampaignDetail:

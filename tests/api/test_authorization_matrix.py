@@ -76,6 +76,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/intake/clips"): SERVICE,
     ("POST", "/v1/intake/cameras"): SERVICE,
     ("GET", "/v1/me/cameras"): DONOR,
+    ("GET", "/v1/me/home"): DONOR,
     ("GET", "/v1/me/notifications"): DONOR,
     ("GET", "/v1/me/notifications/unread-count"): DONOR,
     ("POST", "/v1/me/notifications/read-all"): DONOR,
