@@ -98,6 +98,64 @@ class StripeSettings:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    """Push to phones (docs/push.md): FCM, APNs, or neither (push off; the inbox works)."""
+
+    fcm_service_account_file: str | None = None  # its JSON names the project and token URI
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    apns_key_file: str | None = None  # the .p8 signing key (ES256)
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = None  # the app's bundle id
+    apns_endpoint: str = "https://api.push.apple.com"
+    daily_cap: int = 10  # pushes a donor gets a day (their local day); 0: no cap
+    quiet_hours: str = "22:00-08:00"  # local, for donors who set none; "off": none
+    stale_hours: int = 12  # older notifications are not pushed (they stay in the inbox)
+    max_attempts: int = 5
+    batch: int = 200  # deliveries one run takes
+    lease_s: int = 60  # a killed run's deliveries are taken again after this
+    timeout_s: float = 10.0
+
+    @property
+    def fcm_configured(self) -> bool:
+        return bool(self.fcm_service_account_file)
+
+    @property
+    def apns_configured(self) -> bool:
+        return bool(self.apns_key_file and self.apns_key_id and self.apns_team_id)
+
+    @property
+    def configured(self) -> bool:
+        return self.fcm_configured or self.apns_configured
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PushSettings:
+        from rewards_engine.domain.push import parse_quiet_hours
+
+        default = cls()
+        try:
+            parse_quiet_hours(env.get("PUSH_QUIET_HOURS", default.quiet_hours))
+        except ValueError as exc:
+            raise ConfigError(f"PUSH_QUIET_HOURS must be HH:MM-HH:MM or off: {exc}") from exc
+        return cls(
+            fcm_service_account_file=env.get("FCM_SERVICE_ACCOUNT_FILE") or None,
+            fcm_endpoint=(env.get("FCM_ENDPOINT") or default.fcm_endpoint).rstrip("/"),
+            apns_key_file=env.get("APNS_KEY_FILE") or None,
+            apns_key_id=env.get("APNS_KEY_ID") or None,
+            apns_team_id=env.get("APNS_TEAM_ID") or None,
+            apns_topic=env.get("APNS_TOPIC") or None,
+            apns_endpoint=(env.get("APNS_ENDPOINT") or default.apns_endpoint).rstrip("/"),
+            daily_cap=max(_int(env, "PUSH_DAILY_CAP", default.daily_cap), 0),
+            quiet_hours=env.get("PUSH_QUIET_HOURS", default.quiet_hours),
+            stale_hours=max(_int(env, "PUSH_STALE_HOURS", default.stale_hours), 1),
+            max_attempts=max(_int(env, "PUSH_MAX_ATTEMPTS", default.max_attempts), 1),
+            batch=max(_int(env, "PUSH_BATCH", default.batch), 1),
+            lease_s=max(_int(env, "PUSH_LEASE_S", default.lease_s), 15),
+            timeout_s=float(max(_int(env, "PUSH_TIMEOUT_S", 10), 1)),
+        )
+
+
+@dataclass(frozen=True)
 class RateLimits:
     """Requests a minute; 0 turns a limit off (``RATE_LIMITS=off`` turns all off)."""
 
@@ -166,6 +224,7 @@ class Settings:
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    push: PushSettings = field(default_factory=PushSettings)
 
     @classmethod
     def from_env(
@@ -242,6 +301,7 @@ class Settings:
                 verify_batch=max(_int(env, "VERIFY_BATCH", 20), 1),
                 verify_lease_s=max(_int(env, "VERIFY_LEASE_S", 600), 30),
             ),
+            push=PushSettings.from_env(env),
         )
         if "tokens" in needs or settings.is_development:
             settings = settings.with_jwt_defaults()

@@ -15,6 +15,7 @@ from rewards_engine.services import (
     notifications,
     payouts,
     privacy,
+    push,
     uploads,
     verification,
     vesting,
@@ -80,6 +81,10 @@ def notify_donors(runtime: Runtime) -> JobResult:
     return {**fanned, "purged": notifications.purge_old(runtime.db, runtime.clock, keep)}
 
 
+def push_notifications(runtime: Runtime) -> JobResult:
+    return push.run(runtime).as_dict()
+
+
 def verify_uploads(runtime: Runtime) -> JobResult:
     return verification.verify_uploads(runtime).as_dict()
 
@@ -108,6 +113,13 @@ JOBS: list[JobSpec] = [
         {"trigger": "interval", "minutes": 1},
         "notify every donor of broadcasts (a new campaign, a new consent text), a chunk "
         "at a time; delete notifications older than NOTIFICATION_RETENTION_DAYS",
+    ),
+    JobSpec(
+        "push",
+        push_notifications,
+        {"trigger": "interval", "seconds": 15},
+        "send new notifications to the donors' phones (FCM, APNs) and retry the due ones; "
+        "off when neither is configured",
     ),
     JobSpec(
         "erase-donors",

@@ -13,6 +13,7 @@ from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotif
 from rewards_engine.models.notifications import Notification, NotificationBroadcast
 from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
 from rewards_engine.models.privacy import DataRequest, ErasedSubject, InstallationSecret
+from rewards_engine.models.push import PushDelivery, PushDevice, PushPreferences
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
 from rewards_engine.models.uploads import ClipClaim, DonorVideoKey
@@ -49,6 +50,9 @@ __all__ = [
     "NotificationBroadcast",
     "PayoutBatch",
     "PayoutItem",
+    "PushDelivery",
+    "PushDevice",
+    "PushPreferences",
     "Redemption",
     "RedemptionEvent",
     "RewardItem",

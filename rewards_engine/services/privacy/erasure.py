@@ -58,7 +58,7 @@ from rewards_engine.models import (
     WallSnapshotEntry,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, cameras, video_keys, wall
+from rewards_engine.services import audit, cameras, push, video_keys, wall
 from rewards_engine.services.installation import erasure_salt
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -283,6 +283,7 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
     counts["notifications"] = changed_rows(
         session, delete(Notification).where(col(Notification.donor_id) == donor_id)
     )
+    counts.update(push.erase_donor_push(session, donor_id))  # devices (tokens), deliveries
     counts["archived_wall_entries"] = changed_rows(
         session, delete(WallSnapshotEntry).where(col(WallSnapshotEntry.donor_id) == donor_id)
     )

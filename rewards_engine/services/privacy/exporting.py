@@ -30,7 +30,7 @@ from rewards_engine.models import (
     Redemption,
 )
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import cameras, ledger, redemptions, videos, wall
+from rewards_engine.services import cameras, ledger, push, redemptions, videos, wall
 from rewards_engine.services.privacy.usage import usages_of
 
 
@@ -82,6 +82,7 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
                 )
             ],
             "cameras": cameras.export_cameras(session, donor_id),
+            "push_devices": push.export_devices(session, donor_id),  # never the tokens
             "notifications": [
                 _dump(n, without=("donor_id", "key"))
                 for n in session.scalars(
