@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -26,12 +27,14 @@ from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import Clock
 from rewards_engine.config import Settings
 from rewards_engine.logs import configure_logging
+from rewards_engine.services.medals.art import ART_FOLDER
 from rewards_engine.tokens import TokenVerifier
 
 log = logging.getLogger("api.requests")
 
 API_VERSION = "1.0.0"
 DOCS_ASSETS = "/docs/assets/"
+ART_MAX_AGE = 365 * 24 * 3600  # a year: the URLs change with the art
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     register_error_handlers(app)
     RequestMetrics().init_app(app)
     _serve_docs_assets(app)
+    _serve_medal_art(app, settings.fixtures_dir / ART_FOLDER)
     _track_requests(app)
     register_request_guards(app)  # after the request id is set, before any route parses
     app.before_request(redis_budget.open_budget)
@@ -103,6 +107,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     register_blueprints(api)
     console.register(app, runtime.settings)
     return app
+
+
+def _serve_medal_art(app: Flask, folder: Path) -> None:
+    """The medal art (fixtures/medal-art), cached by clients for a year: its URLs carry
+    the art's hash (``?v=``), so new art is a new URL."""
+    from flask import send_from_directory
+
+    def art(name: str) -> Any:
+        response = send_from_directory(folder, name, max_age=ART_MAX_AGE)
+        response.headers["Cache-Control"] = f"public, max-age={ART_MAX_AGE}, immutable"
+        return response
+
+    app.add_url_rule("/static/medals/<name>", "medal_art", art)
 
 
 def _serve_docs_assets(app: Flask) -> None:

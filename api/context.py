@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.notifications import choose_language
+from rewards_engine.domain.languages import choose_language
 from rewards_engine.runtime import Runtime
 from rewards_engine.services.donors import DonorRef
 from rewards_engine.tokens import Principal, TokenVerifier
@@ -45,8 +45,10 @@ def actor() -> Actor:
 
 
 def language() -> str:
-    """The language to write texts in for the calling donor: their saved one, else the
-    request's ``Accept-Language``; the answer says which (``Content-Language``)."""
-    chosen = choose_language(donor().locale, request.headers.get("Accept-Language"))
+    """The language to write texts in: the calling donor's saved one, else the
+    request's ``Accept-Language`` (a public call has only that); the answer says which
+    (``Content-Language``)."""
+    saved = g.donor.locale if "donor" in g else None
+    chosen = choose_language(saved, request.headers.get("Accept-Language"))
     g.content_language = chosen
     return chosen

@@ -210,6 +210,7 @@ class Settings:
     payout_cooling_off_hours: int = 72
     payout_id_prefix: str = "rewards"
     notification_retention_days: int = 90
+    medal_art_base_url: str = ""  # a CDN holding fixtures/medal-art; default: served here
     erasure_keeps_hashes: bool = True  # keep salted content hashes: erased clips are not paid twice
     fixtures_dir: Path = PROJECT_ROOT / "fixtures"
     host: str = "127.0.0.1"
@@ -269,6 +270,7 @@ class Settings:
             payout_id_prefix=env.get("PAYOUT_ID_PREFIX") or "rewards",
             erasure_keeps_hashes=_bool(env, "ERASURE_KEEP_HASHES", True),
             notification_retention_days=max(_int(env, "NOTIFICATION_RETENTION_DAYS", 90), 1),
+            medal_art_base_url=env.get("MEDAL_ART_BASE_URL") or "",
             fixtures_dir=Path(env.get("FIXTURES_DIR") or PROJECT_ROOT / "fixtures"),
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),

@@ -49,6 +49,10 @@ def medals_evaluate(runtime: Runtime) -> JobResult:
     return medals.evaluate_scheduled(runtime.db, runtime.clock).as_dict()
 
 
+def medal_rarity(runtime: Runtime) -> JobResult:
+    return medals.refresh_rarity(runtime.db, runtime.clock)
+
+
 def payout_batch(runtime: Runtime) -> JobResult:
     created = payouts.create_batches(runtime).as_dict()
     sent = payouts.submit_pending(runtime).as_dict()
@@ -162,6 +166,12 @@ JOBS: list[JobSpec] = [
         medals_evaluate,
         {"trigger": "cron", "minute": 20},
         "streaks, placements of closed periods, campaign goals, provisional awards",
+    ),
+    JobSpec(
+        "medal-rarity",
+        medal_rarity,
+        {"trigger": "cron", "minute": 35},
+        "count the share of active donors holding each medal (the medal screen's rarity)",
     ),
     JobSpec(
         "wall-drain",

@@ -87,7 +87,13 @@ def donor(donor_id: int) -> Any:
         days=days,
         clips=clip_page,
         entries=entries,
-        medals=[m for m in medals.donor_medals(db, runtime.clock, donor_id) if m.awards],
+        medals=[
+            m
+            for m in medals.donor_medals(
+                db, runtime.clock, donor_id, medals.medal_display(runtime.settings)
+            )
+            if m.awards
+        ],
         flags=flags,
         redemptions=orders,
         cameras=held,

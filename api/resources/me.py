@@ -80,7 +80,7 @@ class MyHome(MethodView):
     def get(self) -> Any:
         """The home screen in one call: balances, all-time standing, the next medal and
         its progress, the unread count and the open campaigns"""
-        return home.home(context.runtime(), context.donor())
+        return home.home(context.runtime(), context.donor(), context.language())
 
 
 @blp.route("/me/ledger")

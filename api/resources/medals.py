@@ -30,12 +30,15 @@ class MyMedals(MethodView):
     @blp.etag
     @blp.response(200, MedalScreenSchema)
     def get(self) -> Any:
-        """Every medal: those earned (when, version, evidence, revoked or not) and the
-        progress toward the others, with recent notifications; one call, one screen"""
+        """Every medal in display order, in your language: those earned (when, version,
+        evidence, revoked or not) and the progress toward the others, their art and
+        rarity (secret ones are placeholders until earned), with recent notifications;
+        one call, one screen"""
         runtime = context.runtime()
         donor_id = context.donor().id
+        display = medals.medal_display(runtime.settings, context.language())
         return {
-            "medals": medals.donor_medals(runtime.db, runtime.clock, donor_id),
+            "medals": medals.donor_medals(runtime.db, runtime.clock, donor_id, display),
             "notifications": medals.notifications(runtime.db, donor_id),
         }
 

@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from rewards_engine.domain.ids import INT32_MAX, INT64_MAX
+from rewards_engine.domain.languages import DEFAULT_LANGUAGE, LANGUAGES, MAX_TEXT
 from rewards_engine.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from rewards_engine.services.support import REASON_MAX, REASON_MIN
 
@@ -15,6 +16,22 @@ REASON = ma.fields.String(
     validate=ma.validate.Length(min=REASON_MIN, max=REASON_MAX),
     metadata={"description": "Why: kept in the audit log and shown in the ledger"},
 )
+
+
+def translations_field(*fields: str) -> ma.fields.Dict:
+    """Other languages' texts: ``{"fr": {"name": "..."}}`` (English is in the fields)."""
+    others = [language for language in LANGUAGES if language != DEFAULT_LANGUAGE]
+    return ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(others)),
+        values=ma.fields.Dict(
+            keys=ma.fields.String(validate=ma.validate.OneOf(fields)),
+            values=ma.fields.String(validate=ma.validate.Length(max=MAX_TEXT)),
+        ),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": f"Texts in {', '.join(others)}: "
+                  f"{{language: {{{', '.join(fields)}}}}}; a missing one falls back to English"},
+    )  # fmt: skip
 
 
 def in_int32(minimum: int = 0) -> ma.validate.Range:

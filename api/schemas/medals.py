@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema, in_column
+from api.schemas.common import REASON, StrictSchema, in_column, translations_field
 
 
 class AwardSchema(ma.Schema):
@@ -49,6 +49,23 @@ class MedalSchema(ma.Schema):
     held = ma.fields.Boolean(required=True, metadata={"description": "An award not revoked"})
     awards = ma.fields.List(ma.fields.Nested(AwardSchema), required=True)
     progress = ma.fields.Nested(ProgressSchema, allow_none=True, required=True)
+    category = ma.fields.String(required=True, metadata={"description": "Groups the screen"})
+    sort_order = ma.fields.Integer(required=True, metadata={"description": "Display order"})
+    icon_url = ma.fields.String(required=True, metadata={"description": "The earned art (SVG)"})
+    icon_locked_url = ma.fields.String(
+        required=True, metadata={"description": "The art while not earned"}
+    )
+    rarity = ma.fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Share of active donors holding it (0 to 1); null before "
+                  "the medal-rarity job has counted"},
+    )  # fmt: skip
+    secret = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "A secret medal not earned yet: a placeholder (its name, "
+                  "description and rule are revealed once earned)"},
+    )  # fmt: skip
 
     @ma.pre_dump
     def flatten(self, view: Any, **_: Any) -> dict[str, Any]:
@@ -60,11 +77,17 @@ class MedalSchema(ma.Schema):
             "icon_key": d.icon_key,
             "tier": d.tier,
             "bonus_points": d.bonus_points,
-            "kind": d.rule.kind,
+            "kind": "secret" if view.hidden else d.rule.kind,
             "version": d.version,
             "awards": view.awards,
-            "held": any(a.revoked_at is None for a in view.awards),
+            "held": view.held,
             "progress": view.progress,
+            "category": d.category,
+            "sort_order": d.sort_order,
+            "icon_url": view.icon_url,
+            "icon_locked_url": view.icon_locked_url,
+            "rarity": view.rarity,
+            "secret": view.hidden,
         }
 
 
@@ -89,6 +112,9 @@ class DefinitionSchema(ma.Schema):
     tier = ma.fields.String(required=True)
     bonus_points = ma.fields.Integer(required=True)
     sort_order = ma.fields.Integer(required=True)
+    category = ma.fields.String(required=True)
+    secret = ma.fields.Boolean(required=True)
+    translations = ma.fields.Dict(allow_none=True, required=True)
     rule = ma.fields.Dict(required=True)
     active = ma.fields.Boolean(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
@@ -96,6 +122,9 @@ class DefinitionSchema(ma.Schema):
 
 
 class DefinitionInputSchema(StrictSchema):
+    """A medal's fields; English in name and description, other languages in
+    translations."""
+
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     icon_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
@@ -104,6 +133,15 @@ class DefinitionInputSchema(StrictSchema):
     )
     bonus_points = ma.fields.Integer(load_default=0, strict=True, validate=in_column())
     sort_order = ma.fields.Integer(load_default=0, strict=True, validate=in_column())
+    category = ma.fields.String(
+        load_default="clips",
+        validate=ma.validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"),
+        metadata={"description": "Groups the medal screen"},
+    )
+    secret = ma.fields.Boolean(
+        load_default=False, metadata={"description": "A locked placeholder until earned"}
+    )
+    translations = translations_field("name", "description")
     rule = ma.fields.Dict(
         required=True,
         metadata={

@@ -1,6 +1,6 @@
-"""What the inbox knows without I/O: the kinds of notification, the languages texts are
-written in, and how a text is chosen and filled for a language (Babel's CLDR data for
-plural categories, numbers and money)."""
+"""What the inbox knows without I/O: the kinds of notification, and how a text is
+chosen and filled for a language (Babel's CLDR data for plural categories, numbers and
+money)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.numbers import format_currency, format_decimal
 
-LANGUAGES = ("en", "fr")
-DEFAULT_LANGUAGE = "en"
+from rewards_engine.domain.languages import DEFAULT_LANGUAGE
 
 
 class Kind(StrEnum):
@@ -26,36 +25,6 @@ class Kind(StrEnum):
     PAYOUT_RETURNED = "payout_returned"
     CAMPAIGN_OPENED = "campaign_opened"
     CONSENT_CHANGED = "consent_changed"
-
-
-def choose_language(saved: str | None, accept_language: str | None) -> str:
-    """The donor's saved language if we write it, else the best of the app's
-    ``Accept-Language`` (quality order), else English."""
-    if saved in LANGUAGES:
-        return saved
-    wanted = []
-    for part in (accept_language or "").split(","):
-        tag, _, quality = part.strip().partition(";q=")
-        try:
-            weight = float(quality) if quality else 1.0
-        except ValueError:
-            continue
-        if tag and weight > 0:
-            wanted.append((weight, tag.strip().replace("-", "_")))
-    ordered = [tag for _, tag in sorted(wanted, key=lambda w: -w[0])]
-    found = Locale.negotiate(ordered, list(LANGUAGES), sep="_") if ordered else None
-    return found.language if found else DEFAULT_LANGUAGE
-
-
-def normalise_language(value: str) -> str:
-    """A language the donor may save: one we write texts in."""
-    try:
-        language = Locale.parse(value.replace("-", "_")).language
-    except (ValueError, UnknownLocaleError):
-        language = ""
-    if language not in LANGUAGES:
-        raise ValueError(f"one of {', '.join(LANGUAGES)}")
-    return language
 
 
 def render(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Text
 
@@ -44,6 +45,8 @@ class Campaign(SQLModel, table=True):
     # Clips are paid only once their video is uploaded and verified (campaigns made
     # before uploads existed collected metadata only).
     requires_upload: bool = Field(default=True)
+    # Other languages: {"fr": {"name": ..., "description": ...}}
+    translations: dict[str, Any] | None = json_column(nullable=True)
     # What becomes of clips from a camera not registered to their donor: allow, review
     # (pending review, support decides) or reject (docs/cameras.md).
     unregistered_cameras: str = Field(default="allow", max_length=8)
@@ -61,3 +64,5 @@ class ConsentVersion(SQLModel, table=True):
     summary: str = Field(default="", sa_type=Text())
     body: str = Field(sa_type=Text())
     published_at: datetime = timestamp(index=True, default=False)
+    # Other languages: {"fr": {"title": ..., "summary": ..., "body": ...}}
+    translations: dict[str, Any] | None = json_column(nullable=True)

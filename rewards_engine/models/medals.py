@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Text, UniqueConstraint, text
+from sqlalchemy import Float, Index, Text, UniqueConstraint, text
 
 from rewards_engine.models.base import Field, SQLModel, big_id, json_column, timestamp
 
@@ -25,6 +25,10 @@ class MedalDefinition(SQLModel, table=True):
     tier: str = Field(max_length=16)
     bonus_points: int = Field(default=0)
     sort_order: int = Field(default=0)
+    category: str = Field(default="clips", max_length=32)  # groups the medal screen
+    secret: bool = Field(default=False)  # a locked placeholder until earned
+    # Other languages: {"fr": {"name": ..., "description": ...}} (English is name, description)
+    translations: dict[str, Any] | None = json_column(nullable=True)
     rule: dict[str, Any] = json_column()
     active: bool = Field(default=True)
     created_at: datetime = timestamp()
@@ -79,3 +83,17 @@ class MedalNotification(SQLModel, table=True):
     codes: list[str] = json_column()
     created_at: datetime = timestamp()
     read_at: datetime | None = timestamp(nullable=True, default=False)
+
+
+class MedalRarity(SQLModel, table=True):
+    """How rare a medal is: the share of active donors who hold it, refreshed by the
+    medal-rarity job (counting holders on every read of the medal screen would not
+    scale)."""
+
+    __tablename__ = "medal_rarity"
+
+    code: str = Field(primary_key=True, max_length=48)
+    holders: int
+    active_donors: int
+    share: float = Field(sa_type=Float())
+    refreshed_at: datetime = timestamp()

@@ -38,6 +38,8 @@ class RewardItem(SQLModel, table=True):
     requires_campaign: str | None = Field(default=None, max_length=64)
     requires_medal: str | None = Field(default=None, max_length=48)
     provider: str = Field(default="inventory", max_length=32)
+    # Other languages: {"fr": {"name": ..., "description": ...}}
+    translations: dict[str, Any] | None = json_column(nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 

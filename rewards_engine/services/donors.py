@@ -14,7 +14,7 @@ from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention,
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
-from rewards_engine.domain.notifications import normalise_language
+from rewards_engine.domain.languages import normalise_language
 from rewards_engine.domain.privacy import salted
 from rewards_engine.domain.profiles import (
     Visibility,

@@ -27,6 +27,7 @@ from rewards_engine.domain import medals as medal_rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.campaigns import check_id, validate_campaign
 from rewards_engine.domain.errors import InvalidInput
+from rewards_engine.domain.languages import validate_translations
 from rewards_engine.domain.profiles import (
     Visibility,
     normalise_display_name,
@@ -130,6 +131,9 @@ def _prepare_medal(record: dict[str, Any]) -> dict[str, Any]:
     medal_rules.validate_code(record["code"])
     medal_rules.validate_tier(record["tier"])
     medal_rules.parse_rule(record["rule"])
+    record["translations"] = validate_translations(
+        record.get("translations"), ("name", "description")
+    )
     return record
 
 
@@ -147,7 +151,15 @@ def _new_medal_version(
     """A changed medal is a new version: awards keep the version that granted them."""
     kept = {
         name: getattr(newest, name)
-        for name in ("description", "bonus_points", "sort_order", "active")
+        for name in (
+            "description",
+            "bonus_points",
+            "sort_order",
+            "category",
+            "secret",
+            "translations",
+            "active",
+        )
     }
     session.add(
         MedalDefinition(

@@ -28,7 +28,7 @@ class Home:
     campaigns: list[CampaignView]
 
 
-def home(runtime: Runtime, donor: Viewer) -> Home:
+def home(runtime: Runtime, donor: Viewer, language: str) -> Home:
     db, now = runtime.db, runtime.clock.now()
     with db.read() as session:
         balances = ledger.balances(session, donor.id)
@@ -40,7 +40,11 @@ def home(runtime: Runtime, donor: Viewer) -> Home:
     return Home(
         balances=balances,
         standing=standing,
-        next_medal=next_medal(medals.donor_medals(db, runtime.clock, donor.id)),
+        next_medal=next_medal(
+            medals.donor_medals(
+                db, runtime.clock, donor.id, medals.medal_display(runtime.settings, language)
+            )
+        ),
         unread=notifications.unread_count(db, donor.id),
         campaigns=campaigns.open_campaigns(db, now),
     )
@@ -51,9 +55,7 @@ def next_medal(views: list[MedalView]) -> MedalView | None:
     candidates = [
         view
         for view in views
-        if view.progress is not None
-        and view.progress.percent < 100
-        and not any(award.revoked_at is None for award in view.awards)
+        if view.progress is not None and view.progress.percent < 100 and not view.held
     ]
     if not candidates:
         return None

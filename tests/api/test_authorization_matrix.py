@@ -48,6 +48,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/docs/assets/<path:filename>"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/static/<path:filename>"): PUBLIC,
+    ("GET", "/static/medals/<name>"): PUBLIC,
     ("GET", "/v1/campaigns"): PUBLIC,
     ("GET", "/v1/campaigns/<string:campaign_id>"): PUBLIC,
     ("GET", "/v1/consent"): PUBLIC,

@@ -20,13 +20,16 @@ One module per part, each importing only the ones above it in this list:
 - ``evaluation``: the scheduled job (streaks, placements, campaign goals, confirming
   provisional streaks);
 - ``backfilling``: a definition applied to the past, after a dry run;
-- ``screen``: reading, for the donor's medal screen and its notifications.
+- ``screen``: reading, for the donor's medal screen and its notifications;
+- ``art``: how the screen is shown (art URLs, language, secret placeholders);
+- ``rarity``: the share of active donors holding each medal (a job).
 
 This module re-exports what the rest of the code calls, as ``medals.<name>``
 (``medals.backfill`` is the function; its module is ``backfilling``).
 """
 
 from rewards_engine.services.medals._common import DEFAULT_REVIEW_WINDOW
+from rewards_engine.services.medals.art import MedalDisplay, medal_display
 from rewards_engine.services.medals.awards import IN_TRANSACTION, SYSTEM, Grant, evaluate_donor
 from rewards_engine.services.medals.backfilling import BackfillReport, Change, backfill
 from rewards_engine.services.medals.definitions import (
@@ -39,6 +42,7 @@ from rewards_engine.services.medals.definitions import (
     save_definition,
 )
 from rewards_engine.services.medals.evaluation import JobReport, evaluate_scheduled
+from rewards_engine.services.medals.rarity import refresh_rarity
 from rewards_engine.services.medals.screen import (
     MedalView,
     Progress,
@@ -59,6 +63,7 @@ __all__ = [
     "DefinitionVersion",
     "Grant",
     "JobReport",
+    "MedalDisplay",
     "MedalView",
     "Progress",
     "backfill",
@@ -67,7 +72,9 @@ __all__ = [
     "evaluate_scheduled",
     "list_definitions",
     "mark_read",
+    "medal_display",
     "notifications",
+    "refresh_rarity",
     "retire_definition",
     "save_definition",
 ]

@@ -4,7 +4,7 @@ it, so changing or retiring a medal never rewrites the past (only a backfill doe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from rewards_engine.db import Database, lock_keys, row_view
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.languages import localised, validate_translations
 from rewards_engine.models import MedalDefinition
 from rewards_engine.services import audit
 
@@ -33,6 +34,9 @@ class Definition:
     sort_order: int
     rule: rules.Rule
     active: bool
+    category: str = "clips"
+    secret: bool = False
+    translations: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: MedalDefinition) -> Definition:
@@ -47,7 +51,16 @@ class Definition:
             row.sort_order,
             rules.parse_rule(row.rule),
             row.active,
+            row.category,
+            row.secret,
+            row.translations,
         )
+
+    def in_language(self, language: str) -> Definition:
+        texts = localised(
+            {"name": self.name, "description": self.description}, self.translations, language
+        )
+        return replace(self, **texts)
 
 
 @dataclass
@@ -88,6 +101,9 @@ class DefinitionVersion:
     tier: str
     bonus_points: int
     sort_order: int
+    category: str
+    secret: bool
+    translations: dict[str, Any] | None
     rule: dict[str, Any]  # JSON, as the admin wrote it
     active: bool
     created_at: datetime
@@ -104,12 +120,19 @@ class DefinitionInput:
     description: str = ""
     bonus_points: int = 0
     sort_order: int = 0
+    category: str = "clips"
+    secret: bool = False
+    translations: dict[str, Any] | None = None
+
+
+TRANSLATED = ("name", "description")
 
 
 def _validated(data: DefinitionInput) -> DefinitionInput:
     rules.validate_code(data.code)
     rules.validate_tier(data.tier)
     rules.parse_rule(data.rule)
+    validate_translations(data.translations, TRANSLATED)
     if not 0 <= data.bonus_points <= 1_000_000:
         raise InvalidInput("bonus_points is 0 to 1,000,000", field="bonus_points")
     return data
@@ -144,6 +167,9 @@ def save_definition(
             tier=data.tier,
             bonus_points=data.bonus_points,
             sort_order=data.sort_order,
+            category=data.category,
+            secret=data.secret,
+            translations=validate_translations(data.translations, TRANSLATED),
             rule=data.rule,
             active=True,
             created_at=now,
@@ -219,6 +245,9 @@ def _definition_json(row: MedalDefinition) -> dict[str, Any]:
             "tier",
             "bonus_points",
             "sort_order",
+            "category",
+            "secret",
+            "translations",
             "rule",
             "active",
         )

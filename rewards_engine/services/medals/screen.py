@@ -5,7 +5,7 @@ and progress, and the notifications of new ones, in as few reads as the app make
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,9 @@ from rewards_engine.models import (
     MedalAward,
     MedalNotification,
 )
+from rewards_engine.models.medals import MedalRarity
 from rewards_engine.services.medals._common import donor_tallies, local_days, period_board
+from rewards_engine.services.medals.art import PLACEHOLDER_ICON, MedalDisplay
 from rewards_engine.services.medals.definitions import Catalog, Definition
 
 
@@ -55,9 +57,20 @@ class AwardView:
 
 @dataclass(frozen=True)
 class MedalView:
+    """A medal on the donor's screen: in their language, with its art and rarity; a
+    secret one not earned is a placeholder (no name, rule or progress)."""
+
     definition: Definition
     awards: list[AwardView]
     progress: Progress | None
+    icon_url: str = ""
+    icon_locked_url: str = ""
+    rarity: float | None = None  # the share of active donors who hold it
+    hidden: bool = False
+
+    @property
+    def held(self) -> bool:
+        return any(award.revoked_at is None for award in self.awards)
 
 
 @dataclass(frozen=True)
@@ -70,11 +83,14 @@ class NotificationView:
     read_at: datetime | None
 
 
-def donor_medals(db: Database, clock: Clock, donor_id: int) -> list[MedalView]:
+def donor_medals(
+    db: Database, clock: Clock, donor_id: int, display: MedalDisplay
+) -> list[MedalView]:
     """Every medal in force with the donor's awards and, for those not held now,
     their progress toward it: one read renders the whole medal screen."""
     now = clock.now()
     with db.read() as session:
+        rarity = dict(session.execute(select(col(MedalRarity.code), col(MedalRarity.share))).all())
         catalog = Catalog.load(session)
         donor = session.get(Donor, donor_id)
         assert donor is not None
@@ -90,8 +106,27 @@ def donor_medals(db: Database, clock: Clock, donor_id: int) -> list[MedalView]:
         for definition in catalog.current:
             held = awards.get(definition.code, [])
             progress = _progress(session, definition, donor, tallies, now)
-            views.append(MedalView(definition, held, progress))
-    return views
+            view = MedalView(definition.in_language(display.language), held, progress)
+            views.append(_shown(view, display, rarity.get(definition.code)))
+    return sorted(views, key=lambda v: (v.definition.sort_order, v.definition.code))
+
+
+def _shown(view: MedalView, display: MedalDisplay, rarity: float | None) -> MedalView:
+    d = view.definition
+    if d.secret and not view.held:
+        placeholder = replace(
+            d, name=display.placeholder_name, description=display.placeholder_description,
+            icon_key=PLACEHOLDER_ICON, bonus_points=0,
+        )  # fmt: skip
+        locked = display.icon_url(PLACEHOLDER_ICON, locked=True)
+        return replace(view, definition=placeholder, progress=None, icon_url=locked,
+                       icon_locked_url=locked, rarity=rarity, hidden=True)  # fmt: skip
+    return replace(
+        view,
+        icon_url=display.icon_url(d.icon_key, locked=False),
+        icon_locked_url=display.icon_url(d.icon_key, locked=True),
+        rarity=rarity,
+    )
 
 
 def _progress(

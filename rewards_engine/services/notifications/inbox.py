@@ -17,9 +17,11 @@ from sqlmodel import col
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, changed_rows, insert, table_of
 from rewards_engine.domain.errors import NotFound
+from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised
 from rewards_engine.domain.notifications import Kind, render
-from rewards_engine.models import Notification
+from rewards_engine.models import MedalDefinition, Notification
 from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.services.notifications import live
 
 PURGE_CHUNK = 5_000
 
@@ -46,12 +48,14 @@ def notify_many(
     if not values:
         return 0
     statement = insert(session, table_of(Notification)).values(values)
+    table = table_of(Notification)
     done = session.execute(
         statement.on_conflict_do_nothing(index_elements=["donor_id", "key"]).returning(
-            table_of(Notification).c.id
+            table.c.id, table.c.donor_id
         )
-    )
-    return len(done.all())
+    ).all()
+    live.note_notified(session, {row.donor_id for row in done})  # signalled after the commit
+    return len(done)
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,28 @@ def texts(fixtures_dir: Path) -> dict[str, dict[str, Any]]:
     return _texts(fixtures_dir / "notifications.toml")
 
 
-def _view(row: Notification, language: str, fixtures_dir: Path) -> NotificationView:
-    title, body = render(texts(fixtures_dir), language, row.kind, row.data)
+def _view(
+    row: Notification, language: str, fixtures_dir: Path, medal_names: Mapping[str, str]
+) -> NotificationView:
+    data = row.data
+    if row.kind == Kind.MEDAL_AWARDED and medal_names:  # the medals' names in the language
+        names = [medal_names.get(code, name) for code, name in zip(
+            data.get("codes", []), data.get("medals", []), strict=False)]  # fmt: skip
+        data = {**data, "medals": names}
+    title, body = render(texts(fixtures_dir), language, row.kind, data)
     return NotificationView(row.id, row.kind, title, body, row.data, row.created_at, row.read_at)
+
+
+def _medal_names(session: Session, language: str) -> dict[str, str]:
+    rows = session.execute(
+        select(
+            col(MedalDefinition.code), col(MedalDefinition.name), col(MedalDefinition.translations)
+        ).order_by(col(MedalDefinition.version))
+    )
+    return {
+        code: localised({"name": name}, translations, language)["name"]
+        for code, name, translations in rows  # the newest version last: it wins
+    }
 
 
 def list_notifications(
@@ -105,7 +128,8 @@ def list_notifications(
             limit=limit,
             cursor=cursor,
         )
-        return page.map(lambda row: _view(row, language, fixtures_dir))
+        names = _medal_names(session, language) if language != DEFAULT_LANGUAGE else {}
+        return page.map(lambda row: _view(row, language, fixtures_dir, names))
 
 
 def unread_count(db: Database, donor_id: int) -> int:
@@ -131,7 +155,8 @@ def mark_read(
             raise NotFound(f"no notification {notification_id}", code="notification_not_found")
         if row.read_at is None:
             row.read_at = clock.now()
-        return _view(row, language, fixtures_dir)
+        names = _medal_names(uow.session, language) if language != DEFAULT_LANGUAGE else {}
+        return _view(row, language, fixtures_dir, names)
 
 
 def mark_all_read(db: Database, clock: Clock, donor_id: int, up_to_id: int | None) -> int:
