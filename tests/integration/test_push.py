@@ -29,6 +29,7 @@ from tests.support.push_servers import (
     ApnsServer,
     FcmServer,
     Reply,
+    apns_error,
     fcm_error,
     fcm_server,
 )
@@ -281,3 +282,123 @@ def test_with_no_provider_configured_push_is_off_and_the_inbox_works(
     assert report.off and report.queued == 0
     assert deliveries(runtime) == []
     assert len(client.get("/v1/me/notifications", headers=auth("ada")).get_json()["items"]) == 1
+
+
+@pytest.fixture
+def apns_pushing(
+    settings: Settings, clock: FixedClock, apns: tuple[ApnsServer, Path]
+) -> Iterator[Runtime]:
+    runtime = build_runtime(replace(settings, push=push_settings(apns=apns)), clock=clock)
+    yield runtime
+    runtime.close()
+
+
+def test_apns_gets_an_http2_request_with_its_headers_and_a_signed_provider_token(
+    apns_pushing: Runtime, apns: tuple[ApnsServer, Path], clock: FixedClock, caplog: Any
+) -> None:
+    """APNs: POST /3/device/{token} over HTTP/2 with apns-topic, apns-push-type,
+    apns-collapse-id, apns-expiration and an ES256 provider token (kid, iss, iat); 200
+    with apns-id ("Sending notification requests to APNs"). The server speaks HTTP/2
+    only, so an answer at all shows the client spoke it."""
+    caplog.set_level(logging.DEBUG)
+    server = apns[0]
+    ada = donor_with_device(apns_pushing, "ada", platform="apns", token=APNS_TOKEN)
+    clock.advance(timedelta(seconds=1))
+    notify(apns_pushing, ada)
+    notify(apns_pushing, ada, Kind.CONSENT_CHANGED, version="2025-02")
+    assert push.run(apns_pushing).outcomes["sent"] == 2
+    first, second = server.to(APNS_TOKEN)
+    assert first.title == "Payment sent" and first.body == "We sent you €12.50."
+    assert first.data == {"payout_item_id": "7", "notification_id": first.data["notification_id"],
+                          "kind": "payout_sent"}  # fmt: skip
+    assert first.headers["apns-collapse-id"] == "rewards-payout_sent"
+    assert first.headers["apns-push-type"] == "alert"
+    assert first.headers["apns-topic"] == APNS_TOPIC
+    expires = int(first.headers["apns-expiration"])
+    assert expires == int((clock.now() + timedelta(hours=12)).timestamp())
+    assert second.collapse_key == "rewards-consent_changed"
+    assert len(server.provider_tokens) == 1 and server.connections == 1  # reused, not per push
+    sent = {d.message_id for d in deliveries(apns_pushing)}
+    assert len(sent) == 2 and None not in sent  # each its apns-id
+    assert APNS_TOKEN not in caplog.text  # httpx logs URLs; the token is in the path
+    assert not any(bearer in caplog.text for bearer in server.provider_tokens)
+
+
+@pytest.mark.parametrize(
+    "reply", [apns_error(410, "Unregistered"), apns_error(400, "BadDeviceToken")],
+    ids=["unregistered", "bad-device-token"],
+)  # fmt: skip
+def test_a_token_apns_calls_unregistered_or_bad_removes_the_device(
+    apns_pushing: Runtime, apns: tuple[ApnsServer, Path], reply: Reply
+) -> None:
+    """APNs: 410 Unregistered "the device token is no longer active for the topic";
+    400 BadDeviceToken "the specified device token is invalid" (error codes table)."""
+    apns[0].script(APNS_TOKEN, reply)
+    ada = donor_with_device(apns_pushing, "ada", platform="apns", token=APNS_TOKEN)
+    notify(apns_pushing, ada)
+    assert push.run(apns_pushing).outcomes["gone"] == 1
+    assert devices(apns_pushing) == []
+    [delivery] = deliveries(apns_pushing)
+    assert (
+        delivery.status == "failed"
+        and reply.body
+        and reply.body["reason"] in (delivery.error or "")
+    )
+
+
+def test_apns_throttling_and_server_errors_are_retried_later(
+    apns_pushing: Runtime, apns: tuple[ApnsServer, Path], clock: FixedClock
+) -> None:
+    """APNs: 429 TooManyRequests "too many requests to the same device token", 500
+    InternalServerError and 503 ServiceUnavailable: try again later (error codes table);
+    a Retry-After, if the answer has one, is honoured."""
+    server = apns[0]
+    server.script(
+        APNS_TOKEN,
+        apns_error(429, "TooManyRequests", **{"retry-after": "300"}),
+        apns_error(500, "InternalServerError"),
+    )
+    ada = donor_with_device(apns_pushing, "ada", platform="apns", token=APNS_TOKEN)
+    notify(apns_pushing, ada)
+    assert push.run(apns_pushing).outcomes["retry"] == 1
+    [delivery] = deliveries(apns_pushing)
+    assert delivery.next_attempt_at >= clock.now() + timedelta(seconds=300)
+    clock.advance(timedelta(seconds=299))
+    assert push.run(apns_pushing).taken == 0
+    clock.advance(timedelta(seconds=2))
+    assert push.run(apns_pushing).outcomes["retry"] == 1  # the 500
+    [delivery] = deliveries(apns_pushing)
+    wait = delivery.next_attempt_at - clock.now()
+    assert timedelta(seconds=30) <= wait <= timedelta(seconds=60)  # second attempt's backoff
+    clock.advance(wait)
+    assert push.run(apns_pushing).outcomes["sent"] == 1
+    assert len(server.to(APNS_TOKEN)) == 3 and len(devices(apns_pushing)) == 1
+
+
+def test_an_expired_provider_token_is_replaced_and_the_push_sent(
+    apns_pushing: Runtime, apns: tuple[ApnsServer, Path]
+) -> None:
+    """APNs: 403 ExpiredProviderToken "the provider token is stale and a new token
+    should be generated" (error codes table)."""
+    apns[0].script(APNS_TOKEN, apns_error(403, "ExpiredProviderToken"))
+    ada = donor_with_device(apns_pushing, "ada", platform="apns", token=APNS_TOKEN)
+    notify(apns_pushing, ada)
+    assert push.run(apns_pushing).outcomes["sent"] == 1
+    assert len(apns[0].to(APNS_TOKEN)) == 2
+
+
+def test_a_donor_with_an_iphone_and_an_android_phone_gets_both(
+    settings: Settings,
+    clock: FixedClock,
+    fcm: tuple[FcmServer, Path],
+    apns: tuple[ApnsServer, Path],
+) -> None:
+    runtime = build_runtime(replace(settings, push=push_settings(fcm, apns)), clock=clock)
+    try:
+        ada = donor_with_device(runtime, "ada")
+        donor_with_device(runtime, "ada", platform="apns", token=APNS_TOKEN)
+        notify(runtime, ada)
+        assert push.run(runtime).outcomes["sent"] == 2
+        assert len(fcm[0].to(FCM_TOKEN)) == 1 and len(apns[0].to(APNS_TOKEN)) == 1
+    finally:
+        runtime.close()

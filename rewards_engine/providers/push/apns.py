@@ -43,6 +43,11 @@ class _NoDeviceUrls(logging.Filter):
 
 
 logging.getLogger("httpx").addFilter(_NoDeviceUrls())
+# The HTTP/2 stack logs every header it encodes at DEBUG, the path (the device token)
+# and the provider token among them: those loggers say nothing below INFO.
+for _name in ("hpack", "h2", "httpcore"):
+    if logging.getLogger(_name).level in (logging.NOTSET, logging.DEBUG):
+        logging.getLogger(_name).setLevel(logging.INFO)
 
 
 class ApnsSender:
