@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import PushSettings, Settings
 from rewards_engine.domain.notifications import Kind
-from rewards_engine.models import PushDelivery, PushDevice
+from rewards_engine.models import Donor, PushDelivery, PushDevice
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import donors, notifications, push
 from tests.support.push_servers import (
@@ -400,5 +400,100 @@ def test_a_donor_with_an_iphone_and_an_android_phone_gets_both(
         notify(runtime, ada)
         assert push.run(runtime).outcomes["sent"] == 2
         assert len(fcm[0].to(FCM_TOKEN)) == 1 and len(apns[0].to(APNS_TOKEN)) == 1
+    finally:
+        runtime.close()
+
+
+def set_timezone(runtime: Runtime, donor_id: int, timezone: str) -> None:
+    with runtime.db.transaction() as uow:
+        donor = uow.session.get(Donor, donor_id)
+        assert donor is not None
+        donor.timezone = timezone
+
+
+def test_a_muted_kind_is_not_pushed_and_stays_in_the_inbox(
+    pushing: Runtime, fcm: tuple[FcmServer, Path], client: Any, auth: Any
+) -> None:
+    ada = donor_with_device(pushing, "ada")
+    push.set_preferences(
+        pushing.db, pushing.clock, pushing.settings.push, ada,
+        muted_kinds=["campaign_opened"], quiet_hours=None,
+    )  # fmt: skip
+    notify(pushing, ada, Kind.CAMPAIGN_OPENED, campaign_id="spring", campaign="Spring")
+    notify(pushing, ada)
+    report = push.run(pushing)
+    assert report.outcomes["skipped_muted"] == 1 and report.outcomes["sent"] == 1
+    assert [r.collapse_key for r in fcm[0].received] == ["rewards-payout_sent"]
+    statuses = {d.kind: (d.status, d.error) for d in deliveries(pushing)}
+    assert statuses["campaign_opened"] == ("skipped", "muted")
+
+
+def test_quiet_hours_in_the_donors_time_zone_hold_a_push_until_they_end(
+    settings: Settings, clock: FixedClock, fcm: tuple[FcmServer, Path]
+) -> None:
+    runtime = build_runtime(
+        replace(settings, push=push_settings(fcm, quiet_hours="22:00-08:00")), clock=clock
+    )
+    try:
+        clock.set(datetime(2025, 1, 15, 22, 30, tzinfo=UTC))  # 23:30 in Paris (UTC+1)
+        ada = donor_with_device(runtime, "ada")
+        set_timezone(runtime, ada, "Europe/Paris")
+        clock.advance(timedelta(seconds=1))
+        notify(runtime, ada)
+        assert push.run(runtime).deferred == 1 and fcm[0].received == []
+        [delivery] = deliveries(runtime)
+        morning = datetime(2025, 1, 16, 7, 0, tzinfo=UTC)  # 08:00 in Paris
+        assert (delivery.status, delivery.next_attempt_at, delivery.attempts) == (
+            "pending", morning, 0,
+        )  # fmt: skip
+        clock.set(morning - timedelta(minutes=1))
+        assert push.run(runtime).taken == 0
+        clock.set(morning)
+        assert push.run(runtime).outcomes["sent"] == 1 and len(fcm[0].received) == 1
+    finally:
+        runtime.close()
+
+
+def test_a_push_held_past_its_useful_life_by_quiet_hours_is_skipped(
+    settings: Settings, clock: FixedClock, fcm: tuple[FcmServer, Path]
+) -> None:
+    quiet = push_settings(fcm, quiet_hours="22:00-08:00", stale_hours=6)
+    runtime = build_runtime(replace(settings, push=quiet), clock=clock)
+    try:
+        clock.set(datetime(2025, 1, 15, 22, 30, tzinfo=UTC))  # 22:30 in London
+        ada = donor_with_device(runtime, "ada")
+        set_timezone(runtime, ada, "Europe/London")
+        clock.advance(timedelta(seconds=1))
+        notify(runtime, ada)
+        assert push.run(runtime).deferred == 1
+        clock.set(datetime(2025, 1, 16, 8, 0, tzinfo=UTC))  # 9.5 hours later
+        assert push.run(runtime).outcomes["skipped_stale"] == 1
+        assert fcm[0].received == []
+    finally:
+        runtime.close()
+
+
+def test_a_donor_gets_at_most_the_daily_cap_of_pushes_in_their_day(
+    settings: Settings, clock: FixedClock, fcm: tuple[FcmServer, Path]
+) -> None:
+    runtime = build_runtime(replace(settings, push=push_settings(fcm, daily_cap=2)), clock=clock)
+    try:
+        clock.set(datetime(2025, 1, 15, 20, 0, tzinfo=UTC))  # 15:00 in New York
+        ada = donor_with_device(runtime, "ada")
+        set_timezone(runtime, ada, "America/New_York")
+        clock.advance(timedelta(seconds=1))
+        notify(runtime, ada)
+        assert push.run(runtime).outcomes["sent"] == 1
+        notify(runtime, ada, Kind.CONSENT_CHANGED, version="v2")
+        notify(runtime, ada, Kind.CAMPAIGN_OPENED, campaign_id="c", campaign="C")
+        report = push.run(runtime)
+        assert report.outcomes["sent"] == 1 and report.outcomes["skipped_daily_cap"] == 1
+        clock.set(datetime(2025, 1, 16, 4, 30, tzinfo=UTC))  # 23:30 in New York: same day
+        notify(runtime, ada, Kind.MEDAL_AWARDED, medals=["A"], codes=["a"], count=1)
+        assert push.run(runtime).outcomes["skipped_daily_cap"] == 1
+        clock.set(datetime(2025, 1, 16, 5, 30, tzinfo=UTC))  # 00:30 there: a new day
+        notify(runtime, ada, Kind.MEDAL_AWARDED, medals=["B"], codes=["b"], count=1)
+        assert push.run(runtime).outcomes["sent"] == 1
+        assert len(fcm[0].received) == 3
     finally:
         runtime.close()
