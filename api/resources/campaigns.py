@@ -28,7 +28,7 @@ class Campaigns(MethodView):
     @blp.response(200, page_of(CampaignSchema))
     def get(self, args: dict[str, Any]) -> Any:
         """Campaigns, newest first"""
-        return campaigns.list_campaigns(context.runtime().db, **args)
+        return campaigns.list_campaigns(context.runtime().db, language=context.language(), **args)
 
 
 @blp.route("/campaigns/<string:campaign_id>")
@@ -37,7 +37,7 @@ class CampaignById(MethodView):
     @blp.alt_response(404, description="No such campaign")
     def get(self, campaign_id: str) -> Any:
         """A campaign: its rules and accepted clips per incident type against the target"""
-        return campaigns.get_campaign(context.runtime().db, campaign_id)
+        return campaigns.get_campaign(context.runtime().db, campaign_id, context.language())
 
 
 @blp.route("/admin/campaigns")

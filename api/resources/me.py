@@ -123,4 +123,4 @@ class CurrentConsent(MethodView):
     def get(self) -> Any:
         """The current consent text, to show before a donor grants it (public)"""
         runtime = context.runtime()
-        return consents.get_current(runtime.db, runtime.clock)
+        return consents.get_current(runtime.db, runtime.clock, context.language())

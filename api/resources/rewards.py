@@ -34,8 +34,9 @@ blp = Blueprint("rewards", __name__, description="Rewards catalog and redemption
 class Catalog(MethodView):
     @blp.response(200, RewardSchema(many=True))
     def get(self) -> Any:
-        """The catalog: gift cards and cameras, their point cost and stock (public)"""
-        return rewards.list_items(context.runtime().db)
+        """The catalog: gift cards and cameras, their point cost and stock, in the
+        language of Accept-Language (public)"""
+        return rewards.list_items(context.runtime().db, language=context.language())
 
 
 @blp.route("/redemptions")

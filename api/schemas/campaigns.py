@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema, UtcDateTime, in_int32
+from api.schemas.common import REASON, StrictSchema, UtcDateTime, in_int32, translations_field
 from rewards_engine.domain.campaigns import PAYOUT_PROVIDERS, UNREGISTERED_CAMERA_RULES
 
 
@@ -115,6 +115,7 @@ class CampaignInputSchema(StrictSchema):
     requires_upload = ma.fields.Boolean(
         metadata={"description": "Pay only for clips whose video arrived (default: true)"}
     )
+    translations = translations_field("name", "description")
     unregistered_cameras = ma.fields.String(
         validate=ma.validate.OneOf(UNREGISTERED_CAMERA_RULES),
         metadata={"description": "allow (default), review or reject clips from cameras "

@@ -27,7 +27,6 @@ def translations_field(*fields: str) -> ma.fields.Dict:
             keys=ma.fields.String(validate=ma.validate.OneOf(fields)),
             values=ma.fields.String(validate=ma.validate.Length(max=MAX_TEXT)),
         ),
-        load_default=None,
         allow_none=True,
         metadata={"description": f"Texts in {', '.join(others)}: "
                   f"{{language: {{{', '.join(fields)}}}}}; a missing one falls back to English"},

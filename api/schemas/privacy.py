@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.schemas.common import StrictSchema, UtcDateTime
+from api.schemas.common import StrictSchema, UtcDateTime, translations_field
 
 
 class DataRequestSchema(ma.Schema):
@@ -28,6 +28,7 @@ class ConsentPublishSchema(StrictSchema):
     published_at = UtcDateTime(
         load_default=None, metadata={"description": "When it becomes current (default: now)"}
     )
+    translations = translations_field("title", "summary", "body")
 
 
 class ConsentRecordSchema(ma.Schema):

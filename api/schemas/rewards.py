@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import REASON, StrictSchema, in_column, in_int32
+from api.schemas.common import REASON, StrictSchema, in_column, in_int32, translations_field
 from rewards_engine.domain.redemptions import Status
 
 STATUSES = [s.value for s in Status]
@@ -33,6 +33,7 @@ class RewardSchema(ma.Schema):
         item = entry.item
         data = {name: getattr(item, name) for name in self.fields if hasattr(item, name)}
         data["in_stock"] = entry.in_stock
+        data.update(entry.texts)
         return data
 
 
@@ -40,6 +41,7 @@ class RewardInputSchema(StrictSchema):
     kind = ma.fields.String(validate=ma.validate.OneOf(["gift_card", "camera"]))
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    translations = translations_field("name", "description")
     point_cost = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=10_000_000))
     brand = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=80))
     denomination_cents = ma.fields.Integer(allow_none=True, strict=True, validate=in_int32(1))

@@ -8,6 +8,7 @@ from typing import Any
 
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import InvalidInput
+from rewards_engine.domain.languages import validate_translations
 
 CAMPAIGN_FIELDS = (
     "name",
@@ -32,6 +33,7 @@ CAMPAIGN_FIELDS = (
     "payout_provider",
     "requires_upload",
     "unregistered_cameras",
+    "translations",
 )
 PAYOUT_PROVIDERS = ("paypal", "stripe", "manual")
 UNREGISTERED_CAMERA_RULES = ("allow", "review", "reject")
@@ -87,6 +89,7 @@ def validate_campaign(data: dict[str, Any]) -> dict[str, Any]:
             f"payout_provider is one of {', '.join(PAYOUT_PROVIDERS)}, or null",
             field="payout_provider",
         )
+    data["translations"] = validate_translations(data.get("translations"), ("name", "description"))
     if data.get("unregistered_cameras", "allow") not in UNREGISTERED_CAMERA_RULES:
         raise InvalidInput(
             f"unregistered_cameras is one of {', '.join(UNREGISTERED_CAMERA_RULES)}",

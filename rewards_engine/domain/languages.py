@@ -16,7 +16,7 @@ from rewards_engine.domain.errors import InvalidInput
 
 LANGUAGES = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
-MAX_TEXT = 20_000
+MAX_TEXT = 100_000  # the longest text translated: a consent body
 
 
 def choose_language(saved: str | None, accept_language: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from rewards_engine.db import Database, lock_keys, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.campaigns import CAMPAIGN_FIELDS, check_id, validate_campaign
 from rewards_engine.domain.errors import Conflict, NotFound
+from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised
 from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import Campaign, CampaignCounter, Clip
 from rewards_engine.pagination import Page, fetch_page
@@ -70,7 +71,16 @@ class CampaignDetail:
     progress: list[IncidentProgress]
 
 
-def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[CampaignView]:
+def campaign_view(row: Campaign, language: str = DEFAULT_LANGUAGE) -> CampaignView:
+    """The campaign in ``language`` (its name and description)."""
+    view = row_view(CampaignView, row)
+    english = {"name": view.name, "description": view.description}
+    return replace(view, **localised(english, row.translations, language))
+
+
+def list_campaigns(
+    db: Database, *, limit: int, cursor: str | None, language: str = DEFAULT_LANGUAGE
+) -> Page[CampaignView]:
     """Newest first by start date."""
     with db.read() as session:
         return fetch_page(
@@ -81,10 +91,12 @@ def list_campaigns(db: Database, *, limit: int, cursor: str | None) -> Page[Camp
             types=(datetime, str),
             limit=limit,
             cursor=cursor,
-        ).map(lambda row: row_view(CampaignView, row))
+        ).map(lambda row: campaign_view(row, language))
 
 
-def open_campaigns(db: Database, now: datetime, limit: int = 20) -> list[CampaignView]:
+def open_campaigns(
+    db: Database, now: datetime, language: str = DEFAULT_LANGUAGE, limit: int = 20
+) -> list[CampaignView]:
     """The campaigns taking clips now, the newest first."""
     with db.read() as session:
         rows = session.scalars(
@@ -96,15 +108,17 @@ def open_campaigns(db: Database, now: datetime, limit: int = 20) -> list[Campaig
             .order_by(col(Campaign.starts_at).desc(), col(Campaign.id))
             .limit(limit)
         )
-        return [row_view(CampaignView, row) for row in rows]
+        return [campaign_view(row, language) for row in rows]
 
 
-def get_campaign(db: Database, campaign_id: str) -> CampaignDetail:
+def get_campaign(
+    db: Database, campaign_id: str, language: str = DEFAULT_LANGUAGE
+) -> CampaignDetail:
     with db.read() as session:
         row = session.get(Campaign, campaign_id)
         if row is None:
             raise NotFound(f"no campaign {campaign_id!r}", code="campaign_not_found")
-        campaign = row_view(CampaignView, row)
+        campaign = campaign_view(row, language)
         accepted = accepted_counts(session, campaign_id)
     targets = campaign.targets or {}
     progress = [

@@ -3,7 +3,7 @@ and withdrawal."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +16,13 @@ from rewards_engine.db import Database, lock_keys, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
+from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised, validate_translations
 from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import ConsentRecord, ConsentVersion, Donor
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit, notifications
+
+TRANSLATED = ("title", "summary", "body")
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,16 @@ def current_version(session: Session, now: datetime) -> ConsentVersion | None:
     ).first()
 
 
-def get_current(db: Database, clock: Clock) -> ConsentText:
+def get_current(db: Database, clock: Clock, language: str = DEFAULT_LANGUAGE) -> ConsentText:
+    """The current consent text, in ``language`` where it was translated (the English
+    one is what a grant refers to; a translation renders it)."""
     with db.read() as session:
         version = current_version(session, clock.now())
         if version is None:
             raise NotFound("no consent text is published yet", code="consent_not_published")
-        return row_view(ConsentText, version)
+        text = row_view(ConsentText, version)
+        english = {"title": text.title, "summary": text.summary, "body": text.body}
+        return replace(text, **localised(english, version.translations, language))
 
 
 def require_current(session: Session, donor: Donor, given_version: str, now: datetime) -> None:
@@ -160,6 +167,7 @@ def publish_consent(runtime: Runtime, actor: Actor, values: dict[str, Any]) -> C
             summary=values.get("summary", ""),
             body=values["body"],
             published_at=published_at,
+            translations=validate_translations(values.get("translations"), TRANSLATED),
         )
         uow.session.add(version)
         notifications.broadcast(uow.session, now, Kind.CONSENT_CHANGED,

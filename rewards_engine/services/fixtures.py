@@ -98,6 +98,9 @@ def _prepare_consent(record: dict[str, Any]) -> dict[str, Any]:
     for required in ("version", "title", "body", "published_at"):
         if required not in record:
             raise InvalidInput(f"consent lacks {required!r}", field=required)
+    record["translations"] = validate_translations(
+        record.get("translations"), ("title", "summary", "body")
+    )
     return record
 
 

@@ -46,7 +46,7 @@ def home(runtime: Runtime, donor: Viewer, language: str) -> Home:
             )
         ),
         unread=notifications.unread_count(db, donor.id),
-        campaigns=campaigns.open_campaigns(db, now),
+        campaigns=campaigns.open_campaigns(db, now, language),
     )
 
 

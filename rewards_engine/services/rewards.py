@@ -18,6 +18,7 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.domain.ids import INT32_MAX
+from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised, validate_translations
 from rewards_engine.domain.redemptions import RewardKind
 from rewards_engine.models import GiftCardCode, RewardItem
 from rewards_engine.providers.gift_cards import SOURCES
@@ -39,18 +40,24 @@ ITEM_FIELDS = (
     "requires_campaign",
     "requires_medal",
     "provider",
+    "translations",
 )
 MAX_CODE_LENGTH = 128
+TRANSLATED = ("name", "description")
 
 
 @dataclass(frozen=True)
 class CatalogItem:
     item: RewardItem
     in_stock: int
+    texts: dict[str, str] = field(default_factory=dict)  # name, description: the reader's
 
 
-def list_items(db: Database, *, include_retired: bool = False) -> list[CatalogItem]:
-    """Items and what is left of each (camera units, or unassigned gift-card codes)."""
+def list_items(
+    db: Database, *, include_retired: bool = False, language: str = DEFAULT_LANGUAGE
+) -> list[CatalogItem]:
+    """Items and what is left of each (camera units, or unassigned gift-card codes), in
+    ``language``."""
     with db.read() as session:
         query = select(RewardItem).order_by(
             col(RewardItem.kind), col(RewardItem.point_cost), col(RewardItem.id)
@@ -64,7 +71,11 @@ def list_items(db: Database, *, include_retired: bool = False) -> list[CatalogIt
             codes.update(source.available(session, ids))
     return [
         CatalogItem(
-            item, item.stock or 0 if item.kind == RewardKind.CAMERA else codes.get(item.id, 0)
+            item,
+            item.stock or 0 if item.kind == RewardKind.CAMERA else codes.get(item.id, 0),
+            localised(
+                {"name": item.name, "description": item.description}, item.translations, language
+            ),
         )
         for item in items
     ]
@@ -85,6 +96,8 @@ def validate_item(data: dict[str, Any]) -> dict[str, Any]:
     for name in needed:
         if data.get(name) in (None, "", []):
             raise InvalidInput(f"a {kind} needs {name}", field=name)
+    if "translations" in data:
+        data["translations"] = validate_translations(data["translations"], TRANSLATED)
     if kind == RewardKind.GIFT_CARD:
         validate_currency(data["currency"])
     if kind == RewardKind.CAMERA:
