@@ -22,6 +22,7 @@ from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import Donor, PushDelivery, PushDevice
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import donors, notifications, push
+from tests.support.processes import engine_process, stop_process
 from tests.support.push_servers import (
     APNS_KEY_ID,
     APNS_TEAM,
@@ -34,6 +35,7 @@ from tests.support.push_servers import (
     fcm_server,
 )
 from tests.support.push_servers import apns_server as start_apns
+from tests.support.waiting import wait_until
 
 FCM_TOKEN = "fcm:APA91b" + "q" * 140
 APNS_TOKEN = "0f" * 32
@@ -497,3 +499,73 @@ def test_a_donor_gets_at_most_the_daily_cap_of_pushes_in_their_day(
         assert len(fcm[0].received) == 3
     finally:
         runtime.close()
+
+
+def test_a_push_job_killed_while_fcm_holds_its_call_resends_with_the_same_collapse_key(
+    live: Runtime, fcm: tuple[FcmServer, Path]
+) -> None:
+    """The job process SIGKILLed between sending and recording: its deliveries stay
+    taken until its lease ends; the next run sends again what it had sent (the phone's
+    server sees a resend with the same collapse key, which replaces the first on the
+    phone: FCM concept-options, "collapsible messages") and sends the rest; each device
+    ends with one delivery, recorded once."""
+    server, account_file = fcm
+    second_token = FCM_TOKEN + "-2"
+    ada = donor_with_device(live, "ada")
+    bob = donor_with_device(live, "bob", token=second_token)
+    later_registration = live.clock.now() + timedelta(seconds=1)
+    wait_until(lambda: live.clock.now() > later_registration, what="a notification after")
+    notify(live, ada)
+    notify(live, bob)
+    server.hold.clear()  # FCM answers nothing until released
+    env = {
+        "FCM_SERVICE_ACCOUNT_FILE": str(account_file),
+        "FCM_ENDPOINT": server.base,
+        "PUSH_QUIET_HOURS": "off",
+        "PUSH_LEASE_S": "15",
+    }
+    job = engine_process("jobs", "run", "push", **env)
+    try:
+        wait_until(
+            lambda: server.holding.is_set() or job.poll() is not None,
+            timeout=60,
+            what="the job's first push to reach FCM",
+        )
+        assert job.poll() is None, stop_process(job).decode(errors="replace")[-2000:]
+        job.kill()  # SIGKILL: FCM took the push, the job never hears of it
+    finally:
+        stop_process(job)
+        server.hold.set()
+    assert {d.status for d in deliveries(live)} == {"sending"}
+    [held] = server.received
+    now = build_runtime_like(live, env)
+    try:
+        assert push.run(now).taken == 0  # its lease holds them
+    finally:
+        now.close()
+
+    later = build_runtime_like(
+        live, env, clock=FixedClock(live.clock.now() + timedelta(seconds=20))
+    )
+    try:
+        report = push.run(later)
+        assert report.taken == 2 and report.outcomes["sent"] == 2, report
+        assert push.run(later).taken == 0
+    finally:
+        later.close()
+    rows = deliveries(live)
+    assert sorted((d.device_id, d.status) for d in rows) == sorted(
+        (d.id, "sent") for d in devices(live)
+    )  # one delivery per device, recorded
+    first = server.to(held.token)
+    assert len(first) == 2 and first[0].collapse_key == first[1].collapse_key  # a resend
+    other = second_token if held.token == FCM_TOKEN else FCM_TOKEN
+    assert len(server.to(other)) == 1
+
+
+def build_runtime_like(
+    live: Runtime, env: dict[str, str], clock: FixedClock | None = None
+) -> Runtime:
+    """A runtime on the live database with the job process's push settings."""
+    settings = replace(live.settings, push=PushSettings.from_env(env))
+    return build_runtime(settings, clock=clock)
