@@ -89,6 +89,10 @@ def push_notifications(runtime: Runtime) -> JobResult:
     return push.run(runtime).as_dict()
 
 
+def tell_standings(runtime: Runtime) -> JobResult:
+    return notifications.tell_standings(runtime)
+
+
 def verify_uploads(runtime: Runtime) -> JobResult:
     return verification.verify_uploads(runtime).as_dict()
 
@@ -124,6 +128,12 @@ JOBS: list[JobSpec] = [
         {"trigger": "interval", "seconds": 15},
         "send new notifications to the donors' phones (FCM, APNs) and retry the due ones; "
         "off when neither is configured",
+    ),
+    JobSpec(
+        "standings",
+        tell_standings,
+        {"trigger": "interval", "minutes": 15},
+        "tell donors who passed someone, or were passed, on a board they follow",
     ),
     JobSpec(
         "erase-donors",

@@ -11,6 +11,7 @@ from api import context
 from api.auth import auth_required
 from api.schemas.common import page_of
 from api.schemas.notifications import (
+    FollowSchema,
     InboxNotificationSchema,
     MarkedSchema,
     NotificationQuerySchema,
@@ -90,3 +91,32 @@ class OneNotification(MethodView):
     def delete(self, notification_id: int) -> Any:
         """Delete one"""
         notifications.delete_notification(context.runtime().db, context.donor().id, notification_id)
+
+
+@blp.route("/me/follows")
+class Follows(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.response(200, FollowSchema(many=True))
+    def get(self) -> Any:
+        """The boards you follow (at most 10): you hear when you pass someone there or
+        are passed"""
+        return notifications.follows(context.runtime().db, context.donor().id)
+
+
+@blp.route("/me/follows/<string:board>")
+class Follow(MethodView):
+    @auth_required(Role.DONOR)
+    @blp.response(200, FollowSchema)
+    @blp.alt_response(409, description="Already following 10 boards")
+    @blp.alt_response(422, description="No such board")
+    def put(self, board: str) -> Any:
+        """Follow a board (all-time, month:YYYY-MM, week:YYYY-Www, campaign:{id}); safe
+        to repeat"""
+        return notifications.follow(context.runtime(), context.donor().id, board)
+
+    @auth_required(Role.DONOR)
+    @blp.response(204)
+    @blp.alt_response(404, description="Not following it")
+    def delete(self, board: str) -> Any:
+        """Stop following a board"""
+        notifications.unfollow(context.runtime().db, context.donor().id, board)

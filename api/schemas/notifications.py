@@ -43,3 +43,11 @@ class UnreadSchema(ma.Schema):
 
 class MarkedSchema(ma.Schema):
     marked = ma.fields.Integer(required=True)
+
+
+class FollowSchema(ma.Schema):
+    board = ma.fields.String(required=True)
+    last_rank = ma.fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The rank you were last told"}
+    )
+    created_at = UtcDateTime(required=True)

@@ -10,7 +10,11 @@ from rewards_engine.models.donors import Donor
 from rewards_engine.models.fraud import FraudEvidence, FraudFlag, FraudRule, FraudScanState
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
-from rewards_engine.models.notifications import Notification, NotificationBroadcast
+from rewards_engine.models.notifications import (
+    BoardFollow,
+    Notification,
+    NotificationBroadcast,
+)
 from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
 from rewards_engine.models.privacy import DataRequest, ErasedSubject, InstallationSecret
 from rewards_engine.models.push import PushDelivery, PushDevice, PushPreferences
@@ -21,6 +25,7 @@ from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEnt
 
 __all__ = [
     "AuditRecord",
+    "BoardFollow",
     "Camera",
     "CameraRegistration",
     "Campaign",

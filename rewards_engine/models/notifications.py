@@ -50,3 +50,16 @@ class NotificationBroadcast(SQLModel, table=True):
     created_at: datetime = timestamp()
     next_donor_id: int = Field(default=0)
     done_at: datetime | None = timestamp(nullable=True, default=False)
+
+
+class BoardFollow(SQLModel, table=True):
+    """A board a donor follows: the standings job tells them when they pass someone or
+    are passed there. ``last_rank`` is the rank they were last told of."""
+
+    __tablename__ = "board_follows"
+
+    donor_id: int = Field(foreign_key="donors.id", primary_key=True)
+    board: str = Field(max_length=80, primary_key=True)
+    last_rank: int | None = Field(default=None)
+    last_told_at: datetime | None = timestamp(nullable=True, default=False)
+    created_at: datetime = timestamp()

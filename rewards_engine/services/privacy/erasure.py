@@ -41,6 +41,7 @@ from rewards_engine.domain.uploads import (
 )
 from rewards_engine.models import (
     AuditRecord,
+    BoardFollow,
     Clip,
     ClipClaim,
     DataRequest,
@@ -283,6 +284,7 @@ def _erase_related(uow: UnitOfWork, now: datetime, donor: Donor) -> dict[str, in
     counts["notifications"] = changed_rows(
         session, delete(Notification).where(col(Notification.donor_id) == donor_id)
     )
+    session.execute(delete(BoardFollow).where(col(BoardFollow.donor_id) == donor_id))
     counts.update(push.erase_donor_push(session, donor_id))  # devices (tokens), deliveries
     counts["archived_wall_entries"] = changed_rows(
         session, delete(WallSnapshotEntry).where(col(WallSnapshotEntry.donor_id) == donor_id)

@@ -16,6 +16,7 @@ from sqlmodel import col
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.ledger import donor_owner
 from rewards_engine.models import (
+    BoardFollow,
     Clip,
     ConsentRecord,
     DataRequest,
@@ -89,6 +90,12 @@ def export(runtime: Runtime, donor_id: int) -> Iterator[str]:
                     select(Notification)
                     .where(col(Notification.donor_id) == donor_id)
                     .order_by(col(Notification.id))
+                )
+            ],
+            "followed_boards": [
+                _dump(f, without=("donor_id",))
+                for f in session.scalars(
+                    select(BoardFollow).where(col(BoardFollow.donor_id) == donor_id)
                 )
             ],
         }
