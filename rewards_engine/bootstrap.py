@@ -16,18 +16,22 @@ from rewards_engine.providers.payouts import PayoutProvider
 from rewards_engine.providers.storage import VideoStore, open_store
 from rewards_engine.runtime import Runtime, manual_rail_only
 from rewards_engine.services import wall
+from rewards_engine.services.notifications import live
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """A runtime whose commits reach the Honor Wall at once (the wall-drain job retries
-    what does not) and whose payouts go through the configured rails."""
-    return Runtime(
+    what does not) and the live streams (a signal in Redis), and whose payouts go through
+    the configured rails."""
+    runtime = Runtime(
         settings,
         clock=clock or SystemClock(),
         commit_handlers=(wall.handle_events,),
         payout_rails=configured_rails,
         video_stores=configured_store,
     )
+    live.attach(runtime)  # its committed notifications wake the live streams
+    return runtime
 
 
 def configured_rails(settings: Settings) -> Mapping[str, PayoutProvider]:

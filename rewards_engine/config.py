@@ -184,6 +184,34 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """The live event stream (``GET /v1/me/events``, docs/notifications.md): its own
+    process beside the API (``rewards-engine streams``, started by ``serve``)."""
+
+    port: int = 0  # 0: the API's PORT + 1
+    heartbeat_s: int = 15  # an SSE comment this often keeps proxies from closing a stream
+    per_donor: int = 3  # open streams a donor may hold at once (the next one: 429)
+    catch_up_s: int = 30  # each stream reads the database this often, signal or not
+    standing_s: int = 5  # how often the all-time board's revision is checked
+    max_streams: int = 5_000  # streams one stream process holds (the next one: 503)
+
+    def port_for(self, api_port: int) -> int:
+        return self.port or api_port + 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StreamSettings:
+        default = cls()
+        return cls(
+            port=max(_int(env, "STREAM_PORT", default.port), 0),
+            heartbeat_s=max(_int(env, "STREAM_HEARTBEAT_S", default.heartbeat_s), 1),
+            per_donor=max(_int(env, "STREAM_MAX_PER_DONOR", default.per_donor), 1),
+            catch_up_s=max(_int(env, "STREAM_CATCH_UP_S", default.catch_up_s), 1),
+            standing_s=max(_int(env, "STREAM_STANDING_S", default.standing_s), 1),
+            max_streams=max(_int(env, "STREAM_MAX_CONNECTIONS", default.max_streams), 1),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process of the engine needs to know about its installation."""
 
@@ -222,6 +250,7 @@ class Settings:
     job_lease_s: float = 30.0  # a killed job run blocks the job for at most this long
     database_lock_timeout_ms: int = 5_000  # PostgreSQL: longest wait for a row lock
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed
+    streams: StreamSettings = field(default_factory=StreamSettings)
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
@@ -279,6 +308,7 @@ class Settings:
             sql_echo=_bool(env, "SQL_ECHO", False),
             rate_limits=RateLimits.from_env(env),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+            streams=StreamSettings.from_env(env),
             job_lease_s=float(_int(env, "JOB_LEASE_S", 30)),
             database_lock_timeout_ms=_int(env, "DATABASE_LOCK_TIMEOUT_MS", 5_000),
             paypal=PayPalSettings(
