@@ -27,6 +27,7 @@ from rewards_engine.models import Notification
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import notifications, support
 from tests.conftest import make_token
+from tests.support import slow_clients
 from tests.support.factories import add_campaign, body, clip, consenting_donor
 from tests.support.processes import api_nodes, engine_process, free_port, stop_processes
 from tests.support.waiting import wait_until
@@ -335,4 +336,25 @@ def test_ordinary_requests_still_answer_while_many_streams_are_open(node, live, 
     assert requests.get(f"{node['api']}/readyz", timeout=30).status_code == 200
     assert all(not s.ended for s in opened)  # the streams are still open
     for stream in opened:
+        stream.close()
+
+
+@pytest.mark.skipif(not slow_clients.nginx_binary(), reason="nginx is not installed")
+def test_the_shipped_nginx_passes_events_on_unbuffered(
+    streams, live, cli_env, tmp_path, monkeypatch
+) -> None:
+    donor_id = consenting_donor(live, "ada")
+    shipped = slow_clients.SITE_CONFIG.read_text()
+    assert "server 127.0.0.1:8001;" in shipped  # the stream process's default address
+    site = tmp_path / "site.conf"
+    site.write_text(shipped.replace("127.0.0.1:8001", streams.removeprefix("http://")))
+    monkeypatch.setattr(slow_clients, "SITE_CONFIG", site)
+    with slow_clients.nginx_in_front(streams.removeprefix("http://"), tmp_path / "nginx") as base:
+        stream = open_stream(base, cli_env, "ada")
+        assert stream.status == 200
+        mine = notify(live, donor_id, 1)  # one event, alone: a buffering proxy would hold it
+        wait_until(lambda: stream.of("notification"), timeout=20, what="the event through nginx")
+        seen = stream.count("comment")
+        wait_until(lambda: stream.count("comment") >= seen + 2, timeout=20, what="heartbeats")
+        assert [e.id for e in stream.of("notification")] == [mine]
         stream.close()
