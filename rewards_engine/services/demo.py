@@ -361,11 +361,12 @@ def _donors(
 
 
 def _aftermath(runtime: Runtime, app: DemoApp, spec: dict[str, Any], start: datetime) -> None:
-    """What happened after the donations: vesting, medals, support's gifts, a camera
-    redemption, a burst the fraud scan flags, and a payout batch."""
+    """What happened after the donations: vesting, medals and their rarity, support's
+    gifts, a camera redemption, a burst the fraud scan flags, and a payout batch."""
     db, clock = runtime.db, runtime.clock
     vesting.vest_due(db, clock)
     medals.evaluate_scheduled(db, clock)
+    medals.refresh_rarity(db, clock)
     ids = {}
     with db.read() as session:
         for donor_id, account in session.execute(select(col(Donor.id), col(Donor.account_id))):

@@ -70,3 +70,4 @@ def test_the_readme_walkthrough_runs_as_written(  # type: ignore[no-untyped-def]
     assert '"outcome":"registered"' in said and '"camera_rule":"registered"' in said
     assert '"status":"fulfilled"' in said  # the gift card came
     assert "Apprentice" in done.stdout or "apprentice" in done.stdout
+    assert "Votre clip a bien" in done.stdout  # the inbox, in French
