@@ -1,8 +1,8 @@
 """The one place that wires the engine together: who hears committed transactions,
-which payout rails are configured, where videos are stored. Every process (the API,
-the CLI, the scheduler, the tests and the benchmarks) gets its runtime here, so that
-``runtime.py`` stays a plain container that knows no use case, and no use case builds
-its own providers.
+which payout rails are configured, where videos are stored, which phone platforms are
+pushed to. Every process (the API, the CLI, the scheduler, the tests and the
+benchmarks) gets its runtime here, so that ``runtime.py`` stays a plain container that
+knows no use case, and no use case builds its own providers.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.crypto import Vault
 from rewards_engine.providers.payouts import PayoutProvider
+from rewards_engine.providers.push import PushSender, configured_senders
 from rewards_engine.providers.storage import VideoStore, open_store
 from rewards_engine.runtime import Runtime, manual_rail_only
 from rewards_engine.services import wall
@@ -21,14 +22,15 @@ from rewards_engine.services.notifications import live
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """A runtime whose commits reach the Honor Wall at once (the wall-drain job retries
-    what does not) and the live streams (a signal in Redis), and whose payouts go through
-    the configured rails."""
+    what does not) and the live streams (a signal in Redis), and whose payouts and pushes
+    go through the configured rails and platforms."""
     runtime = Runtime(
         settings,
         clock=clock or SystemClock(),
         commit_handlers=(wall.handle_events,),
         payout_rails=configured_rails,
         video_stores=configured_store,
+        push_platforms=configured_push_senders,
     )
     live.attach(runtime)  # its committed notifications wake the live streams
     return runtime
@@ -58,3 +60,9 @@ def configured_store(settings: Settings, clock: Clock) -> VideoStore:
         public_url=settings.public_url,
         clock=clock,
     )
+
+
+def configured_push_senders(settings: Settings) -> Mapping[str, PushSender]:
+    """FCM where ``FCM_SERVICE_ACCOUNT_FILE`` names its account, APNs where its key is
+    set (``APNS_KEY_FILE``, ``APNS_KEY_ID``, ``APNS_TEAM_ID``); neither: push is off."""
+    return configured_senders(settings.push)

@@ -27,6 +27,7 @@ from rewards_engine.redis_client import CircuitBreaker, connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
 
 if TYPE_CHECKING:
+    from rewards_engine.providers.push import PushSender
     from rewards_engine.providers.storage import VideoStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ CommitHandler = Callable[["Runtime", list[object]], None]
 
 def manual_rail_only(_settings: Settings) -> Mapping[str, PayoutProvider]:
     return {"manual": ManualProvider()}
+
+
+def no_push_platform(_settings: Settings) -> Mapping[str, PushSender]:
+    """Push is off unless the bootstrap names the configured platforms."""
+    return {}
 
 
 def redis_url_for(settings: Settings) -> str:
@@ -51,14 +57,16 @@ def redis_url_for(settings: Settings) -> str:
 class Runtime:
     """What a process shares between requests and jobs: settings, clock, database,
     Redis, vault. Built by ``bootstrap.build_runtime``, which says who hears committed
-    events (``commit_handlers``), which payout rails exist (``payout_rails``) and where
-    videos are kept (``video_stores``)."""
+    events (``commit_handlers``), which payout rails exist (``payout_rails``), where
+    videos are kept (``video_stores``) and which phone platforms are pushed to
+    (``push_platforms``)."""
 
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     commit_handlers: Sequence[CommitHandler] = ()
     payout_rails: Callable[[Settings], Mapping[str, PayoutProvider]] = manual_rail_only
     video_stores: Callable[[Settings, Clock], VideoStore] | None = None
+    push_platforms: Callable[[Settings], Mapping[str, PushSender]] = no_push_platform
     _extensions: dict[str, object] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -98,6 +106,12 @@ class Runtime:
         if self.video_stores is None:
             raise RuntimeError("no video store: build the runtime with bootstrap.build_runtime")
         return self.video_stores(self.settings, self.clock)
+
+    @cached_property
+    def push_senders(self) -> Mapping[str, PushSender]:
+        """The push providers by platform (``fcm``, ``apns``), built once per process:
+        each keeps its connection and its access token between runs."""
+        return self.push_platforms(self.settings)
 
     @cached_property
     def attestations(self) -> AttestationVerifier | None:

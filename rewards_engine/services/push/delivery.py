@@ -38,7 +38,7 @@ from rewards_engine.domain.push import (
     quiet_until,
 )
 from rewards_engine.models import Donor, Notification, PushDelivery, PushDevice, PushPreferences
-from rewards_engine.providers.push import PushMessage, PushSender, configured_senders
+from rewards_engine.providers.push import PushMessage, PushSender
 from rewards_engine.runtime import Runtime
 from rewards_engine.services.notifications.inbox import texts
 from rewards_engine.services.push.devices import forget_device
@@ -72,11 +72,6 @@ class PushReport:
         }
 
 
-def senders_of(runtime: Runtime) -> Mapping[str, PushSender]:
-    """The configured providers, built once per process."""
-    return runtime.extension("push-senders", lambda: configured_senders(runtime.settings.push))
-
-
 def run(
     runtime: Runtime, *, on_progress: Callable[[str, int, int | None], None] | None = None
 ) -> PushReport:
@@ -86,7 +81,7 @@ def run(
     if not runtime.settings.push.configured:
         report.off = True
         return report
-    senders = senders_of(runtime)
+    senders = runtime.push_senders  # built by the bootstrap, once per process
     report.queued = queue(runtime, senders.keys())
     send_due(runtime, senders, report, on_progress=on_progress)
     report.purged = purge(runtime)
