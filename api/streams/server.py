@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import random
+import resource
 import time
 import uuid
 from collections import defaultdict
@@ -70,6 +71,7 @@ class Stream:
         self.notified = True  # read the database on the first turn
         self.standing_due = True
         self.wake = asyncio.Event()
+        self.wake.set()  # the first turn at once: what was missed, then the standing
 
 
 class Hub:
@@ -252,8 +254,8 @@ async def pump(
             catch_up_at = now + config.catch_up_s
         if stream.notified:
             stream.notified = False
-            await send_notifications(state, stream, response, first=first)
-            first = False
+            if await send_notifications(state, stream, response, first=first):
+                first = False
         if stream.standing_due:
             stream.standing_due = False
             await send_standing(state, stream, response)
@@ -268,7 +270,10 @@ async def pump(
 
 async def send_notifications(
     state: State, stream: Stream, response: web.StreamResponse, *, first: bool
-) -> None:
+) -> bool:
+    """Send the donor's notifications newer than the last one sent; on the ``first``
+    turn, those at or below where the stream starts are only remembered as known.
+    False if the database could not be read (the next turn tries again)."""
     runtime = state.runtime
     since = runtime.clock.now() - LATE_COMMIT
     try:
@@ -279,7 +284,7 @@ async def send_notifications(
     except Exception as exc:  # the database is down: the next turn tries again
         log.warning("stream read failed", extra={"fields": {"error": str(exc)}})
         stream.notified = True
-        return
+        return False
     now = time.monotonic()
     for view in views:
         if view.id in stream.sent:
@@ -293,6 +298,7 @@ async def send_notifications(
     cutoff = now - LATE_COMMIT.total_seconds() * 2
     for known in [i for i, at in stream.sent.items() if at < cutoff]:
         del stream.sent[known]
+    return True
 
 
 async def send_standing(state: State, stream: Stream, response: web.StreamResponse) -> None:
@@ -352,7 +358,11 @@ def make_app(settings: Settings) -> web.Application:
 
 def run(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT; a client's disconnect cancels its handler at once
-    (its slot is freed without waiting for a heartbeat)."""
+    (its slot is freed without waiting for a heartbeat). Each stream holds a socket:
+    the process may open as many files as the system's hard limit allows."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     web.run_app(
         make_app(settings),
         host=host,

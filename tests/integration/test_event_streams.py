@@ -12,7 +12,7 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import Notification
@@ -28,8 +29,14 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import notifications, support
 from tests.conftest import make_token
 from tests.support import slow_clients
-from tests.support.factories import add_campaign, body, clip, consenting_donor
-from tests.support.processes import api_nodes, engine_process, free_port, stop_processes
+from tests.support.factories import add_campaign, body, clip, consenting_donor, load_program
+from tests.support.processes import (
+    RedisProcess,
+    api_nodes,
+    engine_process,
+    free_port,
+    stop_processes,
+)
 from tests.support.waiting import wait_until
 
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; the program's demo codes
@@ -358,3 +365,61 @@ def test_the_shipped_nginx_passes_events_on_unbuffered(
         wait_until(lambda: stream.count("comment") >= seen + 2, timeout=20, what="heartbeats")
         assert [e.id for e in stream.of("notification")] == [mine]
         stream.close()
+
+
+def test_a_redis_outage_pauses_the_signal_but_neither_the_api_nor_the_streams(
+    cli_env, tmp_path, monkeypatch
+) -> None:
+    """A Redis of this test's own, killed while a stream is open: the redemption still
+    answers 201, the stream keeps its heartbeats and gets the notification from its
+    catch-up read; Redis restarted on the same port, the signal works again."""
+    own = RedisProcess(tmp_path / "redis").start()
+    servers = [own]
+    settings = replace(cli_env, redis_url=own.url)
+    for name, value in {**ENV, "REDIS_URL": own.url, "STREAM_CATCH_UP_S": "2"}.items():
+        monkeypatch.setenv(name, value)
+    runtime = build_runtime(settings)
+    try:
+        load_program(runtime)
+        donor_id = consenting_donor(runtime, "ada")
+        support.adjust(
+            runtime.db, runtime.clock, Actor(id="support:seed", role="support"), donor_id,
+            asset="points", amount=2_000, reason="two gift cards",
+        )  # fmt: skip
+        port = free_port()
+        monkeypatch.setenv("STREAM_PORT", str(port))
+        with api_nodes(1) as bases:
+            events = f"http://127.0.0.1:{port}"
+            wait_until(lambda: ready(events), timeout=60, what="serve's stream process")
+            stream = open_stream(events, settings, "ada")
+            own.stop()
+
+            def redeem() -> requests.Response:
+                return requests.post(
+                    f"{bases[0]}/v1/redemptions",
+                    json={"reward_id": GIFT},
+                    headers={**bearer(settings, "ada"), "Idempotency-Key": uuid.uuid4().hex},
+                    timeout=30,
+                )
+
+            assert redeem().status_code == 201
+            wait_until(lambda: stream.count("notification") == 1, timeout=30,
+                       what="the notification from the catch-up read")  # fmt: skip
+            seen = stream.count("comment")
+            wait_until(lambda: stream.count("comment") >= seen + 2, timeout=20,
+                       what="heartbeats during the outage")  # fmt: skip
+            assert not stream.ended
+            assert requests.get(f"{bases[0]}/v1/me", headers=bearer(settings, "ada"),
+                                timeout=30).status_code == 200  # fmt: skip
+
+            servers.append(RedisProcess(tmp_path / "redis", port=own.port).start())
+            assert redeem().status_code == 201
+            wait_until(lambda: stream.count("notification") == 2, timeout=30,
+                       what="the notification after Redis came back")  # fmt: skip
+            ids = [e.id for e in stream.of("notification")]
+            assert ids == sorted(ids) and len(set(ids)) == 2
+            stream.close()
+    finally:
+        runtime.close()
+        for server in servers:
+            server.stop()
