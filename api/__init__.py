@@ -17,7 +17,7 @@ from flask import Flask, Response, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import redis_budget
+from api import conventions, redis_budget
 from api.context import EXTENSION, TOKENS
 from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     register_error_handlers(app)
+    conventions.register(app, settings.cors_origins)  # before the hooks it must run after
     RequestMetrics().init_app(app)
     _serve_docs_assets(app)
     _serve_medal_art(app, settings.fixtures_dir / ART_FOLDER)

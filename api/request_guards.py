@@ -84,9 +84,14 @@ def _guard_head() -> tuple[dict[str, Any], int] | None:
 
 
 def _guard_body() -> tuple[dict[str, Any], int] | None:
-    if request.method not in _BODY_METHODS or request.mimetype in _FORM_TYPES:
+    if request.method not in _BODY_METHODS or request.endpoint in STREAMED_BODIES:
         return None
-    if request.endpoint in STREAMED_BODIES:
+    sent = (request.content_length or 0) > 0
+    if request.path.startswith("/v1/") and sent and request.mimetype != "application/json":
+        message = f"send the body as application/json (Content-Type: {request.mimetype or 'none'})"
+        errors = {"headers": {"Content-Type": [message]}}
+        return error_body(415, "unsupported_media_type", message, errors), 415
+    if request.mimetype in _FORM_TYPES:
         return None
     raw = request.get_data(cache=True)
     limit = request.max_content_length

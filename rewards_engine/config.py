@@ -250,6 +250,7 @@ class Settings:
     job_lease_s: float = 30.0  # a killed job run blocks the job for at most this long
     database_lock_timeout_ms: int = 5_000  # PostgreSQL: longest wait for a row lock
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed
+    cors_origins: tuple[str, ...] = ()  # web origins that may call the API (none by default)
     streams: StreamSettings = field(default_factory=StreamSettings)
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
@@ -308,6 +309,11 @@ class Settings:
             sql_echo=_bool(env, "SQL_ECHO", False),
             rate_limits=RateLimits.from_env(env),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+            cors_origins=tuple(
+                origin.strip().rstrip("/")
+                for origin in (env.get("CORS_ORIGINS") or "").split(",")
+                if origin.strip()
+            ),
             streams=StreamSettings.from_env(env),
             job_lease_s=float(_int(env, "JOB_LEASE_S", 30)),
             database_lock_timeout_ms=_int(env, "DATABASE_LOCK_TIMEOUT_MS", 5_000),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint, created
 from api.schemas.admin import (
     AdjustmentRequestSchema,
     AdjustmentSchema,
@@ -47,13 +47,15 @@ class Adjustments(MethodView):
     def post(self, headers: dict[str, Any], body: dict[str, Any], donor_id: int) -> Any:
         """Add or remove available points or cash, with a reason (audited)"""
         runtime = context.runtime()
-        return support.adjust(
-            runtime.db,
-            runtime.clock,
-            context.actor(),
-            donor_id,
-            idempotency_key=headers["idempotency_key"],
-            **body,
+        return created(
+            support.adjust(
+                runtime.db,
+                runtime.clock,
+                context.actor(),
+                donor_id,
+                idempotency_key=headers["idempotency_key"],
+                **body,
+            )
         )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint
 from api.schemas.campaigns import (
     CampaignDetailSchema,
     CampaignInputSchema,
@@ -24,6 +24,7 @@ blp = Blueprint("campaigns", __name__, description="Donation campaigns and their
 
 @blp.route("/campaigns")
 class Campaigns(MethodView):
+    @blp.etag
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_of(CampaignSchema))
     def get(self, args: dict[str, Any]) -> Any:
@@ -33,6 +34,7 @@ class Campaigns(MethodView):
 
 @blp.route("/campaigns/<string:campaign_id>")
 class CampaignById(MethodView):
+    @blp.etag
     @blp.response(200, CampaignDetailSchema)
     @blp.alt_response(404, description="No such campaign")
     def get(self, campaign_id: str) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint
 from api.schemas.common import PageArgs, page_of
 from api.schemas.devices import (
     DeviceRegistrationSchema,

@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 
 from api import context
+from api.conventions import Blueprint
 from rewards_engine.services import health
 
 log = logging.getLogger(__name__)

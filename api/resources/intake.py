@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint, created
 from api.schemas.common import IdempotencyHeader
 from api.schemas.submissions import IntakeRequestSchema, SubmissionResultSchema
 from rewards_engine.domain.roles import Role
@@ -18,7 +18,6 @@ from rewards_engine.services import intake
 
 blp = Blueprint("intake", __name__, description="Clips reported by the maker's video pipeline")
 
-REPLAYED = {"Idempotent-Replayed": "true"}
 _REPORTED = ("storage_ref", "pdq")
 
 
@@ -54,4 +53,4 @@ class ReportedClips(MethodView):
             reported,
             headers["idempotency_key"],
         )
-        return (result, 201, REPLAYED) if result.replayed else result
+        return created(result)

@@ -6,10 +6,10 @@ from dataclasses import replace
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint
 from api.schemas.common import PageArgs, page_of
 from api.schemas.donors import ConsentGrantSchema, ConsentTextSchema, MeSchema, ProfilePatchSchema
 from api.schemas.home import HomeSchema

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint
 from api.schemas.admin import ReasonSchema
 from api.schemas.common import PageArgs, page_of
 from api.schemas.payouts import (

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
 from api.auth import auth_required, authenticate
+from api.conventions import Blueprint
 from api.schemas.donors import ConsentTextSchema
 from api.schemas.privacy import (
     ConsentPublishSchema,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context, limits
 from api.auth import auth_required
+from api.conventions import Blueprint, created
 from api.schemas.common import IdempotencyHeader, PageArgs, page_of
 from api.schemas.rewards import (
     AdminRedemptionQuery,
@@ -32,6 +32,7 @@ blp = Blueprint("rewards", __name__, description="Rewards catalog and redemption
 
 @blp.route("/rewards")
 class Catalog(MethodView):
+    @blp.etag
     @blp.response(200, RewardSchema(many=True))
     def get(self) -> Any:
         """The catalog: gift cards and cameras, their point cost and stock, in the
@@ -51,16 +52,18 @@ class Redemptions(MethodView):
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Spend points on a reward; gift cards come with their code at once"""
         runtime = context.runtime()
-        return redemptions.redeem(
-            runtime.db,
-            runtime.clock,
-            context.actor(),
-            context.donor().id,
-            body["reward_id"],
-            body["shipping_address"],
-            idempotency_key=headers["idempotency_key"],
-            auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
-            vault=context.runtime().vault,
+        return created(
+            redemptions.redeem(
+                runtime.db,
+                runtime.clock,
+                context.actor(),
+                context.donor().id,
+                body["reward_id"],
+                body["shipping_address"],
+                idempotency_key=headers["idempotency_key"],
+                auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
+                vault=context.runtime().vault,
+            )
         )
 
     @auth_required(Role.DONOR)

@@ -19,9 +19,10 @@ from typing import Any, NoReturn
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from api import context
+from api.conventions import Blueprint
 from rewards_engine.providers.storage import LocalVideoStore, UploadRefused
 from rewards_engine.providers.storage.base import MAX_SINGLE_PUT
 

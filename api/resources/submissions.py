@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context, limits
 from api.auth import auth_required
+from api.conventions import Blueprint, created
 from api.schemas.common import IdempotencyHeader, page_of
 from api.schemas.submissions import (
     ClipFilterArgs,
@@ -21,8 +21,6 @@ from rewards_engine.domain.submissions import ClipInput
 from rewards_engine.services import clips, privacy, submissions, uploads
 
 blp = Blueprint("submissions", __name__, description="Donated clips")
-
-REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 @blp.route("/submissions")
@@ -60,7 +58,7 @@ class Submissions(MethodView):
             runtime.settings.uploads,
         )
         result = uploads.attach_targets(runtime, donor_id, result)
-        return (result, 201, REPLAYED) if result.replayed else result
+        return created(result)
 
     @auth_required(Role.DONOR)
     @blp.arguments(ClipFilterArgs(), location="query")

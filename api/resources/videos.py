@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Response, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import context
+from api.conventions import Blueprint
 from rewards_engine.services import videos
 
 blp = Blueprint("videos", __name__, description="A donor's own videos, by export link")

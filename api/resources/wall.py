@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 
 from api import context
 from api.auth import auth_required
+from api.conventions import Blueprint
 from api.schemas.wall import (
     WallEntrySchema,
     WallMeQuery,

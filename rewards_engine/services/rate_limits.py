@@ -8,6 +8,7 @@ request goes through: an outage of the limiter must never stop a donation.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import redis
 
@@ -17,18 +18,33 @@ log = logging.getLogger("rewards_engine.rate_limits")
 WINDOW_S = 60
 
 
+@dataclass(frozen=True)
+class Quota:
+    """Where a caller stands in this window, for the RateLimit headers."""
+
+    action: str
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until the window ends
+
+
 class TooMany(Exception):
     """Past the limit in this window; ``retry_after`` is the seconds until the next one."""
 
-    def __init__(self, action: str, limit: int, retry_after: int) -> None:
-        super().__init__(f"too many {action}: at most {limit} a minute; retry in {retry_after} s")
-        self.retry_after = retry_after
+    def __init__(self, quota: Quota) -> None:
+        super().__init__(
+            f"too many {quota.action}: at most {quota.limit} a minute; "
+            f"retry in {quota.reset_s} s"
+        )
+        self.quota = quota
+        self.retry_after = quota.reset_s
 
 
-def count(runtime: Runtime, action: str, caller: str, limit: int) -> None:
-    """Count one request; raise :class:`TooMany` past ``limit`` in this window."""
+def count(runtime: Runtime, action: str, caller: str, limit: int) -> Quota | None:
+    """Count one request; raise :class:`TooMany` past ``limit`` in this window. Returns
+    the caller's quota (None where there is no limit or Redis could not count)."""
     if limit <= 0:
-        return
+        return None
     now = runtime.clock.now().timestamp()
     window = int(now // WINDOW_S)
     key = runtime.key(f"limit:{action}:{caller}", str(window))  # spread over the slots
@@ -41,6 +57,8 @@ def count(runtime: Runtime, action: str, caller: str, limit: int) -> None:
         log.warning(
             "rate limit not checked", extra={"fields": {"action": action, "error": str(exc)}}
         )
-        return
+        return None
+    quota = Quota(action, limit, max(limit - seen, 0), int(WINDOW_S - now % WINDOW_S) + 1)
     if seen > limit:
-        raise TooMany(action, limit, int(WINDOW_S - now % WINDOW_S) + 1)
+        raise TooMany(quota)
+    return quota

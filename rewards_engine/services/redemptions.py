@@ -9,7 +9,7 @@ row, and a gift card's concurrent redemptions take different codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +87,7 @@ class RedemptionView:
     item_name: str
     code: str | None
     events: list[RedemptionStep]
+    replayed: bool = False  # answered from the first call with the same Idempotency-Key
 
 
 def _points_legs(donor_id: int, cost: int) -> list[Leg]:
@@ -208,7 +209,7 @@ def redeem(
         if replay is not None:
             redemption = session.get(Redemption, replay["redemption_id"])
             assert redemption is not None
-            return redemption_view(session, redemption, vault, reveal=True)
+            return replace(redemption_view(session, redemption, vault, reveal=True), replayed=True)
         donor = session.get(Donor, donor_id, with_for_update=True)
         if donor is None or donor.status != "active":
             raise Forbidden("this account cannot redeem", code="donor_not_active")

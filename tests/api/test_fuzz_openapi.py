@@ -44,7 +44,9 @@ def test_every_operation_never_fails_and_matches_its_documentation(app, runtime,
         )
         def fuzz(case) -> None:  # type: ignore[no-untyped-def]
             for role in ROLES:  # each generated request, with a token of each role
-                case.call_and_validate(headers=tokens[role], excluded_checks=EXCLUDED)
+                # identity: the WSGI transport does not undo gzip as an HTTP client does
+                headers = {**tokens[role], "Accept-Encoding": "identity"}
+                case.call_and_validate(headers=headers, excluded_checks=EXCLUDED)
 
         try:
             fuzz()

@@ -30,6 +30,7 @@ from tests.support.processes import serving
 AGENT = Actor(id="support:agent", role="support")
 STRIPE_ANA = {"kind": "stripe_account", "value": "acct_1AnaAccount99"}
 ADMIN = Actor(id="admin:ops", role="admin")
+JSON = "application/json"  # as Stripe and PayPal send their events
 
 
 @pytest.fixture
@@ -685,26 +686,38 @@ def test_stripe_webhooks_are_verified_and_a_reversal_claws_back(
     }  # fmt: skip
     forged, signature = stripe_server.signed(event, secret="whsec_attacker")
     answer = client.post(
-        "/v1/webhooks/stripe", data=forged, headers={"Stripe-Signature": signature}
+        "/v1/webhooks/stripe",
+        data=forged,
+        headers={"Stripe-Signature": signature},
+        content_type=JSON,
     )
     assert answer.status_code == 422 and answer.get_json()["error"] == "invalid_signature"
     stale, signature = stripe_server.signed(event, at=1_000_000)
     assert (
         client.post(
-            "/v1/webhooks/stripe", data=stale, headers={"Stripe-Signature": signature}
+            "/v1/webhooks/stripe",
+            data=stale,
+            headers={"Stripe-Signature": signature},
+            content_type=JSON,
         ).status_code
         == 422
     )
-    assert client.post("/v1/webhooks/stripe", data=b"{}").status_code == 422
+    assert client.post("/v1/webhooks/stripe", data=b"{}", content_type=JSON).status_code == 422
     assert cash(runtime, ana) == {"available": 0, "in_flight": 0}
 
     payload, signature = stripe_server.signed(event)
     first = client.post(
-        "/v1/webhooks/stripe", data=payload, headers={"Stripe-Signature": signature}
+        "/v1/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": signature},
+        content_type=JSON,
     )
     assert first.status_code == 200 and first.get_json()["items_settled"] == 1
     again = client.post(
-        "/v1/webhooks/stripe", data=payload, headers={"Stripe-Signature": signature}
+        "/v1/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": signature},
+        content_type=JSON,
     )
     assert again.get_json()["duplicate"] is True
     assert items(runtime)[ana].status == "reversed"

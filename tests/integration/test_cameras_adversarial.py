@@ -270,10 +270,11 @@ def test_the_body_is_checked_before_the_attestation(client, runtime, auth) -> No
         (client.post("/v1/me/cameras", json={"attestation": token + "A" * 8192},
                      headers=ada), "attestation"),
         (client.post("/v1/me/cameras", json={"attestation": 12}, headers=ada), "attestation"),
-        (client.post("/v1/me/cameras", data="attestation=x", headers=ada), "attestation"),
     ]:  # fmt: skip
         assert answer.status_code == 422, answer.get_json()
         assert field in answer.get_json()["errors"]["json"]
+    form = client.post("/v1/me/cameras", data="attestation=x", headers=ada)
+    assert form.status_code == 415 and "Content-Type" in form.get_json()["errors"]["headers"]
     not_json = client.post("/v1/me/cameras", data="{", content_type="application/json", headers=ada)
     assert not_json.status_code == 400
     assert registrations(runtime) == []
