@@ -206,7 +206,7 @@ destination_masked  # unused variable
 DataclassInstance  # db.row_view's bound, named in a string (typing only)
 videos_stored  # unused variable (api/schemas/privacy.py): a transparency report field
 multipart  # unused variable (api/schemas/submissions.py): an upload target schema field
-decided_at  # unused variable (api/schemas/submissions.py, models/uploads.py, services/uploads.py, services/verification.py): a claim's column, shown to its donor
+decided_at  # unused variable (api/schemas/submissions.py, models/uploads.py, services/uploads.py, services/verification/decisions.py): a claim's column, shown to its donor
 claimed_perceptual_hash  # unused variable (models/uploads.py): the app's claim, kept beside the engine's own hash
 # Set on PyAV's objects and read by FFmpeg (rewards_engine/media/synthetic.py): the encoder's
 # pixel format, bit rate and key frame interval, a frame forced to be a key frame, a

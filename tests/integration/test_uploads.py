@@ -336,7 +336,7 @@ def test_a_killed_verification_is_taken_over_once_its_lease_ends(
 ) -> None:
     rt = env["runtime"]
     claim_id = donate_video(env, ada, videos["genuine"])
-    taken = verification._take(rt, 10, 600)  # a run takes it, then is killed
+    taken = verification.leases._take(rt, 10, 600)  # a run takes it, then is killed
     assert [t.claim.id for t in taken] == [claim_id]
     assert verification.verify_uploads(rt).taken == 0  # its lease still holds
     clock.advance(timedelta(seconds=601))

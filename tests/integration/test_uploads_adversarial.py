@@ -98,13 +98,13 @@ def test_an_erasure_during_verification_leaves_no_video_and_no_key(
     assert client.delete("/v1/me", headers=ada).status_code == 202
     store: Any = rt.video_store
     if moment == "measuring":
-        real_analyse = verification.analyse
+        real_analyse = verification.measuring.analyse
 
         def analyse(path: str) -> Any:
             privacy.run_erasures(rt)
             return real_analyse(path)
 
-        monkeypatch.setattr(verification, "analyse", analyse)
+        monkeypatch.setattr(verification.measuring, "analyse", analyse)
     else:
         real_put = store.put
 
@@ -140,7 +140,7 @@ def test_a_verifier_that_outlived_its_lease_leaves_no_sealed_copy_behind(
     verification.verify_uploads(rt)
     kept = kept_videos(rt)
     second = donate_video(env, ada, videos["genuine"])
-    real_analyse = verification.analyse
+    real_analyse = verification.measuring.analyse
     stalled: list[verification.VerificationReport] = []
     calls: list[str] = []
 
@@ -151,7 +151,7 @@ def test_a_verifier_that_outlived_its_lease_leaves_no_sealed_copy_behind(
             stalled.append(verification.verify_uploads(rt))  # the run that takes over
         return real_analyse(path)
 
-    monkeypatch.setattr(verification, "analyse", analyse)
+    monkeypatch.setattr(verification.measuring, "analyse", analyse)
     report = verification.verify_uploads(rt)
     assert stalled[0].decided["duplicate"] == 1
     assert report.lost == 1 and not report.decided
@@ -178,7 +178,7 @@ def test_a_video_that_kills_the_verifier_costs_no_other_donors_claim_its_attempt
     bob = dict(auth("bob"))
     poison = donate_video(env, ada, videos["other"])  # first in line
     genuine = donate_video(env, bob, videos["genuine"])
-    real_analyse = verification.analyse
+    real_analyse = verification.measuring.analyse
     poisonous = digest(videos["other"])
 
     def analyse(path: str) -> Any:
@@ -186,7 +186,7 @@ def test_a_video_that_kills_the_verifier_costs_no_other_donors_claim_its_attempt
             raise Killed
         return real_analyse(path)
 
-    monkeypatch.setattr(verification, "analyse", analyse)
+    monkeypatch.setattr(verification.measuring, "analyse", analyse)
     for _ in range(3):
         with pytest.raises(Killed):
             verification.verify_uploads(rt)
