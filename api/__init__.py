@@ -22,6 +22,7 @@ from api.context import EXTENSION, TOKENS
 from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
 from api.metrics import RequestMetrics
+from api.openapi import install as refine_openapi
 from api.request_guards import register_request_guards
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import Clock
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask's documented way to wrap WSGI
 
     api = RewardsApi(app)
+    refine_openapi(api, settings.public_url)  # operation ids, security, headers: issue 22
     for converter in (Int32Converter, Int64Converter):
         api.register_converter(
             converter, lambda c: {"type": "integer", "minimum": 0, "maximum": c.max}

@@ -66,19 +66,33 @@ HTTP_ERROR_CODES = {
 
 
 class ErrorSchema(ma.Schema):
-    """The error payload (documentation only)."""
+    """The error payload (documentation only): what :func:`error_body` and the domain
+    error handler send."""
 
-    code = ma.fields.Integer(metadata={"description": "HTTP status code"})
-    status = ma.fields.String(metadata={"description": "HTTP status name"})
-    error = ma.fields.String(metadata={"description": "Machine-readable reason"})
-    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
-    errors = ma.fields.Dict(metadata={"description": "Field-level messages, by location"})
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
+    error = ma.fields.String(
+        required=True,
+        metadata={"description": "Machine-readable reason (invalid_currency, not_found...)"},
+    )
+    message = ma.fields.String(
+        required=True, metadata={"description": "What went wrong, for people"}
+    )
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Dict(),
+        metadata={
+            "description": "Field-level messages by location (json, query, headers, path), "
+            'then by field path: {"json": {"clips": {"0": {"duration_s": ["..."]}}}}'
+        },
+    )
     request_id = ma.fields.String(metadata={"description": "Quote it to support"})
     details = ma.fields.Dict(
+        keys=ma.fields.String(),
         metadata={
             "description": "Facts about a conflict (409) a client can act on, "
             "e.g. the balance available; present only where the error has them"
-        }
+        },
     )
 
 

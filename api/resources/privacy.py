@@ -16,6 +16,7 @@ from api.schemas.privacy import (
     ConsentPublishSchema,
     ConsentRecordSchema,
     DataRequestSchema,
+    ExportSchema,
     TransparencySchema,
 )
 from rewards_engine.domain.roles import Role
@@ -36,7 +37,7 @@ class MyConsentHistory(MethodView):
 @blp.route("/me/export")
 class MyExport(MethodView):
     @auth_required(Role.DONOR)
-    @blp.response(200, content_type="application/json")
+    @blp.response(200, ExportSchema, content_type="application/json")
     def get(self) -> Any:
         """Everything the engine holds about you, as one JSON document"""
         runtime, donor_id = context.runtime(), context.donor().id

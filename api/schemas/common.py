@@ -113,6 +113,19 @@ class UtcDateTime(ma.fields.AwareDateTime):
             raise ma.ValidationError("out of the range of dates a timestamp can hold") from None
 
 
+class Itself(ma.fields.Nested):
+    """A nested object dumped from the object itself (``earned`` gathers a clip's own
+    ``points`` and ``cash_cents``), so the document names its shape; output only."""
+
+    def __init__(self, nested: type[ma.Schema], **kwargs: Any) -> None:
+        super().__init__(nested, dump_only=True, **kwargs)
+
+    def get_value(
+        self, obj: Any, attr: str, accessor: Any = None, default: Any = ma.missing
+    ) -> Any:
+        return super().get_value({attr: obj}, attr, accessor, default)
+
+
 class StrictSchema(ma.Schema):
     """Unknown fields are an error, so a typo in a field name never passes silently;
     text no database could store (a NUL character, a lone UTF-16 surrogate) is refused

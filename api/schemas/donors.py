@@ -52,12 +52,24 @@ class PayoutDestinationSchema(StrictSchema):
     )
 
 
+class PayoutSummarySchema(ma.Schema):
+    """Where cash is paid, as the donor may see it (never the full destination)."""
+
+    kind = ma.fields.String(
+        required=True, metadata={"enum": ["paypal_email", "paypal_id", "stripe_account"]}
+    )
+    destination = ma.fields.String(
+        required=True, metadata={"description": "Masked: j***@example.com, acct_***1234"}
+    )
+
+
 class MeSchema(ProfileSchema):
     balances = ma.fields.Nested(BalancesSchema, required=True)
-    payout = ma.fields.Dict(
+    payout = ma.fields.Nested(
+        PayoutSummarySchema,
         allow_none=True,
         required=True,
-        metadata={"description": "Where cash is paid: {kind, destination (masked)}, or null"},
+        metadata={"description": "Where cash is paid, or null"},
     )
     under_review = ma.fields.Boolean(
         required=True,

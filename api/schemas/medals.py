@@ -6,6 +6,28 @@ import marshmallow as ma
 
 from api.schemas.common import REASON, StrictSchema, in_column, translations_field
 
+EVIDENCE = {
+    "description": "Why it was granted; the fields depend on the medal's rule kind (count: "
+    "count, threshold, scope; period: count, threshold, period; streak: first_day, "
+    "last_day, days, timezone; placement: period, rank, clips, snapshot_hash; "
+    "campaign_goal: campaign, clips). Other fields may be added",
+    "properties": {
+        "count": {"type": "integer", "description": "Clips counted"},
+        "threshold": {"type": "integer", "description": "Clips the rule needs"},
+        "scope": {"type": "string", "description": "What was counted (an incident type...)"},
+        "period": {"type": "string", "description": "The week, month or board"},
+        "first_day": {"type": "string", "format": "date"},
+        "last_day": {"type": "string", "format": "date"},
+        "days": {"type": "integer", "description": "Days in a row the rule needs"},
+        "timezone": {"type": "string"},
+        "rank": {"type": "integer"},
+        "clips": {"type": "integer"},
+        "snapshot_hash": {"type": "string"},
+        "campaign": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
 
 class AwardSchema(ma.Schema):
     awarded_at = ma.fields.AwareDateTime(required=True)
@@ -16,7 +38,7 @@ class AwardSchema(ma.Schema):
         required=True,
         metadata={"description": "The week or month it was earned for; empty otherwise"},
     )
-    evidence = ma.fields.Dict(required=True, metadata={"description": "Why it was granted"})
+    evidence = ma.fields.Dict(keys=ma.fields.String(), required=True, metadata=EVIDENCE)
     provisional = ma.fields.Function(
         lambda a: a.provisional_until is not None,
         metadata={"type": "boolean", "description": "May still be revoked by late reviews"},

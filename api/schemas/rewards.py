@@ -96,14 +96,46 @@ class CodesReportSchema(ma.Schema):
     )
 
 
+class ShippingAddressSchema(ma.Schema):
+    """Where a camera goes (checked by ``rewards_engine.domain.redemptions``)."""
+
+    name = ma.fields.String(required=True, metadata={"maxLength": 100})
+    line1 = ma.fields.String(required=True, metadata={"maxLength": 200})
+    line2 = ma.fields.String(allow_none=True, metadata={"maxLength": 200})
+    city = ma.fields.String(required=True, metadata={"maxLength": 100})
+    region = ma.fields.String(allow_none=True, metadata={"maxLength": 100})
+    postal_code = ma.fields.String(
+        required=True, metadata={"description": "2 to 12 letters, digits, spaces or -"}
+    )
+    country = ma.fields.String(
+        required=True,
+        metadata={"description": "ISO 3166 alpha-2, one the item ships to", "maxLength": 2},
+    )
+    phone = ma.fields.String(
+        allow_none=True, metadata={"description": "6 to 20 digits, spaces, ( ) - and a leading +"}
+    )
+
+
+def _address_properties() -> dict[str, Any]:
+    """The address's fields as the request documents them: the domain checks them (and
+    answers 422 invalid_address naming the field), so the request field stays a dict."""
+    schema = ShippingAddressSchema()
+    properties = {
+        name: {"type": "string", "nullable": True} if field.allow_none else {"type": "string"}
+        for name, field in schema.fields.items()
+    }
+    required = [name for name, field in schema.fields.items() if field.required]
+    return {"properties": properties, "required": required, "additionalProperties": False}
+
+
 class RedeemSchema(StrictSchema):
     reward_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     shipping_address = ma.fields.Dict(
         load_default=None,
         allow_none=True,
         metadata={
-            "description": "Cameras only: name, line1, line2?, city, region?, "
-            "postal_code, country (ISO 3166 alpha-2), phone?"
+            "description": "Cameras only: where to send it (gift cards take none)",
+            **_address_properties(),
         },
     )
 
@@ -132,7 +164,12 @@ class RedemptionSchema(ma.Schema):
             "support sees the last four characters)"
         },
     )
-    shipping_address = ma.fields.Dict(allow_none=True, required=True)
+    shipping_address = ma.fields.Nested(
+        ShippingAddressSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Cameras: where it goes; null for gift cards"},
+    )
     carrier = ma.fields.String(allow_none=True, required=True)
     tracking_number = ma.fields.String(allow_none=True, required=True)
     note = ma.fields.String(allow_none=True, required=True)

@@ -5,7 +5,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from api.schemas.common import StrictFloat, StrictSchema, UtcDateTime
+from api.schemas.common import Itself, StrictFloat, StrictSchema, UtcDateTime
 from rewards_engine.domain.privacy import Usage
 from rewards_engine.domain.submissions import MAX_CLIPS_PER_CALL, CameraRule, ClipStatus
 from rewards_engine.domain.uploads import CONTENT_TYPES, ClaimStatus
@@ -132,6 +132,17 @@ class UploadTargetSchema(ma.Schema):
     parts = ma.fields.List(ma.fields.Nested(UploadPartSchema), required=True)
 
 
+class EarnedSchema(ma.Schema):
+    """What a clip (or a whole donation) earned, in the campaign's currency."""
+
+    points = ma.fields.Integer(required=True)
+    cash_cents = ma.fields.Integer(required=True)
+
+
+class ClipEarnedSchema(EarnedSchema):
+    currency = ma.fields.String(required=True, metadata={"description": "ISO 4217"})
+
+
 class ClipOutcomeSchema(ma.Schema):
     index = ma.fields.Integer(required=True, metadata={"description": "Position in the request"})
     clip_id = ma.fields.Integer(
@@ -161,10 +172,7 @@ class ClipOutcomeSchema(ma.Schema):
         },
     )
     camera_rule = camera_rule_field()
-    earned = ma.fields.Function(
-        lambda o: {"points": o.points, "cash_cents": o.cash_cents},
-        metadata={"type": "object"},
-    )
+    earned = Itself(EarnedSchema, required=True)
 
 
 class SubmissionResultSchema(ma.Schema):
@@ -175,10 +183,7 @@ class SubmissionResultSchema(ma.Schema):
         required=True, metadata={"description": "True when an Idempotency-Key replayed it"}
     )
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
-    earned = ma.fields.Function(
-        lambda r: {"points": r.points, "cash_cents": r.cash_cents},
-        metadata={"type": "object"},
-    )
+    earned = Itself(EarnedSchema, required=True)
     clips = ma.fields.List(ma.fields.Nested(ClipOutcomeSchema), attribute="outcomes")
 
     @ma.pre_dump
@@ -208,7 +213,16 @@ class ClipSchema(ma.Schema):
     batch_id = ma.fields.Integer(required=True)
     campaign_id = ma.fields.String(required=True)
     video_sha256 = ma.fields.String(required=True)
-    perceptual_hash = ma.fields.Function(lambda c: signed_to_hex(c.perceptual_hash))
+    perceptual_hash = ma.fields.Function(
+        lambda c: signed_to_hex(c.perceptual_hash),
+        allow_none=True,
+        required=True,
+        metadata={
+            "type": "string",
+            "pattern": "^[0-9a-f]{16}$",
+            "description": "The 64-bit perceptual hash, 16 hex characters; null if none",
+        },
+    )
     event_id = ma.fields.String(required=True)
     incident_type = ma.fields.String(required=True)
     camera_id = ma.fields.String(required=True)
@@ -227,16 +241,17 @@ class ClipSchema(ma.Schema):
     status = ma.fields.String(required=True, metadata={"enum": STATUSES})
     reason = ma.fields.String(allow_none=True, required=True)
     camera_rule = camera_rule_field()
-    earned = ma.fields.Function(
-        lambda c: {"points": c.points, "cash_cents": c.cash_cents, "currency": c.currency},
-        metadata={"type": "object"},
-    )
+    earned = Itself(ClipEarnedSchema, required=True)
     received_at = ma.fields.AwareDateTime(attribute="created_at", required=True)
     vests_at = ma.fields.AwareDateTime(
         allow_none=True,
         metadata={"description": "When its earnings become available (end of review window)"},
     )
-    vested = ma.fields.Function(lambda c: c.vested_at is not None)
+    vested = ma.fields.Function(
+        lambda c: c.vested_at is not None,
+        required=True,
+        metadata={"type": "boolean", "description": "Its earnings are available"},
+    )
     reversed_at = ma.fields.AwareDateTime(allow_none=True)
     usage = ma.fields.String(
         metadata={
