@@ -217,3 +217,6 @@ _.gop_size  # unused attribute
 _.pict_type  # unused attribute
 _.dts  # unused attribute
 registrations  # a camera's history, dumped by CameraHistorySchema (api/schemas/cameras.py)
+_._check_not_modified  # flask-smorest calls it: overridden so that api/conventions.py answers 304s
+active_donors  # medal_rarity's column: what the share was counted against (models/medals.py)
+refreshed_at  # medal_rarity's column: when the medal-rarity job counted (models/medals.py)
