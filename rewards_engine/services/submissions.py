@@ -240,7 +240,7 @@ def _record_claims(
     uploads: UploadSettings,
 ) -> SubmissionResult:
     """A campaign that takes uploads: each clip waits for its video, earning nothing
-    until the engine has received and verified it (services/verification.py)."""
+    until the engine has received and verified it (services/verification/)."""
     session = uow.session
     batch_id = _new_batch(uow, now, donor_id, rules, request)
     claims = table_of(ClipClaim)
