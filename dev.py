@@ -2,7 +2,8 @@
 """Set up and run the project with nothing but Python 3.11+.
 
     python3 dev.py serve   # .venv, runtime install, migrate, demo, API + scheduler on :8000
-    python3 dev.py test    # .venv, dev extras, Chromium and nginx if missing (apt, root), tests
+    python3 dev.py test    # .venv, dev extras, Chromium and nginx if missing (apt, root),
+                           # npm ci where Node.js is, tests
     python3 dev.py test --fast   # unit and API tests only: no browser, fuzzing or slow scenarios
     python3 dev.py lint    # ruff, import contracts, mypy, vulture, doc figures
 
@@ -86,6 +87,29 @@ def ensure_debian_package(package: str, present: bool, skip_variable: str, purpo
             return
 
 
+def ensure_node_packages() -> None:
+    """The npm devDependencies the contract tests run (Redocly, Spectral,
+    openapi-typescript, tsc): ``npm ci`` where Node.js is, again only when
+    package-lock.json changes; without Node.js those tests skip and say why."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        print(
+            "no Node.js here: the OpenAPI lint and TypeScript tests will be skipped",
+            file=sys.stderr,
+        )
+        return
+    digest = hashlib.sha256((ROOT / "package-lock.json").read_bytes()).hexdigest()[:16]
+    stamp = ROOT / "node_modules" / f".installed-{digest}"
+    if stamp.exists():
+        return
+    print("installing the npm dev tools (npm ci) ...", file=sys.stderr, flush=True)
+    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=False)  # noqa: S603
+    if done.returncode != 0:
+        print("npm ci failed: the OpenAPI lint and TypeScript tests will skip", file=sys.stderr)
+        return
+    stamp.touch()
+
+
 FAST = ["tests/unit", "tests/api", "-m", "not slow and not browser and not fuzz"]
 
 
@@ -105,6 +129,7 @@ def test(args: list[str]) -> None:
     nginx = bool(os.environ.get("NGINX") or shutil.which("nginx"))
     nginx = nginx or os.path.exists("/usr/sbin/nginx")
     ensure_debian_package("nginx", nginx, "SKIP_NGINX_INSTALL", "slow-client test")
+    ensure_node_packages()
     pytest(args)
 
 
