@@ -131,7 +131,7 @@ def refine(generated: dict[str, Any], server_url: str) -> dict[str, Any]:
     """The document ``generated`` by apispec, refined (a copy: apispec's own is kept)."""
     spec = copy.deepcopy(generated)
     info = spec.setdefault("info", {})
-    info.setdefault("license", {"name": "Proprietary", "url": f"{server_url}/docs"})
+    info.setdefault("license", {"name": "Proprietary"})  # not published under a licence
     info.setdefault("contact", {"name": "Rewards engine team", "url": f"{server_url}/docs"})
     spec["servers"] = [{"url": server_url, "description": "This server"}]
     components = spec.setdefault("components", {})
@@ -165,10 +165,9 @@ def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]
 def _drop_unused_schemas(spec: dict[str, Any]) -> None:
     """flask-smorest registers ``PaginationMetadata`` whether or not a route uses it."""
     schemas = spec["components"].get("schemas", {})
-    text = json.dumps(spec)
-    for name in [n for n in schemas if n == "PaginationMetadata"]:
-        if f'"#/components/schemas/{name}"' not in text:
-            del schemas[name]
+    used = '"#/components/schemas/PaginationMetadata"' in json.dumps(spec)
+    if "PaginationMetadata" in schemas and not used:
+        del schemas["PaginationMetadata"]
 
 
 def _responses(key: tuple[str, str], operation: dict[str, Any]) -> None:
