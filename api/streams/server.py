@@ -121,6 +121,7 @@ class State:
         self.tokens = TokenVerifier(settings)
         self.lookup = donors.DonorLookup(self.runtime.db, self.runtime.clock)
         self.hub = Hub()
+        self.listener: live.Listener | None = None
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="streams")
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -314,8 +315,11 @@ async def send_standing(state: State, stream: Stream, response: web.StreamRespon
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Alive, with the streams held and whether live signals arrive (Redis subscribed:
+    while they do not, streams still get their catch-up reads)."""
     state = request.app[STATE]
-    return web.json_response({"status": "ok", "streams": state.hub.total})
+    listening = state.listener is not None and state.listener.connected.is_set()
+    return web.json_response({"status": "ok", "streams": state.hub.total, "live_signal": listening})
 
 
 async def watch_board(state: State) -> None:
@@ -339,6 +343,7 @@ async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         on_reconnect=lambda: loop.call_soon_threadsafe(state.hub.wake_all),
     )
     listener.start()
+    state.listener = listener
     watcher = asyncio.create_task(watch_board(state))
     yield
     watcher.cancel()

@@ -132,9 +132,11 @@ def bearer(settings: Any, subject: str, **extra: str) -> dict[str, str]:
 
 
 def ready(base: str) -> bool:
+    """Up and subscribed to the live signal: a notification committed from now on
+    wakes its streams (before, only the catch-up read would find it)."""
     try:
         with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
-            return bool(answer.status == 200)
+            return bool(answer.status == 200 and json.load(answer)["live_signal"])
     except OSError:
         return False
 
