@@ -192,7 +192,7 @@ class StreamSettings:
     heartbeat_s: int = 15  # an SSE comment this often keeps proxies from closing a stream
     per_donor: int = 3  # open streams a donor may hold at once (the next one: 429)
     catch_up_s: int = 30  # each stream reads the database this often, signal or not
-    standing_s: int = 5  # how often the all-time board's revision is checked
+    standing_s: int = 30  # how often the board's revision is checked: each move, a read a stream
     max_streams: int = 5_000  # streams one stream process holds (the next one: 503)
 
     def port_for(self, api_port: int) -> int:
