@@ -45,7 +45,7 @@ class MyDevices(MethodView):
         return registered, 201 if registered.created else 200
 
 
-@blp.route("/me/devices/<id64:device_id>")
+@blp.route("/me/devices/<int:device_id>")
 class OneDevice(MethodView):
     @auth_required(Role.DONOR)
     @blp.response(204)

@@ -89,7 +89,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/me/cameras"): DONOR,
     ("GET", "/v1/me/devices"): DONOR,
     ("POST", "/v1/me/devices"): DONOR,
-    ("DELETE", "/v1/me/devices/<id64:device_id>"): DONOR,
+    ("DELETE", "/v1/me/devices/<int:device_id>"): DONOR,
     ("GET", "/v1/me/push-preferences"): DONOR,
     ("PUT", "/v1/me/push-preferences"): DONOR,
     ("GET", "/v1/admin/donors/<int:donor_id>/cameras"): SUPPORT,
