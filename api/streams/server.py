@@ -373,7 +373,9 @@ def run(settings: Settings, host: str, port: int) -> None:
         host=host,
         port=port,
         handler_cancellation=True,
-        shutdown_timeout=5,
+        # Streams never finish by themselves: on SIGTERM they are cut after a second,
+        # and apps reconnect (to another process) with Last-Event-ID.
+        shutdown_timeout=1,
         access_log=None,
         print=None,
     )
