@@ -33,8 +33,7 @@ class TooMany(Exception):
 
     def __init__(self, quota: Quota) -> None:
         super().__init__(
-            f"too many {quota.action}: at most {quota.limit} a minute; "
-            f"retry in {quota.reset_s} s"
+            f"too many {quota.action}: at most {quota.limit} a minute; retry in {quota.reset_s} s"
         )
         self.quota = quota
         self.retry_after = quota.reset_s
