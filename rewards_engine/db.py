@@ -29,8 +29,10 @@ from sqlalchemy import (
     bindparam,
     cast,
     create_engine,
+    delete,
     event,
     func,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -335,6 +337,24 @@ def changed_rows(session: Session, statement: Executable) -> int:
     """Run an UPDATE or DELETE; how many rows it changed."""
     result = session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_older(
+    db: Database, model: Any, created_at: Any, before: datetime, chunk: int = 5_000
+) -> int:
+    """Delete ``model``'s rows created before ``before``, a chunk of ids per transaction
+    (a purge of millions never holds one long transaction); how many went."""
+    deleted = 0
+    while True:
+        with db.transaction() as uow:
+            ids = list(
+                uow.session.scalars(select(model.id).where(created_at < before).limit(chunk))
+            )
+            if ids:
+                uow.session.execute(delete(model).where(model.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < chunk:
+            return deleted
 
 
 def insert(session: Session, table: Any) -> Any:

@@ -15,15 +15,13 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, changed_rows, insert, table_of
+from rewards_engine.db import Database, changed_rows, delete_older, insert, table_of
 from rewards_engine.domain.errors import NotFound
 from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised
 from rewards_engine.domain.notifications import Kind, render
 from rewards_engine.models import MedalDefinition, Notification
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.services.notifications import live
-
-PURGE_CHUNK = 5_000
 
 
 def notify(
@@ -184,20 +182,6 @@ def delete_notification(db: Database, donor_id: int, notification_id: int) -> No
 
 
 def purge_old(db: Database, clock: Clock, keep_days: int) -> int:
-    """Delete notifications older than ``keep_days``, a chunk per transaction."""
+    """Delete notifications older than ``keep_days``."""
     before = clock.now() - timedelta(days=keep_days)
-    purged = 0
-    while True:
-        with db.transaction() as uow:
-            ids = list(
-                uow.session.scalars(
-                    select(col(Notification.id))
-                    .where(col(Notification.created_at) < before)
-                    .limit(PURGE_CHUNK)
-                )
-            )
-            if ids:
-                uow.session.execute(delete(Notification).where(col(Notification.id).in_(ids)))
-        purged += len(ids)
-        if len(ids) < PURGE_CHUNK:
-            return purged
+    return delete_older(db, Notification, col(Notification.created_at), before)

@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlmodel import col
 
-from rewards_engine.db import changed_rows, insert, table_of
+from rewards_engine.db import changed_rows, delete_older, insert, table_of
 from rewards_engine.domain.push import Status, collapse_key
 from rewards_engine.models import Notification, PushDelivery, PushDevice
 from rewards_engine.runtime import Runtime
 
 QUEUE_CHUNK = 2_000
-PURGE_CHUNK = 5_000
 
 
 def queue(runtime: Runtime, platforms: Iterable[str]) -> int:
@@ -73,18 +72,4 @@ def queue(runtime: Runtime, platforms: Iterable[str]) -> int:
 def purge(runtime: Runtime) -> int:
     """Delete deliveries as old as the notifications the inbox forgets."""
     before = runtime.clock.now() - timedelta(days=runtime.settings.notification_retention_days)
-    purged = 0
-    while True:
-        with runtime.db.transaction() as uow:
-            ids = list(
-                uow.session.scalars(
-                    select(col(PushDelivery.id))
-                    .where(col(PushDelivery.created_at) < before)
-                    .limit(PURGE_CHUNK)
-                )
-            )
-            if ids:
-                uow.session.execute(delete(PushDelivery).where(col(PushDelivery.id).in_(ids)))
-        purged += len(ids)
-        if len(ids) < PURGE_CHUNK:
-            return purged
+    return delete_older(runtime.db, PushDelivery, col(PushDelivery.created_at), before)
