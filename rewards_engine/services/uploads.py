@@ -18,11 +18,13 @@ from sqlmodel import col
 
 from rewards_engine.db import Database, changed_rows, row_view
 from rewards_engine.domain.errors import Conflict, NotFound
+from rewards_engine.domain.notifications import Kind
 from rewards_engine.domain.uploads import ClaimStatus, Rejection, final_sweep_at, sealed_key
 from rewards_engine.models import Clip, ClipClaim
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.storage import UploadRefused, UploadTarget, VideoStore
 from rewards_engine.runtime import Runtime
+from rewards_engine.services import notifications
 from rewards_engine.services.clips import ClipRecord, get_donor_clip
 from rewards_engine.services.submissions import SubmissionResult
 
@@ -385,6 +387,9 @@ def _expire(runtime: Runtime, claim: ClipClaim) -> bool:
                 lease_until=final_sweep_at(claim.expires_at, now),  # see sweep
             ),
         )
+        if expired:
+            notifications.tell_claim(uow.session, now, claim, Kind.CLIP_REJECTED,
+                                     {"reason": Rejection.UPLOAD_NOT_RECEIVED.value})  # fmt: skip
     if expired:  # after the commit: a failed commit leaves the upload to the next sweep
         try:
             runtime.video_store.abort_upload(claim.storage_key, claim.upload_id)

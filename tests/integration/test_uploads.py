@@ -282,6 +282,12 @@ def test_a_claim_without_its_video_expires_and_an_expired_url_is_refused(
     assert (row.status, row.reason) == ("expired", "upload_not_received")
     late = complete(env, ada, answer["claim_id"])
     assert late.status_code == 200 and late.get_json()["status"] == "expired"
+    inbox = env["client"].get("/v1/me/notifications", headers=ada).get_json()["items"]
+    told = [n for n in inbox if n["data"].get("claim_id") == answer["claim_id"]]
+    assert [(n["kind"], n["data"]["reason"]) for n in told] == [
+        ("clip_rejected", "upload_not_received")
+    ]
+    assert uploads.expire_claims(rt).expired == 0  # told once
 
 
 def test_a_video_uploaded_whole_without_the_apps_completion_is_still_verified(

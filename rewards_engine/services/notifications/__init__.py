@@ -4,6 +4,7 @@ broadcasts fanned out by a job; rank news on the boards a donor follows; old one
 purged."""
 
 from rewards_engine.services.notifications.broadcasts import broadcast, fan_out
+from rewards_engine.services.notifications.claims import tell_claim
 from rewards_engine.services.notifications.inbox import (
     NotificationView,
     delete_notification,
@@ -37,6 +38,7 @@ __all__ = [
     "notify",
     "notify_many",
     "purge_old",
+    "tell_claim",
     "tell_standings",
     "unfollow",
     "unread_count",

@@ -20,7 +20,6 @@ One module per part, each importing only the ones above it in this list:
 - ``report``: ``VerificationReport``, what a run did;
 - ``leases``: claims taken by one run, renewed, changed only while held;
 - ``measuring``: the video copied, measured and stored sealed;
-- ``telling``: the donor told what became of their video;
 - ``decisions``: one submission batch's claims decided;
 - ``runs``: ``verify_uploads``, one run of the verify-uploads job.
 

@@ -31,11 +31,10 @@ from rewards_engine.domain.uploads import (
 from rewards_engine.media import VideoFacts
 from rewards_engine.models import Campaign, Clip, ClipClaim, Donor, SubmissionBatch
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import deciding
+from rewards_engine.services import deciding, notifications
 from rewards_engine.services.verification.leases import _Taken
 from rewards_engine.services.verification.measuring import _Measured
 from rewards_engine.services.verification.report import VerificationReport
-from rewards_engine.services.verification.telling import _tell
 
 SYSTEM = Actor.system("verification")
 _KEPT = {status.value for status in PAID_STATUSES}
@@ -105,7 +104,7 @@ def _decide_batch_once(
                 continue
             claim.status, claim.reason, claim.decided_at = ClaimStatus.REJECTED.value, reason, now
             claim.lease_until = final_sweep_at(claim.expires_at, now)  # uploads.sweep
-            _tell(session, now, claim, Kind.CLIP_REJECTED, {"reason": reason})
+            notifications.tell_claim(session, now, claim, Kind.CLIP_REJECTED, {"reason": reason})
             refused[reason] += 1
             deletions += [claim.storage_key, sealed_key(claim.storage_key)]
         if good:
@@ -132,7 +131,7 @@ def _decide_batch_once(
                     now,
                 )
                 claim.lease_until = final_sweep_at(claim.expires_at, now)
-                _tell(session, now, claim, Kind.CLIP_VERIFIED,
+                notifications.tell_claim(session, now, claim, Kind.CLIP_VERIFIED,
                       {"clip_id": result.clip_id, "status": result.status,
                        "reason": result.reason})  # fmt: skip
                 outcome[result.status] += 1
