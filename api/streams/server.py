@@ -205,6 +205,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
         if held is False:
             return too_many
+        # Where the stream starts, read before the client hears 200: a notification
+        # committed once it has is newer, and is sent (read after, it would count as known).
+        if resume_after is None:
+            stream.last_id = await state.call(live.latest_id, state.runtime.db, donor.id)
+        else:
+            stream.last_id = resume_after
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -216,7 +222,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         await response.write(f"retry: {RETRY_MS}\n: events for you\n\n".encode())
-        await pump(state, stream, response, resume_after)
+        await pump(state, stream, response)
         return response
     finally:
         state.hub.remove(stream)
@@ -229,18 +235,12 @@ def _lease(config: Any) -> float:
     return float(config.heartbeat_s * 3 + 5)
 
 
-async def pump(
-    state: State, stream: Stream, response: web.StreamResponse, resume_after: int | None
-) -> None:
-    """Send the stream's events until the client goes (the write fails or aiohttp
-    cancels the handler)."""
+async def pump(state: State, stream: Stream, response: web.StreamResponse) -> None:
+    """Send the stream's events, from ``stream.last_id`` on, until the client goes (the
+    write fails or aiohttp cancels the handler)."""
     config = state.settings.streams
     runtime = state.runtime
     first = True
-    if resume_after is None:
-        stream.last_id = await state.call(live.latest_id, runtime.db, stream.donor.id)
-    else:
-        stream.last_id = resume_after
     now = time.monotonic()
     heartbeat_at = now + config.heartbeat_s
     catch_up_at = now + config.catch_up_s * random.uniform(0.5, 1.0)  # noqa: S311  # spread
