@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -55,6 +55,15 @@ def salted_camera(salt: str, serial: str) -> str:
     """What an erased or expired clip keeps of its camera: the camera's caps still count
     the clip, and nothing names the camera."""
     return salted(salt, f"camera:{serial}")
+
+
+def camera_ids(salt: str, serials: Iterable[str]) -> dict[str, str]:
+    """Every ``camera_id`` a clip of these cameras may carry (the serial, or once its
+    metadata is gone the salted serial), each mapped back to its serial: what a
+    camera's caps count."""
+    ids = {serial: serial for serial in serials}
+    ids.update({salted_camera(salt, serial): serial for serial in list(ids)})
+    return ids
 
 
 def quarter_of(moment: datetime) -> str:

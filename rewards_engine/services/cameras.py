@@ -28,7 +28,7 @@ from rewards_engine.clock import Clock
 from rewards_engine.db import Database, lock_keys, one_of, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
-from rewards_engine.domain.privacy import salted_camera
+from rewards_engine.domain.privacy import camera_ids
 from rewards_engine.domain.submissions import PAID_STATUSES
 from rewards_engine.models import Camera, CameraRegistration, Campaign, Clip, Donor
 from rewards_engine.pagination import Page, fetch_page
@@ -291,8 +291,7 @@ def camera_caps(session: Session, now: datetime, serials: list[str]) -> dict[str
     if not campaigns or not serials:
         return {}
     pepper = erasure_salt(session)
-    names = {serial: serial for serial in serials}
-    names.update({salted_camera(pepper, serial): serial for serial in serials})
+    names = camera_ids(pepper, serials)
     used: dict[tuple[str, str, str], int] = defaultdict(int)
     for camera, campaign_id, kind, n in session.execute(
         select(col(Clip.camera_id), col(Clip.campaign_id), col(Clip.incident_type), func.count())

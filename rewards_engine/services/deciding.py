@@ -32,7 +32,7 @@ from rewards_engine.db import (
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import TransferKind, earnings
-from rewards_engine.domain.privacy import salted, salted_camera
+from rewards_engine.domain.privacy import camera_ids, salted
 from rewards_engine.domain.submissions import (
     PAID_STATUSES,
     CameraRule,
@@ -149,8 +149,7 @@ def prior_counts(
     )
     if rules.cap_per_camera_per_incident_type is not None:
         # A camera's clips whose metadata was deleted keep a salted serial: counted too.
-        cameras = {serial: serial for serial in serials}
-        cameras.update({salted_camera(pepper, serial): serial for serial in serials})
+        cameras = camera_ids(pepper, serials)
         per_camera = session.execute(
             select(col(Clip.camera_id), col(Clip.incident_type), func.count())
             .where(
