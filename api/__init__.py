@@ -21,6 +21,7 @@ from api import conventions, redis_budget
 from api.context import EXTENSION, TOKENS
 from api.converters import Int32Converter, Int64Converter, TextConverter
 from api.errors import ErrorSchema, http_exception_body, register_error_handlers
+from api.json_provider import OrjsonProvider
 from api.metrics import RequestMetrics
 from api.openapi import install as refine_openapi
 from api.request_guards import register_request_guards
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     runtime = build_runtime(settings, clock)
 
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.url_map.converters.update(
         int=Int32Converter, id64=Int64Converter, default=TextConverter, string=TextConverter
     )  # before any route is added
@@ -67,7 +69,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
-        JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         API_SPEC_OPTIONS={
             "info": {

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -87,8 +87,9 @@ def post(
     legs: Sequence[Leg],
     reason: str | None = None,
     reverses_id: int | None = None,
-) -> LedgerTransfer | None:
-    """Record one transfer; None if a transfer with this key exists already.
+) -> int | None:
+    """Record one transfer and return its id; None if a transfer with this key exists
+    already.
 
     Donor balances move in the same statement that checks them: a leg marked
     ``keep_non_negative`` that would go below zero raises :class:`Conflict` and the
@@ -114,17 +115,16 @@ def post(
     if inserted is None:
         return None
     ids = account_ids(session, [leg.account for leg in legs], now)
+    # Program accounts keep no cached balance (no hot row): only donors' move.
+    moves: dict[int, int] = {}
     for leg in legs:
-        if leg.account.donor_id is None:
-            continue  # program accounts keep no cached balance (no hot row)
-        balance = session.execute(
-            update(LedgerAccount)
-            .where(col(LedgerAccount.id) == ids[leg.account])
-            .values(balance=col(LedgerAccount.balance) + leg.amount)
-            .returning(col(LedgerAccount.balance))
-        ).scalar_one()
-        if leg.keep_non_negative and balance < 0:
-            available = balance - leg.amount
+        if leg.account.donor_id is not None:
+            moves[ids[leg.account]] = moves.get(ids[leg.account], 0) + leg.amount
+    balances = _move_balances(session, moves) if moves else {}
+    for leg in legs:
+        account = ids[leg.account]
+        if leg.keep_non_negative and balances.get(account, 0) < 0:
+            available = balances[account] - moves[account]
             raise Conflict(
                 f"the {leg.account.kind.value.replace('_', ' ')} balance is {available}; "
                 f"it cannot go below zero",
@@ -143,7 +143,19 @@ def post(
             for leg in legs
         ],
     )
-    return session.get(LedgerTransfer, inserted)
+    return int(inserted)
+
+
+def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, int]:
+    """Add each amount to its account's balance in one statement; the new balances."""
+    table = table_of(LedgerAccount)
+    rows = session.execute(
+        update(table)
+        .where(one_of(session, table.c.id, moves))
+        .values(balance=table.c.balance + case(moves, value=table.c.id))
+        .returning(table.c.id, table.c.balance)
+    )
+    return dict(rows.all())
 
 
 @dataclass(frozen=True)

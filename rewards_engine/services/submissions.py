@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from secrets import token_hex
 from typing import Any
@@ -38,6 +38,7 @@ from rewards_engine.services.deciding import (
 )
 
 log = logging.getLogger(__name__)
+_CLIP_FIELDS = [f.name for f in fields(ClipInput)]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class SubmissionRequest:
         return {
             "campaign_id": self.campaign_id,
             "consent_version": self.consent_version,
-            "clips": [astuple(clip) for clip in self.clips],
+            # Flat fields as they are: ``astuple`` deep-copies each value, a visible cost
+            # at 500 clips.
+            "clips": [[getattr(clip, name) for name in _CLIP_FIELDS] for clip in self.clips],
         }
 
 

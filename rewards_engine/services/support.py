@@ -171,7 +171,7 @@ def adjust(
         before = ledger.balances(session, donor_id)
         legs = issue(donor_id, kind, currency, amount)
         legs[0] = Leg(legs[0].account, amount, keep_non_negative=amount < 0)
-        transfer = ledger.post(
+        transfer_id = ledger.post(
             session,
             now=now,
             kind=TransferKind.ADJUSTMENT,
@@ -181,7 +181,7 @@ def adjust(
             legs=legs,
             reason=reason,
         )
-        if transfer is None:
+        if transfer_id is None:
             raise Conflict("this adjustment was already recorded", code="duplicate_adjustment")
         after = ledger.balances(session, donor_id)
         audit.record(
@@ -197,7 +197,7 @@ def adjust(
         )
         account = AccountRef.donor(donor_id, kind, currency)
         result = AdjustmentResult(
-            transfer_id=transfer.id,
+            transfer_id=transfer_id,
             donor_id=donor_id,
             asset=asset,
             currency=currency,
