@@ -400,19 +400,20 @@ def one_of(session: Session, column: Any, values: Any) -> Any:
     return column.in_(values)
 
 
-@contextmanager
-def point_lookups(session: Session) -> Iterator[None]:
-    """Tell PostgreSQL that the statements inside are index probes, whatever its
-    statistics say: a table filled in a burst (a new installation, a large import) has
-    none yet, and the planner would scan it whole for a few hundred keys."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+def point_lookups(session: Session) -> None:
+    """Tell PostgreSQL that the rest of this transaction's statements are index probes,
+    whatever its statistics say: a table filled in a burst (a new installation, a large
+    import) has none yet, and the planner would scan it whole for a few hundred keys.
+
+    For transactions made of point lookups (deciding clips): a statement that has no
+    index to use still scans. Set once per transaction (``SET LOCAL`` ends with it).
+    """
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_PROBES):
         session.execute(text("SET LOCAL enable_seqscan = off"))
-    yield
-    # Not in a ``finally``: after an error the transaction rolls back, which undoes SET
-    # LOCAL anyway, and a statement sent on a broken connection would hide the error.
-    if postgres:
-        session.execute(text("SET LOCAL enable_seqscan = on"))
+        session.info[_PROBES] = True
+
+
+_PROBES = "point_lookups"
 
 
 def utc_bucket(session: Session, column: Any, unit: str) -> Any:

@@ -130,12 +130,12 @@ def prior_counts(
     hashes.update({salted(pepper, clip.video_sha256): clip.video_sha256 for clip in clips})
     # A probe of the hashes' unique index. The campaign is compared here rather than
     # in SQL, where it would tempt a planner without statistics to walk the campaign.
-    with point_lookups(session):
-        holders = session.execute(
-            select(col(Clip.video_sha256), col(Clip.id), col(Clip.campaign_id)).where(
-                one_of(session, col(Clip.video_sha256), list(hashes)), HOLDS_ITS_HASH
-            )
-        ).all()
+    point_lookups(session)
+    holders = session.execute(
+        select(col(Clip.video_sha256), col(Clip.id), col(Clip.campaign_id)).where(
+            one_of(session, col(Clip.video_sha256), list(hashes)), HOLDS_ITS_HASH
+        )
+    ).all()
     prior.owners = {
         hashes[digest]: clip_id for digest, clip_id, where in holders if where == campaign
     }
