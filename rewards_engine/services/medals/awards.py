@@ -252,19 +252,19 @@ def evaluate_donor(
             ok, evidence = _qualifies(definition, tallies, key)
             if ok:
                 grants.append(Grant(donor_id, definition, key, {**evidence, **(reference or {})}))
-    held = {
-        (a.code, a.period_key): a
-        for a in session.scalars(select(MedalAward).where(col(MedalAward.donor_id) == donor_id))
-    }
-    fresh = [
-        g
-        for g in grants
-        if (g.definition.code, g.period_key) not in held
-        or held[(g.definition.code, g.period_key)].revoked_at is not None
-    ]
+    # Standing awards by (code, period): their keys only, unless a reversal must judge
+    # each award (a donor's awards grow with every period they donate in).
+    standing = session.execute(
+        select(col(MedalAward.code), col(MedalAward.period_key)).where(
+            col(MedalAward.donor_id) == donor_id, col(MedalAward.revoked_at).is_(None)
+        )
+    ).all()
+    held = {tuple(key) for key in standing}
+    fresh = [g for g in grants if (g.definition.code, g.period_key) not in held]
     codes = grant_all(session, now, fresh)
     if reason is not None:
-        for award in held.values():
+        awards = session.scalars(select(MedalAward).where(col(MedalAward.donor_id) == donor_id))
+        for award in awards:
             granted_by = catalog.of(award.code, award.version)
             if award.revoked_at is None and granted_by is not None:
                 why = _evidence_lost(session, granted_by, award, tallies)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
@@ -63,16 +65,29 @@ class Definition:
         return replace(self, **texts)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Catalog:
-    """Every version of every medal, read once per use case (a small table)."""
+    """Every version of every medal (a small table).
+
+    Versions are only ever added (a change or a retirement is a new row), so the
+    number of rows tells whether a catalog read before is still whole: each use case
+    counts them, and reads and parses the rows only when the count moved. Every
+    accepted submission evaluates medals, so this saves it the rows' parsing.
+    """
 
     versions: dict[tuple[str, int], Definition]
 
     @classmethod
     def load(cls, session: Session) -> Catalog:
+        pool = session.get_bind().engine.pool
+        count = session.scalar(select(func.count()).select_from(MedalDefinition))
+        known = _CATALOGS.get(pool)
+        if known is not None and known[0] == count:
+            return known[1]
         rows = session.scalars(select(MedalDefinition))
-        return cls({(row.code, row.version): Definition.of(row) for row in rows})
+        catalog = cls({(row.code, row.version): Definition.of(row) for row in rows})
+        _CATALOGS[pool] = (len(catalog.versions), catalog)
+        return catalog
 
     @property
     def current(self) -> list[Definition]:
@@ -87,6 +102,10 @@ class Catalog:
 
     def of(self, code: str, version: int) -> Definition | None:
         return self.versions.get((code, version))
+
+
+# The last catalog read from each database (by its engine's pool), with its row count.
+_CATALOGS: WeakKeyDictionary[Pool, tuple[int, Catalog]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
