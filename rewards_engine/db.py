@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -414,6 +415,21 @@ def point_lookups(session: Session) -> None:
 
 
 _PROBES = "point_lookups"
+
+
+# What a nightly job's transaction may sort or hash in memory on PostgreSQL, per sort
+# or hash and per process, instead of the server's default (4 MB): the full fraud scan's
+# aggregates over every clip spilled hundreds of MB to disk (docs/capacity.md, R8).
+NIGHTLY_WORK_MEM = "256MB"
+
+
+def nightly_work_mem(session: Session, size: str = NIGHTLY_WORK_MEM) -> None:
+    """Give the session's current transaction ``size`` of ``work_mem`` (PostgreSQL;
+    SQLite has no such setting). ``SET LOCAL``: it ends with the transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        if not re.fullmatch(r"\d+[kMG]B", size):
+            raise ValueError(f"not a memory size: {size!r}")
+        session.execute(text(f"SET LOCAL work_mem = '{size}'"))
 
 
 def utc_bucket(session: Session, column: Any, unit: str) -> Any:

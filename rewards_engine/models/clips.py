@@ -56,11 +56,24 @@ class Clip(SQLModel, table=True):
         Index("ix_clips_camera_caps", "camera_id", "campaign_id", "incident_type"),
         Index("ix_clips_event_caps", "donor_id", "campaign_id", "event_id"),
         Index("ix_clips_accepted_at", "accepted_at"),
+        # The clips still to vest. Reversed clips never vest and stay unvested: only
+        # accepted ones are kept, so the index holds what is due soon and nothing more
+        # (docs/capacity.md, R4).
         Index(
             "ix_clips_vesting",
             "vests_at",
-            sqlite_where=text("vested_at IS NULL"),
-            postgresql_where=text("vested_at IS NULL"),
+            sqlite_where=text("vested_at IS NULL AND status = 'accepted'"),
+            postgresql_where=text("vested_at IS NULL AND status = 'accepted'"),
+        ),
+        # The duplicates' hashes: with the owner index above, which holds every other
+        # clip, a hash's clips are found without reading the table (the fraud scan's
+        # exact-duplicate rule; docs/capacity.md, R2). A small fraction of the clips, so
+        # a clip that is not a duplicate costs no index entry here.
+        Index(
+            "ix_clips_duplicate_hash",
+            "video_sha256",
+            sqlite_where=text("status = 'duplicate'"),
+            postgresql_where=text("status = 'duplicate'"),
         ),
         # Retention's chunks: clips still holding metadata, by campaign and age. Scrubbed
         # clips leave it, so each chunk starts at the first one due (docs/capacity.md, R5).

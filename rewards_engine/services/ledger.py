@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Row, Select, bindparam, case, func, select, true, union_all, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -35,7 +36,7 @@ from rewards_engine.models import (
     LedgerEntry,
     LedgerTransfer,
 )
-from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.pagination import Page, check_limit, decode_cursor, encode_cursor
 
 
 def account_ids(
@@ -319,43 +320,54 @@ class EntryView:
     actor_kind: str  # "system", "support", "admin" or "donor"; never a staff member's id
 
 
+_ENTRY_COLUMNS = (
+    col(LedgerEntry.id),
+    col(LedgerEntry.transfer_id),
+    col(LedgerEntry.account_id),
+    col(LedgerEntry.amount),
+    col(LedgerEntry.created_at),
+)
+
+
 def donor_entries(
     db: Database, donor_id: int, *, limit: int, cursor: str | None
 ) -> Page[EntryView]:
-    """The donor's entries, newest first."""
-    query = (
-        select(LedgerEntry)
-        .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
-        .where(col(LedgerAccount.owner) == donor_owner(donor_id))
-    )
+    """The donor's entries, newest first.
+
+    Each of the donor's accounts gives at most a page of its newest entries (before the
+    cursor), read backwards on ``ix_ledger_entries_account_id_id``; the page is the
+    newest of those. A page thus reads at most a page per account, however long the
+    donor's history (docs/capacity.md, R7).
+    """
+    limit = check_limit(limit)
+    position = decode_cursor(cursor, "ledger", (int,))
     with db.read() as session:
-        page = fetch_page(
-            session,
-            query,
-            kind="ledger",
-            columns=(col(LedgerEntry.id),),
-            types=(int,),
-            limit=limit,
-            cursor=cursor,
-        )
-        if not page.items:
-            return Page([], None)
         accounts = {
             a.id: a
             for a in session.scalars(
                 select(LedgerAccount).where(col(LedgerAccount.owner) == donor_owner(donor_id))
             )
         }
+        if not accounts:
+            return Page([], None)
+        before = position[0] if position is not None else None
+        entries = _newest_entries(session, sorted(accounts), before, limit + 1)
+        if not entries:
+            return Page([], None)
+        next_cursor = None
+        if len(entries) > limit:
+            entries = entries[:limit]
+            next_cursor = encode_cursor("ledger", [entries[-1].id])
         transfers = {
             t.id: t
             for t in session.scalars(
                 select(LedgerTransfer).where(
-                    col(LedgerTransfer.id).in_({e.transfer_id for e in page.items})
+                    col(LedgerTransfer.id).in_({e.transfer_id for e in entries})
                 )
             )
         }
     views = []
-    for entry in page.items:
+    for entry in entries:
         account, transfer = accounts[entry.account_id], transfers[entry.transfer_id]
         views.append(
             EntryView(
@@ -371,7 +383,38 @@ def donor_entries(
                 actor_kind=transfer.actor.split(":", 1)[0],
             )
         )
-    return Page(views, page.next_cursor)
+    return Page(views, next_cursor)
+
+
+def _newest_entries(
+    session: Session, account_ids: list[int], before: int | None, count: int
+) -> list[Row[Any]]:
+    """The ``count`` newest entries of these accounts (below the id ``before``), newest
+    first, reading at most ``count`` entries of each account.
+
+    PostgreSQL: a ``LATERAL`` subquery per account. SQLite has no ``LATERAL``: one
+    subquery per account, joined by ``UNION ALL`` (a donor has a handful of accounts).
+    """
+
+    def newest_of(account_id: Any) -> Select[int, int, int, int, datetime]:
+        query = select(*_ENTRY_COLUMNS).where(col(LedgerEntry.account_id) == account_id)
+        if before is not None:
+            query = query.where(col(LedgerEntry.id) < before)
+        return query.order_by(col(LedgerEntry.id).desc()).limit(count)
+
+    if session.get_bind().dialect.name == "postgresql":
+        lateral = newest_of(col(LedgerAccount.id)).lateral("e")
+        query = (
+            select(lateral)
+            .select_from(LedgerAccount)
+            .join(lateral, true())
+            .where(one_of(session, col(LedgerAccount.id), account_ids))
+            .order_by(lateral.c.id.desc())
+        )
+    else:
+        union = union_all(*(newest_of(a).subquery().select() for a in account_ids)).subquery("e")
+        query = select(union).order_by(union.c.id.desc())
+    return list(session.execute(query.limit(count)).all())
 
 
 @dataclass

@@ -7,8 +7,9 @@ from sqlalchemy.exc import DBAPIError
 
 from rewards_engine.cli import cli
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Conflict
+from rewards_engine.domain.errors import Conflict, InvalidInput
 from rewards_engine.domain.ledger import POINTS, AccountKind, TransferKind, issue, move
+from rewards_engine.pagination import encode_cursor
 from rewards_engine.services import ledger
 from rewards_engine.services.donors import ensure_donor
 from tests.support.factories import add_campaign
@@ -148,3 +149,61 @@ def test_post_many_records_a_whole_payout_batch_at_once(runtime) -> None:
     assert len(recorded) == count and again == {}
     assert ledger.donor_balances(runtime.db, ids[-1]).cash[0].available_cents == 100 + count - 1
     assert ledger.verify(runtime.db).ok
+
+
+def test_the_donor_ledger_pages_across_all_their_accounts(runtime, donor_id) -> None:
+    """A page is the newest entries of every account together, each shown once, pages
+    joining without a gap: one account long quiet beside busy ones, a cursor from the
+    middle, the last page, another donor's entries never (docs/capacity.md, R7: each
+    account gives at most a page, and the page is the newest of those)."""
+    other = ensure_donor(runtime.db, runtime.clock, "ledger-other").id
+    post(runtime, "quiet", issue(donor_id, AccountKind.CASH_AVAILABLE, "EUR", 7))
+    for n in range(9):
+        post(runtime, f"earn{n}", issue(donor_id, AccountKind.POINTS_PENDING, POINTS, 10 + n))
+        post(runtime, f"theirs{n}", issue(other, AccountKind.POINTS_PENDING, POINTS, 5))
+        if n % 3 == 0:
+            post(runtime, f"cash{n}", issue(donor_id, AccountKind.CASH_PENDING, "USD", 100 + n))
+        if n % 2 == 0:
+            legs = move(
+                donor_id, AccountKind.POINTS_PENDING, AccountKind.POINTS_AVAILABLE, POINTS, 3
+            )
+            post(runtime, f"vest{n}", legs, kind=TransferKind.VESTING)
+    with runtime.db.engine.connect() as connection:
+        expected = [
+            row[0]
+            for row in connection.execute(
+                text(
+                    "SELECT e.id FROM ledger_entries e JOIN ledger_accounts a "
+                    "ON a.id = e.account_id WHERE a.owner = :owner ORDER BY e.id DESC"
+                ),
+                {"owner": f"donor:{donor_id}"},
+            )
+        ]
+    assert len(expected) == 1 + 9 + 3 + 2 * 5  # four accounts, the EUR one first and alone
+    for limit in (1, 4, 7, len(expected), 100):
+        seen, cursor, pages = [], None, 0
+        while True:
+            page = ledger.donor_entries(runtime.db, donor_id, limit=limit, cursor=cursor)
+            assert len(page.items) <= limit
+            seen += [entry.id for entry in page.items]
+            pages += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == expected, limit
+        assert pages == -(-len(expected) // limit)  # no empty page at the end
+    first = ledger.donor_entries(runtime.db, donor_id, limit=5, cursor=None)
+    rest = ledger.donor_entries(runtime.db, donor_id, limit=100, cursor=first.next_cursor)
+    assert [e.id for e in rest.items] == expected[5:] and rest.next_cursor is None
+    oldest = rest.items[-1]
+    assert (oldest.account, oldest.currency, oldest.amount) == ("cash_available", "EUR", 7)
+    assert {(e.account, e.kind) for e in first.items + rest.items} >= {
+        ("points_pending", "adjustment"),
+        ("points_available", "vesting"),
+        ("cash_pending", "adjustment"),
+    }
+    with pytest.raises(InvalidInput):  # another list's cursor
+        ledger.donor_entries(runtime.db, donor_id, limit=5, cursor=encode_cursor("clips", [1]))
+    nobody = ensure_donor(runtime.db, runtime.clock, "ledger-nobody").id
+    empty = ledger.donor_entries(runtime.db, nobody, limit=5, cursor=None)
+    assert empty.items == [] and empty.next_cursor is None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import UnitOfWork, insert, one_of, table_of
+from rewards_engine.db import UnitOfWork, insert, nightly_work_mem, one_of, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.fraud import (
     COUNTING_RULES,
@@ -70,6 +70,8 @@ def scan(runtime: Runtime, *, full: bool) -> ScanReport:
     configs = {code: rule for code, rule in rule_configs(runtime.db).items() if rule.enabled}
     findings: list[Finding] = []
     with runtime.db.read() as session:
+        if full:  # every rule aggregates every clip: in memory, not spilled to disk
+            nightly_work_mem(session)
         state = session.get(FraudScanState, STATE)
         watermark = state.watermark if state else 0
         up_to = session.scalar(

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, func, select, text, union_all
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -16,28 +16,27 @@ from rewards_engine.domain.fraud import Finding, HashSet, RuleConfig, near_match
 from rewards_engine.models import Clip
 from rewards_engine.services.fraud_signals.base import COUNTED, HashIndex, Scope, _new_values
 
+_HASH_COLUMNS = (col(Clip.video_sha256), col(Clip.donor_id), col(Clip.id), col(Clip.status))
+
 
 def exact_duplicate(
     session: Session, rule: RuleConfig, scope: Scope, _: HashIndex
 ) -> list[Finding]:
     """The same SHA-256 from several donors: everyone after the first is flagged."""
-    shared = select(col(Clip.video_sha256)).group_by(col(Clip.video_sha256))
-    if not scope.full:
+    if scope.full:
+        rows = _shared_hashes(session)
+    else:
         hashes = _new_values(session, scope, col(Clip.video_sha256))
         if not hashes:
             return []
-        shared = shared.where(one_of(session, col(Clip.video_sha256), hashes))
-    shared = shared.having(func.count(distinct(col(Clip.donor_id))) > 1)
-    rows = session.execute(
-        select(col(Clip.video_sha256), col(Clip.donor_id), col(Clip.id), col(Clip.status))
-        .where(col(Clip.video_sha256).in_(shared.scalar_subquery()))
-        .order_by(col(Clip.video_sha256), col(Clip.id))
-    ).all()
+        rows = _clips_of_hashes(session, hashes)
     by_hash: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         by_hash[row.video_sha256].append(row)
     findings = []
     for sha, copies in by_hash.items():
+        if len({copy.donor_id for copy in copies}) < 2:
+            continue
         first = copies[0]
         later: dict[int, list[int]] = defaultdict(list)
         for copy in copies[1:]:
@@ -65,6 +64,43 @@ def exact_duplicate(
     return findings
 
 
+# The two partial indexes that hold every clip's hash between them: the owner index
+# (every clip that is not a duplicate) and the duplicates' own. Literal conditions, so
+# that the planner proves each index's predicate in a prepared plan too.
+_OWNED = text("clips.status <> 'duplicate'")
+_DUPLICATE = text("clips.status = 'duplicate'")
+
+
+def _shared_hashes(session: Session) -> Sequence[Any]:
+    """Every clip of a hash more than one donor sent, by hash then id: all the clips,
+    grouped (the nightly full scan)."""
+    shared = (
+        select(col(Clip.video_sha256))
+        .group_by(col(Clip.video_sha256))
+        .having(func.count(distinct(col(Clip.donor_id))) > 1)
+    )
+    return session.execute(
+        select(*_HASH_COLUMNS)
+        .where(col(Clip.video_sha256).in_(shared.scalar_subquery()))
+        .order_by(col(Clip.video_sha256), col(Clip.id))
+    ).all()
+
+
+def _clips_of_hashes(session: Session, hashes: Sequence[str]) -> list[Any]:
+    """Every clip of these hashes, by hash then id, read through the two hash indexes
+    (an incremental scan: the new clips' hashes, not a pass over every clip). The caller
+    keeps the hashes sent by more than one donor."""
+    rows = session.execute(
+        union_all(
+            select(*_HASH_COLUMNS).where(one_of(session, col(Clip.video_sha256), hashes), _OWNED),
+            select(*_HASH_COLUMNS).where(
+                one_of(session, col(Clip.video_sha256), hashes), _DUPLICATE
+            ),
+        )
+    ).all()
+    return sorted(rows, key=lambda row: (row.video_sha256, row.id))
+
+
 def near_duplicate(
     session: Session, rule: RuleConfig, scope: Scope, index: HashIndex
 ) -> list[Finding]:
@@ -85,7 +121,7 @@ def near_duplicate(
         else:
             index.extend(session, scope.after_id)
             rows = index.rows(session, scope.new())
-            ids, _, cameras, hashes = rows
+            ids, cameras, hashes = rows
             new = HashSet(hashes, cameras)
             old = HashSet(index.hashes, index.cameras)
             pairs = [
