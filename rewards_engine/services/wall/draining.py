@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +46,14 @@ class DrainReport:
             "writes": self.writes,
             "applied": self.applied,
         }
+
+
+class OutboxRow(NamedTuple):
+    """An outbox row as the drain reads it."""
+
+    id: int
+    donor_id: int
+    boards: list[str] | None
 
 
 # What decides a donor's placement on every board, read with their tallies.
@@ -156,7 +164,6 @@ def drain(
     Raises if Redis is down; the rows then stay pending for the next drain.
     """
     report = DrainReport()
-    now = runtime.clock.now()
     after_id = 0
     while True:
         with runtime.db.read() as session:
@@ -172,25 +179,42 @@ def drain(
             rows = session.execute(query.order_by(col(WallOutbox.id)).limit(DRAIN_BATCH)).all()
             if not rows:
                 return report
-            wanted = _boards_wanted(rows)
-            states = _donor_states(session, wanted, _only_boards(wanted))
-            resolve = _Resolver(session)
-            updates, profiles = _writes(wanted, states, resolve, now)
-        report.applied += hall(runtime).apply(updates, profiles)
-        page_cache(runtime).clear()
-        report.rows += len(rows)
-        report.donors += len(wanted)
-        report.writes += len(updates)
-        # Losing this mark in a crash only means applying the rows again: harmless.
-        with runtime.db.transaction(durable=False) as uow:
-            uow.session.execute(
-                update(WallOutbox)
-                .where(one_of(uow.session, WallOutbox.id, [row.id for row in rows]))
-                .values(applied_at=now)
-            )
+            updates, profiles = _placements(session, rows, runtime.clock.now())
+        _apply(runtime, rows, updates, profiles, report)
         if len(rows) < DRAIN_BATCH:
             return report
         after_id = rows[-1].id
+
+
+def _placements(
+    session: Session, rows: Sequence[Any], now: datetime
+) -> tuple[list[Update], dict[int, dict[str, Any] | None]]:
+    """What Redis must hold for the donors of these outbox rows, read from the database."""
+    wanted = _boards_wanted(rows)
+    states = _donor_states(session, wanted, _only_boards(wanted))
+    return _writes(wanted, states, _Resolver(session), now)
+
+
+def _apply(
+    runtime: Runtime,
+    rows: Sequence[Any],
+    updates: list[Update],
+    profiles: dict[int, dict[str, Any] | None],
+    report: DrainReport,
+) -> None:
+    """Write the placements to Redis, then mark the rows applied."""
+    report.applied += hall(runtime).apply(updates, profiles)
+    page_cache(runtime).clear()
+    report.rows += len(rows)
+    report.donors += len({row.donor_id for row in rows})
+    report.writes += len(updates)
+    # Losing this mark in a crash only means applying the rows again: harmless.
+    with runtime.db.transaction(durable=False) as uow:
+        uow.session.execute(
+            update(WallOutbox)
+            .where(one_of(uow.session, WallOutbox.id, [row.id for row in rows]))
+            .values(applied_at=runtime.clock.now())
+        )
 
 
 def _boards_wanted(rows: Sequence[Any]) -> dict[int, set[str] | None]:
@@ -257,14 +281,22 @@ def purge_outbox(runtime: Runtime) -> int:
 
 
 def handle_events(runtime: Runtime, events: list[object]) -> None:
-    """After a commit: push that transaction's wall changes to Redis at once.
+    """After a commit: push that transaction's wall changes to Redis at once, from the
+    rows its events carry (not read back).
 
     Best effort: if Redis is unreachable, the rows stay pending for the job.
     """
-    ids = [event.outbox_id for event in events if isinstance(event, WallChanged)]
-    if not ids:
+    rows = [
+        OutboxRow(event.outbox_id, event.donor_id, event.boards)
+        for event in events
+        if isinstance(event, WallChanged)
+    ]
+    if not rows:
         return
     try:
-        drain(runtime, ids=ids)
+        with runtime.db.read() as session:
+            updates, profiles = _placements(session, rows, runtime.clock.now())
+        _apply(runtime, rows, updates, profiles, DrainReport())
     except Exception as exc:  # Redis down: the wall-drain job catches up
-        log.warning("wall update deferred", extra={"fields": {"rows": len(ids), "error": str(exc)}})
+        fields = {"rows": len(rows), "error": str(exc)}
+        log.warning("wall update deferred", extra={"fields": fields})

@@ -23,10 +23,12 @@ from rewards_engine.services.wall.boards import counts_on, resolve_board
 
 @dataclass(frozen=True)
 class WallChanged:
-    """Published when a transaction added an outbox row (drained after commit)."""
+    """Published when a transaction added an outbox row (drained after commit). It
+    carries the row, so the drain after the commit need not read it back."""
 
     outbox_id: int
     donor_id: int
+    boards: list[str] | None = None  # the row's: None for every board of the donor
 
 
 def boards_of_acceptance(campaign_id: str, accepted_at: datetime) -> list[str]:
@@ -149,4 +151,4 @@ def _changed(uow: UnitOfWork, now: datetime, donor_id: int, boards: list[str] | 
         .values(donor_id=donor_id, boards=boards, created_at=now)
         .returning(table.c.id)
     ).scalar_one()
-    uow.publish(WallChanged(outbox_id, donor_id))
+    uow.publish(WallChanged(outbox_id, donor_id, boards))
