@@ -7,8 +7,10 @@ realistic mix that makes donors meet on shared rows: every incident type of the 
 program, cameras drawn from a pool that all donors share (a cap of 10 paid clips per
 camera per type, as the first campaign had), event ids that repeat (3 paid per event).
 The load steps up in concurrent connections; each step reports requests per second,
-p50 and p99 latency and errors (any answer other than 2xx counts). The figure to read: the highest
-throughput whose p99 stays under 250 ms. The campaign decides clips on their metadata
+p50 and p99 latency and errors (any answer other than 2xx counts). The figure to read:
+the highest throughput whose p99 stays under 250 ms, beside the machine's limit measured
+in the same run: a bare Flask route of the same app and server
+(``benchmarks.wall_server``). The campaign decides clips on their metadata
 (``requires_upload`` false, ``common.open_campaign``): this measures the decision path;
 uploads and their verification are ``benchmarks.verification``'s.
 
@@ -175,6 +177,15 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
                 result["connections"] = connections
                 print(backend, result, flush=True)
                 steps.append(result)
+        # The physical limit in the same run: a bare Flask route of the same app and
+        # server (one sorted-set range read, no auth, schema or database), same steps.
+        with served(settings, 8796, workers, app="benchmarks.wall_server:app") as base:
+            wrk(base + "/bare/honor-wall", seconds=2, connections=2, lua="")
+            bare = max(
+                wrk(base + "/bare/honor-wall", seconds=seconds // 2, connections=c,
+                    threads=min(2, c), lua="")["requests_per_s"]
+                for c in (2, 8)
+            )  # fmt: skip
         if redis_url == "embedded":
             from rewards_engine.redis_server import EmbeddedRedis
 
@@ -185,7 +196,9 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
         "gunicorn_workers": workers,
         "scheduler": True,
         "steps": steps,
+        "bare_route_rps": bare,
         "max_rps_with_p99_under_250ms": best["requests_per_s"] if best else None,
+        "share_of_bare_route": round(best["requests_per_s"] / bare, 3) if best else None,
         "at_connections": best["connections"] if best else None,
         "errors": sum(int(s["errors"]) for s in steps),
     }

@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -362,6 +362,33 @@ def insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both backends."""
     dialect = session.get_bind().dialect.name
     return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows, all with the same columns, in one statement.
+
+    On PostgreSQL the rows travel as one array per column, unnested by the server
+    (``INSERT ... SELECT * FROM unnest(...)``): one statement, parsed once, instead of
+    an executemany of one per row; a 500-clip call's insert took a third of the time
+    (docs/performance.md). Rows keep their order. SQLite, in process, takes the
+    executemany.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    if session.get_bind().dialect.name != "postgresql" or any(
+        row.keys() != rows[0].keys() for row in rows
+    ):
+        session.execute(table.insert(), list(rows))
+        return
+    arrays = [
+        bindparam(
+            f"column_{n}", [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)
+        )
+        for n, name in enumerate(names)
+    ]
+    source = func.unnest(*arrays).table_valued(*names).render_derived()
+    session.execute(table.insert().from_select(names, select(*source.c)))
 
 
 def allocate_ids(session: Session, table: Any, count: int) -> list[int]:

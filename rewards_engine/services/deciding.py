@@ -24,6 +24,7 @@ from rewards_engine.db import (
     UnitOfWork,
     allocate_ids,
     insert,
+    insert_rows,
     lock_keys,
     one_of,
     point_lookups,
@@ -297,7 +298,7 @@ def store(
     # In hash order: two calls sending the same new videos wait on the unique index
     # in the same order, and one of them wins instead of both deadlocking.
     rows.sort(key=lambda r: r["video_sha256"])
-    session.execute(clips_table.insert(), rows)
+    insert_rows(session, clips_table, rows)
 
     legs = earnings(donor_id, points, cash, rules.currency)
     if legs:
