@@ -1,7 +1,7 @@
 """One submission of 25 clips (the mobile mix's average call, see ``load_mix``) and one of
 500 (a leader's call) on an empty database, in process: how long the call takes, how
 many statements it sends, which parts of it cost, and the physical limit beside it: the
-raw Core insert of the same clip rows in a transaction of its own (issue 23: a 25-clip
+raw insert of the same clip rows in a transaction of its own (issue 23: a 25-clip
 call within 10 ms on PostgreSQL, a 500-clip one within 40 ms).
 
 ``submissions.submit`` is called with the Honor Wall drain to Redis after each commit,
@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 from benchmarks.common import fresh_database, open_campaign, report, settings_for
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
-from rewards_engine.db import table_of
+from rewards_engine.db import insert_rows, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
 from rewards_engine.models import Clip, SubmissionBatch
@@ -103,8 +103,9 @@ class Statements:
 
 
 def raw_insert_ms(runtime: Runtime, donor_id: int, count: int, calls: int) -> float:
-    """The median time of inserting ``count`` clip rows like a call's, with SQLAlchemy
-    Core in a transaction of its own: what the database and driver cannot go below."""
+    """The median time of inserting ``count`` clip rows like a call's, alone in a
+    transaction, the way the service inserts them (``db.insert_rows``: one statement of
+    arrays on PostgreSQL, an executemany on SQLite): what a call cannot go below."""
     table = table_of(Clip)
     now = runtime.clock.now()
     with runtime.db.engine.connect() as connection:  # the clips' batch: any real one
@@ -125,8 +126,8 @@ def raw_insert_ms(runtime: Runtime, donor_id: int, count: int, calls: int) -> fl
             for clip in clips(donor_id, runtime, count)
         ]  # fmt: skip
         started = time.perf_counter()
-        with runtime.db.engine.begin() as connection:
-            connection.execute(table.insert(), rows)
+        with runtime.db.transaction() as uow:
+            insert_rows(uow.session, table, rows)
         took.append(time.perf_counter() - started)
     return 1000 * statistics.median(took)
 
