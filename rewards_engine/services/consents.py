@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -45,14 +45,19 @@ class ConsentEvent:
     created_at: datetime
 
 
-def current_version(session: Session, now: datetime) -> ConsentVersion | None:
-    """The newest published consent text (a future publication is not current yet)."""
-    return session.scalars(
-        select(ConsentVersion)
+def _newest_published(what: Any, now: datetime) -> Select[Any]:
+    """``what`` of the newest published consent text (a future one is not current yet)."""
+    return (
+        select(what)
         .where(col(ConsentVersion.published_at) <= now)
         .order_by(col(ConsentVersion.published_at).desc())
         .limit(1)
-    ).first()
+    )
+
+
+def current_version(session: Session, now: datetime) -> ConsentVersion | None:
+    """The newest published consent text."""
+    return session.scalars(_newest_published(ConsentVersion, now)).first()
 
 
 def get_current(db: Database, clock: Clock, language: str = DEFAULT_LANGUAGE) -> ConsentText:
@@ -68,8 +73,11 @@ def get_current(db: Database, clock: Clock, language: str = DEFAULT_LANGUAGE) ->
 
 
 def require_current(session: Session, donor: Donor, given_version: str, now: datetime) -> None:
-    """A donation needs the current consent, both as sent and as held by the donor."""
-    current = current_version(session, now)
+    """A donation needs the current consent, both as sent and as held by the donor.
+
+    Only the current version's name is read: every submission checks it, and the text
+    with its translations is not needed for that."""
+    current = session.execute(_newest_published(col(ConsentVersion.version), now)).first()
     if current is None:
         raise Conflict("no consent text is published yet", code="consent_not_published")
     if given_version != current.version:
