@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,9 @@ Rows = tuple[np.ndarray, np.ndarray, np.ndarray]  # clip ids, camera codes, hash
 # Rows read in one statement at most: the hashes come back as one value (PostgreSQL),
 # kept well below its 1 GB limit for a value (24 bytes a row).
 LOAD_CHUNK = 5_000_000
+# PostgreSQL: a load of at least this many ids is split over this many connections at
+# once (the server packs each part in a process of its own).
+PARALLEL_FROM, LOAD_CONNECTIONS = 200_000, 2
 # One row of the packed value: the clip's id, its camera's code, its hash (big-endian).
 _PACKED = np.dtype([("id", ">i8"), ("camera", ">i8"), ("hash", ">i8")])
 
@@ -49,8 +53,8 @@ class HashIndex:
     incremental scan compares new clips without reading a million old ones again.
 
     The first scan after a restart reads them all. On PostgreSQL the server packs them
-    into one binary value a chunk (:func:`_packed_rows`), read straight into arrays: no
-    Python object a row, so a million hashes load in a fraction of a second.
+    into one binary value a part (:func:`_packed_rows`), read straight into arrays: no
+    Python object a row; the parts of a large load are read on two connections at once.
     """
 
     up_to_id: int = -1
@@ -60,10 +64,9 @@ class HashIndex:
     camera_codes: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def rows(self, session: Session, where: ColumnElement[bool]) -> Rows:
-        """The clips of ``where`` whose hash the rule compares: ids, cameras as codes
-        (equal for the same camera), hashes as unsigned 64-bit."""
-        wanted = (
+    @staticmethod
+    def _wanted(where: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+        return (
             where,
             col(Clip.perceptual_hash).is_not(None),
             col(Clip.status).in_(COUNTED),
@@ -71,6 +74,11 @@ class HashIndex:
             # pipeline): an app's own claim could be chosen to dodge the rule.
             col(Clip.intake) != "imported",
         )
+
+    def rows(self, session: Session, where: ColumnElement[bool]) -> Rows:
+        """The clips of ``where`` whose hash the rule compares: ids, cameras as codes
+        (equal for the same camera), hashes as unsigned 64-bit."""
+        wanted = self._wanted(where)
         if session.get_bind().dialect.name == "postgresql":
             return _packed_rows(session, wanted)
         result = session.execute(
@@ -103,12 +111,37 @@ class HashIndex:
 
     def extend(self, session: Session, up_to_id: int) -> None:
         """Load what this index lacks, up to ``up_to_id`` (all of it, the first time),
-        in chunks of ``LOAD_CHUNK`` ids."""
-        start = self.up_to_id
-        while start < up_to_id:
-            end = min(up_to_id, max(start, 0) + LOAD_CHUNK)
-            self.append(self.rows(session, and_(col(Clip.id) > start, col(Clip.id) <= end)), end)
-            start = end
+        in parts of at most ``LOAD_CHUNK`` ids."""
+        if up_to_id <= self.up_to_id:
+            return
+        parts = _parts(self.up_to_id, up_to_id)
+        bind = session.get_bind()
+        if len(parts) == 1 or bind.dialect.name != "postgresql":
+            for after, end in parts:
+                self.append(self.rows(session, _between(after, end)), end)
+            return
+
+        def load(part: tuple[int, int]) -> Rows:
+            with Session(bind) as own:  # a connection of its own: a server process too
+                return _packed_rows(own, self._wanted(_between(*part)))
+
+        with ThreadPoolExecutor(LOAD_CONNECTIONS) as pool:
+            for (_, end), rows in zip(parts, pool.map(load, parts), strict=True):
+                self.append(rows, end)
+
+
+def _between(after: int, end: int) -> ColumnElement[bool]:
+    return and_(col(Clip.id) > after, col(Clip.id) <= end)
+
+
+def _parts(after: int, up_to_id: int) -> list[tuple[int, int]]:
+    """``after < id <= up_to_id`` cut into equal parts: at most ``LOAD_CHUNK`` ids each,
+    and ``LOAD_CONNECTIONS`` of them for a load of ``PARALLEL_FROM`` ids or more."""
+    first = max(after, 0)
+    span = up_to_id - first
+    count = max(-(-span // LOAD_CHUNK), LOAD_CONNECTIONS if span >= PARALLEL_FROM else 1)
+    ends = [first + span * (n + 1) // count for n in range(count)]
+    return list(zip([after, *ends[:-1]], ends, strict=True))
 
 
 def _packed_rows(session: Session, wanted: Sequence[ColumnElement[bool]]) -> Rows:
