@@ -20,17 +20,22 @@ queries as the services issue them.
    (the leader and a typical donor), submissions (timed: the ingest rate at this size,
    WAL bytes and Redis CPU per call), the Honor Wall rebuild of ``all-time`` (Redis
    memory per donor, Redis CPU per standing lookup and per page read), the incremental
-   fraud scan of the clips just submitted, and, in *dry* mode (each captured SELECT
-   sent as ``SELECT * FROM (...) LIMIT 0``, so the service finds nothing to do and
-   writes nothing), the payout gathering, the vesting job, the retention job and the
-   nightly full fraud scan. Then ``EXPLAIN (ANALYZE, BUFFERS)`` of each captured SELECT
-   with its parameters (a statement repeated within a step is explained once, with the
+   fraud scan of the clips just submitted and the hash index a restart reads again,
+   the statements R2, R4 and R7 of docs/capacity.md replaced (as the services issued
+   them before, on the same data), and, in *dry* mode (each captured SELECT sent as
+   ``SELECT * FROM (...) LIMIT 0``, so the service finds nothing to do and writes
+   nothing), the payout gathering, the vesting job, the retention job and the nightly
+   full fraud scan. Then ``EXPLAIN (ANALYZE, BUFFERS)`` of each captured SELECT with
+   its parameters (a statement repeated within a step is explained once, with the
    parameters of its first run), on a connection of the same engine (server settings
-   as they are), in a transaction rolled back afterwards; statements that JIT-compiled
-   are explained again with ``jit = off``.
-4. What-if: the indexes the plans ask for are built inside a rolled-back transaction
-   and the statements they are meant for explained again; the submissions are timed
-   again with an index on ``wall_tallies (donor_id)`` (created, then dropped).
+   as they are, and the ``SET LOCAL work_mem`` the service set for its transaction),
+   in a transaction rolled back afterwards; statements that JIT-compiled are explained
+   again with ``jit = off``, and those run with more ``work_mem`` again with the
+   server's.
+4. What-if: the plain index on ``clips (video_sha256)`` that R2 first proposed is built
+   inside a rolled-back transaction and the exact-duplicate statement as it was
+   explained again; the WAL of inserting clips is measured for each ``wal_compression``
+   (one INSERT after a CHECKPOINT, ``EXPLAIN (ANALYZE, WAL)``, rolled back).
 5. Records table and index sizes, and writes ``benchmarks/results/scale_db.json``.
 
 About 12 minutes on the 2-core CI machine (7 of them the load); docs/capacity.md reads

@@ -4,6 +4,7 @@ captured statements explained, the results reported (see the package's doc)."""
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -28,13 +29,14 @@ from benchmarks.scale_db.load import load
 from benchmarks.scale_db.redis_server import RedisMeter, private_redis
 from benchmarks.scale_db.sizes import sizes
 from benchmarks.scale_db.steps import (
+    before_forms,
     fraud_full_dry,
     fraud_incremental,
     honor_wall,
     ingest,
-    ingest_with_tally_index,
     jobs,
     reads,
+    wal_compression,
 )
 from rewards_engine import schema
 from rewards_engine.bootstrap import build_runtime
@@ -63,6 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     began = time.perf_counter()
     results: dict[str, Any] = {"donors": args.donors, "clips": args.clips}
+    # The machine may be shared: its load (1 min) before and after says how much.
+    results["load_average_before"] = round(os.getloadavg()[0], 2)
     instance = Path(tempfile.mkdtemp(prefix="scale-db-"))
     with private_redis() as redis_url:
         settings = settings_for(database_url(), redis_url, instance).with_encryption_key()
@@ -102,6 +106,7 @@ def main() -> None:
         time.sleep(max(0.0, settled_at - time.monotonic()))
         print("fraud scans ...", flush=True)
         results["fraud_incremental"] = fraud_incremental(runtime, capture, watermark)
+        before_forms(runtime, capture, watermark)
         if not args.no_full_scan:
             fraud_full_dry(runtime, capture)
         print(f"explaining {len(capture.items)} statements ...", flush=True)
@@ -112,6 +117,12 @@ def main() -> None:
             if explained.get("jit") and not item["dry"]:  # the same without JIT
                 again = explain(runtime.db.engine, item, "SET LOCAL jit = off")
                 explained["execution_ms_jit_off"] = again.get("execution_ms")
+            if item.get("work_mem"):  # the same with the server's work_mem (R8's gain)
+                again = explain(runtime.db.engine, {**item, "work_mem": None})
+                explained["server_work_mem"] = {
+                    key: again.get(key)
+                    for key in ("execution_ms", "sorts", "temp_written_blocks", "plan")
+                }
             if item["step"].startswith("wall rebuild") and "coalesce(" in item["sql"]:
                 again = explain(
                     runtime.db.engine, item, "SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'"
@@ -136,9 +147,11 @@ def main() -> None:
         results["writes_ms_by_step"] = capture.writes
         print("what if ...", flush=True)
         results["what_if_indexes"] = what_if_indexes(runtime.db.engine, capture.items)
-        results["ingest_with_tally_index"] = ingest_with_tally_index(runtime, meter, args.donors)
+        print("wal compression ...", flush=True)
+        results["wal_compression"] = wal_compression(runtime)
         runtime.close()
     shutil.rmtree(instance, ignore_errors=True)
     results["run_seconds"] = round(time.perf_counter() - began, 1)
+    results["load_average_after"] = round(os.getloadavg()[0], 2)
     full = args.donors >= 1_000_000 and args.clips >= 10_000_000
     report("scale_db", results, save=full)

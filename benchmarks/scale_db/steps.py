@@ -12,14 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import distinct, func, select, text
+from sqlmodel import col
 
-from benchmarks.scale_db.capture import Capture
+from benchmarks.scale_db.capture import BEFORE_R2, Capture
 from benchmarks.scale_db.data import CAMPAIGN, CONSENT, INCIDENTS
 from benchmarks.scale_db.redis_server import RedisMeter
+from rewards_engine.db import one_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
-from rewards_engine.models import Donor, FraudScanState
+from rewards_engine.models import Clip, Donor, FraudScanState, LedgerAccount, LedgerEntry
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import (
     clips,
@@ -31,6 +33,7 @@ from rewards_engine.services import (
     vesting,
     wall,
 )
+from rewards_engine.services.fraud_signals import HashIndex
 
 
 def new_clips(donor_id: int, count: int, now: datetime) -> list[ClipInput]:
@@ -129,36 +132,59 @@ def ingest(
     return results
 
 
-def ingest_with_tally_index(runtime: Runtime, meter: RedisMeter, donors: int) -> dict[str, Any]:
-    """The same calls as ``ingest`` (other donors), with an index on wall_tallies
-    (donor_id) created for the occasion and dropped afterwards."""
+WAL_SETTINGS = ("off", "pglz", "lz4", "zstd")
+WAL_SAMPLE = 5_000
+
+
+def wal_compression(runtime: Runtime) -> dict[str, Any]:
+    """WAL written by inserting clips, for each ``wal_compression`` (docs/capacity.md, R8):
+    one INSERT of 5,000 new clips (copies of clips at random, with new ids, hashes and
+    events, accepted now) right after a CHECKPOINT, so that every index page it touches
+    first is written whole (a full-page image), as after each checkpoint in production;
+    measured by ``EXPLAIN (ANALYZE, WAL)`` (this statement's WAL alone, not the
+    cluster's) in a transaction rolled back. Settings tried in turn, each after its own
+    CHECKPOINT."""
     with runtime.db.engine.connect() as connection:
-        connection.execute(text("CREATE INDEX scale_what_if_tallies ON wall_tallies (donor_id)"))
-        connection.commit()
-    try:
-        big = [submit(runtime, donor, 500) for donor in range(27, 44)]
-        small: list[float] = []
-        redis_small: dict[str, Any] = {}
-        with meter.measure(redis_small, 40):
-            for donor in range(donors // 5 + 100, donors // 5 + 140):
-                small.append(submit(runtime, donor, 25))
-    finally:
+        top = int(connection.execute(text("SELECT max(id) FROM clips")).scalar_one())
+    rng = np.random.default_rng(11)
+    results: dict[str, Any] = {"clips": WAL_SAMPLE}
+    for setting in WAL_SETTINGS:
+        sample = sorted(set(rng.integers(1, top, size=WAL_SAMPLE).tolist()))
         with runtime.db.engine.connect() as connection:
-            connection.execute(text("DROP INDEX scale_what_if_tallies"))
-            connection.commit()
-    return {
-        "calls_of_500": {
-            "calls": len(big),
-            "ms_median": round(statistics.median(big) * 1000, 1),
-            "clips_per_s": round(500 * len(big) / sum(big)),
-        },
-        "calls_of_25": {
-            "calls": len(small),
-            "ms_median": round(statistics.median(small) * 1000, 1),
-            "clips_per_s": round(25 * len(small) / sum(small)),
-            **redis_small,
-        },
-    }
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
+        raw = runtime.db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"SET LOCAL wal_compression = {setting}")
+            cursor.execute(
+                "EXPLAIN (ANALYZE, WAL, FORMAT JSON) "
+                "INSERT INTO clips (id, batch_id, donor_id, campaign_id, video_sha256, "
+                "perceptual_hash, event_id, incident_type, camera_id, recorded_at, duration_s, "
+                "staged, status, points, cash_cents, currency, created_at, accepted_at, "
+                "vests_at, intake) "
+                "SELECT id + 1000000000, batch_id, donor_id, campaign_id, "
+                "md5(random()::text) || md5(random()::text), perceptual_hash, "
+                "'wal-' || id, incident_type, camera_id, recorded_at, duration_s, staged, "
+                "'accepted', 10, 0, currency, now(), now(), now() + interval '7 days', intake "
+                "FROM clips WHERE id = ANY(%s)",
+                (sample,),
+            )
+            (explained,) = cursor.fetchone() or [None]
+            plan = explained[0]
+        finally:
+            raw.rollback()
+            raw.close()
+        node = plan["Plan"]
+        rows = len(sample)
+        results[setting] = {
+            "rows": rows,
+            "wal_bytes_per_clip": round(node["WAL Bytes"] / rows),
+            "wal_records_per_clip": round(node["WAL Records"] / rows, 1),
+            "wal_full_page_images_per_clip": round(node["WAL FPI"] / rows, 2),
+            "execution_ms": round(plan["Execution Time"], 1),
+        }
+        print(f"  wal_compression {setting}: {results[setting]}", flush=True)
+    return results
 
 
 def reads(runtime: Runtime, capture: Capture, typical: int) -> None:
@@ -253,12 +279,67 @@ def jobs(runtime: Runtime, capture: Capture) -> None:
     # The payees are locked FOR UPDATE: dry too, or the step would go on to pay them.
     with capture.open("payouts: gathering payees (dry)", dry=True, dry_locks=True):
         payouts.create_batches(runtime)
-    with capture.open("vesting: donors with due clips (dry)", dry=True):
+    # The due donors and their holds are read as they are (read-only); every locking
+    # read is dry, so no donor is locked and nothing vests.
+    due = ("FROM clips WHERE clips.vested_at", "FROM medal_awards WHERE", "FROM donors WHERE")
+    with capture.open(
+        "vesting: donors with due clips (dry)",
+        dry=True,
+        dry_locks=True,
+        keep=lambda sql: "FOR UPDATE" not in sql and any(p in " ".join(sql.split()) for p in due),
+    ):
         vesting.vest_due(runtime.db, runtime.clock)
     with capture.open(
         "retention: clips past retention (dry)", dry=True, keep=lambda sql: "FROM campaigns" in sql
     ):
         privacy.apply_retention(runtime)
+
+
+def before_forms(runtime: Runtime, capture: Capture, watermark: int) -> None:
+    """The statements R2, R4 and R7 replaced, as the services issued them before, on the
+    same data: the leader's ledger page (one join, every entry of the donor sorted), the
+    vesting job's due donors (joined to every donor), the exact-duplicate rule's one
+    statement for the hashes of the clips the incremental scan read."""
+    now = runtime.clock.now()
+    with runtime.db.read() as session:
+        with capture.open("ledger: the leader, first page (as before R7)"):
+            session.execute(
+                select(LedgerEntry)
+                .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
+                .where(col(LedgerAccount.owner) == "donor:1")
+                .order_by(col(LedgerEntry.id).desc())
+                .limit(26)
+            ).all()
+        with capture.open("vesting: donors with due clips (as before R4)"):
+            session.execute(
+                select(col(Clip.donor_id))
+                .join(Donor, col(Donor.id) == col(Clip.donor_id))
+                .where(
+                    col(Clip.status) == "accepted",
+                    col(Clip.vested_at).is_(None),
+                    col(Clip.vests_at) <= now,
+                    col(Donor.on_hold).is_(False),
+                )
+                .distinct()
+            ).all()
+        hashes = list(
+            session.scalars(
+                select(col(Clip.video_sha256)).where(col(Clip.id) > watermark).distinct()
+            )
+        )
+        sha = col(Clip.video_sha256)
+        shared = (
+            select(sha)
+            .group_by(sha)
+            .where(one_of(session, sha, hashes))
+            .having(func.count(distinct(col(Clip.donor_id))) > 1)
+        )
+        with capture.open(BEFORE_R2):
+            session.execute(
+                select(sha, col(Clip.donor_id), col(Clip.id), col(Clip.status))
+                .where(sha.in_(shared.scalar_subquery()))
+                .order_by(sha, col(Clip.id))
+            ).all()
 
 
 def fraud_incremental(runtime: Runtime, capture: Capture, watermark: int) -> dict[str, Any]:
@@ -276,11 +357,22 @@ def fraud_incremental(runtime: Runtime, capture: Capture, watermark: int) -> dic
     started = time.perf_counter()
     with capture.open("fraud scan: incremental"):
         found = fraud.scan(runtime, full=False)
+    seconds = round(time.perf_counter() - started, 2)
+    # What a restart costs the first scan: every hash read into a fresh index.
+    cold = HashIndex()
+    started = time.perf_counter()
+    step = "fraud scan: the hash index read after a restart"
+    with capture.open(step), runtime.db.read() as session:
+        cold.extend(session, watermark)
     return {
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": seconds,
         "clips_in_scope": found.clips_in_scope,
         "seconds_by_rule": found.seconds_by_rule,
         "flags_opened": found.flags_opened,
+        "hash_index_cold_load": {
+            "hashes": len(cold.hashes),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
     }
 
 
