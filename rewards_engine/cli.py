@@ -279,8 +279,14 @@ def wall_group() -> None:
 
 @wall_group.command("rebuild")
 @click.option("--board", default=None, help="One board (e.g. month:2025-01); default: all live.")
-def wall_rebuild(board: str | None) -> None:
-    """Rebuild boards from the database, swapping each in atomically."""
+@click.option(
+    "--recount",
+    is_flag=True,
+    help="First recount each board's tallies from the clips and correct any that drifted "
+    "(slower: reads the clips; for a suspected fault, not a lost Redis).",
+)
+def wall_rebuild(board: str | None, recount: bool) -> None:
+    """Rebuild boards from the database's tallies, swapping each in atomically."""
     from rewards_engine.services import wall
 
     runtime = command_runtime()
@@ -288,7 +294,7 @@ def wall_rebuild(board: str | None) -> None:
     with progress("rebuilding the wall", total=len(names), unit="boards") as boards:
         for name in names:
             with boards.sub(name, unit="donors placed") as part:
-                result = wall.rebuild(runtime, name, on_progress=part.report)
+                result = wall.rebuild(runtime, name, on_progress=part.report, recount=recount)
             boards.echo(f"{name}: {result}")
             boards.advance()
 

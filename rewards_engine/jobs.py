@@ -38,7 +38,9 @@ def wall_drain(runtime: Runtime) -> JobResult:
 
 
 def wall_rebuild(runtime: Runtime) -> JobResult:
-    return wall.rebuild_live(runtime)
+    # Nightly, the tallies are recounted from the clips too: the one automatic check
+    # that they have not drifted (ensure_built, for a lost Redis, skips it).
+    return wall.rebuild_live(runtime, recount=True)
 
 
 def wall_rollover(runtime: Runtime) -> JobResult:
@@ -199,7 +201,8 @@ JOBS: list[JobSpec] = [
         "wall-rebuild",
         wall_rebuild,
         {"trigger": "cron", "hour": 2, "minute": 30},
-        "rebuild every live board from the database (and correct any drifted tally)",
+        "recount every live board's tallies from the clips (correcting any that drifted), "
+        "then rebuild the board from them",
     ),
     JobSpec(
         "vest-earnings",

@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis
-from redis.typing import EncodableT, FieldT
 
 from rewards_engine.domain.wall import TIME_SPAN
 from rewards_engine.redis_client import script_batch
@@ -125,6 +125,46 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
+# A rebuild's chunk, packed into one argument of lines: the server splits 10,000 lines
+# faster than a client sends 30,000 arguments (docs/performance.md, the wall rebuild).
+# Lines "member version placement score", placement l(isted), s(hadow) or r(emoved);
+# scores are integers, passed on as the strings they came as (never Lua numbers).
+# KEYS: temp listed, temp shadow, temp versions. ARGV: the lines. Returns lines read.
+_FILL = """
+local listed, shadow, versions = {}, {}, {}
+for member, version, placement, score in string.gmatch(ARGV[1], '(%d+) (%d+) (%a) (%d+)') do
+  versions[#versions + 1] = member
+  versions[#versions + 1] = version
+  if placement == 'l' then
+    listed[#listed + 1] = score
+    listed[#listed + 1] = member
+  elseif placement == 's' then
+    shadow[#shadow + 1] = score
+    shadow[#shadow + 1] = member
+  end
+end
+local function write(command, key, values)  -- in slices: Lua's C stack holds ~8,000
+  for i = 1, #values, 4000 do
+    redis.call(command, key, unpack(values, i, math.min(i + 3999, #values)))
+  end
+end
+write('ZADD', KEYS[1], listed)
+write('ZADD', KEYS[2], shadow)
+write('HSET', KEYS[3], versions)
+return #versions / 2
+"""
+
+# A rebuild's chunk of public profiles, each written only where none is (never over
+# a newer drain's profile). Lines "member profile-JSON": JSON as json.dumps writes it
+# holds no newline. KEYS: profiles. ARGV: the lines. Returns profiles written.
+_PROFILES_IF_ABSENT = """
+local written = 0
+for member, profile in string.gmatch(ARGV[1], '(%d+) ([^\\n]+)') do
+  written = written + redis.call('HSETNX', KEYS[1], member, profile)
+end
+return written
+"""
+
 # KEYS: temp listed, temp shadow, temp versions, listed, shadow, versions, rev
 _SWAP = """
 for i = 1, 3 do
@@ -201,6 +241,8 @@ class HonorWall:
         self.namespace = namespace
         self._apply = client.register_script(_APPLY)
         self._swap = client.register_script(_SWAP)
+        self._fill = client.register_script(_FILL)
+        self._profiles_if_absent = client.register_script(_PROFILES_IF_ABSENT)
         self._page = client.register_script(_PAGE)
         self._standing = client.register_script(_STANDING)
         self._profile = client.register_script(_PROFILE)
@@ -319,49 +361,47 @@ class HonorWall:
     def rebuild(
         self,
         board: str,
-        rows: Iterable[tuple[int, Placement, float, int, dict[str, Any] | None]],
+        rows: Iterable[tuple[int, Placement, float, int, str | None]],
         batch: int = 10_000,
     ) -> int:
         """Fill temporary keys from ``(donor, placement, score, version, profile)`` rows
-        and swap them in atomically; listed donors' public profiles are rewritten too
-        (they are lost with the boards if Redis loses its data). Returns donors written."""
+        and swap them in atomically; listed donors' public profiles (JSON, as ``apply``
+        writes them) are written too where missing (they are lost with the boards if
+        Redis loses its data). Returns donors written.
+
+        ``rows`` may be a stream of any length: it is written ``batch`` rows at a time,
+        two script calls a batch, the previous batch's round trip overlapping the
+        packing of the next. Memory is bounded by two batches. Readers keep the old
+        board until the swap; a rebuild that dies leaves only temporary keys, which the
+        next one deletes first.
+        """
         keys = self.keys(board)
         self.client.delete(keys.temp_listed, keys.temp_shadow, keys.temp_versions)
+        temp = [keys.temp_listed, keys.temp_shadow, keys.temp_versions]
         count = 0
-        pipe = self.client.pipeline(transaction=False)
-        listed: dict[str, float] = {}
-        shadow: dict[str, float] = {}
-        versions: dict[FieldT, EncodableT] = {}  # a hash's fields, as redis-py types them
-        profiles: dict[str, str] = {}
-
-        def flush() -> None:
-            if listed:
-                pipe.zadd(keys.temp_listed, listed)
-            if shadow:
-                pipe.zadd(keys.temp_shadow, shadow)
-            if versions:
-                pipe.hset(keys.temp_versions, mapping=versions)
-            for member, profile in profiles.items():  # never over a newer drain's profile
-                pipe.hsetnx(self.profiles_key, member, profile)
-            pipe.execute()
-            profiles.clear()
-            listed.clear()
-            shadow.clear()
-            versions.clear()
-
-        for donor_id, placement, score, version, profile in rows:
-            member = member_of(donor_id)
-            versions[member] = version
-            if placement == Placement.LISTED:
-                listed[member] = score
-                if profile is not None:
-                    profiles[member] = json.dumps(profile)
-            elif placement == Placement.SHADOW:
-                shadow[member] = score
-            count += 1
-            if len(versions) >= batch:
-                flush()
-        flush()
+        lines: list[str] = []
+        profiles: list[str] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="wall-rebuild-write") as writer:
+            sent: Future[None] | None = None
+            for donor_id, placement, score, version, profile in rows:
+                member = member_of(donor_id)
+                if placement == Placement.LISTED:
+                    lines.append(f"{member} {version} l {int(score)}")
+                    if profile is not None:
+                        profiles.append(f"{member} {profile}")
+                elif placement == Placement.SHADOW:
+                    lines.append(f"{member} {version} s {int(score)}")
+                else:
+                    lines.append(f"{member} {version} r 0")
+                count += 1
+                if len(lines) >= batch:
+                    if sent is not None:
+                        sent.result()  # one batch in flight at most
+                    sent = writer.submit(self._write_batch, board, temp, lines, profiles)
+                    lines, profiles = [], []
+            if sent is not None:
+                sent.result()
+        self._write_batch(board, temp, lines, profiles)
         self._swap(
             keys=[
                 keys.temp_listed,
@@ -374,6 +414,27 @@ class HonorWall:
             ],
         )
         return count
+
+    def _write_batch(
+        self, board: str, temp: list[str], lines: list[str], profiles: list[str]
+    ) -> None:
+        """One batch of a rebuild: its lines into the temporary keys, its profiles."""
+        pipe = script_batch(self.client)  # a pipeline, or one by one on a cluster
+        if lines:
+            self._fill(
+                keys=temp,
+                args=["\n".join(lines)],
+                client=pipe,  # type: ignore[arg-type]  # ImmediateBatch has what a Script calls
+            )
+        if profiles:
+            self._profiles_if_absent(
+                keys=[self.profiles_key],
+                args=["\n".join(profiles)],
+                client=pipe,  # type: ignore[arg-type]  # ImmediateBatch has what a Script calls
+            )
+        results = pipe.execute()
+        if lines and results[0] != len(lines):  # a line the script could not read
+            raise ValueError(f"rebuild of {board}: {results[0]} of {len(lines)} rows written")
 
     def expire_in(self, board: str, seconds: int) -> None:
         """Let a board's keys expire (a relative TTL: the engine's clock decides when)."""

@@ -106,3 +106,27 @@ def test_a_master_fails_over_and_the_wall_answers_and_catches_up(cluster, on_clu
         assert standing(name) == accepted(on_cluster, ids[name]) == 2 + names.index(name) + 3
     page = client.get("/v1/honor-wall?board=all-time")
     assert page.status_code == 200
+
+
+def test_a_rebuild_streams_into_one_slot_and_swaps_on_the_cluster(cluster, on_cluster) -> None:
+    load_program(on_cluster)
+    client = app_for(on_cluster).test_client()
+    ids = {}
+    for n, name in enumerate(["ada", "bob", "cy", "dee", "eli"]):
+        ids[name] = consenting_donor(on_cluster, name)
+        headers = {"Authorization": f"Bearer {make_token(on_cluster.settings, name, 'donor')}"}
+        client.patch("/v1/me", json={"visibility": "public"}, headers=headers)
+        sent = client.post(
+            "/v1/submissions", json=body(BOUNTY, [clip() for _ in range(n + 1)]), headers=headers
+        )
+        assert sent.status_code == 201, sent.get_json()
+    hall = wall.hall(on_cluster)
+    keys = hall.keys("all-time")
+    live = on_cluster.redis.zrevrange(keys.listed, 0, -1, withscores=True)
+    assert len(live) == 5
+    on_cluster.redis.delete(hall.profiles_key)  # in another slot: written by the rebuild too
+    result = wall.rebuild(on_cluster, "all-time", chunk=2)  # three chunks, one script each
+    assert result["members"] == 5
+    assert on_cluster.redis.zrevrange(keys.listed, 0, -1, withscores=True) == live
+    assert len(on_cluster.redis.hgetall(hall.profiles_key)) == 5
+    assert not on_cluster.redis.exists(keys.temp_listed, keys.temp_shadow, keys.temp_versions)

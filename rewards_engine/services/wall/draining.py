@@ -145,12 +145,20 @@ def _donor_states(
     return states
 
 
-def medal_counts(session: Session, donor_ids: Sequence[int] | None = None) -> dict[int, int]:
-    """Medals held (not revoked) per donor: public pages show the number."""
+def medal_counts(session: Session, donor_ids: Sequence[int]) -> dict[int, int]:
+    """Medals held (not revoked) per donor: public pages show the number.
+
+    Always for given donors, so a caller's memory is bounded by what it asks for; a
+    ``range`` of ids (the rebuild's chunk) is read as one ``BETWEEN``.
+    """
     query = select(col(MedalAward.donor_id), func.count()).where(
         col(MedalAward.revoked_at).is_(None)
     )
-    if donor_ids is not None:
+    if isinstance(donor_ids, range) and donor_ids.step == 1:
+        if not donor_ids:
+            return {}
+        query = query.where(col(MedalAward.donor_id).between(donor_ids[0], donor_ids[-1]))
+    else:
         query = query.where(one_of(session, MedalAward.donor_id, donor_ids))
     return dict(session.execute(query.group_by(col(MedalAward.donor_id))).all())
 
