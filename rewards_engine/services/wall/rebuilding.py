@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, DateTime, func, select, type_coerce
 from sqlmodel import col
 
-from rewards_engine.db import table_of
+from rewards_engine.db import nightly_work_mem, table_of
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import Board
 from rewards_engine.models import Campaign, Clip, Donor, WallTally
@@ -184,9 +184,15 @@ def profile_json(name: str, medals: int, version: int) -> str:
 def recount_tallies(
     runtime: Runtime, name: str, on_progress: Progress | None = None, *, chunk: int = CHUNK
 ) -> int:
-    """Check the board's tallies against a count of its clips, ``chunk`` donor ids at a
-    time, and correct those that differ, each under its donor's lock; a corrected donor
-    goes through the outbox like any change, so Redis follows. Returns the corrected.
+    """Check the board's tallies against a count of its clips and correct those that
+    differ, each under its donor's lock; a corrected donor goes through the outbox like
+    any change, so Redis follows. Returns how many were corrected.
+
+    The clips are counted by one statement grouped by donor, in donor order, streamed
+    ``chunk`` donors at a time (the clips are read once, whatever their order on disk);
+    each chunk is compared with the tallies of its donor-id range, read apart. Memory
+    is bounded by the chunk. A donor who gave clips since the count began looks drifted
+    and is counted again under their lock, so only real drift is corrected.
 
     Off the rebuild's path: the tallies change in the same transactions as the clips,
     so only a fault of the engine itself makes them drift (an operator who suspects
@@ -194,47 +200,52 @@ def recount_tallies(
     """
     with runtime.db.read() as session:
         board = resolve_board(session, name)
-        total = session.scalar(select(func.count()).select_from(Donor)) or 0
-    after, done, corrected = 0, 0, 0
-    while True:
-        with runtime.db.read() as session:
-            # The next ``chunk`` donors' id range (ids may have gaps); None: to the end.
-            last = session.scalar(
-                select(col(Donor.id))
-                .where(col(Donor.id) > after)
-                .order_by(col(Donor.id))
-                .offset(chunk - 1)
-                .limit(1)
-            )
-            clips_in = [col(Clip.donor_id) > after, *counts_on(board)]
-            tallies_in = [col(WallTally.board) == name, col(WallTally.donor_id) > after]
-            if last is not None:
-                clips_in.append(col(Clip.donor_id) <= last)
-                tallies_in.append(col(WallTally.donor_id) <= last)
-            counted = dict(
-                session.execute(
-                    select(col(Clip.donor_id), func.count())
-                    .where(*clips_in)
-                    .group_by(col(Clip.donor_id))
-                ).all()
-            )
-            tallies = dict(
-                session.execute(
-                    select(col(WallTally.donor_id), col(WallTally.clips)).where(*tallies_in)
-                ).all()
-            )
-        suspects = sorted(
-            donor
-            for donor in counted.keys() | tallies.keys()
-            if tallies.get(donor) != counted.get(donor, 0)
+        total = session.scalar(
+            select(func.count()).select_from(WallTally).where(col(WallTally.board) == name)
         )
-        corrected += sum(_correct(runtime, board, donor) for donor in suspects)
-        done = total if last is None else min(done + chunk, total)
-        if on_progress:
-            on_progress("donors recounted", done, total)
-        if last is None:
-            return corrected
-        after = last
+    after, done, corrected = 0, 0, 0
+    with runtime.db.read() as session:
+        nightly_work_mem(session)  # one aggregate over every clip: in memory, not on disk
+        counts = (
+            session.connection()
+            .execution_options(stream_results=True, yield_per=chunk)
+            .execute(
+                select(col(Clip.donor_id), func.count())
+                .where(*counts_on(board))
+                .group_by(col(Clip.donor_id))
+                .order_by(col(Clip.donor_id))
+            )
+        )
+        for part in counts.partitions():
+            last = part[-1][0]
+            corrected += _check_range(
+                runtime, board, {donor: clips for donor, clips in part}, after, last
+            )
+            done += len(part)
+            if on_progress:
+                on_progress("donors recounted", done, total)
+            after = last
+    # Tallies of donors after the last one counted (their clips are all gone).
+    return corrected + _check_range(runtime, board, {}, after, None)
+
+
+def _check_range(
+    runtime: Runtime, board: Board, counted: dict[int, int], after: int, last: int | None
+) -> int:
+    """Compare the tallies of donors ``after < id <= last`` with ``counted`` (a donor
+    with no clips counted has 0) and correct those that differ."""
+    within = [col(WallTally.board) == board.name, col(WallTally.donor_id) > after]
+    if last is not None:
+        within.append(col(WallTally.donor_id) <= last)
+    with runtime.db.read() as session:
+        query = select(col(WallTally.donor_id), col(WallTally.clips)).where(*within)
+        tallies = dict(session.execute(query).all())
+    suspects = sorted(
+        donor
+        for donor in counted.keys() | tallies.keys()
+        if tallies.get(donor) != counted.get(donor, 0)
+    )
+    return sum(_correct(runtime, board, donor) for donor in suspects)
 
 
 def _correct(runtime: Runtime, board: Board, donor_id: int) -> bool:
