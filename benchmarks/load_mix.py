@@ -179,7 +179,7 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
                 steps.append(result)
         # The physical limit in the same run: a bare Flask route of the same app and
         # server (one sorted-set range read, no auth, schema or database), same steps.
-        with served(settings, 8796, workers, app="benchmarks.wall_server:app") as base:
+        with served(settings, 8797, workers, app="benchmarks.wall_server:app") as base:
             wrk(base + "/bare/honor-wall", seconds=2, connections=2, lua="")
             bare = max(
                 wrk(base + "/bare/honor-wall", seconds=seconds // 2, connections=c,

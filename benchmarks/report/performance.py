@@ -323,3 +323,55 @@ def fraud_scan_near_duplicates(result: Result) -> list[str]:
         f"{num(largest)} hashes {millions(chance)} checks instead of "
         f"{num(largest * (largest - 1) / 2 / 1e9)} billion pairs.",
     ]
+
+
+@block("redis_limits")
+def redis_limits(result: Result) -> list[str]:
+    rows = [
+        [
+            "the bare route's range read (`ZREVRANGE` 25 with scores)",
+            f"{num(result['zrevrange_25_clients_1_per_s'])}/s",
+            f"{num(result['zrevrange_25_clients_50_per_s'])}/s",
+            "",
+        ],
+        [
+            "the donor's standing (`EVALSHA` of the standing script)",
+            f"{num(result['standing_script_clients_1_per_s'])}/s",
+            f"{num(result['standing_script_clients_50_per_s'])}/s",
+            f"{num(result['engine_standing_one_client_per_s'])}/s "
+            f"({pct(result['engine_to_script_one_client'])} of the script's one-client rate)",
+        ],
+    ]
+    return [
+        f"A board of {num(result['donors'])} listed donors.",
+        "",
+        *table(["", "`redis-benchmark`, 1 client", "50 clients", "the engine, 1 client"], rows),
+    ]
+
+
+@block("load_mix_issue_23", "load_mix_before_23", "load_mix_after_23")
+def load_mix_issue_23(before: Result, after: Result) -> list[str]:
+    """The mix before and after issue 23, each beside its own run's bare route: the
+    highest rate with p99 under 250 ms, and the highest at any step (the saturation,
+    less sensitive to a noisy neighbour than a p99)."""
+    best = "max_rps_with_p99_under_250ms"
+
+    def cells(run: Result) -> list[str]:
+        top = max(step["requests_per_s"] for step in run["steps"])
+        bare = run["bare_route_rps"]
+        return [
+            f"{num(run[best], 1)} ({pct(run[best] / bare, 1)})",
+            f"{num(top, 1)} ({pct(top / bare, 1)})",
+            num(bare),
+        ]
+
+    rows = []
+    for key, label in DATABASES.items():
+        was, now = cells(before[key]), cells(after[key])
+        rows.append([f"{label}, before", *was])
+        rows.append([f"{label}, after", *now])
+    return table(
+        ["req/s (share of the bare route)", "p99 under 250 ms", "highest, any step",
+         "bare route"],
+        rows,
+    )  # fmt: skip
