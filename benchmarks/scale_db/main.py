@@ -4,6 +4,7 @@ captured statements explained, the results reported (see the package's doc)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from benchmarks import scale_db
-from benchmarks.common import report, settings_for
+from benchmarks.common import RESULTS, report, settings_for
 from benchmarks.scale_db.capture import Capture, _short, explain, what_if_indexes
 from benchmarks.scale_db.data import CAMPAIGN, clip_counts, typical_donor
 from benchmarks.scale_db.database import (
@@ -56,6 +57,19 @@ def decide_on_metadata(runtime: Runtime) -> None:
         campaign.requires_upload = False
 
 
+def filled_by(donors: int, clips: int) -> dict[str, Any]:
+    """The load of the run that filled the database a ``--reuse`` run reuses, as its
+    results recorded it (the last full run's), with that run's date: the steps of the
+    load and the database as it was then."""
+    path = RESULTS / "scale_db.json"
+    if not path.exists():
+        return {}
+    last = json.loads(path.read_text())
+    if (last.get("donors"), last.get("clips")) != (donors, clips) or last["load"].get("reused"):
+        return {}
+    return {**last["load"], "filled_by_run_of": last["machine"]["date"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=scale_db.__doc__.splitlines()[0])
     parser.add_argument("--donors", type=int, default=1_000_000)
@@ -84,7 +98,11 @@ def main() -> None:
         else:
             print(f"reusing {DATABASE}", flush=True)
             counts = clip_counts(args.donors, args.clips)
-            results["load"] = {"reused": True, "typical_donor": typical_donor(counts)}
+            results["load"] = {
+                **filled_by(args.donors, args.clips),
+                "reused": True,
+                "typical_donor": typical_donor(counts),
+            }
         typical = results["load"]["typical_donor"]
         runtime = build_runtime(settings, clock=SystemClock())
         decide_on_metadata(runtime)

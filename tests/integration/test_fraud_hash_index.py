@@ -125,3 +125,45 @@ def test_the_first_scan_after_a_restart_finds_what_a_warm_one_finds(runtime, clo
         )
     assert any(key.startswith(f"pair:{original[0]}:") for key in keys)
     assert fraud.hash_index(runtime).up_to_id > original[0]
+
+
+def test_a_failed_read_behind_the_rules_leaves_the_rule_to_read(
+    runtime, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the first scan after a restart reads the index in a thread while the
+    other rules run; if that read fails, the near-duplicate rule reads what is missing
+    itself and finds the same copy."""
+    campaign, population = populate(runtime, clock)
+    population.insert(runtime, campaign)
+    fraud.scan(runtime, full=True)
+    with runtime.db.read() as session:
+        original = session.execute(
+            select(col(Clip.id), col(Clip.perceptual_hash))
+            .where(col(Clip.perceptual_hash).is_not(None), col(Clip.status) == "accepted")
+            .order_by(col(Clip.id))
+        ).first()
+    assert original is not None
+    copy = Population(random.Random(9))
+    at = clock.now() - timedelta(minutes=10)
+    copy.add(PlannedClip("re-encoder", "CAM-R", at, at, phash=(original[1] ^ 0b11) & MASK))
+    copy.insert(runtime, campaign)
+    fraud.hash_index(runtime).reset()
+    packed, failures = base._packed_rows, []
+
+    def fails_once(*args):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("the connection went away")
+        return packed(*args)
+
+    monkeypatch.setattr(base, "_packed_rows", fails_once)
+    clock.advance(timedelta(minutes=1))
+    fraud.scan(runtime, full=False)
+    with runtime.db.read() as session:
+        keys = set(
+            session.scalars(
+                select(col(FraudEvidence.key)).where(col(FraudEvidence.rule) == "near_duplicate")
+            )
+        )
+    assert any(key.startswith(f"pair:{original[0]}:") for key in keys)
+    assert not fraud.hash_index(runtime).lock.locked()

@@ -4,6 +4,7 @@ touched and the clips each piece of evidence names."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,12 +14,14 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, func, literal, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.domain.fraud import Finding, RuleConfig
 from rewards_engine.models import Clip
 
+log = logging.getLogger(__name__)
 COUNTED = ("accepted", "pending_review")  # clips that earn or may earn
 CLIP_ID_LIMIT = 5_000  # clips named by one piece of evidence, at most
 
@@ -108,6 +111,28 @@ class HashIndex:
         self.cameras = np.concatenate([self.cameras, cameras])
         self.hashes = np.concatenate([self.hashes, hashes])
         self.up_to_id = up_to_id
+
+    def load_behind(self, bind: Engine, up_to_id: int) -> threading.Thread | None:
+        """Start reading what this index lacks up to ``up_to_id`` in a thread of its own
+        (PostgreSQL), the index's lock held until it is done: the first scan after a
+        restart runs its other rules meanwhile, and the near-duplicate rule waits for
+        the rest. Best effort: should the read fail, the rule reads what is missing."""
+        if up_to_id <= self.up_to_id or bind.dialect.name != "postgresql":
+            return None
+        self.lock.acquire()
+
+        def load() -> None:
+            try:
+                with Session(bind) as session:
+                    self.extend(session, up_to_id)
+            except Exception:
+                log.exception("reading the hash index failed: the rule reads it itself")
+            finally:
+                self.lock.release()
+
+        thread = threading.Thread(target=load, name="fraud-hash-index", daemon=True)
+        thread.start()
+        return thread
 
     def extend(self, session: Session, up_to_id: int) -> None:
         """Load what this index lacks, up to ``up_to_id`` (all of it, the first time),

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import distinct, func, select, text, union_all
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -73,16 +73,22 @@ _DUPLICATE = text("clips.status = 'duplicate'")
 
 def _shared_hashes(session: Session) -> Sequence[Any]:
     """Every clip of a hash more than one donor sent, by hash then id: all the clips,
-    grouped (the nightly full scan)."""
-    shared = (
-        select(col(Clip.video_sha256))
-        .group_by(col(Clip.video_sha256))
-        .having(func.count(distinct(col(Clip.donor_id))) > 1)
-    )
+    grouped (the nightly full scan).
+
+    One pass over the clips sorted by hash: a hash is shared when its clips' smallest
+    and largest donor differ (``count(DISTINCT donor_id) > 1``, which a window cannot
+    count). Not the hashes grouped then joined back to the clips: given more
+    ``work_mem``, PostgreSQL ran that grouping once in each of its parallel processes."""
+    sha = col(Clip.video_sha256)
+    clips = select(
+        *_HASH_COLUMNS,
+        func.min(col(Clip.donor_id)).over(partition_by=sha).label("first_donor"),
+        func.max(col(Clip.donor_id)).over(partition_by=sha).label("last_donor"),
+    ).subquery()
     return session.execute(
-        select(*_HASH_COLUMNS)
-        .where(col(Clip.video_sha256).in_(shared.scalar_subquery()))
-        .order_by(col(Clip.video_sha256), col(Clip.id))
+        select(clips.c.video_sha256, clips.c.donor_id, clips.c.id, clips.c.status)
+        .where(clips.c.first_donor != clips.c.last_donor)
+        .order_by(clips.c.video_sha256, clips.c.id)
     ).all()
 
 
