@@ -13,7 +13,7 @@ CALL_PARTS = {
 }
 
 
-@block("submission_call", "submission_call", "ingest_leader")
+@block("submission_call", "submission_call_after_23", "ingest_leader")
 def submission_call(result: Result, leader: Result) -> list[str]:
     runs = by_database(result)
     first = next(iter(runs.values()))
