@@ -132,15 +132,19 @@ return 1
 # KEYS: temp listed, temp shadow, temp versions. ARGV: the lines. Returns lines read.
 _FILL = """
 local listed, shadow, versions = {}, {}, {}
+local n, l, s = 0, 0, 0  -- counted, not #t: a table's length is a search
 for member, version, placement, score in string.gmatch(ARGV[1], '(%d+) (%d+) (%a) (%d+)') do
-  versions[#versions + 1] = member
-  versions[#versions + 1] = version
+  n = n + 1
+  versions[2 * n - 1] = member
+  versions[2 * n] = version
   if placement == 'l' then
-    listed[#listed + 1] = score
-    listed[#listed + 1] = member
+    l = l + 1
+    listed[2 * l - 1] = score
+    listed[2 * l] = member
   elseif placement == 's' then
-    shadow[#shadow + 1] = score
-    shadow[#shadow + 1] = member
+    s = s + 1
+    shadow[2 * s - 1] = score
+    shadow[2 * s] = member
   end
 end
 local function write(command, key, values)  -- in slices: Lua's C stack holds ~8,000
@@ -151,16 +155,38 @@ end
 write('ZADD', KEYS[1], listed)
 write('ZADD', KEYS[2], shadow)
 write('HSET', KEYS[3], versions)
-return #versions / 2
+return n
 """
 
 # A rebuild's chunk of public profiles, each written only where none is (never over
-# a newer drain's profile). Lines "member profile-JSON": JSON as json.dumps writes it
-# holds no newline. KEYS: profiles. ARGV: the lines. Returns profiles written.
+# a newer drain's profile): which are known asked with HMGET, the others set with one
+# HSET, a slice at a time (a command per member would cost Redis more than the rest of
+# the rebuild). Lines "member profile-JSON": JSON as json.dumps writes it holds no
+# newline. KEYS: profiles. ARGV: the lines. Returns profiles written.
 _PROFILES_IF_ABSENT = """
-local written = 0
+local members, profiles = {}, {}
+local n = 0
 for member, profile in string.gmatch(ARGV[1], '(%d+) ([^\\n]+)') do
-  written = written + redis.call('HSETNX', KEYS[1], member, profile)
+  n = n + 1
+  members[n] = member
+  profiles[n] = profile
+end
+local written = 0
+for i = 1, n, 2000 do
+  local last = math.min(i + 1999, n)
+  local known = redis.call('HMGET', KEYS[1], unpack(members, i, last))
+  local missing, m = {}, 0
+  for k = 1, last - i + 1 do
+    if not known[k] then
+      m = m + 1
+      missing[2 * m - 1] = members[i + k - 1]
+      missing[2 * m] = profiles[i + k - 1]
+    end
+  end
+  if m > 0 then
+    redis.call('HSET', KEYS[1], unpack(missing, 1, 2 * m))
+    written = written + m
+  end
 end
 return written
 """
