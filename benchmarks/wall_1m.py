@@ -2,31 +2,48 @@
 
 Measures, in one run:
 
-1. rebuilding the all-time board from the database (recount + atomic swap) against
-   pipelined ZADD of the same members, and the Redis memory per ranked donor;
+1. rebuilding the all-time board from the database (tallies streamed a chunk at a time
+   into temporary keys, then the atomic swap) against pipelined ZADD of the same
+   members and against ``redis-benchmark``'s ZADD, and the Redis memory per ranked
+   donor; the rebuild's peak memory, in a process of its own, at 1,000,000 donors with
+   three chunk sizes and at ``--small`` donors (is it flat in donors?); the recount of
+   the tallies from the clips (``wall rebuild --recount``, the nightly job); and, with
+   ``--before COMMIT``, the rebuild of that commit on the same data;
 2. the service's rank-and-neighbours lookup against a raw redis-py pipeline of the
    same Redis commands;
 3. ``GET /v1/honor-wall`` and ``GET /v1/honor-wall/me`` over HTTP (gunicorn, wrk)
    against a bare Flask route reading the same sorted-set range in the same server.
 
-    python -m benchmarks.wall_1m [--donors 1000000]
+Memory is the peak resident set (``VmHWM`` of /proc/self/status) of a child process
+that builds the runtime, resets its peak (``/proc/self/clear_refs``), runs the rebuild
+alone and reports the peak minus its resident set just before: what the rebuild added.
+
+    python -m benchmarks.wall_1m [--donors 1000000] [--small 100000] [--before 8be3eff]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import io
+import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import fresh_database, report, served, settings_for, wrk
+from benchmarks.common import ROOT, fresh_database, report, served, settings_for, wrk
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
+from rewards_engine.config import Settings
 from rewards_engine.domain.roles import Role
 from rewards_engine.models import Campaign, Donor
 from rewards_engine.runtime import Runtime
@@ -36,6 +53,9 @@ from rewards_engine.tokens import issue_token
 LEADER_CLIPS = 201_531
 CAMPAIGN = "wall-bench"
 REDIS = "redis://127.0.0.1:6379/0"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+CHUNKS = (2_000, 50_000)  # beside the default: memory follows the chunk, not the donors
+MIB = 2**20
 
 
 def clip_counts(donors: int, seed: int = 7) -> list[int]:
@@ -116,7 +136,7 @@ def seed(runtime: Runtime, counts: list[int]) -> int:
         rng = random.Random(11)
         reached: dict[int, datetime] = {}
 
-        def clips():  # type: ignore[no-untyped-def]
+        def clips() -> Iterator[tuple[Any, ...]]:
             clip_id = 0
             for donor, count in enumerate(counts, start=1):
                 latest = start
@@ -187,35 +207,203 @@ def seed(runtime: Runtime, counts: list[int]) -> int:
     return sum(counts)
 
 
-def bench_rebuild(runtime: Runtime) -> dict[str, Any]:
+def proc_status(field: str) -> int:
+    """A ``/proc/self/status`` figure in bytes (``VmRSS``, ``VmHWM``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+def child(spec: dict[str, Any]) -> None:
+    """In a process of its own: one rebuild (or recount) of all-time, its time and the
+    peak memory it added; one JSON line on stdout."""
+    from rewards_engine.services.wall import rebuilding
+
+    settings = replace(
+        settings_for(spec["database_url"], REDIS, Path(spec["instance"])),
+        redis_namespace=spec["namespace"],
+    )
+    runtime = build_runtime(settings, clock=SystemClock())
+    wall.live_boards(runtime)  # connections open, statements and modules warm
+    runtime.redis.ping()
+    before = proc_status("VmRSS")
+    try:  # the peak so far (imports, start-up) is not the rebuild's
+        Path("/proc/self/clear_refs").write_text("5")
+        reset = True
+    except OSError:
+        reset = False
     started = time.perf_counter()
-    result = wall.rebuild(runtime, "all-time")
-    rebuild_s = time.perf_counter() - started
-    hall = wall.hall(runtime)
-    keys = hall.keys("all-time")
-    members = runtime.redis.zrange(keys.listed, 0, -1, withscores=True)
+    if spec["what"] == "recount":
+        result = {"corrected_tallies": rebuilding.recount_tallies(runtime, "all-time")}
+    elif spec.get("chunk"):
+        result = wall.rebuild(runtime, "all-time", chunk=spec["chunk"])
+    else:  # the default chunk, or an older commit's rebuild (no chunk argument)
+        result = wall.rebuild(runtime, "all-time")
+    seconds = time.perf_counter() - started
+    peak = proc_status("VmHWM")
+    runtime.close()
+    print(
+        json.dumps(
+            {
+                **result,
+                "seconds": round(seconds, 2),
+                "rss_before_mib": round(before / MIB, 1),
+                "peak_rss_increase_mib": round((peak - before) / MIB, 1),
+                "peak_was_reset": reset,
+            }
+        )
+    )
+
+
+def in_child(
+    settings: Settings, what: str, chunk: int | None = None, code: Path | None = None
+) -> dict[str, Any]:
+    """``child`` run by a fresh interpreter (``code``: another checkout's engine)."""
+    spec = {
+        "what": what,
+        "chunk": chunk,
+        "database_url": settings.database_url,
+        "namespace": settings.redis_namespace,
+        "instance": str(settings.instance_dir),
+    }
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(code), str(ROOT)])
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.wall_1m", "--child", json.dumps(spec)],
+        cwd=code or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {what} child failed: {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def checkout(commit: str) -> Path:
+    """The engine's code at ``commit`` (``git archive``), to import instead of ours."""
+    where = Path(tempfile.mkdtemp(prefix="wall-before-"))
+    archive = subprocess.run(
+        ["git", "archive", commit, "rewards_engine", "api", "migrations"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def redis_benchmark_zadd(members: int) -> float:
+    """``redis-benchmark``'s ZADD of one member a command, pipelined 1,000 deep, one
+    client (no redis-py around it): the rate Redis itself takes sorted-set inserts."""
+    key = "{wall1m-bench}:redis-benchmark"
+    output = subprocess.run(
+        ["redis-benchmark", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "-c", "1",
+         "-P", "1000", "-n", str(members), "-r", str(members), "--csv",
+         "ZADD", key, "__rand_int__", "__rand_int__"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    import redis
+
+    redis.Redis(host=REDIS_HOST, port=REDIS_PORT).delete(key)
+    return float(list(csv.reader(io.StringIO(output)))[-1][1])
+
+
+def bench_rebuild(runtime: Runtime, before: str | None) -> dict[str, Any]:
+    import redis
+
+    from rewards_engine.services.wall.rebuilding import CHUNK
+
+    settings = runtime.settings
+    load = os.getloadavg()[0]  # the machine is shared: what else ran, as a figure
+    measured = in_child(settings, "rebuild")
+    keys = wall.hall(runtime).keys("all-time")
+    plain = redis.Redis.from_url(REDIS)  # no engine time budget on a read of a million
+    members: list[tuple[bytes, float]] = plain.zrange(  # type: ignore[assignment]
+        keys.listed, 0, -1, withscores=True
+    )
     scratch = "{bench:raw}:zadd"
-    runtime.redis.delete(scratch)
+    plain.delete(scratch)
     started = time.perf_counter()
-    pipe = runtime.redis.pipeline(transaction=False)
+    pipe = plain.pipeline(transaction=False)
     for offset in range(0, len(members), 10_000):
         pipe.zadd(scratch, dict(members[offset : offset + 10_000]))
         pipe.execute()
     zadd_s = time.perf_counter() - started
-    runtime.redis.delete(scratch)
-    listed_bytes = runtime.redis.memory_usage(keys.listed, samples=0) or 0
-    versions_bytes = runtime.redis.memory_usage(keys.versions, samples=0) or 0
+    plain.delete(scratch)
+    listed_bytes = plain.memory_usage(keys.listed, samples=0) or 0
+    versions_bytes = plain.memory_usage(keys.versions, samples=0) or 0
     ranked = len(members)
-    return {
+    benchmark_per_s = redis_benchmark_zadd(ranked)
+    rebuild_s = measured["seconds"]
+    by_chunk = {str(CHUNK): measured["peak_rss_increase_mib"]}
+    for chunk in CHUNKS:
+        by_chunk[str(chunk)] = in_child(settings, "rebuild", chunk)["peak_rss_increase_mib"]
+    recount = in_child(settings, "recount")
+    result = {
         "donors_ranked": ranked,
-        "rebuild_seconds": round(rebuild_s, 2),
-        "rebuild_donors_per_s": round(ranked / rebuild_s),
+        "chunk": CHUNK,
+        "load_average_1m_at_start": round(load, 2),
+        "rebuild_seconds": rebuild_s,
+        "rebuild_donors_per_s": round(measured["members"] / rebuild_s),
         "pipelined_zadd_seconds": round(zadd_s, 2),
         "pipelined_zadd_per_s": round(ranked / zadd_s),
         "rebuild_to_zadd_time_ratio": round(rebuild_s / zadd_s, 2),
+        "redis_benchmark_zadd_per_s": round(benchmark_per_s),
+        "redis_benchmark_zadd_seconds": round(ranked / benchmark_per_s, 2),
+        "rebuild_to_redis_benchmark_ratio": round(rebuild_s * benchmark_per_s / ranked, 2),
         "redis_bytes_per_donor_sorted_set": round(listed_bytes / ranked, 1),
         "redis_bytes_per_donor_with_versions": round((listed_bytes + versions_bytes) / ranked, 1),
-        "corrected_tallies": result["corrected_tallies"],
+        "rss_before_mib": measured["rss_before_mib"],
+        "peak_rss_increase_mib": measured["peak_rss_increase_mib"],
+        "peak_rss_increase_mib_by_chunk": by_chunk,
+        "recount_seconds": recount["seconds"],
+        "recount_peak_rss_increase_mib": recount["peak_rss_increase_mib"],
+        "corrected_tallies": recount["corrected_tallies"],
+        "memory_method": "VmHWM of a child process running the rebuild alone, its peak reset "
+        "(/proc/self/clear_refs) just before, minus its VmRSS then",
+    }
+    if not measured["peak_was_reset"]:
+        result["memory_method"] += " (the reset was refused: the peak includes start-up)"
+    if before:
+        was = in_child(settings, "rebuild", code=checkout(before))
+        result["before"] = {
+            "commit": before,
+            "rebuild_seconds": was["seconds"],
+            "rebuild_to_zadd_time_ratio": round(was["seconds"] / zadd_s, 2),
+            "peak_rss_increase_mib": was["peak_rss_increase_mib"],
+        }
+    return result
+
+
+def bench_small(donors: int) -> dict[str, Any]:
+    """The rebuild's time and peak memory on a board of ``donors``, a database of its own."""
+    with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as instance:
+        runtime = build_runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
+        seed(runtime, clip_counts(donors))
+        measured = in_child(runtime.settings, "rebuild")
+        runtime.redis.delete(*runtime.redis.keys(f"{{{runtime.settings.redis_namespace}:*"))
+        runtime.close()
+    return {
+        "donors": donors,
+        "rebuild_seconds": measured["seconds"],
+        "peak_rss_increase_mib": measured["peak_rss_increase_mib"],
+    }
+
+
+def memory_at_scale(large: int, rebuild: dict[str, Any], small: dict[str, Any]) -> dict[str, Any]:
+    """The peak at 10M donors, by a straight line through the two sizes measured (flat if
+    memory is bounded by the chunk, as the code says; any slope is carried on)."""
+    slope = (rebuild["peak_rss_increase_mib"] - small["peak_rss_increase_mib"]) / (
+        large - small["donors"]
+    )
+    at_10m = rebuild["peak_rss_increase_mib"] + max(slope, 0.0) * (10_000_000 - large)
+    return {
+        "mib_per_million_donors": round(slope * 1e6, 1),
+        "peak_rss_increase_mib_at_10m": round(at_10m, 1),
     }
 
 
@@ -233,7 +421,7 @@ def raw_standing(runtime: Runtime, keys: Any, profiles_key: str, member: str, ar
     pipe = client.pipeline(transaction=False)
     pipe.zcount(keys.listed, (clips + 1) << 31, "+inf")
     pipe.execute()
-    rows = client.zrevrange(
+    rows: list[tuple[str, float]] = client.zrevrange(  # type: ignore[assignment]
         keys.listed, max(position - around, 0), position + around, withscores=True
     )
     pipe = client.pipeline(transaction=False)
@@ -297,9 +485,15 @@ def bench_http(runtime: Runtime, workers: int, seconds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--donors", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000, help="the second size measured")
+    parser.add_argument("--before", default=None, help="also rebuild with this commit's code")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return
     counts = clip_counts(args.donors)
     with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as instance:
         runtime = build_runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
@@ -308,13 +502,21 @@ def main() -> None:
         clips = seed(runtime, counts)
         seeded_s = time.perf_counter() - started
         print("rebuilding ...", flush=True)
-        rebuild = bench_rebuild(runtime)
+        rebuild = bench_rebuild(runtime, args.before)
         print("lookups ...", flush=True)
         lookup = bench_lookup(runtime, args.donors)
         print("http ...", flush=True)
         http = bench_http(runtime, args.workers, args.seconds)
         runtime.redis.delete(*runtime.redis.keys(f"{{{runtime.settings.redis_namespace}:*"))
         runtime.close()
+    print(f"rebuilding {args.small} donors ...", flush=True)
+    small = bench_small(args.small)
+    rebuild["memory_by_donors"] = {
+        str(args.small): small["peak_rss_increase_mib"],
+        str(args.donors): rebuild["peak_rss_increase_mib"],
+    }
+    rebuild["rebuild_seconds_small"] = small["rebuild_seconds"]
+    rebuild.update(memory_at_scale(args.donors, rebuild, small))
     report(
         "wall_1m",
         {
@@ -325,6 +527,7 @@ def main() -> None:
             "lookup": lookup,
             "http": http,
         },
+        save=args.donors == 1_000_000,
     )
 
 
