@@ -18,10 +18,17 @@ from benchmarks.report.capacity_model import (
     WINDOW_S,
     model_inputs,
 )
-from benchmarks.report.scale_db import FULL_SCAN, PER_CALL, PER_DONOR, full_scan_total, table_bytes
+from benchmarks.report.scale_db import (
+    BEFORE,
+    FULL_SCAN,
+    PER_CALL,
+    PER_DONOR,
+    full_scan_total,
+    table_bytes,
+)
 
 
-@block("capacity_inputs", "scale_db", "ingest_leader", "load_mix_2026-11-26", "load_mix",
+@block("capacity_inputs", BEFORE, "ingest_leader", "load_mix_2026-11-26", "load_mix",
        "wall_1m")  # fmt: skip
 def capacity_inputs(
     result: Result, leader: Result, model: Result, latest: Result, wall_1m: Result
@@ -46,7 +53,7 @@ def capacity_inputs(
     weeks, months = (
         sizes["period_boards_in_generated_data"][p]["mean_donors"] for p in ("week", "month")
     )
-    db = "`scale_db.json`: "
+    db = f"`{BEFORE}.json`: "
     rows = [
         ["clip row, heap and indexes", f"{num(sizes['per_clip']['clips_total_bytes'], 1)} B",
          db + "`sizes.per_clip.clips_total_bytes`"],

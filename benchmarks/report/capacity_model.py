@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from benchmarks.report import MIB, Result
 from benchmarks.report.plans import REBUILD, REBUILD_MAIN, statement
-from benchmarks.report.scale_db import PER_CALL, PER_DONOR, full_scan_total, table_bytes
+from benchmarks.report.scale_db import BEFORE, PER_CALL, PER_DONOR, full_scan_total, table_bytes
 
 # The model's assumptions (section 5.2): chosen, not measured.
 RATES = {"base": 0.1, "high": 1.0}  # clips per donor per day
@@ -169,4 +169,4 @@ def scenarios(i: Inputs) -> dict[tuple[str, int], Scenario]:
     return {(name, d): scenario(i, d, rate) for name, rate in RATES.items() for d in SCALES}
 
 
-MODEL = ("scale_db", "ingest_leader", "load_mix_2026-11-26")
+MODEL = (BEFORE, "ingest_leader", "load_mix_2026-11-26")

@@ -18,6 +18,7 @@ from benchmarks.report import (
     table,
     verdict,
 )
+from benchmarks.report.scale_db import BEFORE
 
 
 @block("ingest_leader")
@@ -146,13 +147,18 @@ def redemptions(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_summary", "scale_db")
-def scale_db_summary(result: Result) -> list[str]:
-    before, after = result["ingest_at_scale"], result["ingest_with_tally_index"]
-    sizes = result["sizes"]
+@block("scale_db_summary", BEFORE, "scale_db")
+def scale_db_summary(first: Result, now: Result) -> list[str]:
+    """The first 10M-clip run (before the tally index and issue 23) beside the latest."""
+    before, indexed, latest = (
+        first["ingest_at_scale"],
+        first["ingest_with_tally_index"],
+        now["ingest_at_scale"],
+    )
+    sizes = now["sizes"]
     rows = [
         [
-            f"PostgreSQL, {num(result['donors'])} donors and {num(result['clips'])} clips",
+            f"PostgreSQL, {num(now['donors'])} donors and {num(now['clips'])} clips",
             f"{num(sizes['database_bytes'] / 1e9, 1)} GB",
         ],
         ["a clip row with its indexes", f"{num(sizes['per_clip']['clips_total_bytes'])} bytes"],
@@ -161,9 +167,10 @@ def scale_db_summary(result: Result) -> list[str]:
         rows.append(
             [
                 f"a {key.removeprefix('calls_of_')}-clip submission (median of "
-                f"{before[key]['calls']}): as measured, then with the index on "
-                "`wall_tallies (donor_id)`",
-                f"{num(before[key]['ms_median'])} ms, then {num(after[key]['ms_median'])} ms",
+                f"{latest[key]['calls']}): {first['machine']['date']} as measured, then "
+                f"with the index on `wall_tallies (donor_id)`; {now['machine']['date']}",
+                f"{num(before[key]['ms_median'])} ms, then {num(indexed[key]['ms_median'])} "
+                f"ms; {num(latest[key]['ms_median'])} ms",
             ]
         )
     return table(["", "figure"], rows)

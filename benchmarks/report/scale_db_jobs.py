@@ -32,6 +32,7 @@ from benchmarks.report.plans import (
     what_if_statement,
     workers_launched,
 )
+from benchmarks.report.scale_db import BEFORE, FRAUD_BEFORE
 
 INCREMENTAL_RULES = {
     "exact_duplicate": "exact duplicates",
@@ -45,7 +46,7 @@ INCREMENTAL_RULES = {
 }
 
 
-@block("scale_db_incremental", "scale_db", "fraud_scan")
+@block("scale_db_incremental", BEFORE, FRAUD_BEFORE)
 def scale_db_incremental(result: Result, small: Result) -> list[str]:
     scan = result["fraud_incremental"]
     named = (EXACT_DUPLICATES, SHARED_CAMERAS, EVENTS, HOLD_DRAIN)
@@ -64,7 +65,7 @@ def scale_db_incremental(result: Result, small: Result) -> list[str]:
         f"The scan covered {num(scan['clips_in_scope'])} new clips and took "
         f"**{secs(scan['seconds'])} s** (`fraud_incremental.seconds`), against "
         f"{secs(small['incremental_scan']['seconds'])} s at {num(small['clips'])} clips "
-        "(`fraud_scan.json` `incremental_scan.seconds`). By rule "
+        f"(`{FRAUD_BEFORE}.json` `incremental_scan.seconds`). By rule "
         "(`fraud_incremental.seconds_by_rule`):",
         "",
         *(f"- {INCREMENTAL_RULES.get(rule, rule)}: {secs(took)} s;" for rule, took in shown),
@@ -78,7 +79,7 @@ def scale_db_incremental(result: Result, small: Result) -> list[str]:
     ]
 
 
-@block("scale_db_exact_duplicates", "scale_db")
+@block("scale_db_exact_duplicates", BEFORE)
 def scale_db_exact_duplicates(result: Result) -> list[str]:
     q = incremental(result, EXACT_DUPLICATES)
     index = what_if(result, HASH_INDEX)
@@ -102,7 +103,7 @@ def scale_db_exact_duplicates(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_shared_cameras", "scale_db")
+@block("scale_db_shared_cameras", BEFORE)
 def scale_db_shared_cameras(result: Result) -> list[str]:
     q, events = incremental(result, SHARED_CAMERAS), incremental(result, EVENTS)
     scan = plan_line(q, "Bitmap Heap Scan on clips")
@@ -119,7 +120,7 @@ def scale_db_shared_cameras(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_hold", "scale_db")
+@block("scale_db_hold", BEFORE)
 def scale_db_hold(result: Result) -> list[str]:
     q = incremental(result, HOLD_DRAIN)
     with_index = what_if_statement(result, TALLY_INDEX, INCREMENTAL)
@@ -135,7 +136,7 @@ def scale_db_hold(result: Result) -> list[str]:
     ]  # fmt: skip
 
 
-@block("scale_db_payees", "scale_db")
+@block("scale_db_payees", BEFORE)
 def scale_db_payees(result: Result) -> list[str]:
     q = statement(result, *PAYEES)
     accounts = result["sizes"]["tables"]["ledger_accounts"]["rows"]
@@ -154,7 +155,7 @@ def scale_db_payees(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_vesting", "scale_db")
+@block("scale_db_vesting", BEFORE)
 def scale_db_vesting(result: Result) -> list[str]:
     q = statement(result, *VESTING)
     with_index = what_if_statement(result, VESTING_INDEX, VESTING[0])
@@ -193,7 +194,7 @@ def scale_db_vesting(result: Result) -> list[str]:
     ]  # fmt: skip
 
 
-@block("scale_db_retention", "scale_db")
+@block("scale_db_retention", BEFORE)
 def scale_db_retention(result: Result) -> list[str]:
     q = statement(result, *RETENTION)
     index = what_if(result, RETENTION_INDEX)

@@ -37,10 +37,10 @@ from benchmarks.report.plans import (
     work_mem_mb,
     workers_launched,
 )
-from benchmarks.report.scale_db import full_scan_total
+from benchmarks.report.scale_db import BEFORE, full_scan_total
 
 
-@block("scale_db_capture", "scale_db")
+@block("scale_db_capture", BEFORE)
 def scale_db_capture(result: Result) -> list[str]:
     load, ingest = result["load"], result["ingest_at_scale"]
     return [
@@ -57,7 +57,7 @@ def scale_db_capture(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_hot_queries", "scale_db")
+@block("scale_db_hot_queries", BEFORE)
 def scale_db_hot_queries(result: Result) -> list[str]:
     clips, ledger = clips_reads(result), ledger_reads(result)
     leader_page, typical_page = (
@@ -142,7 +142,7 @@ def scale_db_hot_queries(result: Result) -> list[str]:
     return table(["#", "serves", "time at 10M clips / 1M donors", "plan", "index serves it?"], rows)
 
 
-@block("scale_db_clips_page", "scale_db")
+@block("scale_db_clips_page", BEFORE)
 def scale_db_clips_page(result: Result) -> list[str]:
     clips = clips_reads(result)
     first, reversed_ = clips["the leader, first page"], clips["the leader, status=reversed"]
@@ -163,7 +163,7 @@ def scale_db_clips_page(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_ledger_page", "scale_db")
+@block("scale_db_ledger_page", BEFORE)
 def scale_db_ledger_page(result: Result) -> list[str]:
     ledger = ledger_reads(result)
     leader = ledger["the leader, first page"]
@@ -181,7 +181,7 @@ def scale_db_ledger_page(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_submission", "scale_db")
+@block("scale_db_submission", BEFORE)
 def scale_db_submission(result: Result) -> list[str]:
     probe = statement(result, LEADER_CALL, HASH_PROBE)
     event = statement(result, LEADER_CALL, EVENT_CAP)
@@ -199,7 +199,7 @@ def scale_db_submission(result: Result) -> list[str]:
     return lines
 
 
-@block("scale_db_tallies", "scale_db")
+@block("scale_db_tallies", BEFORE)
 def scale_db_tallies(result: Result) -> list[str]:
     tallies = statement(result, TYPICAL_CALL, TALLIES)
     keep = ("Gather", "Workers Launched", "Parallel Seq Scan", "Filter", "Rows Removed",
@@ -215,7 +215,7 @@ def scale_db_tallies(result: Result) -> list[str]:
     ]
 
 
-@block("scale_db_rebuild", "scale_db")
+@block("scale_db_rebuild", BEFORE)
 def scale_db_rebuild(result: Result) -> list[str]:
     q = statement(result, REBUILD, REBUILD_MAIN)
     wall = result["honor_wall"]

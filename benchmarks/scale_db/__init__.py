@@ -2,7 +2,8 @@
 queries as the services issue them.
 
 1. Creates the database ``rewards_scale`` (``--reuse`` keeps one already filled at the
-   same size), migrates it with the Alembic revisions and loads the fixtures. The
+   same size, and reports the load of the last full run, which filled it), migrates it
+   with the Alembic revisions and loads the fixtures. The
    program's campaign then decides clips on their metadata (``requires_upload``
    false, as for imported clips): the submissions measured are the decision path, not
    uploads and their verification (``benchmarks.verification``).
