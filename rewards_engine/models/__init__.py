@@ -20,6 +20,7 @@ from rewards_engine.models.privacy import DataRequest, ErasedSubject, Installati
 from rewards_engine.models.push import PushDelivery, PushDevice, PushPreferences
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
+from rewards_engine.models.sessions import StaffSession, TokenRevocation
 from rewards_engine.models.uploads import ClipClaim, DonorVideoKey
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
@@ -61,7 +62,9 @@ __all__ = [
     "Redemption",
     "RedemptionEvent",
     "RewardItem",
+    "StaffSession",
     "SubmissionBatch",
+    "TokenRevocation",
     "WallOutbox",
     "WallSnapshot",
     "WallSnapshotEntry",
