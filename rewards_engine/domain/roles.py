@@ -1,4 +1,8 @@
-"""Who may do what: the roles a token can carry."""
+"""Who may do what: the roles a token can carry.
+
+What each staff role may do, and up to which amount, is data (fixtures/staff_roles.toml,
+changed by admins): see ``domain/staff_policy.py``. This module only names the roles.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,19 @@ from enum import StrEnum
 
 class Role(StrEnum):
     DONOR = "donor"
-    SUPPORT = "support"
+    SUPPORT = "support"  # support tier 1: small corrections, single-clip reviews
+    SUPPORT_LEAD = "support_lead"
+    FINANCE = "finance"
     ADMIN = "admin"
     SERVICE = "service"  # the camera maker's video pipeline reporting received clips
 
 
-STAFF_ROLES = frozenset({Role.SUPPORT, Role.ADMIN})
+# The roles whose permissions come from the staff policy (console and /v1/admin).
+STAFF_ROLES = frozenset({Role.SUPPORT, Role.SUPPORT_LEAD, Role.FINANCE, Role.ADMIN})
 
 
 def role_allows(held: Role, required: Role) -> bool:
-    """Admins may do what support staff do; donors and services only their own."""
+    """Admins may do what support staff do (the check before the staff policy)."""
     if held == required:
         return True
     return held == Role.ADMIN and required == Role.SUPPORT

@@ -24,6 +24,7 @@ from rewards_engine.crypto import Vault
 from rewards_engine.db import Database
 from rewards_engine.domain import fraud as fraud_rules
 from rewards_engine.domain import medals as medal_rules
+from rewards_engine.domain import staff_policy
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.campaigns import check_id, validate_campaign
 from rewards_engine.domain.errors import InvalidInput
@@ -41,6 +42,7 @@ from rewards_engine.models import (
     FraudRule,
     MedalDefinition,
     RewardItem,
+    StaffRole,
 )
 from rewards_engine.services.rewards import validate_item
 
@@ -199,6 +201,26 @@ def _new_fraud_rule_version(
     existing.updated_at, existing.updated_by = now, FIXTURES_ACTOR
 
 
+def _prepare_staff_role(record: dict[str, Any]) -> dict[str, Any]:
+    role = str(record.pop("role", ""))
+    parsed = staff_policy.parse_role(role, record)
+    return {
+        "role": role,
+        "description": parsed.description,
+        "may": sorted(parsed.may),
+        "limits": staff_policy.limits_json(parsed.limits),
+    }
+
+
+def _new_staff_role_version(
+    session: Session, existing: StaffRole, record: dict[str, Any], now: datetime
+) -> None:
+    for name, value in record.items():
+        setattr(existing, name, value)
+    existing.version += 1
+    existing.updated_at, existing.updated_by = now, FIXTURES_ACTOR
+
+
 KINDS = (
     FixtureKind(
         "campaign",
@@ -266,6 +288,17 @@ KINDS = (
         defaults=lambda now: {"version": 1, "updated_at": now, "updated_by": FIXTURES_ACTOR},
         revise=_new_fraud_rule_version,
     ),
+    FixtureKind(  # [roles.<role>] tables rather than a list: keyed by the role
+        "staff_role",
+        "staff_roles.toml",
+        "roles",
+        StaffRole,
+        "role",
+        _prepare_staff_role,
+        lambda s, r: s.get(StaffRole, r["role"]),
+        defaults=lambda now: {"version": 1, "updated_at": now, "updated_by": FIXTURES_ACTOR},
+        revise=_new_staff_role_version,
+    ),
 )
 
 
@@ -276,6 +309,8 @@ def read_records(directory: Path, kind: FixtureKind) -> list[dict[str, Any]]:
     with path.open("rb") as handle:
         data = tomllib.load(handle)
     records = data.get(kind.list_key, [])
+    if isinstance(records, dict):  # tables named by their key ([roles.support])
+        records = [{**table, kind.key_field: key} for key, table in records.items()]
     return [kind.prepare(dict(record)) for record in records]
 
 
