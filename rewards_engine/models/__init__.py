@@ -1,5 +1,6 @@
 """Every table of the engine; importing this package registers them on ``metadata``."""
 
+from rewards_engine.models.approvals import ApprovalRequest
 from rewards_engine.models.audit import AuditRecord
 from rewards_engine.models.base import metadata
 from rewards_engine.models.cameras import Camera, CameraRegistration
@@ -21,11 +22,11 @@ from rewards_engine.models.push import PushDelivery, PushDevice, PushPreferences
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
 from rewards_engine.models.sessions import StaffSession, TokenRevocation
-from rewards_engine.models.staff import StaffDailyUsage, StaffRole
 from rewards_engine.models.uploads import ClipClaim, DonorVideoKey
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
 __all__ = [
+    "ApprovalRequest",
     "AuditRecord",
     "BoardFollow",
     "Camera",
@@ -64,8 +65,6 @@ __all__ = [
     "RedemptionEvent",
     "RewardItem",
     "StaffSession",
-    "StaffDailyUsage",
-    "StaffRole",
     "SubmissionBatch",
     "TokenRevocation",
     "WallOutbox",

@@ -1,0 +1,386 @@
+"""Four-eyes approval requests: recording them (the gate), refusing, expiring and
+listing them (docs/security.md, T3). Approving, which applies the action, is in
+``services/approving.py`` (it calls the gated use cases, which call :func:`gate`).
+
+A gated use case calls :func:`gate` inside its own transaction before it changes
+anything. Below the action's threshold the gate returns None and the action applies as
+before. Above it, the gate records a pending request (or finds the one this requester's
+Idempotency-Key already made) and the use case returns it instead of applying. When an
+approved request is applied, the use case runs again with ``approval=<id>``: the gate
+then marks the request applied in the use case's transaction, so the action and the
+request's new state commit together, once (a second apply finds it applied and stops).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from rewards_engine.clock import Clock
+from rewards_engine.config import PROJECT_ROOT
+from rewards_engine.db import Database, insert, row_view, table_of
+from rewards_engine.domain import approvals as rules
+from rewards_engine.domain.actors import Actor
+from rewards_engine.domain.approvals import Policy, Status
+from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from rewards_engine.models import ApprovalRequest
+from rewards_engine.pagination import Page, fetch_page
+from rewards_engine.services import audit
+
+log = logging.getLogger(__name__)
+
+POLICY_FILE = "approvals.toml"
+DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """A request as the API, the console and the requester's 202 show it."""
+
+    id: int
+    action: str
+    status: str
+    target_type: str
+    target_id: str
+    amount: int
+    reason: str
+    payload: dict[str, Any]
+    evidence: dict[str, Any] | None
+    requested_by: str
+    requester_role: str
+    decided_by: str | None
+    decider_role: str | None
+    decision_reason: str | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    applied_at: datetime | None
+
+
+@functools.cache
+def _parsed(path: Path, modified: float) -> Policy:
+    with path.open("rb") as handle:
+        return rules.parse_policy(tomllib.load(handle), str(path))
+
+
+def load_policy(fixtures_dir: Path | None = None) -> Policy:
+    """The policy file, parsed once per version of the file (its modification time)."""
+    path = (fixtures_dir or DEFAULT_FIXTURES) / POLICY_FILE
+    return _parsed(path, path.stat().st_mtime)
+
+
+def fingerprint(action: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
+
+
+def as_json(data: dict[str, Any]) -> dict[str, Any]:
+    """The payload as it is stored and replayed: datetimes as ISO text, tuples as lists."""
+    loaded: dict[str, Any] = json.loads(json.dumps(data, default=_iso))
+    return loaded
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def gate(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    action: str,
+    amount: int,
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+    *,
+    target: tuple[str, str | int],
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+    approval: int | None = None,
+    policy: Policy | None = None,
+) -> ApprovalView | None:
+    """None: apply the action now. Otherwise the pending request to answer with (202).
+
+    ``approval``: the use case is applying this approved request; it is marked applied
+    here, in the caller's transaction, if it is approved, for this action and payload,
+    and the amount did not grow past what was approved (else a 409)."""
+    payload = as_json(payload)
+    print_ = fingerprint(action, payload)
+    if approval is not None:
+        _claim_approved(session, clock, actor, approval, action, print_, amount)
+        return None
+    policy = policy or load_policy()
+    if not rules.needs_approval(policy, action, amount):
+        return None
+    now = clock.now()
+    values = {
+        "action": action,
+        "target_type": target[0],
+        "target_id": str(target[1]),
+        "payload": payload,
+        "fingerprint": print_,
+        "amount": abs(amount),
+        "reason": reason,
+        "evidence": as_json(evidence) if evidence else None,
+        "requested_by": actor.id,
+        "requester_role": actor.role,
+        "idempotency_key": idempotency_key,
+        "status": Status.PENDING.value,
+        "created_at": now,
+        "expires_at": rules.expires_at(policy, now),
+    }
+    table = table_of(ApprovalRequest)
+    statement = insert(session, table).values(**values).returning(table.c.id)
+    if idempotency_key is not None:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=["requested_by", "idempotency_key"]
+        )
+    new_id = session.execute(statement).scalar()
+    if new_id is None:  # this requester's key made a request before: the same one
+        found = session.scalars(
+            select(ApprovalRequest).where(
+                col(ApprovalRequest.requested_by) == actor.id,
+                col(ApprovalRequest.idempotency_key) == idempotency_key,
+            )
+        ).one()
+        if found.fingerprint != print_:
+            raise InvalidInput(
+                "this Idempotency-Key was used for a different request; use a new key",
+                code="idempotency_key_reused",
+                field="Idempotency-Key",
+                location="headers",
+            )
+        return row_view(ApprovalView, found)
+    audit.record(
+        session,
+        clock,
+        actor,
+        action="approval.requested",
+        target_type="approval",
+        target_id=new_id,
+        after={"action": action, "amount": abs(amount), "target": f"{target[0]}:{target[1]}"},
+        reason=reason,
+    )
+    row = session.get(ApprovalRequest, new_id)
+    assert row is not None
+    return row_view(ApprovalView, row)
+
+
+def _claim_approved(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    approval_id: int,
+    action: str,
+    print_: str,
+    amount: int,
+) -> None:
+    row = session.get(ApprovalRequest, approval_id, with_for_update=True, populate_existing=True)
+    if row is None or row.action != action or row.fingerprint != print_:
+        raise Conflict(f"approval {approval_id} is not for this action", code="approval_mismatch")
+    if row.status != Status.APPROVED:
+        raise Conflict(
+            f"approval {approval_id} is {row.status}, not approved",
+            code="approval_not_approved",
+            details={"status": row.status},
+        )
+    if abs(amount) > row.amount:
+        raise Conflict(
+            f"the amount grew to {abs(amount):,} since {row.amount:,} was approved: ask again",
+            code="approval_amount_exceeded",
+            details={"approved": row.amount, "now": abs(amount)},
+        )
+    row.status = Status.APPLIED.value
+    row.applied_at = clock.now()
+    audit.record(
+        session,
+        clock,
+        actor,
+        action="approval.applied",
+        target_type="approval",
+        target_id=approval_id,
+        after={"action": action, "amount": abs(amount), "approved_by": row.decided_by},
+    )
+
+
+def _locked(session: Session, approval_id: int) -> ApprovalRequest:
+    row = session.get(ApprovalRequest, approval_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise NotFound(f"no approval request {approval_id}", code="approval_not_found")
+    return row
+
+
+def check_decider(policy: Policy, row: ApprovalRequest, decider: Actor) -> None:
+    """403 for the requester themself and for a role not named for this action."""
+    why = rules.refusal_to_decide(policy, row.action, row.requested_by, decider.id, decider.role)
+    if why is not None:
+        own = rules.subject_of(row.requested_by) == rules.subject_of(decider.id)
+        raise Forbidden(why, code="own_request" if own else "not_an_approver")
+
+
+def _expire_locked(session: Session, clock: Clock, row: ApprovalRequest) -> None:
+    row.status = Status.EXPIRED.value
+    audit.record(
+        session,
+        clock,
+        Actor.system("approvals"),
+        action="approval.expired",
+        target_type="approval",
+        target_id=row.id,
+        after={"action": row.action, "requested_by": row.requested_by},
+    )
+
+
+def expired_conflict(row: ApprovalView) -> Conflict:
+    return Conflict(
+        f"approval request {row.id} expired at {row.expires_at.isoformat()}: ask again",
+        code="approval_expired",
+        details={"status": Status.EXPIRED.value},
+    )
+
+
+def decide(
+    db: Database,
+    clock: Clock,
+    decider: Actor,
+    approval_id: int,
+    *,
+    approve: bool,
+    reason: str | None,
+    policy: Policy | None = None,
+) -> tuple[ApprovalView, bool]:
+    """Approve or refuse a pending request (audited). Returns the request and whether
+    this call decided it: the same approver calling again finds their approval (an
+    approved request whose apply was interrupted is applied by the caller again).
+    An expired request is marked so and answered 409."""
+    policy = policy or load_policy()
+    now = clock.now()
+    expired = False
+    with db.transaction() as uow:
+        session = uow.session
+        row = _locked(session, approval_id)
+        if approve and row.decided_by == decider.id and row.status != Status.REFUSED:
+            return row_view(ApprovalView, row), False  # a retry of this approver's call
+        check_decider(policy, row, decider)
+        if not rules.may_decide(row.status):
+            raise Conflict(
+                f"approval request {approval_id} is already {row.status}",
+                code="approval_already_decided",
+                details={"status": row.status, "decided_by": row.decided_by},
+            )
+        if rules.is_expired(row.expires_at, now):
+            _expire_locked(session, clock, row)
+            expired = True
+        else:
+            row.status = (Status.APPROVED if approve else Status.REFUSED).value
+            row.decided_by, row.decider_role = decider.id, decider.role
+            row.decided_at, row.decision_reason = now, reason
+            audit.record(
+                session,
+                clock,
+                decider,
+                action="approval.approved" if approve else "approval.refused",
+                target_type="approval",
+                target_id=row.id,
+                before={"status": Status.PENDING.value},
+                after={"status": row.status, "action": row.action, "amount": row.amount},
+                reason=reason,
+            )
+        view = row_view(ApprovalView, row)
+    if expired:
+        raise expired_conflict(view)
+    return view, True
+
+
+def record_outcome(
+    db: Database,
+    clock: Clock,
+    approver: Actor,
+    approval_id: int,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> ApprovalView:
+    """After applying: the action's result on an applied request, or the failure on
+    an approved one (the use case's transaction rolled back: nothing partial)."""
+    with db.transaction() as uow:
+        session = uow.session
+        row = _locked(session, approval_id)
+        if error is not None and row.status == Status.APPROVED:
+            row.status, row.error = Status.FAILED.value, error
+            audit.record(
+                session,
+                clock,
+                approver,
+                action="approval.failed",
+                target_type="approval",
+                target_id=row.id,
+                after={"action": row.action, **error},
+            )
+        elif result is not None and row.status == Status.APPLIED and row.result is None:
+            row.result = as_json(result)
+        return row_view(ApprovalView, row)
+
+
+def expire_pending(db: Database, clock: Clock) -> int:
+    """The job: pending requests past their expiry become expired (each audited)."""
+    now = clock.now()
+    with db.transaction() as uow:
+        session = uow.session
+        rows = list(
+            session.scalars(
+                select(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.status) == Status.PENDING.value,
+                    col(ApprovalRequest.expires_at) <= now,
+                )
+                .order_by(col(ApprovalRequest.id))
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            _expire_locked(session, clock, row)
+    log.info("approval requests expired", extra={"fields": {"expired": len(rows)}})
+    return len(rows)
+
+
+def get_request(db: Database, approval_id: int) -> ApprovalView:
+    with db.read() as session:
+        row = session.get(ApprovalRequest, approval_id)
+        if row is None:
+            raise NotFound(f"no approval request {approval_id}", code="approval_not_found")
+        return row_view(ApprovalView, row)
+
+
+def list_requests(
+    db: Database, *, status: str | None, limit: int, cursor: str | None
+) -> Page[ApprovalView]:
+    """Newest first; ``status`` filters (the console's queue shows ``pending``)."""
+    query = select(ApprovalRequest)
+    if status is not None:
+        query = query.where(col(ApprovalRequest.status) == status)
+    with db.read() as session:
+        return fetch_page(
+            session,
+            query,
+            kind="approvals",
+            columns=(col(ApprovalRequest.created_at), col(ApprovalRequest.id)),
+            types=(datetime, int),
+            limit=limit,
+            cursor=cursor,
+        ).map(lambda row: row_view(ApprovalView, row))
