@@ -22,6 +22,7 @@ from rewards_engine.models.push import PushDelivery, PushDevice, PushPreferences
 from rewards_engine.models.requests import IdempotencyKey
 from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
 from rewards_engine.models.sessions import StaffSession, TokenRevocation
+from rewards_engine.models.staff import StaffDailyUsage, StaffRole
 from rewards_engine.models.uploads import ClipClaim, DonorVideoKey
 from rewards_engine.models.wall import WallOutbox, WallSnapshot, WallSnapshotEntry, WallTally
 
@@ -65,6 +66,8 @@ __all__ = [
     "RedemptionEvent",
     "RewardItem",
     "StaffSession",
+    "StaffDailyUsage",
+    "StaffRole",
     "SubmissionBatch",
     "TokenRevocation",
     "WallOutbox",
