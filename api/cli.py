@@ -51,6 +51,7 @@ def serve(
         settings = Settings.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    _check_secrets(settings)
     port = port or settings.port
     host = host or settings.host
     workers = workers or settings.web_worker_count()
@@ -200,6 +201,19 @@ def streams_command(port: int | None, host: str | None) -> None:
     port = port or settings.streams.port_for(settings.port)
     _check_port_free(host, port)
     run(settings, host, port)
+
+
+def _check_secrets(settings: Settings) -> None:
+    """Refuse to start on a database whose erasure salt the configuration does not name
+    (``rewards-engine secrets``, docs/operations.md)."""
+    from rewards_engine.cli_secrets import refuse_unsafe_secrets
+    from rewards_engine.runtime import Runtime
+
+    runtime = Runtime(settings)
+    try:
+        refuse_unsafe_secrets(runtime)
+    finally:
+        runtime.close()
 
 
 def _check_port_free(host: str, port: int) -> None:

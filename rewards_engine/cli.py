@@ -115,10 +115,9 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
     """Load campaigns, consent, medals and the catalog from fixtures/ (idempotent)."""
     from pathlib import Path
 
-    from rewards_engine.crypto import Vault
     from rewards_engine.services.fixtures import load_fixtures
 
-    runtime = command_runtime()
+    runtime = command_runtime(needs=("encryption", "hashing") if demo else ())
     directory = Path(path) if path else runtime.settings.fixtures_dir
     with progress("loading fixtures") as bar:
         report = load_fixtures(
@@ -127,7 +126,7 @@ def load_fixtures_command(update: bool, demo: bool, path: str | None) -> None:
             directory,
             update=update,
             demo=demo,
-            vault=Vault(runtime.settings.encryption_keys) if demo else None,
+            vault=runtime.vault if demo else None,
             on_progress=bar.report,
         )
         bar.echo(
@@ -211,7 +210,10 @@ def sample_video(path: str, seconds: int, seed: int | None) -> None:
 @cli.command()
 def scheduler() -> None:
     """Run the scheduler process (one leader among all running schedulers runs the jobs)."""
+    from rewards_engine.cli_secrets import refuse_unsafe_secrets
+
     runtime = command_runtime(needs=API_NEEDS)
+    refuse_unsafe_secrets(runtime)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -337,18 +339,17 @@ def rewards_group() -> None:
 @click.argument("csv_file", type=click.File("r"))
 def import_codes_command(item: str, csv_file: TextIO) -> None:
     """Upload gift-card codes for ITEM from a CSV file (first column; header `code`)."""
-    from rewards_engine.crypto import Vault
     from rewards_engine.domain.actors import Actor
     from rewards_engine.services import rewards
 
-    runtime = command_runtime()
+    runtime = command_runtime(needs=("encryption", "hashing"))
     codes = rewards.parse_codes(csv_file.read())
     with progress("importing codes", total=len(codes), unit="codes") as bar:
         report = rewards.import_codes(
             runtime.db,
             runtime.clock,
             Actor.system("cli"),
-            Vault(runtime.settings.encryption_keys),
+            runtime.vault,
             item,
             codes,
             on_progress=bar.report,
@@ -425,3 +426,8 @@ def payouts_tax_report(year: int, threshold_cents: int | None) -> None:
         click.echo(
             f"{line.donor_id},{line.account_id or ''},{line.currency},{line.paid_cents / 100:.2f}"
         )
+
+
+from rewards_engine.cli_secrets import secrets_group  # noqa: E402  (it uses command_runtime)
+
+cli.add_command(secrets_group)

@@ -23,7 +23,7 @@ class ConfigError(RuntimeError):
     """The configuration is unusable; the message says which variable to set."""
 
 
-API_NEEDS = frozenset({"tokens", "encryption"})  # what serving the API cannot do without
+API_NEEDS = frozenset({"tokens", "encryption", "hashing"})  # what serving the API needs
 NO_ENCRYPTION_KEY = (
     "ENCRYPTION_KEYS is not set: give one Fernet key (python -c 'from "
     "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
@@ -49,6 +49,39 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from ``NAME`` or from the file ``NAME_FILE`` names (the Docker and
+    Kubernetes secrets convention: the value never sits in the process environment).
+    Both set is refused, naming the variable, rather than one silently winning; the
+    file's trailing newline is dropped. The value never appears in a message."""
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if value is not None and path is not None:
+        raise ConfigError(f"{name} and {name}_FILE are both set: set one of them")
+    if path is None:
+        return value
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE names a file that cannot be read: {exc.strerror}") from exc
+    if not text:
+        raise ConfigError(f"{name}_FILE names an empty file ({path})")
+    return text
+
+
+def secret_list(env: Mapping[str, str], name: str, single: str | None = None) -> tuple[str, ...]:
+    """Comma-separated secrets, newest first (``ERASURE_SALTS``, ``FINGERPRINT_KEYS``,
+    ``ENCRYPTION_KEYS``), each from the environment or a file; ``single`` is the
+    singular spelling (``ERASURE_SALT``), accepted when the plural is unset."""
+    raw = secret(env, name)
+    if single is not None:
+        one = secret(env, single)
+        if raw is not None and one is not None:
+            raise ConfigError(f"{name} and {single} are both set: set one of them")
+        raw = raw if raw is not None else one
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
 def normalise_database_url(url: str) -> str:
@@ -228,6 +261,9 @@ class Settings:
     jwt_private_key: str | None = field(default=None, repr=False)
     jwt_audience: str | None = None
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Newest first: the first salts (and fingerprints) what is written, all are matched.
+    erasure_salts: tuple[str, ...] = field(default=(), repr=False)
+    fingerprint_keys: tuple[str, ...] = field(default=(), repr=False)  # "legacy": docs
     # The device cloud's public keys (a JWKS, or its file): camera attestations.
     device_attestation_keys: str | None = None
     device_attestation_audience: str = "rewards-engine"
@@ -264,7 +300,8 @@ class Settings:
         """Read the settings; raise :class:`ConfigError` for anything unusable.
 
         ``needs`` names the secrets this process cannot do without (``tokens``,
-        ``encryption``): the API needs both; a command such as ``ledger verify`` needs
+        ``encryption``, ``hashing``: the erasure salt and the fingerprint key): the API
+        needs all three; a command such as ``ledger verify`` needs
         neither and runs without them (whatever later wants a missing one, the vault
         for instance, says which variable to set)."""
         env = os.environ if environ is None else environ
@@ -283,17 +320,17 @@ class Settings:
             redis_budget_ms=max(_int(env, "REDIS_BUDGET_MS", 300), 1),
             redis_breaker_failures=max(_int(env, "REDIS_BREAKER_FAILURES", 3), 1),
             redis_breaker_open_s=float(max(_int(env, "REDIS_BREAKER_OPEN_S", 5), 0)),
-            jwt_secret=env.get("JWT_SECRET") or None,
-            jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
-            jwt_private_key=env.get("JWT_PRIVATE_KEY") or None,
+            jwt_secret=secret(env, "JWT_SECRET"),
+            jwt_public_key=secret(env, "JWT_PUBLIC_KEY"),
+            jwt_private_key=secret(env, "JWT_PRIVATE_KEY"),
             jwt_audience=env.get("JWT_AUDIENCE") or None,
-            encryption_keys=tuple(
-                key.strip() for key in (env.get("ENCRYPTION_KEYS") or "").split(",") if key.strip()
-            ),
+            encryption_keys=secret_list(env, "ENCRYPTION_KEYS"),
+            erasure_salts=secret_list(env, "ERASURE_SALTS", "ERASURE_SALT"),
+            fingerprint_keys=secret_list(env, "FINGERPRINT_KEYS", "FINGERPRINT_KEY"),
             device_attestation_keys=env.get("DEVICE_ATTESTATION_KEYS") or None,
             device_attestation_audience=env.get("DEVICE_ATTESTATION_AUDIENCE") or "rewards-engine",
             device_attestation_issuer=env.get("DEVICE_ATTESTATION_ISSUER") or None,
-            console_secret=env.get("CONSOLE_SECRET") or None,
+            console_secret=secret(env, "CONSOLE_SECRET"),
             gift_cards_auto_fulfil=_bool(env, "GIFT_CARDS_AUTO_FULFIL", True),
             payout_minimum_cents=_int(env, "PAYOUT_MINIMUM_CENTS", 1000),
             payout_cooling_off_hours=_int(env, "PAYOUT_COOLING_OFF_HOURS", 72),
@@ -318,16 +355,16 @@ class Settings:
             job_lease_s=float(_int(env, "JOB_LEASE_S", 30)),
             database_lock_timeout_ms=_int(env, "DATABASE_LOCK_TIMEOUT_MS", 5_000),
             paypal=PayPalSettings(
-                client_id=env.get("PAYPAL_CLIENT_ID") or None,
-                client_secret=env.get("PAYPAL_CLIENT_SECRET") or None,
+                client_id=secret(env, "PAYPAL_CLIENT_ID"),
+                client_secret=secret(env, "PAYPAL_CLIENT_SECRET"),
                 mode=env.get("PAYPAL_MODE") or "sandbox",
                 endpoint=env.get("PAYPAL_ENDPOINT") or None,
                 webhook_id=env.get("PAYPAL_WEBHOOK_ID") or None,
                 timeout_s=payout_timeout,
             ),
             stripe=StripeSettings(
-                api_key=env.get("STRIPE_API_KEY") or None,
-                webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+                api_key=secret(env, "STRIPE_API_KEY"),
+                webhook_secret=secret(env, "STRIPE_WEBHOOK_SECRET"),
                 api_base=env.get("STRIPE_API_BASE") or None,
                 timeout_s=payout_timeout,
             ),
@@ -345,6 +382,8 @@ class Settings:
             settings = settings.with_jwt_defaults()
         if "encryption" in needs or settings.is_development:
             settings = settings.with_encryption_key()
+        if "hashing" in needs or settings.is_development:
+            settings = settings.with_hashing_secrets()
         return settings.with_console_secret()
 
     @property
@@ -394,6 +433,35 @@ class Settings:
         key = development_secret(self.instance_dir, "dev-encryption-key", _fernet_key)
         return replace(self, encryption_keys=(key,))
 
+    def with_hashing_secrets(self) -> Settings:
+        """The erasure salt and the fingerprint key: production must be given both (a
+        salt lost or changed makes every kept hash of erased data unmatchable; a
+        fingerprint key changed stops duplicate codes and shared payout destinations
+        being found); development generates them in the instance folder."""
+        missing = [
+            name
+            for name, value in (
+                ("ERASURE_SALTS", self.erasure_salts),
+                ("FINGERPRINT_KEYS", self.fingerprint_keys),
+            )
+            if not value
+        ]
+        if missing and not self.is_development:
+            raise ConfigError(
+                f"{' and '.join(missing)} not set: give each a random value (python -c "
+                "'import secrets; print(secrets.token_hex(32))'); an installation "
+                "upgraded from before them: see docs/operations.md, Secrets (its "
+                "erasure salt is in the database: `rewards-engine secrets "
+                "export-erasure-salt`; FINGERPRINT_KEYS=legacy keeps its fingerprints)"
+            )
+        return replace(
+            self,
+            erasure_salts=self.erasure_salts
+            or (development_secret(self.instance_dir, "dev-erasure-salt", _hex_secret),),
+            fingerprint_keys=self.fingerprint_keys
+            or (development_secret(self.instance_dir, "dev-fingerprint-key", _hex_secret),),
+        )
+
     def with_console_secret(self) -> Settings:
         """Development signs console sessions with a generated secret; production must
         set CONSOLE_SECRET, or the support console stays closed (the API is unaffected)."""
@@ -403,6 +471,10 @@ class Settings:
 
     def web_worker_count(self) -> int:
         return self.web_workers or max(2, (os.cpu_count() or 1) * 2)
+
+
+def _hex_secret() -> str:
+    return secrets.token_hex(32)
 
 
 def _fernet_key() -> str:

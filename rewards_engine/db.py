@@ -133,7 +133,10 @@ class Database:
         echo: bool = False,
         pool_size: int = 5,
         lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+        session_info: dict[str, Any] | None = None,
     ) -> None:
+        """``session_info`` is handed to every session (``Session.info``): what use cases
+        read of the configuration without a round trip (the erasure salts)."""
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         # hide_parameters: a failing statement's error (and so its log line) never holds
@@ -157,9 +160,10 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-        self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        info = dict(session_info or {})
+        self._reader = sessionmaker(bind=self.engine, expire_on_commit=False, info=info)
         self._writer = sessionmaker(
-            bind=self.engine.execution_options(write=True), expire_on_commit=False
+            bind=self.engine.execution_options(write=True), expire_on_commit=False, info=info
         )
         self._subscribers: list[Callable[[list[object]], None]] = []
 

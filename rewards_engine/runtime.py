@@ -75,6 +75,8 @@ class Runtime:
             self.settings.database_url,
             echo=self.settings.sql_echo,
             lock_timeout_ms=self.settings.database_lock_timeout_ms,
+            # every session carries the erasure salts (services.installation)
+            session_info={"erasure_salts": self.hashing_secrets.erasure_salts},
         )
         for handler in self.commit_handlers:
             database.subscribe(functools.partial(handler, self))
@@ -120,9 +122,21 @@ class Runtime:
         return verifier_for(self.settings)
 
     @cached_property
+    def hashing_secrets(self) -> Settings:
+        """The settings with the erasure salts and fingerprint keys: as configured, or
+        (development, test) generated in the instance folder as ``Settings.from_env``
+        does, so that a runtime built from hand-made settings agrees with the commands.
+        Production settings without them fail where they are used, naming the variable."""
+        settings = self.settings
+        if settings.is_development and not (settings.erasure_salts and settings.fingerprint_keys):
+            return settings.with_hashing_secrets()
+        return settings
+
+    @cached_property
     def vault(self) -> Vault:
-        """Encrypts gift-card codes and payout destinations (ENCRYPTION_KEYS)."""
-        return Vault(self.settings.encryption_keys)
+        """Encrypts gift-card codes and payout destinations (ENCRYPTION_KEYS) and
+        fingerprints them (FINGERPRINT_KEYS)."""
+        return Vault(self.settings.encryption_keys, self.hashing_secrets.fingerprint_keys)
 
     def key(self, tag: str, *parts: str) -> str:
         """A Redis key ``{namespace:tag}:part:...``.

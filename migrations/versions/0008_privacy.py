@@ -5,7 +5,6 @@ Revises: 0007
 Create Date: 2026-11-26 11:00:01.797765
 """
 
-import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -76,9 +75,9 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
-    # This installation's own salt for the hashes kept after an erasure.
-    secrets_table = sa.table("installation_secrets", sa.column("name"), sa.column("value"))
-    op.bulk_insert(secrets_table, [{"name": "erasure_salt", "value": secrets.token_hex(32)}])
+    # The salt of the hashes kept after an erasure was made here until issue 24; it now
+    # comes from configuration (ERASURE_SALTS), never the database it protects. The table
+    # stays for installations that made one: `rewards-engine secrets` moves it out.
 
 
 def downgrade() -> None:

@@ -57,13 +57,21 @@ def salted_camera(salt: str, serial: str) -> str:
     return salted(salt, f"camera:{serial}")
 
 
-def camera_ids(salt: str, serials: Iterable[str]) -> dict[str, str]:
+def camera_ids(salts: Iterable[str], serials: Iterable[str]) -> dict[str, str]:
     """Every ``camera_id`` a clip of these cameras may carry (the serial, or once its
-    metadata is gone the salted serial), each mapped back to its serial: what a
-    camera's caps count."""
+    metadata is gone the serial salted with any of the salts, newest first: a rotation
+    keeps the old ones), each mapped back to its serial: what a camera's caps count."""
     ids = {serial: serial for serial in serials}
-    ids.update({salted_camera(salt, serial): serial for serial in list(ids)})
+    plain = list(ids)
+    for salt in salts:
+        ids.update({salted_camera(salt, serial): serial for serial in plain})
     return ids
+
+
+def salted_all(salts: Iterable[str], value: str) -> list[str]:
+    """The value salted with each salt (newest first): what a match across a salt
+    rotation looks for."""
+    return [salted(salt, value) for salt in salts]
 
 
 def quarter_of(moment: datetime) -> str:

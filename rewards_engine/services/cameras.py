@@ -33,7 +33,7 @@ from rewards_engine.domain.submissions import PAID_STATUSES
 from rewards_engine.models import Camera, CameraRegistration, Campaign, Clip, Donor
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.services import audit, donors
-from rewards_engine.services.installation import erasure_salt
+from rewards_engine.services.installation import erasure_salts
 
 _PAID = [status.value for status in PAID_STATUSES]
 
@@ -290,8 +290,7 @@ def camera_caps(session: Session, now: datetime, serials: list[str]) -> dict[str
     ).all()
     if not campaigns or not serials:
         return {}
-    pepper = erasure_salt(session)
-    names = camera_ids(pepper, serials)
+    names = camera_ids(erasure_salts(session), serials)
     used: dict[tuple[str, str, str], int] = defaultdict(int)
     for camera, campaign_id, kind, n in session.execute(
         select(col(Clip.camera_id), col(Clip.campaign_id), col(Clip.incident_type), func.count())

@@ -33,7 +33,7 @@ from rewards_engine.db import (
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import TransferKind, earnings
-from rewards_engine.domain.privacy import camera_ids, salted
+from rewards_engine.domain.privacy import camera_ids, salted_all
 from rewards_engine.domain.submissions import (
     PAID_STATUSES,
     CameraRule,
@@ -45,7 +45,7 @@ from rewards_engine.domain.submissions import (
 )
 from rewards_engine.models import Camera, Campaign, CampaignCounter, Clip
 from rewards_engine.services import ledger, medals, wall
-from rewards_engine.services.installation import erasure_salt
+from rewards_engine.services.installation import erasure_salts
 
 log = logging.getLogger(__name__)
 HASH_RACE_RETRIES = 3
@@ -125,10 +125,12 @@ def prior_counts(
     prior = PriorCounts()
     campaign = rules.campaign_id
     # A clip whose metadata was deleted (erasure, retention) keeps a salted hash of its
-    # content instead: the same video sent again is still recognised, and not paid twice.
-    pepper = erasure_salt(session)
+    # content instead: the same video sent again is still recognised, and not paid twice,
+    # under each configured salt (a rotated salt keeps the hashes made before it).
+    peppers = erasure_salts(session)
     hashes = {clip.video_sha256: clip.video_sha256 for clip in clips}
-    hashes.update({salted(pepper, clip.video_sha256): clip.video_sha256 for clip in clips})
+    for clip in clips:
+        hashes.update(dict.fromkeys(salted_all(peppers, clip.video_sha256), clip.video_sha256))
     # A probe of the hashes' unique index. The campaign is compared here rather than
     # in SQL, where it would tempt a planner without statistics to walk the campaign.
     point_lookups(session)
@@ -150,7 +152,7 @@ def prior_counts(
     )
     if rules.cap_per_camera_per_incident_type is not None:
         # A camera's clips whose metadata was deleted keep a salted serial: counted too.
-        cameras = camera_ids(pepper, serials)
+        cameras = camera_ids(peppers, serials)
         per_camera = session.execute(
             select(col(Clip.camera_id), col(Clip.incident_type), func.count())
             .where(

@@ -10,21 +10,29 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, insert, retry_on_contention, row_view, table_of
+from rewards_engine.db import (
+    Database,
+    UnitOfWork,
+    insert,
+    one_of,
+    retry_on_contention,
+    row_view,
+    table_of,
+)
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import InvalidInput, NotFound
 from rewards_engine.domain.events import DonorChanged
 from rewards_engine.domain.languages import normalise_language
-from rewards_engine.domain.privacy import salted
+from rewards_engine.domain.privacy import salted_all
 from rewards_engine.domain.profiles import (
     Visibility,
     normalise_display_name,
     random_alias,
     validate_timezone,
 )
-from rewards_engine.models import Donor, ErasedSubject, InstallationSecret
+from rewards_engine.models import Donor, ErasedSubject
 from rewards_engine.services import audit, ledger, wall
-from rewards_engine.services.installation import ERASURE_SALT
+from rewards_engine.services.installation import erasure_salts
 from rewards_engine.services.ledger import Balances
 
 UNSET = object()
@@ -94,6 +102,20 @@ class DonorLookup:
                     self._entries.pop(account_id, None)
 
 
+def _shared_fingerprint(uow: UnitOfWork, payout: PayoutDestination) -> str:
+    """The fingerprint to store: the newest, unless another donor holds this destination
+    under an older key (stored before a rotation, not yet re-fingerprinted), whose
+    fingerprint is then kept, so that the shared-destination check, which compares
+    fingerprints, still finds them together (``secrets refingerprint`` moves both on)."""
+    if not payout.older:
+        return payout.fingerprint
+    column = col(Donor.payout_fingerprint)
+    found = uow.session.scalars(
+        select(column).where(one_of(uow.session, column, payout.older)).limit(1)
+    ).first()
+    return found or payout.fingerprint
+
+
 class AccountErased(Exception):
     """The account behind this token was erased at its owner's request: its tokens are
     refused, and no new donor is made for it."""
@@ -101,14 +123,12 @@ class AccountErased(Exception):
 
 def is_erased(db: Database, account_id: str) -> bool:
     with db.read() as session:
-        salt = session.scalar(
-            select(col(InstallationSecret.value)).where(
-                col(InstallationSecret.name) == ERASURE_SALT
-            )
+        # under each configured salt: an account erased before a salt rotation stays so
+        subjects = salted_all(erasure_salts(session), f"subject:{account_id}")
+        found = session.scalar(
+            select(func.count()).where(col(ErasedSubject.subject_hash).in_(subjects))
         )
-        if salt is None:  # no salt, no erasure yet
-            return False
-        return session.get(ErasedSubject, salted(salt, f"subject:{account_id}")) is not None
+        return bool(found)
 
 
 @retry_on_contention
@@ -203,6 +223,7 @@ class PayoutDestination:
     encrypted: str
     masked: str
     fingerprint: str  # keyed hash: the same account under several donors is found
+    older: tuple[str, ...] = ()  # its fingerprints under older keys (a rotation under way)
 
 
 @retry_on_contention
@@ -263,7 +284,7 @@ def _set_payout(
     donor.payout_kind = payout.kind if payout else None
     donor.payout_destination = payout.encrypted if payout else None
     donor.payout_masked = payout.masked if payout else None
-    donor.payout_fingerprint = payout.fingerprint if payout else None
+    donor.payout_fingerprint = _shared_fingerprint(uow, payout) if payout else None
     donor.payout_changed_at = now
     donor.updated_at = now
     audit.record(

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
-from rewards_engine.db import Database, insert, lock_keys, table_of
+from rewards_engine.db import Database, insert, lock_keys, one_of, table_of
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -260,6 +261,7 @@ def import_codes(
     report = ImportReport()
     now = clock.now()
     rows: dict[str, dict[str, Any]] = {}
+    older: dict[str, str] = {}  # a code's fingerprint under an older key -> its newest one
     for line, code in enumerate(codes, start=1):
         if on_progress:
             on_progress("codes", line, None)
@@ -267,7 +269,7 @@ def import_codes(
             if line > 1:  # line 1 may be the header
                 report.invalid.append(line)
             continue
-        fingerprint = vault.fingerprint(code)
+        fingerprint, *before = vault.fingerprints(code)
         if fingerprint in rows:
             report.duplicates += 1
             continue
@@ -280,11 +282,14 @@ def import_codes(
             "uploaded_at": now,
             "uploaded_by": actor.id,
         }
+        older.update(dict.fromkeys(before, fingerprint))
     with db.transaction() as uow:
         session = uow.session
         item = session.get(RewardItem, item_id)
         if item is None or item.kind != RewardKind.GIFT_CARD:
             raise NotFound(f"no gift-card reward {item_id!r}", code="reward_not_found")
+        if older:  # codes in stock since a fingerprint key rotation are duplicates too
+            report.duplicates += drop_stocked_under_older_keys(session, item_id, rows, older)
         if rows:
             table = table_of(GiftCardCode)
             added = session.execute(
@@ -309,3 +314,23 @@ def import_codes(
             },
         )
     return report
+
+
+def drop_stocked_under_older_keys(
+    session: Session, item_id: str, rows: dict[str, dict[str, Any]], older: dict[str, str]
+) -> int:
+    """Take out of ``rows`` (by newest fingerprint) the codes this item already holds
+    under an older fingerprint key (stored before a rotation, not yet re-fingerprinted):
+    the unique index, which sees only the newest fingerprint, would let them in twice.
+    Returns how many were taken out."""
+    stocked = session.scalars(
+        select(col(GiftCardCode.fingerprint)).where(
+            col(GiftCardCode.item_id) == item_id,
+            one_of(session, col(GiftCardCode.fingerprint), list(older)),
+        )
+    )
+    dropped = 0
+    for fingerprint in stocked:
+        if rows.pop(older[fingerprint], None) is not None:
+            dropped += 1
+    return dropped

@@ -35,14 +35,23 @@ def test_development_makes_its_own_encryption_key(tmp_path: Path) -> None:
     assert keys == (GIFT_KEY, "old-key")
 
 
+HASHING = {"ERASURE_SALTS": "e" * 64, "FINGERPRINT_KEYS": "f" * 64}  # required in production
+
+
 def test_production_starts_with_a_secret(tmp_path: Path) -> None:
     settings = Settings.from_env(
-        {"INSTANCE_DIR": str(tmp_path), "JWT_SECRET": "s" * 40, "ENCRYPTION_KEYS": GIFT_KEY}
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "JWT_SECRET": "s" * 40,
+            "ENCRYPTION_KEYS": GIFT_KEY,
+            **HASHING,
+        }
     )
     assert settings.environment == "production"
     assert settings.jwt_secret == "s" * 40
     assert "s" * 40 not in repr(settings)  # secrets never show in a repr (or a log)
     assert GIFT_KEY not in repr(settings)
+    assert "e" * 64 not in repr(settings) and "f" * 64 not in repr(settings)
 
 
 def test_development_secret_is_random_and_shared_by_every_process(tmp_path: Path) -> None:
@@ -57,7 +66,12 @@ def test_development_secret_is_random_and_shared_by_every_process(tmp_path: Path
 
 def test_rs256_is_chosen_by_a_public_key(tmp_path: Path) -> None:
     settings = Settings.from_env(
-        {"INSTANCE_DIR": str(tmp_path), "JWT_PUBLIC_KEY": "pem", "ENCRYPTION_KEYS": GIFT_KEY}
+        {
+            "INSTANCE_DIR": str(tmp_path),
+            "JWT_PUBLIC_KEY": "pem",
+            "ENCRYPTION_KEYS": GIFT_KEY,
+            **HASHING,
+        }
     )
     assert settings.jwt_algorithm == "RS256"
 

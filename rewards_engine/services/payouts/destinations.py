@@ -39,8 +39,9 @@ def prepare_destination(runtime: Runtime, raw: dict[str, str] | None) -> PayoutD
         return None
     kind, value = rules.parse_destination(raw.get("kind", ""), raw.get("value", ""))
     box = runtime.vault
+    newest, *older = box.fingerprints(value)
     return PayoutDestination(
-        kind.value, box.encrypt(value), rules.mask(kind, value), box.fingerprint(value)
+        kind.value, box.encrypt(value), rules.mask(kind, value), newest, tuple(older)
     )
 
 
