@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from rewards_engine import alerts
 from rewards_engine.clock import Clock
 from rewards_engine.config import PROJECT_ROOT
 from rewards_engine.db import Database, insert, row_view, table_of
@@ -41,6 +42,7 @@ from rewards_engine.services import audit
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "approvals.toml"
+REFUSED_EVENT = "approval.refused"
 DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
 
 
@@ -123,6 +125,8 @@ def gate(
     print_ = fingerprint(action, payload)
     if approval is not None:
         _claim_approved(session, clock, actor, approval, action, print_, amount)
+        return None
+    if actor.role == "system":  # jobs, fixtures, the demo: four eyes are for people
         return None
     policy = policy or load_policy()
     if not rules.needs_approval(policy, action, amount):
@@ -384,3 +388,18 @@ def list_requests(
             limit=limit,
             cursor=cursor,
         ).map(lambda row: row_view(ApprovalView, row))
+
+
+def alert_refused(view: ApprovalView) -> None:
+    """Issue 24, part 6: a refused request is an alert (log event and metric)."""
+    alerts.alert(
+        log,
+        REFUSED_EVENT,
+        {
+            "approval_id": view.id,
+            "action": view.action,
+            "requester": view.requested_by,
+            "decider": view.decided_by,
+            "amount": view.amount,
+        },
+    )

@@ -19,8 +19,12 @@ from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised
 from rewards_engine.domain.notifications import Kind
 from rewards_engine.models import Campaign, CampaignCounter, Clip
 from rewards_engine.pagination import Page, fetch_page
-from rewards_engine.services import audit, notifications
+from rewards_engine.services import approvals, audit, notifications
+from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.support import require_reason
+
+# A change to these alone pays nobody differently: no second person needed.
+UNGATED_FIELDS = frozenset({"name", "description", "translations"})
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,16 @@ def save_campaign(
     reason: str,
     *,
     create: bool,
-) -> Campaign:
+    idempotency_key: str | None = None,
+    approval: int | None = None,
+) -> Campaign | ApprovalView:
     """Create a campaign, or change one (audited, with the reason). A change pays the
     clips that come after it; clips already donated keep what they earned. Once a
-    campaign has clips its currency stays (their cash is booked in it)."""
+    campaign has clips its currency stays (their cash is booked in it).
+
+    Changing an existing campaign's paying rules needs a second admin
+    (``campaign.change`` in fixtures/approvals.toml): the pending request is returned
+    instead; ``approval`` applies an approved one. Its name and description do not."""
     reason = require_reason(reason)
     check_id(campaign_id)
     now = clock.now()
@@ -164,6 +174,23 @@ def save_campaign(
         if not create and campaign is None:
             raise NotFound(f"no campaign {campaign_id!r}", code="campaign_not_found")
         before = None if campaign is None else _campaign_json(campaign)
+        rule_changes = sorted(set(changes) - UNGATED_FIELDS)
+        if campaign is not None and rule_changes:
+            pending = approvals.gate(
+                session,
+                clock,
+                actor,
+                "campaign.change",
+                1,
+                {"campaign_id": campaign_id, "changes": changes},
+                None if approval else idempotency_key,
+                target=("campaign", campaign_id),
+                reason=reason,
+                evidence={"before": {name: (before or {}).get(name) for name in rule_changes}},
+                approval=approval,
+            )
+            if pending is not None:
+                return pending
         merged = validate_campaign({**(_campaign_fields(campaign) if campaign else {}), **changes})
         if campaign is None:
             campaign = Campaign(id=campaign_id, created_at=now, updated_at=now, **merged)

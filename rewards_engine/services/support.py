@@ -29,7 +29,8 @@ from rewards_engine.domain.ledger import (
 )
 from rewards_engine.domain.submissions import ClipStatus, Reason, Rules, vests_at
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, FraudFlag
-from rewards_engine.services import audit, idempotency, ledger, medals, wall
+from rewards_engine.services import approvals, audit, idempotency, ledger, medals, wall
+from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.clips import ClipRecord, clip_record
 from rewards_engine.services.deciding import add_to_counters, rules_of
 from rewards_engine.services.donors import DonorView, donor_view
@@ -131,8 +132,13 @@ def adjust(
     reason: str,
     currency: str | None = None,
     idempotency_key: str | None = None,
-) -> AdjustmentResult:
-    """Add or remove available points or cash; an available balance never goes below zero."""
+    approval: int | None = None,
+) -> AdjustmentResult | ApprovalView:
+    """Add or remove available points or cash; an available balance never goes below zero.
+
+    Above its four-eyes threshold (fixtures/approvals.toml) the adjustment becomes a
+    pending request, returned instead (services/approvals.py); ``approval`` applies an
+    approved one."""
     reason = require_reason(reason)
     if asset not in ("points", "cash"):
         raise InvalidInput("asset is points or cash", field="asset")
@@ -164,20 +170,36 @@ def adjust(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        _locked_donor(session, donor_id)
+        before = ledger.balances(session, donor_id)
+        pending = approvals.gate(
+            session,
+            clock,
+            actor,
+            f"{asset}.adjust",
+            amount,
+            request,
+            None if approval else idempotency_key,
+            target=("donor", donor_id),
+            reason=reason,
+            evidence={"balances_before": _balances_json(before)},
+            approval=approval,
+        )
+        if pending is not None:
+            return pending
         replay = idempotency.claim(session, key, now)
         if replay is not None:
             return AdjustmentResult(**replay, replayed=True)
-        _locked_donor(session, donor_id)
-        before = ledger.balances(session, donor_id)
         legs = issue(donor_id, kind, currency, amount)
         legs[0] = Leg(legs[0].account, amount, keep_non_negative=amount < 0)
+        once = f"approval:{approval}" if approval else (key.key if key else uuid.uuid4().hex)
         transfer_id = ledger.post(
             session,
             now=now,
             kind=TransferKind.ADJUSTMENT,
             reference=("donor", donor_id),
             actor=actor,
-            idempotency_key=f"adjust:{actor.id}:{key.key if key else uuid.uuid4().hex}",
+            idempotency_key=f"adjust:{actor.id}:{once}",
             legs=legs,
             reason=reason,
         )
@@ -361,58 +383,74 @@ def review_clip(
     reason = require_reason(reason)
     now = clock.now()
     with db.transaction() as uow:
-        session = uow.session
-        clip = _locked_clip(session, clip_id)
-        donor_id = clip.donor_id
-        if clip.status != ClipStatus.PENDING_REVIEW:
-            raise Conflict(
-                f"the clip is {clip.status}, not waiting for review",
-                code="clip_not_pending_review",
-                details={"status": clip.status},
-            )
-        campaign = session.get(Campaign, clip.campaign_id)
-        assert campaign is not None
-        rules = rules_of(campaign)
-        before = {"status": clip.status}
-        clip.reviewed_at = now
-        if accept and _target_full(session, rules, clip.incident_type):
-            clip.status = ClipStatus.REJECTED.value
-            clip.reason = Reason.TARGET_REACHED.value
-        elif accept:
-            clip.status = ClipStatus.ACCEPTED.value
-            clip.reason = None
-            clip.accepted_at = now
-            clip.points, clip.cash_cents = rules.points_per_clip, rules.bounty_cents
-            clip.vests_at = vests_at(rules, now)
-            legs = earnings(donor_id, clip.points, clip.cash_cents, clip.currency)
-            if legs:
-                ledger.post(
-                    session,
-                    now=now,
-                    kind=TransferKind.EARNING,
-                    reference=("clip", clip.id),
-                    actor=actor,
-                    idempotency_key=f"earn:clip:{clip.id}",
-                    legs=legs,
-                    reason="accepted after review",
-                )
-            add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: 1}))
-            wall.record_accepted(
-                uow, now, donor_id, Counter({(clip.campaign_id, clip.incident_type): 1})
-            )
-            medals.evaluate_donor(uow, now, donor_id, reference={"clip_id": clip.id})
-        else:
-            clip.status = ClipStatus.REJECTED.value
-            clip.reason = "rejected_in_review"
-        audit.record(
-            session,
-            clock,
-            actor,
-            action="clip.review",
-            target_type="clip",
-            target_id=clip_id,
-            before=before,
-            after={"status": clip.status},
-            reason=reason,
+        clip = _locked_clip(uow.session, clip_id)
+        return decide_locked(uow, clock, now, actor, clip, accept=accept, reason=reason)
+
+
+def decide_locked(
+    uow: UnitOfWork,
+    clock: Clock,
+    now: datetime,
+    actor: Actor,
+    clip: Clip,
+    *,
+    accept: bool,
+    reason: str,
+) -> ClipRecord:
+    """Decide one clip, locked with its donor, in the caller's transaction (one clip's
+    review, or each clip of a bulk review: services/bulk_review.py)."""
+    session = uow.session
+    clip_id = clip.id
+    donor_id = clip.donor_id
+    if clip.status != ClipStatus.PENDING_REVIEW:
+        raise Conflict(
+            f"the clip is {clip.status}, not waiting for review",
+            code="clip_not_pending_review",
+            details={"status": clip.status},
         )
-        return clip_record(clip)
+    campaign = session.get(Campaign, clip.campaign_id)
+    assert campaign is not None
+    rules = rules_of(campaign)
+    before = {"status": clip.status}
+    clip.reviewed_at = now
+    if accept and _target_full(session, rules, clip.incident_type):
+        clip.status = ClipStatus.REJECTED.value
+        clip.reason = Reason.TARGET_REACHED.value
+    elif accept:
+        clip.status = ClipStatus.ACCEPTED.value
+        clip.reason = None
+        clip.accepted_at = now
+        clip.points, clip.cash_cents = rules.points_per_clip, rules.bounty_cents
+        clip.vests_at = vests_at(rules, now)
+        legs = earnings(donor_id, clip.points, clip.cash_cents, clip.currency)
+        if legs:
+            ledger.post(
+                session,
+                now=now,
+                kind=TransferKind.EARNING,
+                reference=("clip", clip.id),
+                actor=actor,
+                idempotency_key=f"earn:clip:{clip.id}",
+                legs=legs,
+                reason="accepted after review",
+            )
+        add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: 1}))
+        wall.record_accepted(
+            uow, now, donor_id, Counter({(clip.campaign_id, clip.incident_type): 1})
+        )
+        medals.evaluate_donor(uow, now, donor_id, reference={"clip_id": clip.id})
+    else:
+        clip.status = ClipStatus.REJECTED.value
+        clip.reason = "rejected_in_review"
+    audit.record(
+        session,
+        clock,
+        actor,
+        action="clip.review",
+        target_type="clip",
+        target_id=clip_id,
+        before=before,
+        after={"status": clip.status},
+        reason=reason,
+    )
+    return clip_record(clip)

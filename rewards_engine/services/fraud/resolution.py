@@ -19,7 +19,8 @@ from rewards_engine.domain.fraud import FlagStatus, Severity
 from rewards_engine.domain.profiles import DonorStatus
 from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, redemptions, support, wall
+from rewards_engine.services import approvals, audit, redemptions, support, wall
+from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.fraud.review import FlagView
 
 
@@ -41,13 +42,19 @@ def resolve(
     reason: str,
     ban: bool = False,
     keep_hold: bool = True,
-) -> Resolution:
+    idempotency_key: str | None = None,
+    approval: int | None = None,
+) -> Resolution | ApprovalView:
     """A person's decision on an open flag, audited with its reason.
 
     Confirm: the clips its evidence names are reversed with what they earned (and the
     medals that depended on them), the donor stays on hold (``keep_hold``, even if the
     flag did not hold them) and may be banned. Dismiss: the evidence never flags again;
     the hold is released unless another open high-severity flag keeps it.
+
+    Dismissing a high-severity flag, and a ban, need a second person
+    (``fraud.dismiss_high``, ``donor.ban`` in fixtures/approvals.toml): the pending
+    request is returned instead; ``approval`` applies an approved one.
     """
     reason = support.require_reason(reason)
     clock = runtime.clock
@@ -71,6 +78,32 @@ def resolve(
                 code="flag_already_resolved",
                 details={"status": flag.status},
             )
+        gated = "donor.ban" if ban else None
+        if not confirm and flag.severity == Severity.HIGH:
+            gated = "fraud.dismiss_high"
+        if gated is not None:
+            pending = approvals.gate(
+                session,
+                clock,
+                actor,
+                gated,
+                1,
+                {"flag_id": flag_id, "confirm": confirm, "ban": ban, "keep_hold": keep_hold},
+                None if approval else idempotency_key,
+                target=("fraud_flag", flag_id),
+                reason=reason,
+                evidence={
+                    "donor_id": donor.id,
+                    "rule": flag.rule,
+                    "severity": flag.severity,
+                    "score": flag.score,
+                    "summary": flag.summary,
+                    "on_hold": donor.on_hold,
+                },
+                approval=approval,
+            )
+            if pending is not None:
+                return pending
         before = {"on_hold": donor.on_hold, "status": donor.status}
         reversed_count = 0
         if confirm:

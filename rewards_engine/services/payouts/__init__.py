@@ -25,7 +25,7 @@ One module per part, each importing only the ones above it in this list:
 This module re-exports what the rest of the code calls, as ``payouts.<name>``.
 """
 
-from rewards_engine.services.payouts.batches import BatchReport, create_batches
+from rewards_engine.services.payouts.batches import BatchReport, create_batches, staff_batches
 from rewards_engine.services.payouts.destinations import (
     SYSTEM,
     prepare_destination,
@@ -79,6 +79,7 @@ __all__ = [
     "reconciliation_report",
     "resend_batch",
     "settle_manual",
+    "staff_batches",
     "stripe_webhook",
     "submit_pending",
     "tax_report",

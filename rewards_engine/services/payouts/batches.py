@@ -23,7 +23,8 @@ from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferK
 from rewards_engine.domain.payouts import DestinationKind, ItemStatus
 from rewards_engine.models import Donor, LedgerAccount, PayoutBatch, PayoutItem
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import audit, ledger
+from rewards_engine.services import approvals, audit, ledger
+from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.payouts.destinations import SYSTEM, provider_name
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -40,7 +41,35 @@ class BatchReport:
 
 
 def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
-    """Commit this period's batches (before any provider call); see the module doc."""
+    """Commit this period's batches (before any provider call); see the module doc.
+    The scheduled job's run: not gated (staff start theirs with :func:`staff_batches`)."""
+    report = _build(runtime, actor, gated=False, idempotency_key=None, approval=None)
+    assert isinstance(report, BatchReport)
+    return report
+
+
+def staff_batches(
+    runtime: Runtime,
+    actor: Actor,
+    *,
+    idempotency_key: str | None = None,
+    approval: int | None = None,
+) -> BatchReport | ApprovalView:
+    """A run started by staff: when its total passes the ``payouts.batch`` threshold
+    (fixtures/approvals.toml) it needs a second person, and the pending request is
+    returned with nothing reserved; ``approval`` applies an approved one (refused if
+    the total grew past what was approved)."""
+    return _build(runtime, actor, gated=True, idempotency_key=idempotency_key, approval=approval)
+
+
+def _build(
+    runtime: Runtime,
+    actor: Actor,
+    *,
+    gated: bool,
+    idempotency_key: str | None,
+    approval: int | None,
+) -> BatchReport | ApprovalView:
     settings = runtime.settings
     now = runtime.clock.now()
     period = rules.period_of(now)
@@ -78,6 +107,23 @@ def create_batches(runtime: Runtime, actor: Actor = SYSTEM) -> BatchReport:
             # reserved is the balance as it is, not as it was read.
             .with_for_update(of=[table_of(Donor), table_of(LedgerAccount)])
         ).all()
+        if gated:
+            total = sum(row.balance for row in rows)
+            pending = approvals.gate(
+                session,
+                runtime.clock,
+                actor,
+                "payouts.batch",
+                total,
+                {"period": period},
+                None if approval else idempotency_key,
+                target=("payout_period", period),
+                reason=f"payout batches for {period}",
+                evidence={"donors": len({row.id for row in rows}), "total_cents": total},
+                approval=approval,
+            )
+            if pending is not None:
+                return pending
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
             kind = DestinationKind(row.payout_kind)
