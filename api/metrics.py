@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -19,6 +20,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+
+from api import context
+from rewards_engine.services.audit import checks as audit_checks
+from rewards_engine.services.audit.checks import ChainStatus
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -69,4 +75,33 @@ class RequestMetrics:
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         else:
             registry = self.registry
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        body = generate_latest(registry) + generate_latest(_audit_chain_registry())
+        return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+class _AuditChainCollector:
+    """The last scheduled verification of the audit chain (the scheduler process serves
+    no metrics: the job keeps its outcome in Redis, read here at each scrape)."""
+
+    def __init__(self, status: ChainStatus) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        figures = (
+            ("audit_chain_intact", "1 if the last verification of the audit chain passed, "
+             "0 if it found a broken record", int(self.status.ok)),
+            ("audit_chain_verified_timestamp_seconds",
+             "When the audit chain was last verified (Unix time)", self.status.checked_at),
+            ("audit_chain_records", "Audit records verified by the last verification",
+             self.status.records),
+        )  # fmt: skip
+        for name, documentation, value in figures:
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def _audit_chain_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    status = audit_checks.last_status(context.runtime())
+    if status is not None:
+        registry.register(_AuditChainCollector(status))
+    return registry

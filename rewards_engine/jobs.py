@@ -9,7 +9,6 @@ from __future__ import annotations
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
 from rewards_engine.services import (
-    approvals,
     fraud,
     idempotency,
     medals,
@@ -22,14 +21,11 @@ from rewards_engine.services import (
     vesting,
     wall,
 )
+from rewards_engine.services.audit import checks as audit_checks
 
 
 def vest_earnings(runtime: Runtime) -> JobResult:
     return vesting.vest_due(runtime.db, runtime.clock).as_dict()
-
-
-def expire_approvals(runtime: Runtime) -> JobResult:
-    return {"expired": approvals.expire_pending(runtime.db, runtime.clock)}
 
 
 def purge_idempotency_keys(runtime: Runtime) -> JobResult:
@@ -106,6 +102,10 @@ def verify_uploads(runtime: Runtime) -> JobResult:
 
 def expire_claims(runtime: Runtime) -> JobResult:
     return vars(uploads.expire_claims(runtime))
+
+
+def audit_verify(runtime: Runtime) -> JobResult:
+    return audit_checks.run(runtime)
 
 
 JOBS: list[JobSpec] = [
@@ -216,10 +216,11 @@ JOBS: list[JobSpec] = [
         "move earnings past their review window from pending to available",
     ),
     JobSpec(
-        "expire-approvals",
-        expire_approvals,
-        {"trigger": "interval", "minutes": 10},
-        "close four-eyes approval requests nobody decided before they expired (audited)",
+        "audit-verify",
+        audit_verify,
+        {"trigger": "cron", "hour": 5, "minute": 40},
+        "walk the audit log's hash chain; log audit.chain_broken at ERROR and show it in "
+        "/metrics if any record was edited, deleted or inserted",
     ),
     JobSpec(
         "purge-idempotency-keys",
