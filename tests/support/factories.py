@@ -29,10 +29,7 @@ _events = itertools.count(1)
 
 def load_program(runtime: Runtime) -> None:
     """The real fixtures: campaigns, consent, medals, catalog, and the demo data."""
-    from rewards_engine.crypto import Vault
-
-    vault = Vault(runtime.settings.encryption_keys)
-    load_fixtures(runtime.db, runtime.clock, FIXTURES, demo=True, vault=vault)
+    load_fixtures(runtime.db, runtime.clock, FIXTURES, demo=True, vault=runtime.vault)
 
 
 def add_campaign(runtime: Runtime, **overrides: Any) -> Campaign:
