@@ -9,6 +9,7 @@ from __future__ import annotations
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import JobResult, JobSpec
 from rewards_engine.services import (
+    approvals,
     fraud,
     idempotency,
     medals,
@@ -26,6 +27,10 @@ from rewards_engine.services.audit import checks as audit_checks
 
 def vest_earnings(runtime: Runtime) -> JobResult:
     return vesting.vest_due(runtime.db, runtime.clock).as_dict()
+
+
+def expire_approvals(runtime: Runtime) -> JobResult:
+    return {"expired": approvals.expire_pending(runtime.db, runtime.clock)}
 
 
 def purge_idempotency_keys(runtime: Runtime) -> JobResult:
@@ -214,6 +219,12 @@ JOBS: list[JobSpec] = [
         vest_earnings,
         {"trigger": "interval", "minutes": 10},
         "move earnings past their review window from pending to available",
+    ),
+    JobSpec(
+        "expire-approvals",
+        expire_approvals,
+        {"trigger": "interval", "minutes": 10},
+        "close four-eyes approval requests nobody decided before they expired (audited)",
     ),
     JobSpec(
         "audit-verify",
