@@ -14,8 +14,8 @@ from flask import g, request
 from flask_smorest import Blueprint, abort
 
 from api import context, limits
-from rewards_engine.domain.roles import Role, role_allows
-from rewards_engine.services import donors
+from rewards_engine.domain.roles import STAFF_ROLES, Role
+from rewards_engine.services import donors, staff_policy
 from rewards_engine.tokens import InvalidToken, Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,13 +53,16 @@ def authenticate() -> Principal:
 
 
 def auth_required(role: Role) -> Callable[[F], F]:
-    """Require a valid token whose role is ``role`` (admins pass support checks)."""
+    """Require a valid token whose role is ``role`` (a donor or the video pipeline; staff
+    routes authorize by action with ``staff_action``)."""
+    if role in STAFF_ROLES:
+        raise ValueError(f"staff routes use staff_action(...), not auth_required({role.value})")
 
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             caller = authenticate()
-            if not role_allows(caller.role, role):
+            if caller.role != role:
                 abort(403, message=f"this needs the {role.value} role")
             g.principal = caller
             if caller.role == Role.DONOR:
@@ -79,6 +82,45 @@ def auth_required(role: Role) -> Callable[[F], F]:
                 "401": {"description": "Missing, expired or invalid token", "content": _ERROR_REF},
                 "403": {
                     "description": f"The token's role is not {role.value}",
+                    "content": _ERROR_REF,
+                },
+                "429": {
+                    "description": "Too many refused tokens from this address: see Retry-After",
+                    "content": _ERROR_REF,
+                },
+            },
+        )
+        return documented(wrapper)  # type: ignore[no-any-return]  # flask-smorest ships no types
+
+    return decorator
+
+
+def staff_action(*actions: str) -> Callable[[F], F]:
+    """Require a staff token whose role may do one of ``actions`` under the staff policy
+    (read at each request: an admin's change applies to the next one). The use case
+    authorizes again with the exact action and amount (per-action and daily limits)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = authenticate()
+            if caller.role not in STAFF_ROLES:
+                abort(403, message="this needs a staff role")
+            policy = staff_policy.current(context.runtime().db)
+            if not policy.allows_any(caller.role.value, actions):
+                abort(
+                    403, message=f"the {caller.role.value} role may not do {' or '.join(actions)}"
+                )
+            g.principal = caller
+            return view(*args, **kwargs)
+
+        documented = Blueprint.doc(
+            security=[{"bearerAuth": []}],
+            responses={
+                "401": {"description": "Missing, expired or invalid token", "content": _ERROR_REF},
+                "403": {
+                    "description": "The token's role may not do this action, or the amount "
+                    "passes its limit (`over_limit`, `daily_limit_exceeded`)",
                     "content": _ERROR_REF,
                 },
                 "429": {

@@ -23,6 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from api import context
+from rewards_engine import alerts
 from rewards_engine.services.audit import checks as audit_checks
 from rewards_engine.services.audit.checks import ChainStatus
 
@@ -76,6 +77,8 @@ class RequestMetrics:
         else:
             registry = self.registry
         body = generate_latest(registry) + generate_latest(_audit_chain_registry())
+        if self.registry is not None:  # multiprocess: the shared files hold the alerts too
+            body += generate_latest(alerts.REGISTRY)  # rewards_alerts_total{event}
         return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 

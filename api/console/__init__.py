@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.console import admin, donors, queues, session  # noqa: F401  (their routes)
+from api.console import admin, donors, queues, session, staff_roles  # noqa: F401  (their routes)
 from api.console.blueprint import bp, printable
 from api.console.session import SESSION_TTL
 from rewards_engine.config import Settings

@@ -9,7 +9,7 @@ from flask import render_template, request
 from api import context
 from api.console.blueprint import bp
 from api.console.session import staff_required
-from rewards_engine.domain.roles import Role
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import audit, payouts
 
 PAGE = 50
@@ -17,7 +17,7 @@ AUDIT_FILTERS = ("actor_id", "target_type", "target_id", "action")
 
 
 @bp.get("/payouts")
-@staff_required(Role.ADMIN)
+@staff_required(policy.PAYOUTS_READ)
 def payout_batches() -> Any:
     page = payouts.list_batches(
         context.runtime().db, limit=PAGE, cursor=request.args.get("cursor") or None
@@ -26,7 +26,7 @@ def payout_batches() -> Any:
 
 
 @bp.get("/payouts/<int:batch_id>")
-@staff_required(Role.ADMIN)
+@staff_required(policy.PAYOUTS_READ)
 def payout_batch(batch_id: int) -> Any:
     db = context.runtime().db
     batch = payouts.get_batch(db, batch_id)
@@ -35,7 +35,7 @@ def payout_batch(batch_id: int) -> Any:
 
 
 @bp.get("/audit")
-@staff_required(Role.ADMIN)
+@staff_required(policy.AUDIT_READ)
 def audit_log() -> Any:
     filters = {name: request.args.get(name, "").strip() or None for name in AUDIT_FILTERS}
     page = audit.list_records(

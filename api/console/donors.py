@@ -12,6 +12,7 @@ from api.console import forms
 from api.console.blueprint import bp, money
 from api.console.charts import daily_chart
 from api.console.session import staff_required
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.errors import DomainError
 from rewards_engine.services import (
     activity,
@@ -29,13 +30,13 @@ PAGE = 20
 
 
 @bp.get("/")
-@staff_required()
+@staff_required(policy.DONORS_READ)
 def home() -> Any:
     return redirect(url_for("console.search"))
 
 
 @bp.get("/donors")
-@staff_required()
+@staff_required(policy.DONORS_READ)
 def search() -> Any:
     query = request.args.get("q", "")
     found = donors.search(context.runtime().db, query) if query.strip() else []
@@ -43,7 +44,7 @@ def search() -> Any:
 
 
 @bp.get("/donors/<int:donor_id>")
-@staff_required()
+@staff_required(policy.DONORS_READ)
 def donor(donor_id: int) -> Any:
     runtime = context.runtime()
     db = runtime.db
@@ -102,7 +103,7 @@ def donor(donor_id: int) -> Any:
 
 
 @bp.post("/donors/<int:donor_id>/adjustments")
-@staff_required()
+@staff_required(policy.POINTS_ADJUST, policy.CASH_ADJUST)
 def adjust(donor_id: int) -> Any:
     runtime = context.runtime()
     try:
@@ -134,7 +135,7 @@ def adjust(donor_id: int) -> Any:
 
 
 @bp.post("/donors/<int:donor_id>/reversals")
-@staff_required()
+@staff_required(policy.CLIP_REVERSE)
 def reverse(donor_id: int) -> Any:
     runtime = context.runtime()
     try:

@@ -11,6 +11,7 @@ from api.console import forms
 from api.console.blueprint import bp
 from api.console.charts import daily_chart
 from api.console.session import staff_required
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.errors import DomainError, InvalidInput
 from rewards_engine.domain.fraud import FlagStatus
 from rewards_engine.domain.redemptions import RewardKind, Status, next_states
@@ -31,7 +32,7 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
 
 
 @bp.get("/fraud")
-@staff_required()
+@staff_required(policy.FRAUD_READ)
 def fraud_queue() -> Any:
     status = _choice("status", FLAG_STATUSES)
     page = fraud.list_flags(
@@ -49,7 +50,7 @@ def fraud_queue() -> Any:
 
 
 @bp.get("/fraud/<int:flag_id>")
-@staff_required()
+@staff_required(policy.FRAUD_READ)
 def fraud_flag(flag_id: int) -> Any:
     runtime = context.runtime()
     detail = fraud.flag_detail(runtime.db, flag_id)
@@ -66,7 +67,7 @@ def fraud_flag(flag_id: int) -> Any:
 
 
 @bp.post("/fraud/<int:flag_id>/resolve")
-@staff_required()
+@staff_required(policy.FRAUD_RESOLVE)
 def resolve_flag(flag_id: int) -> Any:
     try:
         decision = forms.text("decision")
@@ -99,7 +100,7 @@ def resolve_flag(flag_id: int) -> Any:
 
 
 @bp.get("/redemptions")
-@staff_required()
+@staff_required(policy.REDEMPTIONS_READ)
 def redemption_queue() -> Any:
     status = _choice("status", QUEUE_STATUSES)
     page = redemptions.all_redemptions(
@@ -127,7 +128,7 @@ def redemption_queue() -> Any:
 
 
 @bp.post("/redemptions/<id64:redemption_id>/transition")
-@staff_required()
+@staff_required(policy.REDEMPTION_SHIP)
 def move_redemption(redemption_id: int) -> Any:
     runtime = context.runtime()
     try:

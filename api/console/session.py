@@ -33,7 +33,8 @@ from flask import (
 from api import context, limits
 from api.console.blueprint import bp
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.roles import STAFF_ROLES, Role, role_allows
+from rewards_engine.domain.roles import STAFF_ROLES, Role
+from rewards_engine.services import staff_policy
 from rewards_engine.tokens import InvalidToken, Principal
 
 log = logging.getLogger("api.console")
@@ -78,9 +79,17 @@ def csrf_token() -> str:
     return token
 
 
+def may(action: str) -> bool:
+    """Whether the signed-in agent's role may do ``action`` (pages show only what works)."""
+    staff: Staff | None = g.get("staff")
+    if staff is None:
+        return False
+    return staff_policy.current(context.runtime().db).allows(staff.role.value, action)
+
+
 @bp.app_context_processor
 def template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "staff": g.get("staff")}
+    return {"csrf_token": csrf_token, "staff": g.get("staff"), "may": may}
 
 
 @bp.before_request
@@ -100,8 +109,9 @@ def _check_csrf() -> None:
         abort(403, "This form was sent from another site.")
 
 
-def staff_required(role: Role = Role.SUPPORT) -> Callable[[F], F]:
-    """Sign-in first (back here afterwards); then the role, as the API checks it."""
+def staff_required(*actions: str) -> Callable[[F], F]:
+    """Sign-in first (back here afterwards); then the staff policy, as the API checks
+    it: the role must be allowed one of ``actions`` (read at each request)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -110,8 +120,9 @@ def staff_required(role: Role = Role.SUPPORT) -> Callable[[F], F]:
             if staff is None:
                 back = request.full_path.rstrip("?") if request.method == "GET" else None
                 return redirect(url_for("console.sign_in", next=back), 303)
-            if not role_allows(staff.role, role):
-                abort(403, f"This page needs the {role.value} role.")
+            policy = staff_policy.current(context.runtime().db)
+            if not policy.allows_any(staff.role.value, actions):
+                abort(403, f"The {staff.role.value} role may not do {' or '.join(actions)}.")
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]  # functools.wraps keeps the view's signature

@@ -18,6 +18,7 @@ from api.resources import (
     payouts,
     privacy,
     rewards,
+    staff_roles,
     storage,
     submissions,
     uploads,
@@ -43,6 +44,7 @@ def register_blueprints(api: Api) -> None:
         payouts,
         admin,
         fraud,
+        staff_roles,
         storage,
         videos,
     ):

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required
+from api.auth import staff_action
 from api.conventions import Blueprint, created
 from api.schemas.admin import (
     AdjustmentRequestSchema,
@@ -21,7 +21,7 @@ from api.schemas.admin import (
 )
 from api.schemas.common import IdempotencyHeader, page_of
 from api.schemas.submissions import ClipSchema
-from rewards_engine.domain.roles import Role
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import audit, support
 
 blp = Blueprint("admin", __name__, description="Support and admin tools")
@@ -29,7 +29,7 @@ blp = Blueprint("admin", __name__, description="Support and admin tools")
 
 @blp.route("/admin/donors/<int:donor_id>")
 class AdminDonor(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.DONORS_READ)
     @blp.response(200, DonorOverviewSchema)
     @blp.alt_response(404, description="No such donor")
     def get(self, donor_id: int) -> Any:
@@ -39,7 +39,7 @@ class AdminDonor(MethodView):
 
 @blp.route("/admin/donors/<int:donor_id>/adjustments")
 class Adjustments(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.POINTS_ADJUST, policy.CASH_ADJUST)
     @blp.arguments(IdempotencyHeader(), location="headers")
     @blp.arguments(AdjustmentRequestSchema())
     @blp.response(201, AdjustmentSchema)
@@ -61,7 +61,7 @@ class Adjustments(MethodView):
 
 @blp.route("/admin/submissions/<id64:clip_id>/reverse")
 class Reverse(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.CLIP_REVERSE)
     @blp.arguments(ReasonSchema())
     @blp.response(200, ReversalSchema)
     @blp.alt_response(409, description="The clip earned nothing (duplicate or rejected)")
@@ -75,7 +75,7 @@ class Reverse(MethodView):
 
 @blp.route("/admin/submissions/<id64:clip_id>/review")
 class Review(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.CLIPS_REVIEW)
     @blp.arguments(ReviewRequestSchema())
     @blp.response(200, ClipSchema)
     @blp.alt_response(409, description="The clip is not waiting for review")
@@ -94,7 +94,7 @@ class Review(MethodView):
 
 @blp.route("/admin/audit-log")
 class AuditLog(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.AUDIT_READ)
     @blp.arguments(AuditQuerySchema(), location="query")
     @blp.response(200, page_of(AuditRecordSchema))
     def get(self, args: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required
+from api.auth import auth_required, staff_action
 from api.conventions import Blueprint
 from api.schemas.cameras import (
     AttestationSchema,
@@ -17,6 +17,7 @@ from api.schemas.cameras import (
     RegisteredCameraSchema,
 )
 from api.schemas.common import PageArgs, page_of
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import cameras
 
@@ -92,7 +93,7 @@ class AttestedCameras(MethodView):
 
 @blp.route("/admin/donors/<int:donor_id>/cameras")
 class DonorCameraHistory(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.DONORS_READ)
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_of(CameraHistorySchema))
     def get(self, args: dict[str, Any], donor_id: int) -> Any:

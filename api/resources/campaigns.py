@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required
+from api.auth import staff_action
 from api.conventions import Blueprint
 from api.schemas.campaigns import (
     CampaignDetailSchema,
@@ -16,7 +16,7 @@ from api.schemas.campaigns import (
     NewCampaignSchema,
 )
 from api.schemas.common import PageArgs, page_of
-from rewards_engine.domain.roles import Role
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import campaigns
 
 blp = Blueprint("campaigns", __name__, description="Donation campaigns and their rules")
@@ -44,7 +44,7 @@ class CampaignById(MethodView):
 
 @blp.route("/admin/campaigns")
 class AdminCampaigns(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CAMPAIGN_CHANGE)
     @blp.arguments(NewCampaignSchema())
     @blp.response(201, CampaignDetailSchema)
     @blp.alt_response(409, description="A campaign with this id exists")
@@ -60,7 +60,7 @@ class AdminCampaigns(MethodView):
 
 @blp.route("/admin/campaigns/<string:campaign_id>")
 class AdminCampaign(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CAMPAIGN_CHANGE)
     @blp.arguments(CampaignInputSchema())
     @blp.response(200, CampaignDetailSchema)
     @blp.alt_response(404, description="No such campaign")

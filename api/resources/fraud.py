@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required
+from api.auth import staff_action
 from api.conventions import Blueprint
 from api.schemas.common import page_of
 from api.schemas.fraud import (
@@ -19,7 +19,7 @@ from api.schemas.fraud import (
     ResolveSchema,
     RuleChangeSchema,
 )
-from rewards_engine.domain.roles import Role
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import fraud
 
 blp = Blueprint("fraud", __name__, description="Fraud flags and their review")
@@ -27,7 +27,7 @@ blp = Blueprint("fraud", __name__, description="Fraud flags and their review")
 
 @blp.route("/admin/fraud-flags")
 class Flags(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.FRAUD_READ)
     @blp.arguments(FlagQuerySchema(), location="query")
     @blp.response(200, page_of(FraudFlagSchema))
     def get(self, args: dict[str, Any]) -> Any:
@@ -45,7 +45,7 @@ class Flags(MethodView):
 
 @blp.route("/admin/fraud-flags/<int:flag_id>")
 class Flag(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.FRAUD_READ)
     @blp.response(200, FlagDetailSchema)
     def get(self, flag_id: int) -> Any:
         """A flag with its evidence (strongest first): the ids and figures behind it"""
@@ -54,7 +54,7 @@ class Flag(MethodView):
 
 @blp.route("/admin/fraud-flags/<int:flag_id>/resolve")
 class Resolve(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.FRAUD_RESOLVE)
     @blp.arguments(ResolveSchema())
     @blp.response(200, ResolutionSchema)
     @blp.alt_response(409, description="The flag was already resolved")
@@ -75,7 +75,7 @@ class Resolve(MethodView):
 
 @blp.route("/admin/fraud-rules")
 class Rules(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.FRAUD_READ)
     @blp.response(200, FraudRuleSchema(many=True))
     def get(self) -> Any:
         """Every fraud rule with its version and thresholds"""
@@ -84,7 +84,7 @@ class Rules(MethodView):
 
 @blp.route("/admin/fraud-rules/<code>")
 class RuleResource(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.FRAUD_RULES_CHANGE)
     @blp.arguments(RuleChangeSchema())
     @blp.response(200, FraudRuleSchema)
     def put(self, body: dict[str, Any], code: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required
+from api.auth import auth_required, staff_action
 from api.conventions import Blueprint
 from api.schemas.medals import (
     BackfillRequestSchema,
@@ -18,6 +18,7 @@ from api.schemas.medals import (
     NewDefinitionSchema,
     RetireSchema,
 )
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import medals
 
@@ -55,13 +56,13 @@ class NotificationRead(MethodView):
 
 @blp.route("/admin/medals")
 class Definitions(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.CATALOG_READ)
     @blp.response(200, DefinitionSchema(many=True))
     def get(self) -> Any:
         """Every version of every medal definition"""
         return medals.list_definitions(context.runtime().db)
 
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(NewDefinitionSchema())
     @blp.response(201, DefinitionSchema)
     def post(self, body: dict[str, Any]) -> Any:
@@ -74,7 +75,7 @@ class Definitions(MethodView):
 
 @blp.route("/admin/medals/<string:code>")
 class DefinitionByCode(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(DefinitionInputSchema())
     @blp.response(200, DefinitionSchema)
     def put(self, body: dict[str, Any], code: str) -> Any:
@@ -88,7 +89,7 @@ class DefinitionByCode(MethodView):
 
 @blp.route("/admin/medals/<string:code>/retire")
 class RetireDefinition(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(RetireSchema())
     @blp.response(200, DefinitionSchema)
     def post(self, body: dict[str, Any], code: str) -> Any:
@@ -101,7 +102,7 @@ class RetireDefinition(MethodView):
 
 @blp.route("/admin/medals/backfill")
 class Backfill(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(BackfillRequestSchema())
     @blp.response(200, BackfillSchema)
     def post(self, body: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from flask import Response, request
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required
+from api.auth import auth_required, staff_action
 from api.conventions import Blueprint
 from api.schemas.admin import ReasonSchema
 from api.schemas.common import PageArgs, page_of
@@ -20,6 +20,7 @@ from api.schemas.payouts import (
     SettleSchema,
     WebhookAnswerSchema,
 )
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import payouts
 
@@ -38,14 +39,14 @@ class MyPayouts(MethodView):
 
 @blp.route("/admin/payout-batches")
 class Batches(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_READ)
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_of(PayoutBatchSchema))
     def get(self, args: dict[str, Any]) -> Any:
         """Payout batches, newest first"""
         return payouts.list_batches(context.runtime().db, **args)
 
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_BATCH)
     @blp.response(201, BatchRunSchema)
     def post(self) -> Any:
         """Build this period's batches now and submit them (donors already paid this
@@ -58,7 +59,7 @@ class Batches(MethodView):
 
 @blp.route("/admin/payout-batches/<int:batch_id>/items")
 class BatchItems(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_READ)
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_of(PayoutItemSchema))
     def get(self, args: dict[str, Any], batch_id: int) -> Any:
@@ -68,7 +69,7 @@ class BatchItems(MethodView):
 
 @blp.route("/admin/payout-batches/<int:batch_id>/export.csv")
 class ExportBatch(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_EXPORT)
     @blp.response(200, content_type="text/csv")
     def get(self, batch_id: int) -> Any:
         """A manual batch as CSV, with the destinations to pay (audited)"""
@@ -82,7 +83,7 @@ class ExportBatch(MethodView):
 
 @blp.route("/admin/payout-batches/<int:batch_id>/attach")
 class AttachBatch(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_BATCH)
     @blp.arguments(AttachSchema())
     @blp.response(200, PayoutBatchSchema)
     def post(self, body: dict[str, Any], batch_id: int) -> Any:
@@ -96,7 +97,7 @@ class AttachBatch(MethodView):
 
 @blp.route("/admin/payout-batches/<int:batch_id>/resend")
 class ResendBatch(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_BATCH)
     @blp.arguments(ReasonSchema())
     @blp.response(200, PayoutBatchSchema)
     @blp.alt_response(409, description="Not waiting for a person, or past PayPal's 30 days")
@@ -108,7 +109,7 @@ class ResendBatch(MethodView):
 
 @blp.route("/admin/payout-items/<id64:item_id>/settle")
 class SettleItem(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_BATCH)
     @blp.arguments(SettleSchema())
     @blp.response(200, PayoutItemSchema)
     def post(self, body: dict[str, Any], item_id: int) -> Any:
@@ -120,7 +121,7 @@ class SettleItem(MethodView):
 
 @blp.route("/admin/payout-items/<id64:item_id>/cancel")
 class CancelItem(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.PAYOUTS_BATCH)
     @blp.arguments(ReasonSchema())
     @blp.response(200, PayoutItemSchema)
     @blp.alt_response(503, description="PayPal did not answer: nothing changed; retry")

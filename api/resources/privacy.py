@@ -9,7 +9,7 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
 from api import context
-from api.auth import auth_required, authenticate
+from api.auth import auth_required, authenticate, staff_action
 from api.conventions import Blueprint
 from api.schemas.donors import ConsentTextSchema
 from api.schemas.privacy import (
@@ -19,6 +19,7 @@ from api.schemas.privacy import (
     ExportSchema,
     TransparencySchema,
 )
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import consents, donors, privacy
 
@@ -88,7 +89,7 @@ class Transparency(MethodView):
 
 @blp.route("/admin/consent-versions")
 class ConsentVersions(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CONSENT_PUBLISH)
     @blp.arguments(ConsentPublishSchema())
     @blp.response(201, ConsentTextSchema)
     @blp.alt_response(409, description="That version exists (versions are never edited)")

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api import context, limits
-from api.auth import auth_required
+from api.auth import auth_required, staff_action
 from api.conventions import Blueprint, created
 from api.schemas.common import IdempotencyHeader, PageArgs, page_of
 from api.schemas.rewards import (
@@ -23,6 +23,7 @@ from api.schemas.rewards import (
     RewardSchema,
     TransitionSchema,
 )
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.redemptions import Status
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import redemptions, rewards
@@ -89,7 +90,7 @@ class RedemptionById(MethodView):
 
 @blp.route("/admin/redemptions")
 class AdminRedemptions(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.REDEMPTIONS_READ)
     @blp.arguments(AdminRedemptionQuery(), location="query")
     @blp.response(200, page_of(RedemptionSchema))
     def get(self, args: dict[str, Any]) -> Any:
@@ -99,7 +100,7 @@ class AdminRedemptions(MethodView):
 
 @blp.route("/admin/redemptions/<id64:redemption_id>/transition")
 class Transition(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.REDEMPTION_SHIP)
     @blp.arguments(TransitionSchema())
     @blp.response(200, RedemptionSchema)
     @blp.alt_response(409, description="Not a legal move from the current state")
@@ -118,13 +119,13 @@ class Transition(MethodView):
 
 @blp.route("/admin/rewards")
 class AdminCatalog(MethodView):
-    @auth_required(Role.SUPPORT)
+    @staff_action(policy.CATALOG_READ)
     @blp.response(200, RewardSchema(many=True))
     def get(self) -> Any:
         """Every item, retired ones too, with stock"""
         return rewards.list_items(context.runtime().db, include_retired=True)
 
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(NewRewardSchema())
     @blp.response(201, RewardSchema)
     def post(self, body: dict[str, Any]) -> Any:
@@ -139,7 +140,7 @@ class AdminCatalog(MethodView):
 
 @blp.route("/admin/rewards/<string:item_id>")
 class AdminReward(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(RewardInputSchema())
     @blp.response(200, RewardSchema)
     def put(self, body: dict[str, Any], item_id: str) -> Any:
@@ -153,7 +154,7 @@ class AdminReward(MethodView):
 
 @blp.route("/admin/rewards/<string:item_id>/retire")
 class RetireReward(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(RetireRewardSchema())
     @blp.response(200, RewardSchema)
     def post(self, body: dict[str, Any], item_id: str) -> Any:
@@ -167,7 +168,7 @@ class RetireReward(MethodView):
 
 @blp.route("/admin/rewards/<string:item_id>/stock")
 class Restock(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(RestockSchema())
     @blp.response(200, RewardSchema)
     def post(self, body: dict[str, Any], item_id: str) -> Any:
@@ -181,7 +182,7 @@ class Restock(MethodView):
 
 @blp.route("/admin/rewards/<string:item_id>/codes")
 class UploadCodes(MethodView):
-    @auth_required(Role.ADMIN)
+    @staff_action(policy.CATALOG_CHANGE)
     @blp.arguments(CodesUploadSchema())
     @blp.response(201, CodesReportSchema)
     def post(self, body: dict[str, Any], item_id: str) -> Any:

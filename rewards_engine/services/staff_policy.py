@@ -29,12 +29,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 from sqlmodel import col
 
+from rewards_engine import alerts
 from rewards_engine.clock import Clock
 from rewards_engine.config import PROJECT_ROOT
 from rewards_engine.db import Database, insert, table_of
 from rewards_engine.domain import staff_policy as rules
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Forbidden, InvalidInput
+from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
 from rewards_engine.domain.roles import STAFF_ROLES
 from rewards_engine.models import StaffDailyUsage, StaffRole
 from rewards_engine.services import audit
@@ -126,17 +127,16 @@ def charge_daily(session: Session, clock: Clock, actor: Actor, action: str, amou
     if done.rowcount == 1:  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
         return
     used = session.scalar(select(col(StaffDailyUsage.used)).where(where)) or 0
-    log.warning(
+    alerts.alert(  # a WARNING line and rewards_alerts_total{event}
+        log,
         DAILY_LIMIT_EVENT,
-        extra={
-            "fields": {
-                "actor": actor.id,
-                "role": actor.role,
-                "action": action,
-                "limit": cap,
-                "used": used,
-                "amount": amount,
-            }
+        {
+            "actor": actor.id,
+            "role": actor.role,
+            "action": action,
+            "limit": cap,
+            "used": used,
+            "amount": amount,
         },
     )
     raise Forbidden(
@@ -199,6 +199,8 @@ def update_role(
     edit, before anything is written."""
     from rewards_engine.services.support import require_reason  # support imports this module
 
+    if role not in _STAFF:
+        raise NotFound(f"no staff role {role}", code="role_not_found")
     reason = require_reason(reason)
     if not isinstance(changes, Mapping):
         raise InvalidInput("a role is {may, limits, description}", field="may")

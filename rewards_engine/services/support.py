@@ -27,9 +27,18 @@ from rewards_engine.domain.ledger import (
     earnings,
     issue,
 )
+from rewards_engine.domain.staff_policy import CLIP_REVERSE, CLIPS_REVIEW
 from rewards_engine.domain.submissions import ClipStatus, Reason, Rules, vests_at
 from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, FraudFlag
-from rewards_engine.services import approvals, audit, idempotency, ledger, medals, wall
+from rewards_engine.services import (
+    approvals,
+    audit,
+    idempotency,
+    ledger,
+    medals,
+    staff_policy,
+    wall,
+)
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.clips import ClipRecord, clip_record
 from rewards_engine.services.deciding import add_to_counters, rules_of
@@ -170,6 +179,7 @@ def adjust(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        staff_policy.authorize(session, actor, f"{asset}.adjust", amount)
         _locked_donor(session, donor_id)
         before = ledger.balances(session, donor_id)
         pending = approvals.gate(
@@ -205,6 +215,7 @@ def adjust(
         )
         if transfer_id is None:
             raise Conflict("this adjustment was already recorded", code="duplicate_adjustment")
+        staff_policy.charge_daily(session, clock, actor, f"{asset}.adjust", amount)
         after = ledger.balances(session, donor_id)
         audit.record(
             session,
@@ -276,6 +287,7 @@ def reverse_clip(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        staff_policy.authorize(session, actor, CLIP_REVERSE)
         clip = _locked_clip(session, clip_id)
         if donor_id is not None and clip.donor_id != donor_id:
             raise NotFound(f"donor {donor_id} has no clip {clip_id}", code="clip_not_found")
@@ -383,8 +395,11 @@ def review_clip(
     reason = require_reason(reason)
     now = clock.now()
     with db.transaction() as uow:
+        staff_policy.authorize(uow.session, actor, CLIPS_REVIEW, 1)
         clip = _locked_clip(uow.session, clip_id)
-        return decide_locked(uow, clock, now, actor, clip, accept=accept, reason=reason)
+        decided = decide_locked(uow, clock, now, actor, clip, accept=accept, reason=reason)
+        staff_policy.charge_daily(uow.session, clock, actor, CLIPS_REVIEW, 1)
+        return decided
 
 
 def decide_locked(

@@ -1,14 +1,17 @@
 """Every route of the app, taken from its URL map (a new route cannot be forgotten),
-against every kind of caller: nobody, a donor, another donor, support, admin and the
-maker's video pipeline (a service).
+against every kind of caller: nobody, a donor, another donor, each staff role (support,
+support lead, finance, admin) and the maker's video pipeline (a service).
 
-The documented answers: a route for donors refuses nobody (401) and staff (403); a
-route for support refuses nobody (401) and donors (403); an admin route refuses support
-(403) too; a donor's own resource is 'not found' (404) for another donor; public routes
-and signature-checked webhooks need no token. The console answers a caller without a
-staff session by sending them to sign in (GET) or refusing the form (403, no CSRF
-token), and support on its admin pages with 403. Every other answer must show the
-caller got past authorization: not 401 or 403, and never a 5xx.
+The documented answers: a route for donors refuses nobody (401) and staff (403); a staff
+route names the staff actions it needs, and refuses nobody (401), donors and the service
+(403), and each staff role the staff policy (fixtures/staff_roles.toml, as loaded) does
+not allow one of those actions (403): the expected answer comes from the policy, not
+from a second table here. A donor's own resource is 'not found' (404) for another donor;
+public routes and signature-checked webhooks need no token. The console answers a
+caller without a staff session by sending them to sign in (GET) or refusing the form
+(403, no CSRF token), and a staff role its page's actions are not allowed with 403.
+Every other answer must show the caller got past authorization: not 401 or 403, and
+never a 5xx.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.models import (
     Clip,
     ClipClaim,
@@ -27,6 +31,7 @@ from rewards_engine.models import (
     PayoutBatch,
     PayoutItem,
 )
+from rewards_engine.services import staff_policy
 from tests.conftest import make_token
 from tests.support.console import World, build_world, csrf_of, sign_in
 from tests.support.factories import add_campaign, body, clip
@@ -35,10 +40,19 @@ PUBLIC, WEBHOOK = "public", "webhook"
 SIGNED_URL = "signed-url"  # the URL's signed token is the credential: a bad one is 403 for all
 SERVICE = "service"  # the maker's video pipeline
 DONOR, OWNED = "donor", "owned"  # OWNED: a donor's own resource, by id
-SUPPORT, ADMIN = "support", "admin"
 SIGN_IN, SIGN_OUT = "console-sign-in", "console-sign-out"
-CONSOLE_SUPPORT, CONSOLE_ADMIN = "console-support", "console-admin"
 REQUEST_ID = "request-id"  # readable by its unguessable id, with or without a token
+
+
+def staff(*actions: str) -> str:
+    """A /v1/admin route: a staff role the policy allows one of ``actions`` passes."""
+    return "staff:" + ",".join(actions)
+
+
+def console(*actions: str) -> str:
+    """A console page or form, checked against the policy as the API's are."""
+    return "console:" + ",".join(actions)
+
 
 ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
@@ -92,7 +106,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/me/devices/<int:device_id>"): DONOR,
     ("GET", "/v1/me/push-preferences"): DONOR,
     ("PUT", "/v1/me/push-preferences"): DONOR,
-    ("GET", "/v1/admin/donors/<int:donor_id>/cameras"): SUPPORT,
+    ("GET", "/v1/admin/donors/<int:donor_id>/cameras"): staff(policy.DONORS_READ),
     ("PUT", "/v1/storage/uploads/<token>"): SIGNED_URL,
     ("GET", "/v1/videos/<string:token>"): SIGNED_URL,
     ("POST", "/v1/submissions"): DONOR,
@@ -100,68 +114,81 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/v1/submissions/<id64:clip_id>"): OWNED,
     ("POST", "/v1/me/medal-notifications/<int:notification_id>/read"): OWNED,
     ("GET", "/v1/me/data-requests/<request_id>"): REQUEST_ID,
-    ("GET", "/v1/admin/donors/<int:donor_id>"): SUPPORT,
-    ("POST", "/v1/admin/donors/<int:donor_id>/adjustments"): SUPPORT,
-    ("POST", "/v1/admin/submissions/<id64:clip_id>/reverse"): SUPPORT,
-    ("POST", "/v1/admin/submissions/<id64:clip_id>/review"): SUPPORT,
-    ("GET", "/v1/admin/fraud-flags"): SUPPORT,
-    ("GET", "/v1/admin/fraud-flags/<int:flag_id>"): SUPPORT,
-    ("POST", "/v1/admin/fraud-flags/<int:flag_id>/resolve"): SUPPORT,
-    ("GET", "/v1/admin/fraud-rules"): SUPPORT,
-    ("GET", "/v1/admin/medals"): SUPPORT,
-    ("GET", "/v1/admin/redemptions"): SUPPORT,
-    ("POST", "/v1/admin/redemptions/<id64:redemption_id>/transition"): SUPPORT,
-    ("GET", "/v1/admin/rewards"): SUPPORT,
-    ("GET", "/v1/admin/audit-log"): ADMIN,
-    ("POST", "/v1/admin/campaigns"): ADMIN,
-    ("PATCH", "/v1/admin/campaigns/<string:campaign_id>"): ADMIN,
-    ("POST", "/v1/admin/consent-versions"): ADMIN,
-    ("PUT", "/v1/admin/fraud-rules/<code>"): ADMIN,
-    ("POST", "/v1/admin/medals"): ADMIN,
-    ("PUT", "/v1/admin/medals/<string:code>"): ADMIN,
-    ("POST", "/v1/admin/medals/<string:code>/retire"): ADMIN,
-    ("POST", "/v1/admin/medals/backfill"): ADMIN,
-    ("GET", "/v1/admin/payout-batches"): ADMIN,
-    ("POST", "/v1/admin/payout-batches"): ADMIN,
-    ("POST", "/v1/admin/payout-batches/<int:batch_id>/attach"): ADMIN,
-    ("POST", "/v1/admin/payout-batches/<int:batch_id>/resend"): ADMIN,
-    ("GET", "/v1/admin/payout-batches/<int:batch_id>/export.csv"): ADMIN,
-    ("GET", "/v1/admin/payout-batches/<int:batch_id>/items"): ADMIN,
-    ("POST", "/v1/admin/payout-items/<id64:item_id>/cancel"): ADMIN,
-    ("POST", "/v1/admin/payout-items/<id64:item_id>/settle"): ADMIN,
-    ("POST", "/v1/admin/rewards"): ADMIN,
-    ("PUT", "/v1/admin/rewards/<string:item_id>"): ADMIN,
-    ("POST", "/v1/admin/rewards/<string:item_id>/codes"): ADMIN,
-    ("POST", "/v1/admin/rewards/<string:item_id>/retire"): ADMIN,
-    ("POST", "/v1/admin/rewards/<string:item_id>/stock"): ADMIN,
+    ("GET", "/v1/admin/donors/<int:donor_id>"): staff(policy.DONORS_READ),
+    ("POST", "/v1/admin/donors/<int:donor_id>/adjustments"): staff(
+        policy.POINTS_ADJUST, policy.CASH_ADJUST
+    ),
+    ("POST", "/v1/admin/submissions/<id64:clip_id>/reverse"): staff(policy.CLIP_REVERSE),
+    ("POST", "/v1/admin/submissions/<id64:clip_id>/review"): staff(policy.CLIPS_REVIEW),
+    ("GET", "/v1/admin/fraud-flags"): staff(policy.FRAUD_READ),
+    ("GET", "/v1/admin/fraud-flags/<int:flag_id>"): staff(policy.FRAUD_READ),
+    ("POST", "/v1/admin/fraud-flags/<int:flag_id>/resolve"): staff(policy.FRAUD_RESOLVE),
+    ("GET", "/v1/admin/fraud-rules"): staff(policy.FRAUD_READ),
+    ("GET", "/v1/admin/medals"): staff(policy.CATALOG_READ),
+    ("GET", "/v1/admin/redemptions"): staff(policy.REDEMPTIONS_READ),
+    ("POST", "/v1/admin/redemptions/<id64:redemption_id>/transition"): staff(
+        policy.REDEMPTION_SHIP
+    ),
+    ("GET", "/v1/admin/rewards"): staff(policy.CATALOG_READ),
+    ("GET", "/v1/admin/audit-log"): staff(policy.AUDIT_READ),
+    ("GET", "/v1/admin/staff-roles"): staff(policy.ROLES_READ),
+    ("PUT", "/v1/admin/staff-roles/<string:role>"): staff(policy.ROLES_CHANGE),
+    ("POST", "/v1/admin/campaigns"): staff(policy.CAMPAIGN_CHANGE),
+    ("PATCH", "/v1/admin/campaigns/<string:campaign_id>"): staff(policy.CAMPAIGN_CHANGE),
+    ("POST", "/v1/admin/consent-versions"): staff(policy.CONSENT_PUBLISH),
+    ("PUT", "/v1/admin/fraud-rules/<code>"): staff(policy.FRAUD_RULES_CHANGE),
+    ("POST", "/v1/admin/medals"): staff(policy.CATALOG_CHANGE),
+    ("PUT", "/v1/admin/medals/<string:code>"): staff(policy.CATALOG_CHANGE),
+    ("POST", "/v1/admin/medals/<string:code>/retire"): staff(policy.CATALOG_CHANGE),
+    ("POST", "/v1/admin/medals/backfill"): staff(policy.CATALOG_CHANGE),
+    ("GET", "/v1/admin/payout-batches"): staff(policy.PAYOUTS_READ),
+    ("POST", "/v1/admin/payout-batches"): staff(policy.PAYOUTS_BATCH),
+    ("POST", "/v1/admin/payout-batches/<int:batch_id>/attach"): staff(policy.PAYOUTS_BATCH),
+    ("POST", "/v1/admin/payout-batches/<int:batch_id>/resend"): staff(policy.PAYOUTS_BATCH),
+    ("GET", "/v1/admin/payout-batches/<int:batch_id>/export.csv"): staff(policy.PAYOUTS_EXPORT),
+    ("GET", "/v1/admin/payout-batches/<int:batch_id>/items"): staff(policy.PAYOUTS_READ),
+    ("POST", "/v1/admin/payout-items/<id64:item_id>/cancel"): staff(policy.PAYOUTS_BATCH),
+    ("POST", "/v1/admin/payout-items/<id64:item_id>/settle"): staff(policy.PAYOUTS_BATCH),
+    ("POST", "/v1/admin/rewards"): staff(policy.CATALOG_CHANGE),
+    ("PUT", "/v1/admin/rewards/<string:item_id>"): staff(policy.CATALOG_CHANGE),
+    ("POST", "/v1/admin/rewards/<string:item_id>/codes"): staff(policy.CATALOG_CHANGE),
+    ("POST", "/v1/admin/rewards/<string:item_id>/retire"): staff(policy.CATALOG_CHANGE),
+    ("POST", "/v1/admin/rewards/<string:item_id>/stock"): staff(policy.CATALOG_CHANGE),
     ("GET", "/console/sign-in"): PUBLIC,
     ("POST", "/console/sign-in"): SIGN_IN,
     ("POST", "/console/sign-out"): SIGN_OUT,
-    ("GET", "/console/"): CONSOLE_SUPPORT,
-    ("GET", "/console/donors"): CONSOLE_SUPPORT,
-    ("GET", "/console/donors/<int:donor_id>"): CONSOLE_SUPPORT,
-    ("POST", "/console/donors/<int:donor_id>/adjustments"): CONSOLE_SUPPORT,
-    ("POST", "/console/donors/<int:donor_id>/reversals"): CONSOLE_SUPPORT,
-    ("GET", "/console/fraud"): CONSOLE_SUPPORT,
-    ("GET", "/console/fraud/<int:flag_id>"): CONSOLE_SUPPORT,
-    ("POST", "/console/fraud/<int:flag_id>/resolve"): CONSOLE_SUPPORT,
-    ("GET", "/console/redemptions"): CONSOLE_SUPPORT,
-    ("POST", "/console/redemptions/<id64:redemption_id>/transition"): CONSOLE_SUPPORT,
-    ("GET", "/console/payouts"): CONSOLE_ADMIN,
-    ("GET", "/console/payouts/<int:batch_id>"): CONSOLE_ADMIN,
-    ("GET", "/console/audit"): CONSOLE_ADMIN,
+    ("GET", "/console/"): console(policy.DONORS_READ),
+    ("GET", "/console/donors"): console(policy.DONORS_READ),
+    ("GET", "/console/donors/<int:donor_id>"): console(policy.DONORS_READ),
+    ("POST", "/console/donors/<int:donor_id>/adjustments"): console(
+        policy.POINTS_ADJUST, policy.CASH_ADJUST
+    ),
+    ("POST", "/console/donors/<int:donor_id>/reversals"): console(policy.CLIP_REVERSE),
+    ("GET", "/console/fraud"): console(policy.FRAUD_READ),
+    ("GET", "/console/fraud/<int:flag_id>"): console(policy.FRAUD_READ),
+    ("POST", "/console/fraud/<int:flag_id>/resolve"): console(policy.FRAUD_RESOLVE),
+    ("GET", "/console/redemptions"): console(policy.REDEMPTIONS_READ),
+    ("POST", "/console/redemptions/<id64:redemption_id>/transition"): console(
+        policy.REDEMPTION_SHIP
+    ),
+    ("GET", "/console/payouts"): console(policy.PAYOUTS_READ),
+    ("GET", "/console/payouts/<int:batch_id>"): console(policy.PAYOUTS_READ),
+    ("GET", "/console/audit"): console(policy.AUDIT_READ),
+    ("GET", "/console/staff-roles"): console(policy.ROLES_READ),
+    ("POST", "/console/staff-roles/<role>"): console(policy.ROLES_CHANGE),
 }
-CALLERS = ("nobody", "donor", "another donor", "support", "admin", "service")
-FORBIDDEN: dict[str, dict[str, int]] = {  # who is refused, and how
+ROLE_OF = {"support": "support", "support lead": "support_lead", "finance": "finance",
+           "admin": "admin"}  # fmt: skip
+STAFF = tuple(ROLE_OF)
+CALLERS = ("nobody", "donor", "another donor", *STAFF, "service")
+FORBIDDEN: dict[str, dict[str, int]] = {  # who is refused, and how (staff routes: below)
     PUBLIC: {},
     WEBHOOK: {},
     REQUEST_ID: {},
     SIGNED_URL: dict.fromkeys(CALLERS, 403),
-    DONOR: {"nobody": 401, "support": 403, "admin": 403, "service": 403},
-    OWNED: {"nobody": 401, "another donor": 404, "support": 403, "admin": 403, "service": 403},
-    SUPPORT: {"nobody": 401, "donor": 403, "another donor": 403, "service": 403},
-    ADMIN: {"nobody": 401, "donor": 403, "another donor": 403, "support": 403, "service": 403},
-    SERVICE: {"nobody": 401, "donor": 403, "another donor": 403, "support": 403, "admin": 403},
+    DONOR: {"nobody": 401, **dict.fromkeys(STAFF, 403), "service": 403},
+    OWNED: {"nobody": 401, "another donor": 404, **dict.fromkeys(STAFF, 403), "service": 403},
+    SERVICE: {"nobody": 401, "donor": 403, "another donor": 403, **dict.fromkeys(STAFF, 403)},
 }
 
 
@@ -233,14 +260,15 @@ def test_every_route_answers_every_caller_as_documented(app, runtime, client, au
         "nobody": {},
         "donor": auth("ada"),
         "another donor": auth("farm"),
-        "support": auth("agent-1", "support"),
-        "admin": auth("boss", "admin"),
+        **{caller: auth(f"{ROLE_OF[caller]}-1", ROLE_OF[caller]) for caller in STAFF},
         "service": auth("video-pipeline", "service"),
     }
     staff_sessions = {
-        "support": sign_in(app.test_client(), make_token(settings, "agent-1", "support")),
-        "admin": sign_in(app.test_client(), make_token(settings, "boss", "admin")),
+        caller: sign_in(app.test_client(), make_token(settings, f"{role}-1", role))
+        for caller, role in ROLE_OF.items()
     }
+    allowed = staff_policy.current(runtime.db)  # the fixture's policy, as loaded
+    assert set(allowed.roles) == set(ROLE_OF.values())
     wrong: list[str] = []
     # Erasing the donor and signing out go last: they end what the others use.
     last = {("DELETE", "/v1/me"), ("POST", "/console/sign-out")}
@@ -249,7 +277,7 @@ def test_every_route_answers_every_caller_as_documented(app, runtime, client, au
         path = _path(rule, ids)
         for caller in CALLERS:
             status = _call(app, client, staff_sessions, headers, caller, method, path, access)
-            expected = _expected(access, caller, method)
+            expected = _expected(allowed, access, caller, method)
             ok = status == expected if expected else status not in (401, 403) and status < 500
             if not ok:
                 wrong.append(
@@ -268,15 +296,35 @@ def _call(app, client, sessions, headers, caller, method, path, access):  # type
     return client.open(path, method=method, headers=headers[caller], json={}).status_code
 
 
-def _expected(access: str, caller: str, method: str) -> int | None:
+def _expected(allowed: policy.Policy, access: str, caller: str, method: str) -> int | None:
     """The exact refusal this caller gets, or None where they pass authorization."""
-    staff = caller in ("support", "admin")
+    is_staff = caller in STAFF
     if access == SIGN_IN:  # a form without its CSRF token; staff sent no token to sign in with
-        return 401 if staff else 403
+        return 401 if is_staff else 403
     if access == SIGN_OUT:
-        return None if staff else 403
-    if access in (CONSOLE_SUPPORT, CONSOLE_ADMIN):
-        if not staff:
+        return None if is_staff else 403
+    kind, _, actions = access.partition(":")
+    if kind == "console":
+        if not is_staff:
             return 303 if method == "GET" else 403  # sign in first; a form needs its token
-        return 403 if access == CONSOLE_ADMIN and caller == "support" else None
-    return FORBIDDEN[access].get(caller)
+    elif kind == "staff":
+        if not is_staff:
+            return 401 if caller == "nobody" else 403
+    else:
+        return FORBIDDEN[access].get(caller)
+    return None if allowed.allows_any(ROLE_OF[caller], tuple(actions.split(","))) else 403
+
+
+def test_the_matrix_refuses_each_staff_role_something_and_allows_it_something(app) -> None:
+    """The policy the matrix derives from is not vacuous: every staff role below admin
+    is refused some staff route, and each is allowed some."""
+    from rewards_engine.services.staff_policy import shipped_policy
+
+    shipped = shipped_policy()
+    staff_routes = [a for a in ACCESS.values() if a.startswith(("staff:", "console:"))]
+    for caller, role in ROLE_OF.items():
+        verdicts = {
+            shipped.allows_any(role, tuple(a.partition(":")[2].split(","))) for a in staff_routes
+        }
+        assert True in verdicts, caller
+        assert (False in verdicts) == (role != "admin"), caller

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.db import one_of, retry_on_contention, row_view
+from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, NotFound
 from rewards_engine.domain.events import DonorChanged
@@ -19,7 +20,7 @@ from rewards_engine.domain.fraud import FlagStatus, Severity
 from rewards_engine.domain.profiles import DonorStatus
 from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import approvals, audit, redemptions, support, wall
+from rewards_engine.services import approvals, audit, redemptions, staff_policy, support, wall
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.fraud.review import FlagView
 
@@ -61,6 +62,7 @@ def resolve(
     now = clock.now()
     with runtime.db.transaction() as uow:
         session = uow.session
+        staff_policy.authorize(session, actor, policy.FRAUD_RESOLVE)
         # The donor first, then the flag: the order of every writer (the scan locks its
         # donors before it updates their flags), so a review and a scan never deadlock,
         # and the decision covers whatever evidence the scan added before it.
@@ -78,6 +80,10 @@ def resolve(
                 code="flag_already_resolved",
                 details={"status": flag.status},
             )
+        if not confirm and flag.severity == Severity.HIGH:
+            staff_policy.authorize(session, actor, policy.FRAUD_DISMISS_HIGH)
+        if ban:
+            staff_policy.authorize(session, actor, policy.DONOR_BAN)
         gated = "donor.ban" if ban else None
         if not confirm and flag.severity == Severity.HIGH:
             gated = "fraud.dismiss_high"

@@ -21,9 +21,10 @@ from rewards_engine.domain import payouts as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.ledger import AccountKind, AccountRef, Leg, TransferKind
 from rewards_engine.domain.payouts import DestinationKind, ItemStatus
+from rewards_engine.domain.staff_policy import PAYOUTS_BATCH
 from rewards_engine.models import Donor, LedgerAccount, PayoutBatch, PayoutItem
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import approvals, audit, ledger
+from rewards_engine.services import approvals, audit, ledger, staff_policy
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.payouts.destinations import SYSTEM, provider_name
 
@@ -109,6 +110,7 @@ def _build(
         ).all()
         if gated:
             total = sum(row.balance for row in rows)
+            staff_policy.authorize(session, actor, PAYOUTS_BATCH, total)
             pending = approvals.gate(
                 session,
                 runtime.clock,
@@ -147,6 +149,10 @@ def _build(
                 )
                 report.items += len(chunk)
                 report.total_cents += sum(row.balance for row in chunk)
+        if gated:
+            staff_policy.charge_daily(
+                session, runtime.clock, actor, PAYOUTS_BATCH, report.total_cents
+            )
         if report.batches and actor is not SYSTEM:
             audit.record(
                 session,
