@@ -20,10 +20,3 @@ class Role(StrEnum):
 
 # The roles whose permissions come from the staff policy (console and /v1/admin).
 STAFF_ROLES = frozenset({Role.SUPPORT, Role.SUPPORT_LEAD, Role.FINANCE, Role.ADMIN})
-
-
-def role_allows(held: Role, required: Role) -> bool:
-    """Admins may do what support staff do (the check before the staff policy)."""
-    if held == required:
-        return True
-    return held == Role.ADMIN and required == Role.SUPPORT

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rewards_engine.config import Settings
-from rewards_engine.domain.roles import Role, role_allows
+from rewards_engine.domain.roles import STAFF_ROLES, Role
 from rewards_engine.tokens import InvalidToken, TokenVerifier, issue_token
 
 SECRET = "unit-secret-" + "y" * 40
@@ -106,12 +106,14 @@ def test_audience_is_checked_when_configured(tmp_path: Path) -> None:
         TokenVerifier(config).verify(other)
 
 
-def test_admins_pass_support_checks_but_not_donor_checks() -> None:
-    assert role_allows(Role.ADMIN, Role.SUPPORT)
-    assert role_allows(Role.SUPPORT, Role.SUPPORT)
-    assert not role_allows(Role.SUPPORT, Role.ADMIN)
-    assert not role_allows(Role.DONOR, Role.SUPPORT)
-    assert not role_allows(Role.ADMIN, Role.DONOR)
+def test_every_role_s_token_carries_it_and_staff_roles_are_the_four(tmp_path: Path) -> None:
+    """What a staff role may do is the staff policy's (tests/unit/test_staff_policy_rules.py);
+    a token only carries the role, the new ones included."""
+    config = settings(tmp_path, JWT_SECRET=SECRET)
+    for role in Role:
+        token = issue_token(config, "a", role, timedelta(minutes=5), now())
+        assert TokenVerifier(config).verify(token).role == role
+    assert {r.value for r in STAFF_ROLES} == {"support", "support_lead", "finance", "admin"}
 
 
 def test_good_tokens_are_remembered_but_never_beyond_their_expiry(
