@@ -97,6 +97,8 @@ class _AuditChainCollector:
              "When the audit chain was last verified (Unix time)", self.status.checked_at),
             ("audit_chain_records", "Audit records verified by the last verification",
              self.status.records),
+            ("audit_chain_broken_record_id", "The first broken audit record's id (0: none)",
+             self.status.broken_record_id or 0),
         )  # fmt: skip
         for name, documentation, value in figures:
             yield GaugeMetricFamily(name, documentation, value=value)

@@ -353,6 +353,7 @@ def test_a_broken_chain_logs_an_error_event_and_shows_in_the_metrics(
     assert event.fields["record_id"] == broken_id  # type: ignore[attr-defined]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "audit_chain_intact 0.0" in metrics and "audit_chain_records 0.0" in metrics
+    assert f"audit_chain_broken_record_id {float(broken_id)}" in metrics
 
 
 def recompute_from_export(lines: list[dict[str, Any]], prev_hash: str) -> None:
