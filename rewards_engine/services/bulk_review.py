@@ -17,7 +17,8 @@ from sqlmodel import col
 from rewards_engine.clock import Clock
 from rewards_engine.db import Database, retry_on_contention
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import InvalidInput, NotFound
+from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.submissions import ClipStatus
 from rewards_engine.models import Clip
 from rewards_engine.services import approvals
 from rewards_engine.services.approvals import ApprovalView
@@ -62,14 +63,23 @@ def review_clips(
         session = uow.session
         # Each clip is locked with its donor, donors in id order (the order every writer
         # takes them in), so two bulk reviews sharing donors wait instead of deadlocking.
-        owners = dict(
-            session.execute(
-                select(col(Clip.id), col(Clip.donor_id)).where(col(Clip.id).in_(ids))
-            ).all()
-        )
+        rows = session.execute(
+            select(col(Clip.id), col(Clip.donor_id), col(Clip.status)).where(col(Clip.id).in_(ids))
+        ).all()
+        owners = {row.id: row.donor_id for row in rows}
         missing = [clip_id for clip_id in ids if clip_id not in owners]
         if missing:
             raise NotFound(f"no clip {missing[0]}", code="clip_not_found", field="clip_ids")
+        # Refused now rather than after a second person approved (each is checked again
+        # under its lock when decided).
+        decided = sorted(row.id for row in rows if row.status != ClipStatus.PENDING_REVIEW)
+        if decided:
+            raise Conflict(
+                f"clip {decided[0]} is not waiting for review: none was decided",
+                code="clip_not_pending_review",
+                field="clip_ids",
+                details={"clip_ids": decided[:100]},
+            )
         pending = approvals.gate(
             session,
             clock,
@@ -85,7 +95,7 @@ def review_clips(
         )
         if pending is not None:
             return pending
-        decided = [
+        results = [
             decide_locked(
                 uow,
                 clock,
@@ -97,4 +107,4 @@ def review_clips(
             )
             for clip_id in sorted(ids, key=lambda clip_id: (owners[clip_id], clip_id))
         ]
-        return BulkReview(decision, decided)
+        return BulkReview(decision, results)

@@ -174,23 +174,6 @@ def save_campaign(
         if not create and campaign is None:
             raise NotFound(f"no campaign {campaign_id!r}", code="campaign_not_found")
         before = None if campaign is None else _campaign_json(campaign)
-        rule_changes = sorted(set(changes) - UNGATED_FIELDS)
-        if campaign is not None and rule_changes:
-            pending = approvals.gate(
-                session,
-                clock,
-                actor,
-                "campaign.change",
-                1,
-                {"campaign_id": campaign_id, "changes": changes},
-                None if approval else idempotency_key,
-                target=("campaign", campaign_id),
-                reason=reason,
-                evidence={"before": {name: (before or {}).get(name) for name in rule_changes}},
-                approval=approval,
-            )
-            if pending is not None:
-                return pending
         merged = validate_campaign({**(_campaign_fields(campaign) if campaign else {}), **changes})
         if campaign is None:
             campaign = Campaign(id=campaign_id, created_at=now, updated_at=now, **merged)
@@ -206,6 +189,25 @@ def save_campaign(
                     code="currency_locked",
                     details={"currency": campaign.currency},
                 )
+            # Checked first (above), so a change that cannot apply is refused now,
+            # not after a second admin approved it.
+            rule_changes = sorted(set(changes) - UNGATED_FIELDS)
+            if rule_changes:
+                pending = approvals.gate(
+                    session,
+                    clock,
+                    actor,
+                    "campaign.change",
+                    1,
+                    {"campaign_id": campaign_id, "changes": changes},
+                    None if approval else idempotency_key,
+                    target=("campaign", campaign_id),
+                    reason=reason,
+                    evidence={"before": {name: (before or {}).get(name) for name in rule_changes}},
+                    approval=approval,
+                )
+                if pending is not None:
+                    return pending
             for name, value in changes.items():
                 setattr(campaign, name, value)
             campaign.updated_at = now

@@ -116,8 +116,9 @@ def test_marking_read_deleting_and_someone_elses_are_404(client, runtime, auth) 
 
 def test_a_shipped_camera_notifies_once_with_its_tracking(client, runtime, auth) -> None:
     ada = consenting_donor(runtime, "ada")
-    support.adjust(runtime.db, runtime.clock, AGENT, ada, asset="points", amount=20_000,
-                   reason="test funds")  # fmt: skip
+    for _ in range(2):  # 10,000 at a time: at the four-eyes threshold, not above it
+        support.adjust(runtime.db, runtime.clock, AGENT, ada, asset="points", amount=10_000,
+                       reason="test funds")  # fmt: skip
     headers, agent = auth("ada"), auth("agent", "support")
     created = client.post(
         "/v1/redemptions", json={"reward_id": CAMERA, "shipping_address": ADDRESS}, headers=headers

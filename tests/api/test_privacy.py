@@ -205,8 +205,9 @@ def journey(client, runtime, auth, clock) -> dict:  # type: ignore[no-untyped-de
         for n in range(3)
     ]  # fmt: skip
     donate(client, ana, clips)
-    support.adjust(runtime.db, runtime.clock, AGENT, donor_id, asset="points", amount=20_000,
-                   reason="test points")  # fmt: skip
+    for _ in range(2):  # 10,000 at a time: at the four-eyes threshold, not above it
+        support.adjust(runtime.db, runtime.clock, AGENT, donor_id, asset="points",
+                       amount=10_000, reason="test points")  # fmt: skip
     support.adjust(runtime.db, runtime.clock, AGENT, donor_id, asset="cash", currency="USD",
                    amount=5_000, reason="bounty")  # fmt: skip
     gift = client.post(

@@ -63,9 +63,10 @@ def build_world(runtime: Runtime, client: FlaskClient, auth: Any) -> World:
             select(FraudFlag.id).where(FraudFlag.donor_id == farm, FraudFlag.rule == "velocity")
         )
     assert flag_id is not None
-    support.adjust(
-        runtime.db, clock, SEEDER, ada, asset="points", amount=20_000, reason="test points"
-    )
+    for _ in range(2):  # 10,000 at a time: at the four-eyes threshold, not above it
+        support.adjust(
+            runtime.db, clock, SEEDER, ada, asset="points", amount=10_000, reason="test points"
+        )
     camera = client.post(
         "/v1/redemptions", json={"reward_id": CAMERA, "shipping_address": ADDRESS}, headers=ada_h
     )
