@@ -1,7 +1,10 @@
 """Bearer-token authentication and role checks for the views.
 
 ``auth_required(role)`` goes outermost on a view, so that a request without a valid
-token gets 401 before its body is even parsed, and one with the wrong role 403.
+token gets 401 before its body is even parsed, and one with the wrong role 403. A
+token that verifies but was revoked (its ``jti``, or its subject since its ``iat``)
+gets 401 too: ``verify_token`` asks this process's copy of the revocations, a lookup
+in memory (services/revocations.py says how fresh it is).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from flask_smorest import Blueprint, abort
 from api import context, limits
 from rewards_engine.domain.roles import STAFF_ROLES, Role
 from rewards_engine.services import donors, staff_policy
+from rewards_engine.services.revocations import RevocationCache
 from rewards_engine.tokens import InvalidToken, Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,13 +36,28 @@ def _unauthorized(reason: str) -> None:
     )
 
 
+def revocations() -> RevocationCache:
+    """This process's copy of the token revocations (one per runtime)."""
+    runtime = context.runtime()
+    return runtime.extension("token_revocations", lambda: RevocationCache(runtime.db))
+
+
+def verify_token(token: str) -> Principal:
+    """The token's principal, unless it does not verify or was revoked (InvalidToken)."""
+    principal = context.token_verifier().verify(token)
+    refusal = revocations().refusal(principal)
+    if refusal is not None:
+        raise InvalidToken(refusal)
+    return principal
+
+
 def authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         _unauthorized("an Authorization: Bearer <token> header is required")
     try:
-        return context.token_verifier().verify(token.strip())
+        return verify_token(token.strip())
     except InvalidToken as exc:
         try:  # guessing tokens from one address ends in 429s
             limits.count(

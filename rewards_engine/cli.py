@@ -493,3 +493,7 @@ def payouts_tax_report(year: int, threshold_cents: int | None) -> None:
 from rewards_engine.cli_secrets import secrets_group  # noqa: E402  (it uses command_runtime)
 
 cli.add_command(secrets_group)
+
+from rewards_engine.cli_tokens import tokens_group  # noqa: E402  (it uses command_runtime)
+
+cli.add_command(tokens_group)

@@ -269,6 +269,7 @@ class Settings:
     device_attestation_audience: str = "rewards-engine"
     device_attestation_issuer: str | None = None
     console_secret: str | None = field(default=None, repr=False)  # signs console sessions
+    console_idle_minutes: int = 30  # a console session unused this long ends (issue 24)
     gift_cards_auto_fulfil: bool = True
     payout_minimum_cents: int = 1000
     payout_cooling_off_hours: int = 72
@@ -331,6 +332,7 @@ class Settings:
             device_attestation_audience=env.get("DEVICE_ATTESTATION_AUDIENCE") or "rewards-engine",
             device_attestation_issuer=env.get("DEVICE_ATTESTATION_ISSUER") or None,
             console_secret=secret(env, "CONSOLE_SECRET"),
+            console_idle_minutes=max(_int(env, "CONSOLE_IDLE_MINUTES", 30), 1),
             gift_cards_auto_fulfil=_bool(env, "GIFT_CARDS_AUTO_FULFIL", True),
             payout_minimum_cents=_int(env, "PAYOUT_MINIMUM_CENTS", 1000),
             payout_cooling_off_hours=_int(env, "PAYOUT_COOLING_OFF_HOURS", 72),

@@ -17,6 +17,8 @@ from rewards_engine.services import (
     payouts,
     privacy,
     push,
+    revocations,
+    staff_sessions,
     uploads,
     verification,
     vesting,
@@ -31,6 +33,13 @@ def vest_earnings(runtime: Runtime) -> JobResult:
 
 def expire_approvals(runtime: Runtime) -> JobResult:
     return {"expired": approvals.expire_pending(runtime.db, runtime.clock)}
+
+
+def purge_revocations(runtime: Runtime) -> JobResult:
+    return {
+        "revoked_tokens_deleted": revocations.purge_expired(runtime.db, runtime.clock),
+        "staff_sessions_deleted": staff_sessions.purge(runtime.db, runtime.clock),
+    }
 
 
 def purge_idempotency_keys(runtime: Runtime) -> JobResult:
@@ -232,6 +241,13 @@ JOBS: list[JobSpec] = [
         {"trigger": "cron", "hour": 5, "minute": 40},
         "walk the audit log's hash chain; log audit.chain_broken at ERROR and show it in "
         "/metrics if any record was edited, deleted or inserted",
+    ),
+    JobSpec(
+        "purge-revocations",
+        purge_revocations,
+        {"trigger": "cron", "hour": 3, "minute": 27},
+        "forget revoked token ids past their token's exp, and console sessions that "
+        "ended more than 7 days ago",
     ),
     JobSpec(
         "purge-idempotency-keys",

@@ -1,12 +1,17 @@
-"""Bearer tokens: JWTs carrying ``sub`` (the account id), ``role`` and ``exp``.
+"""Bearer tokens: JWTs carrying ``sub`` (the account id), ``role``, ``exp``, and from
+issue 24 ``iat`` and a random ``jti`` so that one token can be revoked.
 
 HS256 with ``JWT_SECRET``, or RS256 when a public key is configured (then only
 tokens signed with the matching private key verify, and ``issue-token`` needs that
-private key). ``exp`` is mandatory: a token that never expires is refused.
+private key). ``exp`` is mandatory: a token that never expires is refused. A token
+that verifies is still refused when it was revoked (its ``jti`` is
+denied, or its subject was revoked after its ``iat``): ``api/auth.py:verify_token`` asks
+``services/revocations.py:RevocationCache``.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +22,7 @@ from rewards_engine.config import Settings
 from rewards_engine.domain.roles import Role
 
 MAX_SUBJECT_LENGTH = 128
+MAX_JTI_LENGTH = 128  # longer ids (none of ours) cannot be revoked by id, only by subject
 LEEWAY_S = 30  # clock skew tolerated on exp
 
 
@@ -33,6 +39,8 @@ class Principal:
     subject: str
     role: Role
     expires_at: float | None = field(default=None, compare=False)  # the token's exp
+    issued_at: float | None = field(default=None, compare=False)  # iat, when it has one
+    jti: str | None = field(default=None, compare=False)  # an external IdP's may lack it
 
     @property
     def actor_id(self) -> str:
@@ -48,6 +56,7 @@ def issue_token(settings: Settings, subject: str, role: Role, ttl: timedelta, no
         "role": role.value,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
+        "jti": secrets.token_urlsafe(16),  # 128 random bits: what a revocation names
     }
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
@@ -64,7 +73,9 @@ class TokenVerifier:
 
     A mobile app sends the same token on every call; checking its signature once a
     minute instead of on each call is safe, because the same bytes verify the same
-    way and the expiry is still checked every time.
+    way and the expiry is still checked every time. Revocation is checked on every
+    call too, after this (``api/auth.py:verify_token``), so a remembered token is
+    refused at its next call.
     """
 
     REMEMBER_S = 60
@@ -113,6 +124,15 @@ class TokenVerifier:
             raise InvalidToken("the token's subject is not a valid account id")
         try:
             expires = float(claims["exp"])
-            return Principal(subject=subject, role=Role(str(role)), expires_at=expires), expires
+            issued = claims.get("iat")
+            jti = claims.get("jti")
+            principal = Principal(
+                subject=subject,
+                role=Role(str(role)),
+                expires_at=expires,
+                issued_at=float(issued) if isinstance(issued, int | float) else None,
+                jti=jti if isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH else None,
+            )
+            return principal, expires
         except ValueError as exc:
             raise InvalidToken("the token's role is not one of donor, support, admin") from exc

@@ -1,7 +1,12 @@
 """Staff sign-in, the session cookie, CSRF tokens and role checks for the console.
 
-Staff sign in with a token of the same JWT roles as the API (support or admin). The
-session lasts eight hours, never longer than the token it was opened with. Every POST
+Staff sign in with a token of the same JWT roles as the API (a staff role). The session
+is kept server side (services/staff_sessions.py): the cookie carries only a random id,
+so signing out ends the session for every copy of the cookie, an agent can sign out
+everywhere, an admin can end an agent's sessions, a session unused for
+CONSOLE_IDLE_MINUTES ends, and a subject revoked upstream (a not-before, see
+services/revocations.py) loses its sessions at its next request. A session lasts at
+most eight hours, never longer than the token it was opened with. Every POST
 must carry the session's CSRF token, and a browser's Origin header, when sent, must
 name this host: a page elsewhere cannot make a signed-in agent's browser act.
 """
@@ -11,10 +16,9 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -30,16 +34,16 @@ from flask import (
     url_for,
 )
 
-from api import context, limits
+from api import auth, context, limits
 from api.console.blueprint import bp
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import STAFF_ROLES, Role
-from rewards_engine.services import staff_policy
+from rewards_engine.services import staff_policy, staff_sessions
 from rewards_engine.tokens import InvalidToken, Principal
 
 log = logging.getLogger("api.console")
 
-SESSION_TTL = timedelta(hours=8)
+SESSION_TTL = staff_sessions.MAX_LIFETIME
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -47,7 +51,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Staff:
     subject: str
     role: Role
-    until: float  # epoch seconds
+    expires_at: datetime  # the session's absolute end
 
     @property
     def is_admin(self) -> bool:
@@ -60,16 +64,27 @@ class Staff:
 
 
 def current_staff() -> Staff | None:
-    raw = session.get("staff")
-    if not isinstance(raw, dict):
+    """The agent of this request: the cookie's id must name a session the server still
+    holds open (not signed out or ended, not expired, not idle too long, not older than
+    its subject's revocation). One read by key; a write at most once a minute."""
+    session_id = session.get("sid")
+    if not isinstance(session_id, str) or not session_id:
+        return None
+    runtime = context.runtime()
+    view = staff_sessions.resume(
+        runtime.db,
+        runtime.clock,
+        session_id,
+        idle=timedelta(minutes=runtime.settings.console_idle_minutes),
+        not_before=auth.revocations().subject_not_before,
+    )
+    if view is None:
         return None
     try:
-        staff = Staff(str(raw["sub"]), Role(raw["role"]), float(raw["until"]))
-    except (KeyError, ValueError):
+        role = Role(view.role)
+    except ValueError:
         return None
-    if staff.role not in STAFF_ROLES or time.time() >= staff.until:
-        return None
-    return staff
+    return Staff(view.subject, role, view.expires_at) if role in STAFF_ROLES else None
 
 
 def csrf_token() -> str:
@@ -156,17 +171,16 @@ def sign_in() -> Any:
         page, status = _refuse(429, f"Too many sign-in attempts: retry in {error.retry_after} s.")
         return page, status, {"Retry-After": str(error.retry_after)}
     try:
-        principal = context.token_verifier().verify(token)
+        principal = auth.verify_token(token)  # a revoked token cannot open a session
     except InvalidToken as exc:
         return _refuse(401, f"That token cannot be used: {exc.reason}.")
     if principal.role not in STAFF_ROLES:
         return _refuse(403, "The console is for support staff; that token is a donor's.")
-    until = time.time() + SESSION_TTL.total_seconds()
-    if principal.expires_at is not None:
-        until = min(until, principal.expires_at)
+    runtime = context.runtime()
+    session_id, _ = staff_sessions.open_session(runtime.db, runtime.clock, principal)
     session.clear()  # a fresh session and CSRF token: nothing carries over from before
     session.permanent = True
-    session["staff"] = {"sub": principal.subject, "role": principal.role.value, "until": until}
+    session["sid"] = session_id
     csrf_token()
     log.info("console sign-in", extra={"fields": {"actor": principal.actor_id}})
     flash(f"Signed in as {principal.subject} ({principal.role.value}).", "ok")
@@ -180,9 +194,33 @@ def _refuse(status: int, message: str) -> tuple[str, int]:
 
 @bp.post("/sign-out")
 def sign_out() -> Any:
+    """Ends the session on the server: a copy of this cookie stops working too."""
     staff = g.staff
+    session_id = session.get("sid")
+    if isinstance(session_id, str) and session_id:
+        runtime = context.runtime()
+        staff_sessions.end_session(runtime.db, runtime.clock, session_id)
     session.clear()
     if staff is not None:
         log.info("console sign-out", extra={"fields": {"actor": staff.actor().id}})
     flash("Signed out.", "ok")
+    return redirect(url_for("console.sign_in"), 303)
+
+
+@bp.post("/sign-out-everywhere")
+def sign_out_everywhere() -> Any:
+    """Ends every session of the signed-in agent (other browsers, a cookie left on a
+    shared machine), audited as ``staff_sessions.ended`` by the agent themselves."""
+    staff: Staff | None = g.staff
+    if staff is not None:
+        runtime = context.runtime()
+        ended = staff_sessions.end_all(
+            runtime.db,
+            runtime.clock,
+            staff.actor(),
+            staff.subject,
+            reason="signed out everywhere by the agent",
+        )
+        flash(f"Signed out everywhere: {ended} session(s) ended.", "ok")
+    session.clear()
     return redirect(url_for("console.sign_in"), 303)

@@ -4,9 +4,8 @@ roles, and each form reaching the same services as the API, audited with the age
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -17,7 +16,6 @@ from rewards_engine.services import ledger
 from tests.conftest import app_for, make_token
 from tests.support.cameras import register_camera
 from tests.support.console import World, build_world, csrf_of, sign_in
-from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -25,14 +23,22 @@ def world(runtime, client, auth) -> World:
     return build_world(runtime, client, auth)
 
 
-@pytest.fixture
-def support_client(app, settings):  # type: ignore[no-untyped-def]
-    return sign_in(app.test_client(), make_token(settings, "agent-1", "support"))
+def signed_in(request, app, settings, subject: str, role: str):  # type: ignore[no-untyped-def]
+    """Sign in after the test's world is built: building it moves the test clock days
+    on, and a server-side session left idle that long has ended."""
+    if "world" in request.fixturenames:
+        request.getfixturevalue("world")
+    return sign_in(app.test_client(), make_token(settings, subject, role))
 
 
 @pytest.fixture
-def admin_client(app, settings):  # type: ignore[no-untyped-def]
-    return sign_in(app.test_client(), make_token(settings, "boss", "admin"))
+def support_client(request, app, settings):  # type: ignore[no-untyped-def]
+    return signed_in(request, app, settings, "agent-1", "support")
+
+
+@pytest.fixture
+def admin_client(request, app, settings):  # type: ignore[no-untyped-def]
+    return signed_in(request, app, settings, "boss", "admin")
 
 
 def form_of(client, url: str) -> str:  # type: ignore[no-untyped-def]
@@ -119,14 +125,16 @@ def test_sign_in_itself_needs_the_csrf_token(client, settings) -> None:
     assert client.get("/console/donors").status_code == 303
 
 
-def test_the_session_ends_with_its_token(client, settings) -> None:
+def test_the_session_ends_with_its_token(client, settings, clock) -> None:
+    clock.set(datetime.now(UTC))  # the session's clock on the token's (real) time line
     token = make_token(settings, "agent-1", "support", ttl_s=2)  # exp: 1 to 2 s on
     sign_in(client, token)
     assert client.get("/console/donors").status_code == 200
-    # The session ends at the token's exp on the real clock (time.time(), as the console
-    # reads it; it takes no injectable clock): wait for that moment, no longer.
+    # The server-side session ends at the token's exp, read on the runtime's clock.
     expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-    wait_until(lambda: time.time() >= expires, timeout=10, what="the token's exp to pass")
+    clock.set(datetime.fromtimestamp(expires - 1, UTC))
+    assert client.get("/console/donors").status_code == 200
+    clock.set(datetime.fromtimestamp(expires, UTC))
     assert client.get("/console/donors").status_code == 303
 
 
@@ -277,7 +285,7 @@ def test_the_donor_page_shows_each_camera_and_its_moves(
     support_client, runtime, world, clock
 ) -> None:
     register_camera(runtime, "farm", "SN-PASSED")
-    clock.advance(timedelta(hours=1))
+    clock.advance(timedelta(minutes=20))  # within the console's idle timeout
     register_camera(runtime, "ada", "SN-PASSED")
     register_camera(runtime, "ada", "SN-OWN")
     page = support_client.get(f"/console/donors/{world.farm}").text
