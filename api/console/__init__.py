@@ -1,17 +1,23 @@
 """The support console: server-rendered pages for support staff.
 
 It runs in the API's Flask app on the same service functions (no second path to the
-data). Staff sign in with a token of the same JWT roles; the session is kept server
-side (services/staff_sessions.py) and its signed cookie (``Secure``, ``HttpOnly``,
-``SameSite=Lax``, path ``/console``) carries only its random id and the CSRF token that
-every form carries.
+data). Staff sign in with a token of the same JWT roles; the session lives in a
+signed cookie (``Secure``, ``HttpOnly``, ``SameSite=Lax``, path ``/console``) and every
+form carries a CSRF token.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from api.console import admin, donors, queues, session, sessions, staff_roles  # noqa: F401  (their routes)
+from api.console import (  # noqa: F401  (their routes)
+    admin,
+    approvals,
+    donors,
+    queues,
+    session,
+    staff_roles,
+)
 from api.console.blueprint import bp, printable
 from api.console.session import SESSION_TTL
 from rewards_engine.config import Settings

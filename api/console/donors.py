@@ -9,6 +9,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from api import context
 from api.console import forms
+from api.console.approvals import flash_pending
 from api.console.blueprint import bp, money
 from api.console.charts import daily_chart
 from api.console.session import staff_required
@@ -25,6 +26,7 @@ from rewards_engine.services import (
     redemptions,
     support,
 )
+from rewards_engine.services.approvals import ApprovalView
 
 PAGE = 20
 
@@ -122,6 +124,9 @@ def adjust(donor_id: int) -> Any:
     except DomainError as error:
         forms.report_failure(error)
     else:
+        if isinstance(result, ApprovalView):
+            flash_pending(result)
+            return redirect(url_for("console.donor", donor_id=donor_id), 303)
         unit = "points" if result.asset == "points" else f"cents {result.currency}"
         if result.replayed:
             flash(f"That adjustment was already recorded (transfer {result.transfer_id}).", "ok")

@@ -8,6 +8,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from api import context
 from api.console import forms
+from api.console.approvals import flash_pending
 from api.console.blueprint import bp
 from api.console.charts import daily_chart
 from api.console.session import staff_required
@@ -16,6 +17,7 @@ from rewards_engine.domain.errors import DomainError, InvalidInput
 from rewards_engine.domain.fraud import FlagStatus
 from rewards_engine.domain.redemptions import RewardKind, Status, next_states
 from rewards_engine.services import activity, fraud, redemptions, support
+from rewards_engine.services.approvals import ApprovalView
 
 PAGE = 25
 FLAG_STATUSES = tuple(s.value for s in FlagStatus)
@@ -86,6 +88,9 @@ def resolve_flag(flag_id: int) -> Any:
     except DomainError as error:
         forms.report_failure(error)
     else:
+        if isinstance(result, ApprovalView):
+            flash_pending(result)
+            return redirect(url_for("console.fraud_flag", flag_id=flag_id), 303)
         held = "stays on hold" if result.on_hold else "is no longer on hold"
         if confirm:
             banned = " and banned" if result.banned else ""

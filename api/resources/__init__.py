@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from api.resources import (
     admin,
+    approvals,
     cameras,
     campaigns,
     devices,
@@ -18,7 +19,6 @@ from api.resources import (
     payouts,
     privacy,
     rewards,
-    sessions,
     staff_roles,
     storage,
     submissions,
@@ -44,8 +44,8 @@ def register_blueprints(api: Api) -> None:
         rewards,
         payouts,
         admin,
+        approvals,
         fraud,
-        sessions,
         staff_roles,
         storage,
         videos,

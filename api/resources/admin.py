@@ -9,6 +9,7 @@ from flask.views import MethodView
 from api import context
 from api.auth import staff_action
 from api.conventions import Blueprint, created
+from api.resources.approvals import ACCEPTED_DOC, accepted
 from api.schemas.admin import (
     AdjustmentRequestSchema,
     AdjustmentSchema,
@@ -19,10 +20,12 @@ from api.schemas.admin import (
     ReversalSchema,
     ReviewRequestSchema,
 )
+from api.schemas.approvals import ApprovalSchema
 from api.schemas.common import IdempotencyHeader, page_of
 from api.schemas.submissions import ClipSchema
 from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import audit, support
+from rewards_engine.services.approvals import ApprovalView
 
 blp = Blueprint("admin", __name__, description="Support and admin tools")
 
@@ -43,20 +46,21 @@ class Adjustments(MethodView):
     @blp.arguments(IdempotencyHeader(), location="headers")
     @blp.arguments(AdjustmentRequestSchema())
     @blp.response(201, AdjustmentSchema)
+    @blp.alt_response(202, schema=ApprovalSchema, description=ACCEPTED_DOC)
     @blp.alt_response(409, description="It would take the available balance below zero")
     def post(self, headers: dict[str, Any], body: dict[str, Any], donor_id: int) -> Any:
-        """Add or remove available points or cash, with a reason (audited)"""
+        """Add or remove available points or cash, with a reason (audited); above the
+        four-eyes threshold, a request another staff member must approve (202)"""
         runtime = context.runtime()
-        return created(
-            support.adjust(
-                runtime.db,
-                runtime.clock,
-                context.actor(),
-                donor_id,
-                idempotency_key=headers["idempotency_key"],
-                **body,
-            )
+        result = support.adjust(
+            runtime.db,
+            runtime.clock,
+            context.actor(),
+            donor_id,
+            idempotency_key=headers["idempotency_key"],
+            **body,
         )
+        return accepted(result) if isinstance(result, ApprovalView) else created(result)
 
 
 @blp.route("/admin/submissions/<id64:clip_id>/reverse")

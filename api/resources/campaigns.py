@@ -9,15 +9,18 @@ from flask.views import MethodView
 from api import context
 from api.auth import staff_action
 from api.conventions import Blueprint
+from api.resources.approvals import ACCEPTED_DOC, accepted
+from api.schemas.approvals import ApprovalSchema
 from api.schemas.campaigns import (
     CampaignDetailSchema,
     CampaignInputSchema,
     CampaignSchema,
     NewCampaignSchema,
 )
-from api.schemas.common import PageArgs, page_of
+from api.schemas.common import IdempotencyHeader, PageArgs, page_of
 from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import campaigns
+from rewards_engine.services.approvals import ApprovalView
 
 blp = Blueprint("campaigns", __name__, description="Donation campaigns and their rules")
 
@@ -64,13 +67,25 @@ class AdminCampaign(MethodView):
     @blp.arguments(CampaignInputSchema())
     @blp.response(200, CampaignDetailSchema)
     @blp.alt_response(404, description="No such campaign")
+    @blp.arguments(IdempotencyHeader(), location="headers")
+    @blp.alt_response(202, schema=ApprovalSchema, description=ACCEPTED_DOC)
     @blp.alt_response(409, description="The currency of a campaign with clips cannot change")
-    def patch(self, body: dict[str, Any], campaign_id: str) -> Any:
+    def patch(self, body: dict[str, Any], headers: dict[str, Any], campaign_id: str) -> Any:
         """Change some of a campaign's fields: later clips are paid by the new rules,
-        earlier ones keep what they earned (audited, with the reason)"""
+        earlier ones keep what they earned (audited, with the reason). A change to its
+        paying rules needs a second admin (202); its name and description do not"""
         runtime = context.runtime()
         reason = body.pop("reason")
-        campaigns.save_campaign(
-            runtime.db, runtime.clock, context.actor(), campaign_id, body, reason, create=False
+        result = campaigns.save_campaign(
+            runtime.db,
+            runtime.clock,
+            context.actor(),
+            campaign_id,
+            body,
+            reason,
+            create=False,
+            idempotency_key=headers["idempotency_key"],
         )
+        if isinstance(result, ApprovalView):
+            return accepted(result)
         return campaigns.get_campaign(runtime.db, campaign_id)

@@ -9,7 +9,9 @@ from flask.views import MethodView
 from api import context
 from api.auth import staff_action
 from api.conventions import Blueprint
-from api.schemas.common import page_of
+from api.resources.approvals import ACCEPTED_DOC, accepted
+from api.schemas.approvals import ApprovalSchema
+from api.schemas.common import IdempotencyHeader, page_of
 from api.schemas.fraud import (
     FlagDetailSchema,
     FlagQuerySchema,
@@ -21,6 +23,7 @@ from api.schemas.fraud import (
 )
 from rewards_engine.domain import staff_policy as policy
 from rewards_engine.services import fraud
+from rewards_engine.services.approvals import ApprovalView
 
 blp = Blueprint("fraud", __name__, description="Fraud flags and their review")
 
@@ -57,12 +60,15 @@ class Resolve(MethodView):
     @staff_action(policy.FRAUD_RESOLVE)
     @blp.arguments(ResolveSchema())
     @blp.response(200, ResolutionSchema)
+    @blp.arguments(IdempotencyHeader(), location="headers")
+    @blp.alt_response(202, schema=ApprovalSchema, description=ACCEPTED_DOC)
     @blp.alt_response(409, description="The flag was already resolved")
-    def post(self, body: dict[str, Any], flag_id: int) -> Any:
+    def post(self, body: dict[str, Any], headers: dict[str, Any], flag_id: int) -> Any:
         """Confirm (reverse the clips the evidence names, keep the hold, optionally ban)
-        or dismiss (release the hold; this evidence never flags again), with a reason"""
+        or dismiss (release the hold; this evidence never flags again), with a reason.
+        Dismissing a high-severity flag, and a ban, need a second person (202)"""
         confirm = body["decision"] == "confirm"
-        return fraud.resolve(
+        result = fraud.resolve(
             context.runtime(),
             context.actor(),
             flag_id,
@@ -70,7 +76,9 @@ class Resolve(MethodView):
             reason=body["reason"],
             ban=confirm and body["ban"],
             keep_hold=body["keep_hold"],
+            idempotency_key=headers["idempotency_key"],
         )
+        return accepted(result) if isinstance(result, ApprovalView) else result
 
 
 @blp.route("/admin/fraud-rules")

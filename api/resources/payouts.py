@@ -10,8 +10,10 @@ from flask.views import MethodView
 from api import context
 from api.auth import auth_required, staff_action
 from api.conventions import Blueprint
+from api.resources.approvals import ACCEPTED_DOC, accepted
 from api.schemas.admin import ReasonSchema
-from api.schemas.common import PageArgs, page_of
+from api.schemas.approvals import ApprovalSchema
+from api.schemas.common import IdempotencyHeader, PageArgs, page_of
 from api.schemas.payouts import (
     AttachSchema,
     BatchRunSchema,
@@ -23,6 +25,7 @@ from api.schemas.payouts import (
 from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.roles import Role
 from rewards_engine.services import payouts
+from rewards_engine.services.approvals import ApprovalView
 
 blp = Blueprint("payouts", __name__, description="Cash payouts")
 
@@ -47,12 +50,19 @@ class Batches(MethodView):
         return payouts.list_batches(context.runtime().db, **args)
 
     @staff_action(policy.PAYOUTS_BATCH)
+    @blp.arguments(IdempotencyHeader(), location="headers")
     @blp.response(201, BatchRunSchema)
-    def post(self) -> Any:
+    @blp.alt_response(202, schema=ApprovalSchema, description=ACCEPTED_DOC)
+    def post(self, headers: dict[str, Any]) -> Any:
         """Build this period's batches now and submit them (donors already paid this
-        period are skipped)"""
+        period are skipped). A total above the payouts.batch threshold needs a second
+        person (202): nothing is reserved until it is approved"""
         runtime = context.runtime()
-        report = payouts.create_batches(runtime, context.actor())
+        report = payouts.staff_batches(
+            runtime, context.actor(), idempotency_key=headers["idempotency_key"]
+        )
+        if isinstance(report, ApprovalView):
+            return accepted(report)
         payouts.submit_pending(runtime)
         return report
 

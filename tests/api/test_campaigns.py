@@ -93,7 +93,11 @@ def test_an_admin_creates_a_campaign_and_changes_what_later_clips_earn(
     assert before["earned"]["cash_cents"] == 150
 
     change = {"bounty_cents": 300, "reason": "doubling the bounty for the holidays"}
-    changed = client.patch("/v1/admin/campaigns/doorstep-2025", json=change, headers=admin)
+    asked = client.patch("/v1/admin/campaigns/doorstep-2025", json=change, headers=admin)
+    assert asked.status_code == 202  # a paying rule: a second admin approves (four eyes)
+    approval = f"/v1/admin/approvals/{asked.get_json()['id']}/approve"
+    assert client.post(approval, json={}, headers=auth("boss-2", "admin")).status_code == 200
+    changed = client.get("/v1/campaigns/doorstep-2025")
     assert changed.status_code == 200 and changed.get_json()["rules"]["bounty_cents"] == 300
     after = donate(client, auth, "doorstep-2025")
     assert after["earned"]["cash_cents"] == 300  # later clips: the new rule
