@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,7 +30,7 @@ from rewards_engine.cli import cli
 from rewards_engine.domain import audit_chain as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
-from rewards_engine.models import AuditRecord
+from rewards_engine.models import AuditRecord, Donor
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import audit
@@ -314,6 +315,54 @@ def test_many_concurrent_audited_actions_make_one_linear_chain(runtime: Runtime)
     assert sorted(ids_by_seq(runtime)) == list(range(1, threads * each + 1))
     walk = chain.verify(runtime.db, chunk=7)  # several chunks
     assert walk.ok and walk.records == threads * each
+
+
+def test_the_chain_lock_never_waits_in_a_cycle_with_a_row_lock(runtime: Runtime) -> None:
+    """One transaction holds a donor's row and audits; another audits and changes that
+    donor, unflushed, then commits first. Its row write goes out before it takes the
+    chain's lock, so it waits for the row holder, who then commits: no deadlock
+    (before, the chain's lock was taken first and each waited for the other)."""
+    from tests.support.factories import consenting_donor, load_program
+
+    load_program(runtime)
+    donor_id = consenting_donor(runtime, "ada")
+    already = chain.verify(runtime.db).records  # the program's own records
+    holding, committing = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def row_holder() -> None:
+        try:
+            with runtime.db.transaction() as uow:
+                uow.session.get(Donor, donor_id, with_for_update=True)
+                audit.record(uow.session, runtime.clock, ADMIN, action="test.holder",
+                             target_type="donor", target_id=donor_id)  # fmt: skip
+                holding.set()
+                committing.wait(10)
+                time.sleep(0.5)  # the other is at its commit by now
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    def row_changer() -> None:
+        try:
+            holding.wait(10)
+            with runtime.db.transaction() as uow:
+                audit.record(uow.session, runtime.clock, ADMIN, action="test.changer",
+                             target_type="donor", target_id=donor_id)  # fmt: skip
+                donor = uow.session.get(Donor, donor_id)
+                assert donor is not None
+                donor.updated_at = runtime.clock.now() + timedelta(seconds=1)  # unflushed
+                committing.set()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=row_holder), threading.Thread(target=row_changer)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert not failures
+    walk = chain.verify(runtime.db)
+    assert walk.ok and walk.records == already + 2
 
 
 def test_the_cli_exits_0_when_intact_and_1_naming_the_broken_record(
