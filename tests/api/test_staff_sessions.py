@@ -43,9 +43,7 @@ def audits(runtime, action: str) -> list[AuditRecord]:  # type: ignore[no-untype
         return list(session.scalars(select(AuditRecord).where(AuditRecord.action == action)))
 
 
-def test_the_cookie_holds_only_a_random_id_and_the_server_only_its_hash(
-    app, settings, runtime
-) -> None:
+def test_the_cookie_holds_a_random_id_and_the_server_its_hash(app, settings, runtime) -> None:
     client = agent(app, settings)
     raw = client.get_cookie("console_session", path="/console")
     assert raw is not None and "agent-1" not in raw.value  # nothing readable about the agent
@@ -208,9 +206,7 @@ def test_a_session_never_outlives_its_token(app, settings, clock, runtime) -> No
     assert staff_sessions.list_active(runtime.db, clock, idle=timedelta(minutes=30)) == []
 
 
-def test_the_purge_job_deletes_sessions_a_week_after_they_ended(
-    app, settings, clock, runtime
-) -> None:
+def test_sessions_are_purged_a_week_after_they_end(app, settings, clock, runtime) -> None:
     agent(app, settings)
     clock.advance(staff_sessions.MAX_LIFETIME + staff_sessions.KEEP_ENDED - timedelta(minutes=1))
     assert staff_sessions.purge(runtime.db, clock) == 0
