@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from api.schemas.common import REASON, PageArgs, StrictSchema, UtcDateTime
 from api.schemas.submissions import ClipSchema
+from rewards_engine.domain.ids import INT64_MAX
 
 STATUSES = ["pending", "approved", "applied", "failed", "refused", "expired"]
 
@@ -67,7 +68,7 @@ class RefuseSchema(StrictSchema):
 
 class BulkReviewSchema(StrictSchema):
     clip_ids = ma.fields.List(
-        ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1)),
+        ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=INT64_MAX)),
         required=True,
         validate=ma.validate.Length(min=1, max=500),
         metadata={"description": "1 to 500 clips waiting for review"},
