@@ -1,9 +1,10 @@
 """The support console: server-rendered pages for support staff.
 
 It runs in the API's Flask app on the same service functions (no second path to the
-data). Staff sign in with a token of the same JWT roles; the session lives in a
-signed cookie (``Secure``, ``HttpOnly``, ``SameSite=Lax``, path ``/console``) and every
-form carries a CSRF token.
+data). Staff sign in with a token of the same JWT roles; the session is kept server
+side (services/staff_sessions.py) and its signed cookie (``Secure``, ``HttpOnly``,
+``SameSite=Lax``, path ``/console``) carries only its random id and the CSRF token that
+every form carries.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from api.console import (  # noqa: F401  (their routes)
     donors,
     queues,
     session,
+    sessions,
     staff_roles,
 )
 from api.console.blueprint import bp, printable

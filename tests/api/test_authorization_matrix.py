@@ -138,6 +138,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/audit-log"): staff(policy.AUDIT_READ),
     ("GET", "/v1/admin/staff-roles"): staff(policy.ROLES_READ),
     ("PUT", "/v1/admin/staff-roles/<string:role>"): staff(policy.ROLES_CHANGE),
+    ("GET", "/v1/admin/staff-sessions"): staff(policy.ROLES_CHANGE),
+    ("POST", "/v1/admin/staff-sessions/end"): staff(policy.ROLES_CHANGE),
+    ("GET", "/v1/admin/token-revocations"): staff(policy.ROLES_CHANGE),
+    ("POST", "/v1/admin/token-revocations"): staff(policy.ROLES_CHANGE),
+    ("POST", "/v1/admin/subject-revocations"): staff(policy.ROLES_CHANGE),
     ("POST", "/v1/admin/campaigns"): staff(policy.CAMPAIGN_CHANGE),
     ("PATCH", "/v1/admin/campaigns/<string:campaign_id>"): staff(policy.CAMPAIGN_CHANGE),
     ("POST", "/v1/admin/consent-versions"): staff(policy.CONSENT_PUBLISH),
@@ -162,6 +167,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/console/sign-in"): PUBLIC,
     ("POST", "/console/sign-in"): SIGN_IN,
     ("POST", "/console/sign-out"): SIGN_OUT,
+    ("POST", "/console/sign-out-everywhere"): SIGN_OUT,
     ("GET", "/console/"): console(policy.DONORS_READ),
     ("GET", "/console/donors"): console(policy.DONORS_READ),
     ("GET", "/console/donors/<int:donor_id>"): console(policy.DONORS_READ),
@@ -184,6 +190,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/console/approvals/<int:approval_id>/refuse"): console(policy.APPROVALS_DECIDE),
     ("GET", "/console/staff-roles"): console(policy.ROLES_READ),
     ("POST", "/console/staff-roles/<role>"): console(policy.ROLES_CHANGE),
+    ("GET", "/console/sessions"): console(policy.ROLES_CHANGE),
+    ("POST", "/console/sessions/end"): console(policy.ROLES_CHANGE),
 }
 ROLE_OF = {"support": "support", "support lead": "support_lead", "finance": "finance",
            "admin": "admin"}  # fmt: skip
@@ -296,6 +304,14 @@ def test_every_route_answers_every_caller_as_documented(app, runtime, client, au
 
 
 def _call(app, client, sessions, headers, caller, method, path, access):  # type: ignore[no-untyped-def]
+    if access == SIGN_OUT and caller in sessions:
+        # A browser of its own, for an agent of its own: signing out (everywhere) ends
+        # sessions on the server, and the other routes still need theirs.
+        settings = app.extensions["rewards_engine"].settings
+        token = make_token(settings, f"{ROLE_OF[caller]}-signing-out", ROLE_OF[caller])
+        browser = sign_in(app.test_client(), token)
+        data = {"csrf_token": csrf_of(browser.get("/console/donors").text)}
+        return browser.open(path, method=method, data=data).status_code
     if access.startswith("console") and caller in sessions:
         browser = sessions[caller]
         data = {"csrf_token": csrf_of(browser.get("/console/donors").text)}
