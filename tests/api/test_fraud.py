@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,11 +16,25 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
 from rewards_engine.models import AuditRecord, Clip, Donor, FraudFlag
 from rewards_engine.scheduler import run_job
-from rewards_engine.services import fraud, holds, ledger, payouts, support
+from rewards_engine.services import approving, fraud, holds, ledger, payouts, support
+from rewards_engine.services.approvals import ApprovalView
 from tests.support.factories import clip, consenting_donor, donate, load_program
 
 HOUR = datetime(2025, 1, 15, 9, 0, tzinfo=UTC)
 AGENT = Actor(id="support:agent", role="support")
+LEAD = Actor(id="support_lead:lead-1", role="support_lead")
+BOSS = Actor(id="admin:boss", role="admin")
+
+
+def decided(runtime, flag_id: int, **decision: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A decision that needs a support lead's role and a second person (dismissing a
+    high-severity flag, a ban: docs/staff-roles.md, fixtures/approvals.toml): asked by a
+    lead, approved by an admin; the applied decision's result."""
+    pending = fraud.resolve(runtime, LEAD, flag_id, **decision)
+    assert isinstance(pending, ApprovalView), pending
+    view = approving.approve(runtime, BOSS, pending.id)
+    assert view.status == "applied" and view.result is not None, view
+    return view.result
 
 
 @pytest.fixture
@@ -97,13 +112,8 @@ def test_a_high_flag_holds_vesting_payouts_redemptions_and_the_wall(
     assert redemption["status"] == "requested"  # waits for a person
 
     # Dismissed: the hold goes, vesting and payouts resume.
-    answer = client.post(
-        f"/v1/admin/fraud-flags/{flag.id}/resolve",
-        json={"decision": "dismiss", "reason": "a long single event, checked the footage"},
-        headers=auth("agent-1", "support"),
-    )
-    assert answer.status_code == 200
-    assert answer.get_json()["on_hold"] is False and answer.get_json()["clips_reversed"] == 0
+    result = decided(runtime, flag.id, confirm=False, reason="a long event, checked the footage")
+    assert result["on_hold"] is False and result["clips_reversed"] == 0
     run_job(runtime, find_job("vest-earnings"))
     assert ledger.donor_balances(runtime.db, farm).cash[0].available_cents == 1_600
     clock.advance(timedelta(days=4))  # past the destination's cooling-off
@@ -137,12 +147,7 @@ def test_confirming_reverses_the_named_clips_their_earnings_and_medals(
     assert bad.status_code == 422 and "decision" in bad.get_json()["errors"]["json"]
     no_reason = client.post(url, json={"decision": "confirm"}, headers=agent)
     assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["errors"]["json"]
-    answer = client.post(
-        url, json={"decision": "confirm", "reason": "staged in a loop", "ban": True},
-        headers=agent,
-    )  # fmt: skip
-    assert answer.status_code == 200, answer.get_json()
-    result = answer.get_json()
+    result = decided(runtime, flag.id, confirm=True, reason="staged in a loop", ban=True)
     assert result["clips_reversed"] == 8 and result["banned"] is True and result["on_hold"]
     assert result["flag"]["status"] == "confirmed"
 
@@ -171,7 +176,7 @@ def test_dismissed_evidence_never_flags_again_but_new_evidence_does(
     donate(client, auth("farm"), impossible_hour())
     scan(runtime, clock)
     [flag] = flags(runtime, farm)
-    fraud.resolve(runtime, AGENT, flag.id, confirm=False, reason="a long event")
+    decided(runtime, flag.id, confirm=False, reason="a long event")
     assert not donor_row(runtime, farm).on_hold
 
     for full in (True, False, True):
@@ -321,12 +326,8 @@ def test_a_gift_card_redeemed_while_held_is_fulfilled_once_when_the_hold_is_rele
 ) -> None:
     farm, flag, redemption = held_farm_with_a_gift_card(client, runtime, clock, auth)
     spendable = ledger.donor_balances(runtime.db, farm).points_available + 1_000
-    answer = client.post(
-        f"/v1/admin/fraud-flags/{flag.id}/resolve",
-        json={"decision": "dismiss", "reason": "a long single event, checked the footage"},
-        headers=auth("agent-1", "support"),
-    )
-    assert answer.status_code == 200 and answer.get_json()["on_hold"] is False
+    result = decided(runtime, flag.id, confirm=False, reason="a long event, checked the footage")
+    assert result["on_hold"] is False
     after = redemption_of(client, auth, redemption["id"])
     assert after["status"] == "fulfilled" and after["code"]
     fulfilled = [e for e in after["events"] if e["to_status"] == "fulfilled"]
@@ -356,7 +357,7 @@ def test_a_support_release_fulfils_through_the_same_step_and_respects_auto_fulfi
 ) -> None:
     farm, flag, redemption = held_farm_with_a_gift_card(client, runtime, clock, auth)
     runtime.settings = replace(runtime.settings, gift_cards_auto_fulfil=False)
-    fraud.resolve(runtime, AGENT, flag.id, confirm=False, reason="checked")
+    decided(runtime, flag.id, confirm=False, reason="checked")
     assert not donor_row(runtime, farm).on_hold
     assert redemption_of(client, auth, redemption["id"])["status"] == "requested"  # support's
 

@@ -81,7 +81,7 @@ def test_behind_a_trusted_proxy_limits_key_on_the_client_address(runtime, auth) 
 SHAPE = {"code", "status", "error", "message", "request_id"}
 GIFT = "gift-card-amazon-10-usd"
 CAMERA = "camera-outdoor-s2"
-SUPPORT = Actor(id="support:edges", role="support")
+SEED = Actor.system("test-seed")  # funds for a test: no agent's limit or approval applies
 
 
 def refused(answer, status: int = 422) -> dict:  # type: ignore[no-untyped-def]
@@ -197,7 +197,7 @@ def test_a_lone_surrogate_is_refused_by_its_field_and_nothing_is_written(
     load_program(runtime)
     cases = _surrogate_cases(runtime, auth)
     support.adjust(
-        runtime.db, runtime.clock, SUPPORT, 1, asset="points", amount=50_000, reason="funds"
+        runtime.db, runtime.clock, SEED, 1, asset="points", amount=50_000, reason="funds"
     )
     tables = ("redemptions", "clips", "ledger_transfers", "reward_items", "consent_versions")
     before = {table: row_count(runtime, table) for table in tables}
@@ -219,7 +219,7 @@ def test_nested_nul_is_named_by_its_nested_field(client, runtime, auth) -> None:
     load_program(runtime)
     donor = consenting_donor(runtime, "ada")
     support.adjust(
-        runtime.db, runtime.clock, SUPPORT, donor, asset="points", amount=50_000, reason="funds"
+        runtime.db, runtime.clock, SEED, donor, asset="points", amount=50_000, reason="funds"
     )
     answer = client.post(
         "/v1/redemptions",
@@ -316,7 +316,7 @@ def test_the_console_renders_stored_text_whatever_it_holds(app, runtime, setting
     load_program(runtime)
     donor = consenting_donor(runtime, "ada")
     support.adjust(
-        runtime.db, runtime.clock, SUPPORT, donor, asset="points", amount=50_000, reason="funds"
+        runtime.db, runtime.clock, SEED, donor, asset="points", amount=50_000, reason="funds"
     )
     now = runtime.clock.now()
     with runtime.db.transaction() as uow:  # as the API stored it before the fix
