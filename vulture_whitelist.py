@@ -220,3 +220,9 @@ registrations  # a camera's history, dumped by CameraHistorySchema (api/schemas/
 _._check_not_modified  # flask-smorest calls it: overridden so that api/conventions.py answers 304s
 active_donors  # medal_rarity's column: what the share was counted against (models/medals.py)
 refreshed_at  # medal_rarity's column: when the medal-rarity job counted (models/medals.py)
+_.collect  # unused method (api/metrics.py: prometheus_client calls a collector's collect)
+before_nonce  # unused variable (rewards_engine/models/audit.py: read and written by name, getattr/setattr over VALUE_FIELDS)
+after_nonce  # unused variable (rewards_engine/models/audit.py: as before_nonce)
+reason_nonce  # unused variable (rewards_engine/models/audit.py: as before_nonce)
+before_digest  # unused variable (rewards_engine/models/audit.py: as before_nonce)
+after_digest  # unused variable (rewards_engine/models/audit.py: as before_nonce)
