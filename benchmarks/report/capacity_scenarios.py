@@ -273,8 +273,9 @@ def capacity_saturation(result: Result, leader: Result, model: Result) -> list[s
         f"the scheduler process would need about {size(ten.rebuild_bytes)} to rebuild "
         "`all-time`, and as much again for the campaign board. This applies from the first "
         "day, at any clip volume. Next comes the **nightly full fraud scan**, which passes "
-        f"{window_h} hours {window(large)}. R6(c) removes the first limit. The second needs "
-        "partitioning (section 4), or rules that read per-day aggregates instead of all clips.",
+        f"{window_h} hours {window(large)}. R6, applied since (section 4), removes the first "
+        "limit. The second needs partitioning (section 4), or rules that read per-day "
+        "aggregates instead of all clips.",
         f"3. **{count(largest)} donors.** The limits come together:",
         f"   - The rebuild needs {size(hundred.rebuild_bytes)} of process memory and about "
         f"{rebuild_minutes(hundred)} per board outside SQL.",
