@@ -32,9 +32,6 @@ class Status(StrEnum):
     EXPIRED = "expired"
 
 
-CLOSED = frozenset({Status.APPLIED, Status.FAILED, Status.REFUSED, Status.EXPIRED})
-
-
 @dataclass(frozen=True)
 class Rule:
     """One gated action: above ``above`` (points, cents or a count) it needs approval

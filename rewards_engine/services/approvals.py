@@ -73,15 +73,17 @@ class ApprovalView:
 
 
 @functools.cache
-def _parsed(path: Path, modified: float) -> Policy:
+def _parsed(version: tuple[Path, float]) -> Policy:
+    path = version[0]
     with path.open("rb") as handle:
         return rules.parse_policy(tomllib.load(handle), str(path))
 
 
 def load_policy(fixtures_dir: Path | None = None) -> Policy:
-    """The policy file, parsed once per version of the file (its modification time)."""
+    """The policy file, parsed once per version of the file (path and modification
+    time: an edited file is read again without a restart)."""
     path = (fixtures_dir or DEFAULT_FIXTURES) / POLICY_FILE
-    return _parsed(path, path.stat().st_mtime)
+    return _parsed((path, path.stat().st_mtime))
 
 
 def fingerprint(action: str, payload: dict[str, Any]) -> str:

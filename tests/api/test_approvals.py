@@ -157,6 +157,8 @@ def test_a_refusal_applies_nothing_and_raises_the_alert(client, donor, staff, ca
     assert refused.get_json()["decision_reason"] == "no ticket for this"
     assert points(client, ada) == 0
     assert alerts.count("approval.refused") == before + 1
+    metrics = client.get("/metrics").text
+    assert f'rewards_alerts_total{{event="approval.refused"}} {before + 1}' in metrics
     events = [r for r in caplog.records if r.getMessage() == "approval.refused"]
     assert events and events[0].fields["action"] == "points.adjust"  # type: ignore[attr-defined]
     assert events[0].fields["requester"] == "support:agent-1"  # type: ignore[attr-defined]
