@@ -19,6 +19,7 @@ from rewards_engine.models import FraudEvidence, FraudFlag
 from rewards_engine.services import fraud
 from tests.support.factories import add_campaign, load_program
 from tests.support.population import PlannedClip, Population, steady_donors
+from tests.support.staff import resolve_flag
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 DAY = START + timedelta(days=20, hours=9)
@@ -147,7 +148,7 @@ def rule_flags(runtime, donor_id: int, rule: str) -> list[FraudFlag]:  # type: i
 def dismiss_all(runtime, donor_id: int, rule: str) -> None:  # type: ignore[no-untyped-def]
     for flag in rule_flags(runtime, donor_id, rule):
         if flag.status == "open":
-            fraud.resolve(runtime, AGENT, flag.id, confirm=False, reason="checked, genuine")
+            resolve_flag(runtime, flag.id, confirm=False, reason="checked, genuine")
 
 
 def scan(runtime, clock):  # type: ignore[no-untyped-def]
