@@ -310,13 +310,14 @@ class Settings:
         if environment not in ENVIRONMENTS:
             raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
         instance_dir = Path(env.get("INSTANCE_DIR") or PROJECT_ROOT / "instance").resolve()
-        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'rewards.db'}"
+        # URLs may hold a password: they too can come from a file
+        database_url = secret(env, "DATABASE_URL") or f"sqlite:///{instance_dir / 'rewards.db'}"
         payout_timeout = float(_int(env, "PAYOUT_TIMEOUT_S", 30))
         settings = cls(
             environment=environment,
             instance_dir=instance_dir,
             database_url=normalise_database_url(database_url),
-            redis_url=env.get("REDIS_URL") or EMBEDDED,
+            redis_url=secret(env, "REDIS_URL") or EMBEDDED,
             redis_namespace=env.get("REDIS_NAMESPACE") or "rewards",
             redis_budget_ms=max(_int(env, "REDIS_BUDGET_MS", 300), 1),
             redis_breaker_failures=max(_int(env, "REDIS_BREAKER_FAILURES", 3), 1),

@@ -35,6 +35,8 @@ def _read(settings: Settings, name: str) -> object:
         "PAYPAL_CLIENT_SECRET": settings.paypal.client_secret,
         "STRIPE_API_KEY": settings.stripe.api_key,
         "STRIPE_WEBHOOK_SECRET": settings.stripe.webhook_secret,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
     }[name]
 
 
@@ -49,6 +51,8 @@ SECRETS = [
     ("PAYPAL_CLIENT_SECRET", "pp-secret", "pp-secret"),
     ("STRIPE_API_KEY", "sk_test_123", "sk_test_123"),
     ("STRIPE_WEBHOOK_SECRET", "whsec_123", "whsec_123"),
+    ("DATABASE_URL", "postgresql://app:pw@db/rewards", "postgresql+psycopg://app:pw@db/rewards"),
+    ("REDIS_URL", "redis://:pw@cache:6379/0", "redis://:pw@cache:6379/0"),
 ]
 
 
