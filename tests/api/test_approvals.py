@@ -377,3 +377,27 @@ def test_the_console_queue_shows_the_evidence_and_approves(
     assert answer.status_code == 303
     assert "approved and applied" in browser.get("/console/approvals?status=applied").text
     assert points(client, ada) == 15_000
+
+
+def test_a_console_form_above_the_threshold_is_sent_for_approval(
+    app, client, donor, settings
+) -> None:
+    donor_id, ada = donor
+    browser = sign_in(app.test_client(), make_token(settings, "agent-1", "support"))
+    page = browser.get(f"/console/donors/{donor_id}")
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "asset": "points",
+        "amount": "15000",
+        "reason": "goodwill credit",
+        "idempotency_key": "form-1",
+    }
+    answer = browser.post(f"/console/donors/{donor_id}/adjustments", data=form)
+    assert answer.status_code == 303
+    shown = browser.get(f"/console/donors/{donor_id}").text
+    assert "Sent for approval: request #" in shown and "points.adjust" in shown
+    assert points(client, ada) == 0
+    again = browser.post(f"/console/donors/{donor_id}/adjustments", data=form)  # a resent form
+    assert again.status_code == 303
+    with app.extensions["rewards_engine"].db.read() as session:
+        assert session.scalar(select(func.count()).select_from(ApprovalRequest)) == 1
