@@ -18,9 +18,10 @@ from rewards_engine.clock import Clock
 from rewards_engine.db import Database, retry_on_contention
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
+from rewards_engine.domain.staff_policy import CLIPS_REVIEW
 from rewards_engine.domain.submissions import ClipStatus
 from rewards_engine.models import Clip
-from rewards_engine.services import approvals
+from rewards_engine.services import approvals, staff_policy
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.clips import ClipRecord
 from rewards_engine.services.support import _locked_clip, decide_locked, require_reason
@@ -61,6 +62,7 @@ def review_clips(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        staff_policy.authorize(session, actor, CLIPS_REVIEW, len(ids))
         # Each clip is locked with its donor, donors in id order (the order every writer
         # takes them in), so two bulk reviews sharing donors wait instead of deadlocking.
         rows = session.execute(
@@ -107,4 +109,5 @@ def review_clips(
             )
             for clip_id in sorted(ids, key=lambda clip_id: (owners[clip_id], clip_id))
         ]
+        staff_policy.charge_daily(session, clock, actor, CLIPS_REVIEW, len(ids))
         return BulkReview(decision, results)

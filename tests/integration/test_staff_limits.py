@@ -20,7 +20,7 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Forbidden, InvalidInput, NotFound
 from rewards_engine.models import AuditRecord, LedgerTransfer, StaffDailyUsage, StaffRole
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import ledger, staff_policy, support
+from rewards_engine.services import bulk_review, ledger, staff_policy, support
 from rewards_engine.services.donors import ensure_donor
 
 AGENT = Actor(id="support:agent-7", role="support")
@@ -203,3 +203,22 @@ def test_bad_edits_name_their_field_and_change_nothing(runtime: Runtime) -> None
     with runtime.db.read() as session:
         assert session.scalar(select(func.count()).select_from(StaffRole)) == 0
         assert session.scalar(select(func.count()).select_from(StaffDailyUsage)) == 0
+
+
+def test_tier_1_reviews_one_clip_at_a_time(runtime: Runtime) -> None:
+    """A bulk review is ``clips.review`` with the number of clips as its amount: tier 1's
+    limit of one refuses two before any clip is read."""
+    with pytest.raises(Forbidden) as refused:
+        bulk_review.review_clips(
+            runtime.db, runtime.clock, AGENT, [1, 2], accept=True, reason="looks fine"
+        )
+    assert refused.value.code == "over_limit" and refused.value.details["limit"] == 1
+    with pytest.raises(NotFound):  # a lead may: past authorization, the clips do not exist
+        bulk_review.review_clips(
+            runtime.db,
+            runtime.clock,
+            Actor(id="support_lead:lead-1", role="support_lead"),
+            [1, 2],
+            accept=True,
+            reason="looks fine",
+        )
