@@ -75,8 +75,12 @@ class Runtime:
             self.settings.database_url,
             echo=self.settings.sql_echo,
             lock_timeout_ms=self.settings.database_lock_timeout_ms,
-            # every session carries the erasure salts (services.installation)
-            session_info={"erasure_salts": self.hashing_secrets.erasure_salts},
+            # every session carries the erasure salts (services.installation) and where
+            # the data files are (services.approvals reads approvals.toml there)
+            session_info={
+                "erasure_salts": self.hashing_secrets.erasure_salts,
+                "fixtures_dir": self.settings.fixtures_dir,
+            },
         )
         for handler in self.commit_handlers:
             database.subscribe(functools.partial(handler, self))

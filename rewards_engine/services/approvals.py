@@ -86,6 +86,12 @@ def load_policy(fixtures_dir: Path | None = None) -> Policy:
     return _parsed((path, path.stat().st_mtime))
 
 
+def policy_of(session: Session) -> Policy:
+    """The policy of the process this session belongs to: ``approvals.toml`` in its
+    ``FIXTURES_DIR`` (the runtime hands the directory to every session)."""
+    return load_policy(session.info.get("fixtures_dir"))
+
+
 def fingerprint(action: str, payload: dict[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
@@ -130,7 +136,7 @@ def gate(
         return None
     if actor.role == "system":  # jobs, fixtures, the demo: four eyes are for people
         return None
-    policy = policy or load_policy()
+    policy = policy or policy_of(session)
     if not rules.needs_approval(policy, action, amount):
         return None
     now = clock.now()
@@ -274,11 +280,11 @@ def decide(
     this call decided it: the same approver calling again finds their approval (an
     approved request whose apply was interrupted is applied by the caller again).
     An expired request is marked so and answered 409."""
-    policy = policy or load_policy()
     now = clock.now()
     expired = False
     with db.transaction() as uow:
         session = uow.session
+        policy = policy or policy_of(session)
         row = _locked(session, approval_id)
         if approve and row.decided_by == decider.id and row.status != Status.REFUSED:
             return row_view(ApprovalView, row), False  # a retry of this approver's call

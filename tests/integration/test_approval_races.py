@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from rewards_engine.bootstrap import build_runtime
+from rewards_engine.clock import Clock
+from rewards_engine.config import Settings
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import DomainError
 from rewards_engine.models import AuditRecord, LedgerTransfer
@@ -83,3 +89,25 @@ def test_one_approver_retrying_at_once_applies_the_action_once(runtime: Runtime)
     outcomes = Counter(_race(runtime, approval_id, [lead] * 6))
     assert outcomes == {"applied": 6}, outcomes  # each retry answers with the one result
     _applied_once(runtime, donor_id, approval_id)
+
+
+def test_the_policy_is_read_from_the_configured_fixtures_dir(
+    settings: Settings, clock: Clock, tmp_path: Path
+) -> None:
+    (tmp_path / "approvals.toml").write_text(
+        'expires_hours = 1\n[actions."points.adjust"]\nabove = 100\napprovers = ["admin"]\n'
+    )
+    runtime = build_runtime(replace(settings, fixtures_dir=tmp_path), clock=clock)
+    try:
+        donor_id = donors.ensure_donor(runtime.db, runtime.clock, "ada").id
+        small = support.adjust(
+            runtime.db, clock, AGENT, donor_id, asset="points", amount=100, reason="goodwill"
+        )
+        assert not isinstance(small, ApprovalView)
+        gated = support.adjust(
+            runtime.db, clock, AGENT, donor_id, asset="points", amount=101, reason="goodwill"
+        )
+        assert isinstance(gated, ApprovalView)
+        assert gated.expires_at == clock.now() + timedelta(hours=1)
+    finally:
+        runtime.close()
