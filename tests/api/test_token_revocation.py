@@ -23,7 +23,7 @@ from rewards_engine.services import revocations
 from rewards_engine.services.revocations import RevocationCache
 from rewards_engine.tokens import Principal, issue_token
 from tests.conftest import TEST_JWT_SECRET, make_token
-from tests.support.console import sign_in
+from tests.support.console import csrf_of, sign_in
 
 ADMIN_ACTOR = Actor(id="admin:boss", role="admin")
 
@@ -123,6 +123,10 @@ def test_a_subject_not_before_voids_older_tokens_and_sessions(
     for token in (old, no_iat):
         assert client.get("/v1/admin/donors/1", headers=bearer(token)).status_code == 401
     assert console.get("/console/donors").status_code == 303  # at its next request
+    browser = app.test_client()  # nor can the old token open a new session
+    form = csrf_of(browser.get("/console/sign-in").text)
+    refused = browser.post("/console/sign-in", data={"token": old, "csrf_token": form})
+    assert refused.status_code == 401 and "revoked" in refused.text
     assert client.get("/v1/admin/donors/1", headers=bearer(unrelated)).status_code != 401
     # A token issued after the revocation works, on the API and to sign in again.
     newer = issue_token(
@@ -232,3 +236,16 @@ def test_expired_revocations_are_purged_but_never_the_newest(runtime, clock) -> 
     assert revocations.purge_expired(runtime.db, clock) == 1  # old-2 is the version number
     left = [row.jti for row in revocations.list_revocations(runtime.db, clock)]
     assert left == []  # in force: none (old-2 kept only as the version)
+
+
+def test_the_purge_job_runs_from_the_command_line(cli_env, runtime, clock) -> None:
+    revocations.revoke_jti(
+        runtime.db, clock, ADMIN_ACTOR, "long-gone", reason="test", expires_at=clock.now()
+    )
+    revocations.revoke_subject(runtime.db, clock, ADMIN_ACTOR, "agent-3", reason="offboarded")
+    result = CliRunner().invoke(cli, ["jobs", "run", "purge-revocations"])
+    assert result.exit_code == 0, result.output
+    assert "revoked_tokens_deleted" in result.output and "staff_sessions_deleted" in result.output
+    with runtime.db.read() as session:
+        left = list(session.scalars(select(TokenRevocation.jti)))
+    assert left == [None]  # the expired jti went (the subject's row is newer), the subject stayed
