@@ -130,11 +130,6 @@ def check(policy: Policy, role: str, action: str, amount: int = 0) -> None:
         )
 
 
-def fits_day(limit: Limit, used: int, amount: int) -> bool:
-    """Whether adding ``amount`` to the day's ``used`` stays within ``per_day``."""
-    return limit.per_day is None or used + abs(amount) <= limit.per_day
-
-
 def parse_role(role: str, record: Mapping[str, Any], prefix: str = "") -> RolePolicy:
     """Validate one role's record (the fixture's table or an admin's edit): 422 naming
     the field (``may``, ``limits.cash.adjust.per_day``...) on anything unknown."""

@@ -147,18 +147,6 @@ def charge_daily(session: Session, clock: Clock, actor: Actor, action: str, amou
     )
 
 
-def used_today(db: Database, clock: Clock, actor_id: str, action: str) -> int:
-    with db.read() as session:
-        used = session.scalar(
-            select(col(StaffDailyUsage.used)).where(
-                col(StaffDailyUsage.actor_id) == actor_id,
-                col(StaffDailyUsage.action) == action,
-                col(StaffDailyUsage.day) == clock.now().date(),
-            )
-        )
-        return int(used or 0)
-
-
 @dataclass(frozen=True)
 class RoleView:
     """A staff role as admins read and change it."""

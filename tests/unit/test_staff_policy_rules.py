@@ -49,14 +49,6 @@ def test_the_per_action_limit_bounds_the_absolute_amount() -> None:
         assert "5,000" in refused.value.message
 
 
-def test_the_daily_limit_counts_what_was_used() -> None:
-    limit = rules.Limit(per_action=5_000, per_day=50_000)
-    assert rules.fits_day(limit, 45_000, 5_000)
-    assert rules.fits_day(limit, 45_000, -5_000)
-    assert not rules.fits_day(limit, 45_001, 5_000)
-    assert rules.fits_day(rules.Limit(), 10**12, 10**12)  # no per_day: no bound
-
-
 @pytest.mark.parametrize(
     ("role", "record", "field"),
     [
