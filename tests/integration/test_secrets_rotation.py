@@ -86,9 +86,9 @@ def test_a_database_salt_the_configuration_does_not_name_refuses_to_start(runtim
         assert not donors.is_erased(runtimes(erasure_salts=salts).db, "someone")
 
 
-def test_export_then_forget_moves_the_salt_out_of_the_database(
+def test_export_then_forget_moves_the_salt_out_of_the_database(  # type: ignore[no-untyped-def]
     runtimes, cli_env: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _plant_legacy_salt(runtimes(erasure_salts=(NEW_SALT,)))
     runner = CliRunner()
     exported = runner.invoke(cli, ["secrets", "export-erasure-salt"])
@@ -184,9 +184,9 @@ def _destination_fingerprints(runtime: Runtime, *donor_ids: int) -> list[str | N
         ),
     ],
 )
-def test_duplicate_codes_and_shared_destinations_are_found_across_a_rotation(
+def test_duplicate_codes_and_shared_destinations_are_found_across_a_rotation(  # type: ignore[no-untyped-def]
     runtimes, before: dict[str, Any], after: dict[str, Any]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     keys = {"K1": generate_key(), "K2": generate_key()}
 
     def secrets(given: dict[str, Any]) -> dict[str, Any]:
