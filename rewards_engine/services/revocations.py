@@ -238,9 +238,14 @@ class RevocationCache:
         return self._snapshot
 
     def _refresh(self, now: float) -> None:
-        if not self._lock.acquire(blocking=False):
-            return  # another thread is reading: this request uses the copy it has
+        # While another thread reads, a request answers from the copy it has; but before
+        # the first load there is no copy, so the first requests wait for it.
+        first = self._loaded_at == float("-inf")
+        if not self._lock.acquire(blocking=first):
+            return
         try:
+            if now - self._checked_at < self.REFRESH_S:
+                return  # the thread this one waited for has just read it
             self._checked_at = now
             with self._db.read() as session:
                 version = session.scalar(select(func.max(TokenRevocation.id))) or 0

@@ -8,6 +8,7 @@ Runs on SQLite and PostgreSQL (TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -211,6 +212,22 @@ def test_each_process_sees_another_s_revocation_within_its_refresh(runtime, cloc
     assert cache.refusal(donor) is None  # this process has not re-read the table yet
     now[0] += RevocationCache.REFRESH_S / 2
     assert cache.refusal(donor) == "the token was revoked"
+
+
+def test_the_first_requests_wait_for_the_first_load(runtime, clock) -> None:
+    """Before its first load a process has no copy to answer from: a request arriving
+    while another thread loads it waits, rather than passing a revoked token."""
+    revocations.revoke_jti(runtime.db, clock, ADMIN_ACTOR, "j-2", reason="stolen phone")
+    cache = RevocationCache(runtime.db)
+    donor = Principal("donor-1", Role.DONOR, issued_at=clock.now().timestamp(), jti="j-2")
+    answers: list[str | None] = []
+    with cache._lock:  # another request's thread is loading the copy
+        waiting = threading.Thread(target=lambda: answers.append(cache.refusal(donor)))
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and answers == []
+    waiting.join(timeout=10)
+    assert answers == ["the token was revoked"]
 
 
 def test_staff_are_refused_when_revocations_cannot_be_read_donors_are_not(runtime) -> None:
