@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -123,12 +124,16 @@ def gate(
     evidence: dict[str, Any] | None = None,
     approval: int | None = None,
     policy: Policy | None = None,
+    check: Callable[[], None] | None = None,
 ) -> ApprovalView | None:
     """None: apply the action now. Otherwise the pending request to answer with (202).
 
     ``approval``: the use case is applying this approved request; it is marked applied
     here, in the caller's transaction, if it is approved, for this action and payload,
-    and the amount did not grow past what was approved (else a 409)."""
+    and the amount did not grow past what was approved (else a 409).
+
+    ``check``: run before a new request is recorded (not for a retry that finds its
+    request), so that what could not apply is refused now rather than once approved."""
     payload = as_json(payload)
     print_ = fingerprint(action, payload)
     if approval is not None:
@@ -156,6 +161,12 @@ def gate(
         "created_at": now,
         "expires_at": rules.expires_at(policy, now),
     }
+    if idempotency_key is not None:
+        found = _by_key(session, actor, idempotency_key, print_)
+        if found is not None:
+            return found
+    if check is not None:
+        check()
     table = table_of(ApprovalRequest)
     statement = insert(session, table).values(**values).returning(table.c.id)
     if idempotency_key is not None:
@@ -163,21 +174,11 @@ def gate(
             index_elements=["requested_by", "idempotency_key"]
         )
     new_id = session.execute(statement).scalar()
-    if new_id is None:  # this requester's key made a request before: the same one
-        found = session.scalars(
-            select(ApprovalRequest).where(
-                col(ApprovalRequest.requested_by) == actor.id,
-                col(ApprovalRequest.idempotency_key) == idempotency_key,
-            )
-        ).one()
-        if found.fingerprint != print_:
-            raise InvalidInput(
-                "this Idempotency-Key was used for a different request; use a new key",
-                code="idempotency_key_reused",
-                field="Idempotency-Key",
-                location="headers",
-            )
-        return row_view(ApprovalView, found)
+    if new_id is None:  # a concurrent call with this requester's key made it: the same one
+        assert idempotency_key is not None
+        again = _by_key(session, actor, idempotency_key, print_)
+        assert again is not None
+        return again
     audit.record(
         session,
         clock,
@@ -191,6 +192,25 @@ def gate(
     row = session.get(ApprovalRequest, new_id)
     assert row is not None
     return row_view(ApprovalView, row)
+
+
+def _by_key(session: Session, actor: Actor, key: str, print_: str) -> ApprovalView | None:
+    """The request this requester's Idempotency-Key made, if any (422 if it was made
+    for another action or payload)."""
+    found = session.scalars(
+        select(ApprovalRequest).where(
+            col(ApprovalRequest.requested_by) == actor.id,
+            col(ApprovalRequest.idempotency_key) == key,
+        )
+    ).one_or_none()
+    if found is not None and found.fingerprint != print_:
+        raise InvalidInput(
+            "this Idempotency-Key was used for a different request; use a new key",
+            code="idempotency_key_reused",
+            field="Idempotency-Key",
+            location="headers",
+        )
+    return None if found is None else row_view(ApprovalView, found)
 
 
 def _claim_approved(

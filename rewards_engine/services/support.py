@@ -182,6 +182,17 @@ def adjust(
         staff_policy.authorize(session, actor, f"{asset}.adjust", amount)
         _locked_donor(session, donor_id)
         before = ledger.balances(session, donor_id)
+        available = _balance_of(before, AccountRef.donor(donor_id, kind, currency))
+
+        def enough() -> None:  # a removal past the balance: refused now, not once approved
+            if available + amount < 0:
+                raise Conflict(
+                    f"the {kind.value.replace('_', ' ')} balance is {available}; "
+                    f"it cannot go below zero",
+                    code="insufficient_balance",
+                    details={"account": kind.value, "balance": available},
+                )
+
         pending = approvals.gate(
             session,
             clock,
@@ -194,6 +205,7 @@ def adjust(
             reason=reason,
             evidence={"balances_before": _balances_json(before)},
             approval=approval,
+            check=enough,
         )
         if pending is not None:
             return pending

@@ -401,3 +401,13 @@ def test_a_console_form_above_the_threshold_is_sent_for_approval(
     assert again.status_code == 303
     with app.extensions["rewards_engine"].db.read() as session:
         assert session.scalar(select(func.count()).select_from(ApprovalRequest)) == 1
+
+
+def test_a_removal_past_the_balance_is_refused_at_once_not_sent_for_approval(
+    client, runtime, donor, staff
+) -> None:
+    donor_id, _ = donor
+    answer = adjust(client, donor_id, staff["lead"], -50_000)
+    assert answer.status_code == 409 and answer.get_json()["error"] == "insufficient_balance"
+    with runtime.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(ApprovalRequest)) == 0
