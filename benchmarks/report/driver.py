@@ -15,6 +15,7 @@ import benchmarks.report as package
 from benchmarks.report import (
     BLOCKS,
     Result,
+    audit,
     capacity,
     capacity_scenarios,
     fraud,
@@ -34,6 +35,7 @@ from benchmarks.report import (
 
 # The modules whose @block functions fill BLOCKS: imported for that alone.
 RENDERERS = (
+    audit,
     capacity,
     capacity_scenarios,
     fraud,
