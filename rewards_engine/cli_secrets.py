@@ -12,9 +12,11 @@ import logging
 import click
 
 from rewards_engine.config import ConfigError
+from rewards_engine.domain.actors import Actor
 from rewards_engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
+CLI = Actor.system("cli")  # who the audit log names for these commands
 
 
 def refuse_unsafe_secrets(runtime: Runtime) -> None:
@@ -61,7 +63,7 @@ def forget_database_salt() -> None:
 
     runtime = command_runtime(needs=("hashing",))
     try:
-        forgot = installation.forget_database_salt(runtime.db)
+        forgot = installation.forget_database_salt(runtime.db, runtime.clock, CLI)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
@@ -83,7 +85,7 @@ def refingerprint(batch: int) -> None:
     runtime = command_runtime(needs=("encryption", "hashing"))
     with progress("re-fingerprinting") as bar:
         report = key_rotation.refingerprint(
-            runtime.db, runtime.vault, batch, on_progress=bar.report
+            runtime.db, runtime.clock, CLI, runtime.vault, batch, on_progress=bar.report
         )
     click.echo(
         f"codes: {report.codes_changed} of {report.codes_checked} changed"

@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 from sqlmodel import col
 
+from rewards_engine.clock import Clock
 from rewards_engine.config import ConfigError
 from rewards_engine.db import Database
+from rewards_engine.domain.actors import Actor
 from rewards_engine.models import InstallationSecret
+from rewards_engine.services import audit
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +94,10 @@ def export_database_salt(db: Database) -> str | None:
         return database_salt(session)
 
 
-def forget_database_salt(db: Database) -> bool:
-    """Delete the legacy salt once the configuration names it (False: there was none).
-    Refused while it is not configured: deleting it would lose it."""
+def forget_database_salt(db: Database, clock: Clock, actor: Actor) -> bool:
+    """Delete the legacy salt once the configuration names it (False: there was none),
+    audited (never the value). Refused while it is not configured: deleting it would lose
+    it."""
     with db.transaction() as uow:
         session = uow.session
         legacy = database_salt(session)
@@ -106,6 +110,15 @@ def forget_database_salt(db: Database) -> bool:
             )
         session.execute(
             delete(InstallationSecret).where(col(InstallationSecret.name) == ERASURE_SALT)
+        )
+        audit.record(
+            session,
+            clock,
+            actor,
+            action="secrets.database_salt_forgotten",
+            target_type="installation",
+            target_id=ERASURE_SALT,
+            after={"configured": True},
         )
     _CHECKED.clear()
     return True

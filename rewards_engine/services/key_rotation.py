@@ -18,9 +18,12 @@ from sqlalchemy import Table, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from rewards_engine.clock import Clock
 from rewards_engine.crypto import Vault
 from rewards_engine.db import Database, table_of
+from rewards_engine.domain.actors import Actor
 from rewards_engine.models import Donor, GiftCardCode
+from rewards_engine.services import audit
 
 log = logging.getLogger(__name__)
 BATCH = 1_000
@@ -39,11 +42,14 @@ class RefingerprintReport:
 
 def refingerprint(
     db: Database,
+    clock: Clock,
+    actor: Actor,
     vault: Vault,
     batch: int = BATCH,
     on_progress: Callable[[str, int, int | None], None] | None = None,
 ) -> RefingerprintReport:
-    """Every gift-card code's and payout destination's fingerprint under the newest key."""
+    """Every gift-card code's and payout destination's fingerprint under the newest key;
+    the run is audited with its counts."""
     report = RefingerprintReport()
     last = 0
     while True:
@@ -113,6 +119,20 @@ def refingerprint(
             report.destinations_changed += len(changes)
         if on_progress:
             on_progress("destinations", report.destinations_checked, None)
+    with db.transaction() as uow:
+        audit.record(
+            uow.session,
+            clock,
+            actor,
+            action="secrets.refingerprinted",
+            target_type="installation",
+            target_id="fingerprints",
+            after={
+                "codes_changed": report.codes_changed,
+                "codes_duplicated": report.codes_duplicated,
+                "destinations_changed": report.destinations_changed,
+            },
+        )
     log.info(
         "refingerprint: %d of %d codes and %d of %d payout destinations changed; "
         "%d duplicate codes left",

@@ -25,7 +25,7 @@ from rewards_engine.config import ConfigError, Settings
 from rewards_engine.crypto import LEGACY, Vault, generate_key
 from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
-from rewards_engine.models import Donor, GiftCardCode, InstallationSecret
+from rewards_engine.models import AuditRecord, Donor, GiftCardCode, InstallationSecret
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import donors, installation, key_rotation, rewards
@@ -105,6 +105,11 @@ def test_export_then_forget_moves_the_salt_out_of_the_database(  # type: ignore[
     forgot = runner.invoke(cli, ["secrets", "forget-database-salt"])
     assert forgot.exit_code == 0, forgot.output
     assert "deleted" in forgot.output
+    with runtimes(erasure_salts=(NEW_SALT,)).db.read() as session:
+        [forgotten] = session.scalars(
+            select(AuditRecord).where(col(AuditRecord.action) == "secrets.database_salt_forgotten")
+        ).all()
+    assert LEGACY_SALT not in str(forgotten.after) and forgotten.actor_id == "system:cli"
     with runtimes(erasure_salts=(NEW_SALT,)).db.read() as session:
         assert installation.database_salt(session) is None
     refuse_unsafe_secrets(runtimes(erasure_salts=(NEW_SALT,)))  # nothing left to refuse
@@ -220,10 +225,16 @@ def test_refingerprint_moves_every_fingerprint_to_the_newest_key(runtimes) -> No
 
     rotated = runtimes(encryption_keys=(key,), fingerprint_keys=(NEW_FP, OLD_FP))
     _set_destination(rotated, ben, "shared@example.com")  # joins ana under the old key
-    report = key_rotation.refingerprint(rotated.db, rotated.vault, batch=2)
+    report = key_rotation.refingerprint(rotated.db, rotated.clock, ADMIN, rotated.vault, batch=2)
     assert report.destinations_changed == 2 and report.codes_duplicated == 0
     assert report.codes_changed >= 2  # ours, and the demo's codes
-    assert key_rotation.refingerprint(rotated.db, rotated.vault).codes_changed == 0  # done
+    again = key_rotation.refingerprint(rotated.db, rotated.clock, ADMIN, rotated.vault)
+    assert again.codes_changed == 0  # done
+    with rotated.db.read() as session:
+        runs = session.scalars(
+            select(AuditRecord).where(col(AuditRecord.action) == "secrets.refingerprinted")
+        ).all()
+    assert [run.after["destinations_changed"] for run in runs] == [2, 0]  # audited, counts only
 
     newest = Vault((key,), (NEW_FP,))
     with rotated.db.read() as session:
