@@ -118,6 +118,22 @@ def test_export_then_forget_moves_the_salt_out_of_the_database(  # type: ignore[
     assert LEGACY_SALT not in forgot.output
 
 
+def test_the_salt_costs_no_round_trip_after_a_process_first_use(runtimes, auth) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    runtime = runtimes(erasure_salts=(NEW_SALT, OLD_SALT))
+    statements: list[str] = []
+    event.listen(runtime.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    load_program(runtime)
+    client = app_for(runtime).test_client()
+    consenting_donor(runtime, "ana")  # its first use: the database is checked, once
+    donate(client, auth("ana"), [clip()])
+    assert sum("installation_secrets" in sql for sql in statements) == 1
+    statements.clear()
+    donate(client, auth("ana"), [clip(), clip()])
+    assert statements and not any("installation_secrets" in sql for sql in statements)
+
+
 # --- erasure salt rotation ------------------------------------------------------------------
 
 
