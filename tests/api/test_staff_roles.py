@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from rewards_engine.services import staff_policy
+from rewards_engine.services.donors import ensure_donor
 from tests.conftest import make_token
 from tests.support.console import csrf_of, sign_in
 from tests.support.factories import add_campaign, clip, consenting_donor, load_program
@@ -144,7 +145,7 @@ def test_single_clip_reviews_count_against_the_reviewer_s_day(client, runtime, c
     assert waiting["status"] == "pending_review"  # nothing of the refused review applied
 
 
-def test_the_console_shows_the_roles_and_admins_change_one(app, settings) -> None:
+def test_the_console_shows_the_roles_and_admins_change_one(app, runtime, settings) -> None:
     admin = sign_in(app.test_client(), make_token(settings, "boss", "admin"))
     page = admin.get("/console/staff-roles")
     assert page.status_code == 200 and 'id="role-support_lead"' in page.text
@@ -161,6 +162,13 @@ def test_the_console_shows_the_roles_and_admins_change_one(app, settings) -> Non
     assert agent.get("/console/redemptions").status_code == 403  # redemptions.read removed
     mine = agent.get("/console/staff-roles")
     assert mine.status_code == 403  # roles.read was removed too
+    ada = ensure_donor(runtime.db, runtime.clock, "ada").id
+    page = agent.get(f"/console/donors/{ada}").text  # only the forms the role may use
+    assert 'id="adjust"' in page and 'value="cash"' in page and 'value="points"' not in page
+    assert 'id="reverse"' not in page
+    nav = page[page.index("<nav>") : page.index("</nav>")]  # the menu too
+    assert "/console/staff-roles" not in nav and "/console/redemptions" not in nav
+    assert "/console/fraud" in nav
     bad = admin.post(
         "/console/staff-roles/support",
         data={**form, "cash.adjust.per_day": "1,000", "reason": "per day below per action"},
