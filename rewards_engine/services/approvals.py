@@ -306,8 +306,8 @@ def decide(
         session = uow.session
         policy = policy or policy_of(session)
         row = _locked(session, approval_id)
-        if approve and row.decided_by == decider.id and row.status != Status.REFUSED:
-            return row_view(ApprovalView, row), False  # a retry of this approver's call
+        if row.decided_by == decider.id and (row.status == Status.REFUSED) != approve:
+            return row_view(ApprovalView, row), False  # a retry of this person's call
         check_decider(policy, row, decider)
         if not rules.may_decide(row.status):
             raise Conflict(

@@ -154,6 +154,12 @@ def test_a_refusal_applies_nothing_and_raises_the_alert(client, donor, staff, ca
         )
     assert refused.status_code == 200
     assert refused.get_json()["status"] == "refused"
+    retried = client.post(
+        f"/v1/admin/approvals/{asked['id']}/refuse",
+        json={"reason": "no ticket for this"},
+        headers=staff["lead"],
+    )
+    assert retried.status_code == 200 and retried.get_json()["status"] == "refused"
     assert refused.get_json()["decision_reason"] == "no ticket for this"
     assert points(client, ada) == 0
     assert alerts.count("approval.refused") == before + 1
