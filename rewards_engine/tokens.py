@@ -135,4 +135,5 @@ class TokenVerifier:
             )
             return principal, expires
         except ValueError as exc:
-            raise InvalidToken("the token's role is not one of donor, support, admin") from exc
+            roles = ", ".join(role.value for role in Role)
+            raise InvalidToken(f"the token's role is not one of {roles}") from exc
