@@ -246,6 +246,11 @@ def parse_codes(text: str) -> list[str | None]:
     return codes
 
 
+# Bound parameters per statement: PostgreSQL takes at most 65,535, SQLite 32,766; a code
+# row binds 7.
+CODES_PER_STATEMENT = 2_000
+
+
 def import_codes(
     db: Database,
     clock: Clock,
@@ -290,16 +295,17 @@ def import_codes(
             raise NotFound(f"no gift-card reward {item_id!r}", code="reward_not_found")
         if older:  # codes in stock since a fingerprint key rotation are duplicates too
             report.duplicates += drop_stocked_under_older_keys(session, item_id, rows, older)
-        if rows:
-            table = table_of(GiftCardCode)
+        table = table_of(GiftCardCode)
+        pending = list(rows.values())
+        for start in range(0, len(pending), CODES_PER_STATEMENT):
             added = session.execute(
                 insert(session, table)
-                .values(list(rows.values()))
+                .values(pending[start : start + CODES_PER_STATEMENT])
                 .on_conflict_do_nothing(index_elements=["item_id", "fingerprint"])
                 .returning(table.c.id)
             ).all()
-            report.added = len(added)
-            report.duplicates += len(rows) - len(added)
+            report.added += len(added)
+        report.duplicates += len(rows) - report.added
         audit.record(
             session,
             clock,

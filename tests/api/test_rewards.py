@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from rewards_engine.domain.actors import Actor
 from rewards_engine.models import GiftCardCode, Redemption, RewardItem
-from rewards_engine.services import holds, support
+from rewards_engine.services import holds, rewards, support
 from tests.support.factories import ADDRESS, consenting_donor, load_program
 
 GIFT = "gift-card-amazon-10-usd"  # 1,000 points; 5 demo codes
@@ -365,3 +365,20 @@ def test_catalog_administration_and_code_upload(client, runtime, auth, caplog) -
         "/v1/admin/rewards/gift-card-test-20/retire", json={"reason": "brand ended"}, headers=admin
     )
     assert "gift-card-test-20" not in {r["id"] for r in client.get("/v1/rewards").get_json()}
+
+
+def test_an_upload_larger_than_one_statement_can_bind_is_stored_whole(runtime, program) -> None:
+    """9,500 codes bind 66,500 parameters in one INSERT, past PostgreSQL's 65,535 (and
+    SQLite's 32,766): the upload goes in statements of a bounded size, in one transaction,
+    and a repeated code still counts once."""
+    admin = Actor(id="admin:uploader", role="admin")
+    codes: list[str | None] = [f"BULK-{n:06d}-CODE" for n in range(9_500)]
+    codes += ["BULK-000042-CODE", DEMO_CODES[0]]  # repeated in the upload, already in stock
+    report = rewards.import_codes(runtime.db, runtime.clock, admin, runtime.vault, GIFT, codes)
+
+    assert (report.added, report.duplicates, report.invalid) == (9_500, 2, [])
+    with runtime.db.read() as session:
+        stored = session.scalar(
+            select(func.count()).select_from(GiftCardCode).where(GiftCardCode.item_id == GIFT)
+        )
+    assert stored == 9_500 + len(DEMO_CODES)
