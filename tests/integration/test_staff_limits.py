@@ -22,6 +22,7 @@ from rewards_engine.models import AuditRecord, LedgerTransfer, StaffDailyUsage, 
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import bulk_review, ledger, staff_policy, support
 from rewards_engine.services.donors import ensure_donor
+from rewards_engine.services.fixtures import KINDS, load_fixtures
 
 AGENT = Actor(id="support:agent-7", role="support")
 OTHER = Actor(id="support:agent-8", role="support")
@@ -235,3 +236,23 @@ def test_tier_1_reviews_one_clip_at_a_time(runtime: Runtime) -> None:
             accept=True,
             reason="looks fine",
         )
+
+
+def test_the_roles_file_loads_once_and_an_admin_s_change_is_kept(
+    runtime: Runtime, fixtures_dir
+) -> None:  # type: ignore[no-untyped-def]
+    kinds = [kind for kind in KINDS if kind.name == "staff_role"]
+    first = load_fixtures(runtime.db, runtime.clock, fixtures_dir, kinds=kinds)
+    assert first.created == {"staff_role": 4}
+    again = load_fixtures(runtime.db, runtime.clock, fixtures_dir, kinds=kinds)
+    assert not again.changed_anything and again.unchanged == {"staff_role": 4}
+    _set_support(runtime, {"per_action": 1_000})
+    kept = load_fixtures(runtime.db, runtime.clock, fixtures_dir, kinds=kinds)
+    assert kept.differing == ["staff_role support: description, limits"]  # reported, kept
+    with runtime.db.read() as session:
+        assert staff_policy.load(session).limit("support", "cash.adjust").per_action == 1_000
+    load_fixtures(runtime.db, runtime.clock, fixtures_dir, kinds=kinds, update=True)
+    with runtime.db.read() as session:
+        row = session.get(StaffRole, "support")
+        assert row is not None and row.version == 3  # the file's values as a new version
+        assert staff_policy.load(session).limit("support", "cash.adjust").per_action == 5_000
