@@ -37,8 +37,6 @@ class StaffRoleChangeSchema(StrictSchema):
     """The role's whole new policy (what it may do, and its limits), replacing the old."""
 
     may = ma.fields.List(ma.fields.String(), required=True)
-    limits = ma.fields.Dict(
-        keys=ma.fields.String(), values=ma.fields.Dict(), load_default=dict
-    )
+    limits = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict(), load_default=dict)
     description = ma.fields.String(validate=ma.validate.Length(max=500), load_default="")
     reason = REASON
