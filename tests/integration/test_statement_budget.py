@@ -52,6 +52,10 @@ def test_a_submission_stays_within_its_statement_budget(
             headers={**headers, "Idempotency-Key": "budget-1"},
         )
     assert answer.status_code == 201, answer.get_json()
+    # The token revocations' version is read once a process every 2 s, by whichever
+    # request comes then (a slow machine can put the two calls 2 s apart): not this
+    # call's cost.
+    sent = [s for s in sent if "token_revocations" not in s]
     assert len(sent) <= BUDGET, "\n".join(sent)
     # Nothing is read once per clip: the clips go in one statement on PostgreSQL, or
     # one executemany on SQLite.
