@@ -17,9 +17,10 @@ from rewards_engine.domain.campaigns import CAMPAIGN_FIELDS, check_id, validate_
 from rewards_engine.domain.errors import Conflict, NotFound
 from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised
 from rewards_engine.domain.notifications import Kind
+from rewards_engine.domain.staff_policy import CAMPAIGN_CHANGE
 from rewards_engine.models import Campaign, CampaignCounter, Clip
 from rewards_engine.pagination import Page, fetch_page
-from rewards_engine.services import approvals, audit, notifications
+from rewards_engine.services import approvals, audit, notifications, staff_policy
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.support import require_reason
 
@@ -166,6 +167,7 @@ def save_campaign(
     now = clock.now()
     with db.transaction() as uow:
         session = uow.session
+        staff_policy.authorize(session, actor, CAMPAIGN_CHANGE)
         # Two admins at once: one at a time, and the second sees what the first wrote.
         lock_keys(session, "campaign", [campaign_id])
         campaign = session.get(Campaign, campaign_id, with_for_update=True)
