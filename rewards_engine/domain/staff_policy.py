@@ -34,6 +34,8 @@ FRAUD_RULES_CHANGE = "fraud_rules.change"
 ROLES_CHANGE = "roles.change"
 APPROVALS_DECIDE = "approvals.decide"
 REDEMPTION_SHIP = "redemption.ship"  # move a redemption on (ship, deliver, cancel, fail)
+REDEMPTION_RESEND = "redemption.resend"  # ask the gift-card provider to deliver again
+REDEMPTION_CANCEL = "redemption.cancel"  # cancel a provider order it still holds (refunds)
 # Reads.
 AUDIT_READ = "audit.read"
 DONORS_READ = "donors.read"  # a donor's account, balances, clips and cameras
@@ -63,6 +65,8 @@ ACTIONS: frozenset[str] = frozenset(
         ROLES_CHANGE,
         APPROVALS_DECIDE,
         REDEMPTION_SHIP,
+        REDEMPTION_RESEND,
+        REDEMPTION_CANCEL,
         AUDIT_READ,
         DONORS_READ,
         FRAUD_READ,
