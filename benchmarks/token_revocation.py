@@ -93,7 +93,12 @@ def measure(kind: str, url: str, jtis: int, scale: int) -> dict[str, Any]:
 
         def resume() -> None:
             assert staff_sessions.resume(
-                db, clock, session_id, idle=idle, not_before=lambda _: None
+                db,
+                clock,
+                session_id,
+                idle=idle,
+                not_before=lambda _: None,
+                jti_revoked=lambda _: False,
             )
 
         console = per_call_us(resume, 2_000 // scale)

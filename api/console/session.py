@@ -5,7 +5,8 @@ is kept server side (services/staff_sessions.py): the cookie carries only a rand
 so signing out ends the session for every copy of the cookie, an agent can sign out
 everywhere, an admin can end an agent's sessions, a session unused for
 CONSOLE_IDLE_MINUTES ends, and a subject revoked upstream (a not-before, see
-services/revocations.py) loses its sessions at its next request. A session lasts at
+services/revocations.py) or the token a session was opened with revoked by its ``jti``
+ends the session at its next request. A session lasts at
 most eight hours, never longer than the token it was opened with. Every POST
 must carry the session's CSRF token, and a browser's Origin header, when sent, must
 name this host: a page elsewhere cannot make a signed-in agent's browser act.
@@ -66,7 +67,8 @@ class Staff:
 def current_staff() -> Staff | None:
     """The agent of this request: the cookie's id must name a session the server still
     holds open (not signed out or ended, not expired, not idle too long, not older than
-    its subject's revocation). One read by key; a write at most once a minute."""
+    its subject's revocation nor opened with a token since revoked). One read by key; a
+    write at most once a minute."""
     session_id = session.get("sid")
     if not isinstance(session_id, str) or not session_id:
         return None
@@ -77,6 +79,7 @@ def current_staff() -> Staff | None:
         session_id,
         idle=timedelta(minutes=runtime.settings.console_idle_minutes),
         not_before=auth.revocations().subject_not_before,
+        jti_revoked=auth.revocations().jti_revoked,
     )
     if view is None:
         return None

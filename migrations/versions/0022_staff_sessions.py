@@ -1,5 +1,6 @@
 """staff sessions and token revocations: console sessions kept server side (only the
-hash of the cookie's id), revoked token ids and per-subject not-befores
+hash of the cookie's id, and the jti of the token that opened it), revoked token ids
+and per-subject not-befores
 
 Revision ID: 0022
 Revises: 0021
@@ -35,11 +36,13 @@ def upgrade() -> None:
         sa.Column("last_seen_at", TIME, nullable=False),
         sa.Column("expires_at", TIME, nullable=False),
         sa.Column("revoked_at", TIME, nullable=True),
+        sa.Column("token_jti", TEXT(length=128), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_sessions")),
         sa.UniqueConstraint("id_hash", name=op.f("uq_staff_sessions_id_hash")),
     )
     op.create_index("ix_staff_sessions_subject", "staff_sessions", ["subject", "expires_at"])
     op.create_index("ix_staff_sessions_expires_at", "staff_sessions", ["expires_at"])
+    op.create_index("ix_staff_sessions_token_jti", "staff_sessions", ["token_jti"])
     op.create_table(
         "token_revocations",
         sa.Column("id", BIG_ID, nullable=False),
@@ -61,6 +64,7 @@ def downgrade() -> None:
     op.drop_index("ix_token_revocations_expires_at", table_name="token_revocations")
     op.drop_index("ix_token_revocations_subject", table_name="token_revocations")
     op.drop_table("token_revocations")
+    op.drop_index("ix_staff_sessions_token_jti", table_name="staff_sessions")
     op.drop_index("ix_staff_sessions_expires_at", table_name="staff_sessions")
     op.drop_index("ix_staff_sessions_subject", table_name="staff_sessions")
     op.drop_table("staff_sessions")

@@ -28,6 +28,8 @@ class StaffSession(SQLModel, table=True):
     last_seen_at: datetime = timestamp()
     expires_at: datetime = timestamp(index=True)  # absolute: <= 8 h and <= the token's exp
     revoked_at: datetime | None = timestamp(nullable=True, default=False)
+    # The jti of the token it was opened with: revoking that token ends the session too.
+    token_jti: str | None = Field(default=None, max_length=128, index=True)
 
 
 class TokenRevocation(SQLModel, table=True):

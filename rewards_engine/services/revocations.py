@@ -78,8 +78,9 @@ def revoke_jti(
     expires_at: datetime | None = None,
     subject: str | None = None,
 ) -> RevocationView:
-    """Deny one token by its ``jti`` until ``expires_at`` (its ``exp``; unknown: 30 days).
-    Revoking the same ``jti`` again answers the first revocation (a retry acts once)."""
+    """Deny one token by its ``jti`` until ``expires_at`` (its ``exp``; unknown: 30 days),
+    and end the console sessions opened with it. Revoking the same ``jti`` again answers
+    the first revocation (a retry acts once)."""
     jti = _bounded(jti, "jti", MAX_JTI_LENGTH)
     reason = require_reason(reason)
     now = clock.now()
@@ -101,6 +102,7 @@ def revoke_jti(
         )
         uow.session.add(row)
         uow.session.flush()
+        ended = staff_sessions.end_for_jti(uow.session, now, jti)
         audit.record(
             uow.session,
             clock,
@@ -108,7 +110,11 @@ def revoke_jti(
             action="token.revoked",
             target_type="token",
             target_id=jti,
-            after={"subject": row.subject, "expires_at": until.isoformat()},
+            after={
+                "subject": row.subject,
+                "expires_at": until.isoformat(),
+                "sessions_ended": ended,
+            },
             reason=reason,
         )
         return row_view(RevocationView, row)
@@ -220,6 +226,12 @@ class RevocationCache:
         if cutoff is not None and (principal.issued_at is None or principal.issued_at < cutoff):
             return "the token was revoked (its subject's tokens issued before a time are void)"
         return None
+
+    def jti_revoked(self, jti: str) -> bool:
+        """Whether the token ``jti`` was revoked (for the console: a session opened with
+        it ends). Fails closed, as for staff tokens, when the copy is too old."""
+        snapshot = self._current(staff=True)
+        return snapshot is None or jti in snapshot.denied_jtis
 
     def subject_not_before(self, subject: str) -> datetime | None:
         """When ``subject``'s sessions and tokens stopped counting (for the console)."""

@@ -4,7 +4,9 @@ The cookie carries a random id (256 bits); the database keeps only its SHA-256, 
 agent, role, when it began, when it was last used, its absolute expiry and when it was
 ended. A session is good while it is not ended, not past its expiry (at most eight hours
 and never past the token it was opened with), not idle longer than the configured idle
-timeout, and not older than its subject's revocation (a role removed upstream).
+timeout, not older than its subject's revocation (a role removed upstream), and the
+token it was opened with (its ``jti``, kept on the row) not revoked: a stolen token
+revoked by id must not live on as the console session its thief opened with it.
 
 Why the database and not Redis: sessions are few (one per agent and browser), read once
 per console page by primary key, and must survive a Redis restart without signing every
@@ -70,6 +72,7 @@ def open_session(db: Database, clock: Clock, principal: Principal) -> tuple[str,
             created_at=now,
             last_seen_at=now,
             expires_at=expires,
+            token_jti=principal.jti,
         )
         uow.session.add(row)
         uow.session.flush()
@@ -83,10 +86,14 @@ def resume(
     *,
     idle: timedelta,
     not_before: Callable[[str], datetime | None],
+    jti_revoked: Callable[[str], bool],
 ) -> SessionView | None:
     """The session this id opens, or None when it is unknown, ended, expired, idle too
-    long or older than its subject's revocation (``not_before``, from the cache of
-    revocations). Marks it seen, at most once every ``TOUCH_EVERY``."""
+    long, older than its subject's revocation (``not_before``) or opened with a token
+    since revoked by ``jti`` (``jti_revoked``), both from the cache of revocations.
+    ``revoke_jti`` ends such sessions in its own transaction; the check here covers a
+    session opened in another process whose copy had not yet seen the revocation.
+    Marks it seen, at most once every ``TOUCH_EVERY``."""
     now = clock.now()
     with db.read() as session:
         row = session.scalars(
@@ -96,9 +103,11 @@ def resume(
             return None
         view = row_view(SessionView, row)
         revoked_at = row.revoked_at
+        token_jti = row.token_jti
     cutoff = not_before(view.subject)
     if (
         revoked_at is not None
+        or (token_jti is not None and jti_revoked(token_jti))
         or now >= view.expires_at
         or now - view.last_seen_at > idle
         or (cutoff is not None and view.created_at < cutoff)
@@ -136,6 +145,21 @@ def end_for_subject(session: Session, now: datetime, subject: str) -> int:
         update(StaffSession)
         .where(
             col(StaffSession.subject) == subject,
+            col(StaffSession.revoked_at).is_(None),
+            col(StaffSession.expires_at) > now,
+        )
+        .values(revoked_at=now),
+    )
+
+
+def end_for_jti(session: Session, now: datetime, jti: str) -> int:
+    """End every open session opened with the token ``jti``, in the caller's
+    transaction (a revocation by id); how many."""
+    return changed_rows(
+        session,
+        update(StaffSession)
+        .where(
+            col(StaffSession.token_jti) == jti,
             col(StaffSession.revoked_at).is_(None),
             col(StaffSession.expires_at) > now,
         )

@@ -164,6 +164,54 @@ def test_a_subject_revoked_by_another_process_loses_its_console_session(
     assert console.get("/console/donors").status_code == 303
 
 
+def test_revoking_a_jti_ends_the_console_sessions_opened_with_it(
+    app, client, settings, auth, runtime
+) -> None:
+    """A stolen staff token revoked by id must not live on as a console session: the
+    session opened with it ends at once (the revocation's transaction ends its row,
+    counted in the audit record), while a session of the same agent opened with another
+    token goes on."""
+    stolen = make_token(settings, "agent-7", "support")
+    thief = sign_in(app.test_client(), stolen)
+    agent = sign_in(app.test_client(), make_token(settings, "agent-7", "support"))
+    assert thief.get("/console/donors").status_code == 200
+    answer = client.post(
+        "/v1/admin/token-revocations",
+        json={"jti": claims_of(stolen)["jti"], "subject": "agent-7", "reason": "token leaked"},
+        headers=auth("boss", "admin"),
+    )
+    assert answer.status_code == 201, answer.json
+    assert thief.get("/console/donors").status_code == 303  # signed out at its next request
+    assert agent.get("/console/donors").status_code == 200
+    [record] = audits(runtime, "token.revoked")
+    assert record.after is not None and record.after["sessions_ended"] == 1
+
+
+def test_a_session_opened_with_a_jti_revoked_elsewhere_ends_at_its_next_request(
+    app, settings, runtime
+) -> None:
+    """A revocation whose rows did not end the session (written by another process
+    before this one's copy saw it, or by hand) still ends it: the console checks the
+    session's token jti against the cache at each request."""
+    token = make_token(settings, "agent-8", "support")
+    console = sign_in(app.test_client(), token)
+    assert console.get("/console/donors").status_code == 200
+    with runtime.db.transaction() as uow:  # only the revocation row: no session ended
+        uow.session.add(
+            TokenRevocation(
+                jti=claims_of(token)["jti"],
+                created_at=datetime.now(UTC),
+                expires_at=datetime.now(UTC) + timedelta(hours=1),
+                actor_id="idp",
+            )
+        )
+    from api import auth as api_auth
+
+    with app.test_request_context():
+        api_auth.revocations().invalidate()
+    assert console.get("/console/donors").status_code == 303
+
+
 def test_revocation_requests_name_their_bad_fields(client, auth) -> None:
     admin = auth("boss", "admin")
     answer = client.post("/v1/admin/token-revocations", json={"jti": "x" * 200}, headers=admin)
