@@ -9,6 +9,7 @@ from rewards_engine.models.clips import CampaignCounter, Clip, SubmissionBatch
 from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
 from rewards_engine.models.fraud import FraudEvidence, FraudFlag, FraudRule, FraudScanState
+from rewards_engine.models.gift_card_products import GiftCardProduct
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
 from rewards_engine.models.notifications import (
@@ -20,7 +21,13 @@ from rewards_engine.models.payouts import PayoutBatch, PayoutItem, WebhookEvent
 from rewards_engine.models.privacy import DataRequest, ErasedSubject, InstallationSecret
 from rewards_engine.models.push import PushDelivery, PushDevice, PushPreferences
 from rewards_engine.models.requests import IdempotencyKey
-from rewards_engine.models.rewards import GiftCardCode, Redemption, RedemptionEvent, RewardItem
+from rewards_engine.models.rewards import (
+    GiftCardCode,
+    GiftCardOrder,
+    Redemption,
+    RedemptionEvent,
+    RewardItem,
+)
 from rewards_engine.models.sessions import StaffSession, TokenRevocation
 from rewards_engine.models.staff import StaffDailyUsage, StaffRole
 from rewards_engine.models.uploads import ClipClaim, DonorVideoKey
@@ -47,6 +54,8 @@ __all__ = [
     "FraudRule",
     "FraudScanState",
     "GiftCardCode",
+    "GiftCardOrder",
+    "GiftCardProduct",
     "IdempotencyKey",
     "InstallationSecret",
     "LedgerAccount",

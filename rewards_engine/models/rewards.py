@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, text
 
-from rewards_engine.models.base import Field, SQLModel, big_id, json_column, timestamp
+from rewards_engine.models.base import BIG_INT, Field, SQLModel, big_id, json_column, timestamp
 
 
 class RewardItem(SQLModel, table=True):
@@ -78,7 +78,7 @@ class Redemption(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(
             "status IN ('requested', 'approved', 'fulfilled', 'shipped', 'delivered', "
-            "'cancelled', 'failed')",
+            "'cancelled', 'failed', 'ordering', 'ordered', 'pending_approval')",
             name="status",
         ),
         Index("ix_redemptions_donor_id_id", "donor_id", "id"),
@@ -91,7 +91,7 @@ class Redemption(SQLModel, table=True):
     item_id: str = Field(foreign_key="reward_items.id", max_length=64)
     kind: str = Field(max_length=16)
     point_cost: int
-    status: str = Field(max_length=12)
+    status: str = Field(max_length=20)
     shipping_address: dict[str, Any] | None = json_column(nullable=True)
     carrier: str | None = Field(default=None, max_length=40)
     tracking_number: str | None = Field(default=None, max_length=64)
@@ -109,8 +109,41 @@ class RedemptionEvent(SQLModel, table=True):
 
     id: int = big_id()
     redemption_id: int = Field(foreign_key="redemptions.id")
-    from_status: str | None = Field(default=None, max_length=12)
-    to_status: str = Field(max_length=12)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
     actor_kind: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=300)
     created_at: datetime = timestamp()
+
+
+class GiftCardOrder(SQLModel, table=True):
+    """A gift card ordered from a provider (Tremendous) for one redemption.
+
+    Written with the redemption, before any call (``external_id`` is what the provider
+    de-duplicates on, so a retry never orders twice); the provider's answers fill in
+    the rest. ``link_encrypted`` is the card itself (its redemption link): encrypted at
+    rest like a code, shown to the donor only. ``attempts`` counts order calls made,
+    ``sent_at`` is the first: the reconciliation job looks an unanswered order up by its
+    external id and orders again (same id) only after ``TREMENDOUS_RETRY_AFTER_S``."""
+
+    __tablename__ = "gift_card_orders"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id"),
+        Index("ix_gift_card_orders_open", "open", "checked_at"),
+    )
+
+    redemption_id: int = Field(sa_type=BIG_INT, primary_key=True, foreign_key="redemptions.id")
+    provider: str = Field(max_length=32)
+    external_id: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=64)
+    reward_id: str | None = Field(default=None, max_length=64)
+    order_status: str | None = Field(default=None, max_length=40)
+    delivery_status: str | None = Field(default=None, max_length=16)
+    link_encrypted: str | None = Field(default=None, sa_type=Text())
+    open: bool = Field(default=True)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=300)
+    sent_at: datetime | None = timestamp(nullable=True, default=False)
+    checked_at: datetime | None = timestamp(nullable=True, default=False)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
