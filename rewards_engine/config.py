@@ -107,6 +107,24 @@ class PayPalSettings:
 
 
 @dataclass(frozen=True)
+class TremendousSettings:
+    """Gift cards ordered from Tremendous (docs/rewards.md). Unset: the code inventory
+    is the only source and items with ``provider = "tremendous"`` are not offered."""
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = "https://testflight.tremendous.com/api/v2"  # the sandbox
+    funding_source_id: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    timeout_s: float = 30.0
+    retry_after_s: int = 600  # an unanswered order is ordered again (same id) after this
+    max_attempts: int = 5  # order calls for one redemption before it is left to support
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key and self.funding_source_id)
+
+
+@dataclass(frozen=True)
 class UploadSettings:
     """Where donated videos go and how long a claim waits for its video."""
 
@@ -291,6 +309,7 @@ class Settings:
     streams: StreamSettings = field(default_factory=StreamSettings)
     paypal: PayPalSettings = field(default_factory=PayPalSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
+    tremendous: TremendousSettings = field(default_factory=TremendousSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     push: PushSettings = field(default_factory=PushSettings)
 
@@ -370,6 +389,17 @@ class Settings:
                 webhook_secret=secret(env, "STRIPE_WEBHOOK_SECRET"),
                 api_base=env.get("STRIPE_API_BASE") or None,
                 timeout_s=payout_timeout,
+            ),
+            tremendous=TremendousSettings(
+                api_key=secret(env, "TREMENDOUS_API_KEY"),
+                base_url=(env.get("TREMENDOUS_BASE_URL") or TremendousSettings.base_url).rstrip(
+                    "/"
+                ),
+                funding_source_id=env.get("TREMENDOUS_FUNDING_SOURCE_ID") or None,
+                webhook_secret=secret(env, "TREMENDOUS_WEBHOOK_SECRET"),
+                timeout_s=float(_int(env, "TREMENDOUS_TIMEOUT_S", 30)),
+                retry_after_s=max(_int(env, "TREMENDOUS_RETRY_AFTER_S", 600), 60),
+                max_attempts=max(_int(env, "TREMENDOUS_MAX_ATTEMPTS", 5), 1),
             ),
             uploads=UploadSettings(
                 storage_url=env.get("STORAGE_URL") or "",

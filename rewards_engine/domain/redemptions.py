@@ -9,6 +9,19 @@ States::
 A gift card is delivered when its code is shown to the donor, so ``fulfilled`` is
 final for gift cards. Cancelling or failing returns the points (through the ledger)
 and the stock (the code or the camera unit) to the inventory.
+
+A gift card ordered from a provider (Tremendous) has the provider's states instead::
+
+    requested ──> ordering ──> ordered ──> delivered
+                     │  │         │
+                     │  └──> pending_approval ──> cancelled (also from ordered)
+                     └──> failed   (from ordering, ordered or pending_approval)
+
+``ordering`` is recorded, with the points taken, before the provider is called: a
+crash or an ambiguous answer (timeout, 5xx, reset) leaves it there, never refunded,
+until the order is found by its external id. Only the provider's answers move these
+(:func:`order_outcome`); support's moves (:func:`check_transition`) do not reach
+them, so no person fails an order the provider may hold.
 """
 
 from __future__ import annotations
@@ -33,6 +46,12 @@ class Status(StrEnum):
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    ORDERING = "ordering"  # recorded, points taken; the provider's answer not yet known
+    ORDERED = "ordered"  # the provider holds the order; the card not yet delivered
+    PENDING_APPROVAL = "pending_approval"  # the provider holds it for an approval
+
+
+PROVIDER_OPEN = frozenset({Status.ORDERING, Status.ORDERED, Status.PENDING_APPROVAL})
 
 
 RETURNING = frozenset({Status.CANCELLED, Status.FAILED})  # points and stock go back
@@ -50,9 +69,53 @@ _NEXT: dict[RewardKind, dict[Status, frozenset[Status]]] = {
 }
 
 
+_PROVIDER_NEXT: dict[Status, frozenset[Status]] = {
+    Status.REQUESTED: frozenset({Status.ORDERING}),
+    Status.ORDERING: frozenset(
+        {Status.ORDERED, Status.PENDING_APPROVAL, Status.DELIVERED, Status.FAILED}
+    ),
+    Status.PENDING_APPROVAL: frozenset(
+        {Status.ORDERED, Status.DELIVERED, Status.CANCELLED, Status.FAILED}
+    ),
+    Status.ORDERED: frozenset({Status.DELIVERED, Status.CANCELLED, Status.FAILED}),
+}
+
+
 def next_states(kind: RewardKind, current: Status) -> frozenset[Status]:
     """Where a redemption may go from ``current`` (nothing once it is final)."""
     return _NEXT[kind].get(current, frozenset())
+
+
+def provider_move_allowed(current: Status, target: Status) -> bool:
+    """Whether a provider's answer may move a provider-ordered gift card from
+    ``current`` to ``target`` (an answer that arrives late never moves it back)."""
+    return target in _PROVIDER_NEXT.get(current, frozenset())
+
+
+# Tremendous's order statuses (developers.tremendous.com/reference/obj-schema-orders)
+# and reward delivery statuses. Anything else (a status added later) changes nothing.
+_HELD = {"PENDING APPROVAL", "PENDING INTERNAL PAYMENT APPROVAL"}
+
+
+def order_outcome(order_status: str | None, delivery_status: str | None) -> Status | None:
+    """The redemption status a provider order's state means, or None when it says
+    nothing new. EXECUTED with the reward's delivery SUCCEEDED is delivered; FAILED is
+    failed and CANCELED cancelled (the provider took no money, or gave it back: the
+    points go back); awaiting an approval is pending_approval; EXECUTED otherwise
+    (delivery scheduled, pending, or *failed*) and CART are ordered. A failed delivery
+    is not a failed redemption: the card exists and is paid for, so support resends it
+    or cancels the order; refunding the points as well would pay for it twice."""
+    if order_status == "CANCELED":
+        return Status.CANCELLED
+    if order_status == "FAILED":
+        return Status.FAILED
+    if order_status in _HELD:
+        return Status.PENDING_APPROVAL
+    if order_status == "EXECUTED" and delivery_status == "SUCCEEDED":
+        return Status.DELIVERED
+    if order_status in {"EXECUTED", "CART"}:
+        return Status.ORDERED
+    return None
 
 
 def check_transition(kind: RewardKind, current: Status, target: Status) -> None:
