@@ -1,7 +1,9 @@
 """Admins end staff sessions and revoke bearer tokens (issue 24, part 3). All audited.
 
-Managing who may get in is part of managing staff roles, so these routes need the
-``roles.change`` action of the staff policy (admins, as shipped)."""
+Each has its own action in the staff policy, so a role may be given one without the
+other nor the power to change roles: ``sessions.end`` (list and end console sessions:
+admins and support leads, as shipped) and ``tokens.revoke`` (list revocations, revoke
+a token by ``jti`` or a subject's tokens: admins, as shipped)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ blp = Blueprint("sessions", __name__, description="Staff sessions and token revo
 
 @blp.route("/admin/staff-sessions")
 class StaffSessions(MethodView):
-    @staff_action(policy.ROLES_CHANGE)
+    @staff_action(policy.SESSIONS_END)
     @blp.response(200, StaffSessionListSchema)
     def get(self) -> Any:
         """Open console sessions (agent, role, since, last seen), most recently used first"""
@@ -41,7 +43,7 @@ class StaffSessions(MethodView):
 
 @blp.route("/admin/staff-sessions/end")
 class EndStaffSessions(MethodView):
-    @staff_action(policy.ROLES_CHANGE)
+    @staff_action(policy.SESSIONS_END)
     @blp.arguments(EndSessionsSchema())
     @blp.response(200, EndedSessionsSchema)
     def post(self, body: dict[str, Any]) -> Any:
@@ -55,14 +57,14 @@ class EndStaffSessions(MethodView):
 
 @blp.route("/admin/token-revocations")
 class TokenRevocations(MethodView):
-    @staff_action(policy.ROLES_CHANGE)
+    @staff_action(policy.TOKENS_REVOKE)
     @blp.response(200, RevocationListSchema)
     def get(self) -> Any:
         """Revocations in force (revoked token ids until their exp, subjects' not-befores)"""
         runtime = context.runtime()
         return {"items": revocations.list_revocations(runtime.db, runtime.clock)}
 
-    @staff_action(policy.ROLES_CHANGE)
+    @staff_action(policy.TOKENS_REVOKE)
     @blp.arguments(TokenRevocationRequestSchema())
     @blp.response(201, RevocationSchema)
     def post(self, body: dict[str, Any]) -> Any:
@@ -78,7 +80,7 @@ class TokenRevocations(MethodView):
 
 @blp.route("/admin/subject-revocations")
 class SubjectRevocations(MethodView):
-    @staff_action(policy.ROLES_CHANGE)
+    @staff_action(policy.TOKENS_REVOKE)
     @blp.arguments(SubjectRevocationRequestSchema())
     @blp.response(201, RevocationSchema)
     def post(self, body: dict[str, Any]) -> Any:

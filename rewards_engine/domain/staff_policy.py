@@ -32,6 +32,8 @@ CATALOG_CHANGE = "catalog.change"  # rewards, gift codes, stock and medals
 CONSENT_PUBLISH = "consent.publish"  # a new version of the donation consent
 FRAUD_RULES_CHANGE = "fraud_rules.change"
 ROLES_CHANGE = "roles.change"
+SESSIONS_END = "sessions.end"  # see open console sessions and end an agent's
+TOKENS_REVOKE = "tokens.revoke"  # revoke a bearer token by jti, or a subject's tokens
 APPROVALS_DECIDE = "approvals.decide"
 REDEMPTION_SHIP = "redemption.ship"  # move a redemption on (ship, deliver, cancel, fail)
 REDEMPTION_RESEND = "redemption.resend"  # ask the gift-card provider to deliver again
@@ -63,6 +65,8 @@ ACTIONS: frozenset[str] = frozenset(
         CONSENT_PUBLISH,
         FRAUD_RULES_CHANGE,
         ROLES_CHANGE,
+        SESSIONS_END,
+        TOKENS_REVOKE,
         APPROVALS_DECIDE,
         REDEMPTION_SHIP,
         REDEMPTION_RESEND,

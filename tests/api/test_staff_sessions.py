@@ -133,6 +133,53 @@ def test_a_support_agent_cannot_list_or_end_sessions(app, settings, auth) -> Non
     assert target.get(PAGE).status_code == 200
 
 
+def test_a_support_lead_ends_sessions_but_may_not_revoke_tokens(
+    app, settings, auth, runtime
+) -> None:
+    """Sessions and token revocations have their own actions (sessions.end,
+    tokens.revoke), not roles.change: a support lead (sessions.end, as shipped) ends an
+    agent's sessions from the console and the API, but neither voids tokens (the
+    console's box is not offered, and sent anyway is 403 with nothing ended) nor
+    revokes one, nor changes roles."""
+    target = agent(app, settings, "agent-7")
+    lead = agent(app, settings, "lead-1", "support_lead")
+    page = lead.get("/console/sessions")
+    assert page.status_code == 200 and "agent-7" in page.text
+    assert 'name="revoke_tokens"' not in page.text
+    refused = lead.post(
+        "/console/sessions/end",
+        data={
+            "csrf_token": csrf(lead),
+            "subject": "agent-7",
+            "reason": "cookie left on a shared PC",
+            "revoke_tokens": "on",
+        },
+    )
+    assert refused.status_code == 403 and "tokens.revoke" in refused.text
+    assert target.get(PAGE).status_code == 200  # nothing ended by the refused form
+    ended = lead.post(
+        "/console/sessions/end",
+        data={"csrf_token": csrf(lead), "subject": "agent-7", "reason": "cookie left on a PC"},
+    )
+    assert ended.status_code == 303 and target.get(PAGE).status_code == 303
+    client = app.test_client()
+    headers = auth("lead-1", "support_lead")
+    assert client.get("/v1/admin/staff-sessions", headers=headers).status_code == 200
+    body = {"subject": "agent-7", "reason": "laptop stolen"}
+    for route in ("/v1/admin/token-revocations", "/v1/admin/subject-revocations"):
+        answer = client.post(route, json={**body, "jti": "x"}, headers=headers)
+        assert answer.status_code == 403, route
+    assert client.get("/v1/admin/token-revocations", headers=headers).status_code == 403
+    assert audits(runtime, "subject.revoked") == []
+    assert "sessions.end" in admin_may(runtime) and "tokens.revoke" in admin_may(runtime)
+
+
+def admin_may(runtime) -> frozenset[str]:  # type: ignore[no-untyped-def]
+    from rewards_engine.services import staff_policy
+
+    return staff_policy.current(runtime.db).roles["admin"].may
+
+
 def test_an_admin_ends_an_agents_sessions_through_the_api(app, settings, auth, runtime) -> None:
     target = agent(app, settings, "agent-7", "support_lead")
     client = app.test_client()
