@@ -54,10 +54,6 @@ class Staff:
     role: Role
     expires_at: datetime  # the session's absolute end
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
-
     def actor(self) -> Actor:
         """Named as the API names the same person: ``support:<sub>`` or ``admin:<sub>``."""
         name = Principal(self.subject, self.role).actor_id
