@@ -12,6 +12,7 @@ from api.conventions import Blueprint, created
 from api.schemas.common import IdempotencyHeader, PageArgs, page_of
 from api.schemas.rewards import (
     AdminRedemptionQuery,
+    CatalogQuery,
     CodesReportSchema,
     CodesUploadSchema,
     NewRewardSchema,
@@ -26,7 +27,7 @@ from api.schemas.rewards import (
 from rewards_engine.domain import staff_policy as policy
 from rewards_engine.domain.redemptions import Status
 from rewards_engine.domain.roles import Role
-from rewards_engine.services import redemptions, rewards
+from rewards_engine.services import gift_card_products, redemptions, rewards
 
 blp = Blueprint("rewards", __name__, description="Rewards catalog and redemptions")
 
@@ -34,11 +35,19 @@ blp = Blueprint("rewards", __name__, description="Rewards catalog and redemption
 @blp.route("/rewards")
 class Catalog(MethodView):
     @blp.etag
+    @blp.arguments(CatalogQuery(), location="query")
     @blp.response(200, RewardSchema(many=True))
-    def get(self) -> Any:
+    def get(self, args: dict[str, Any]) -> Any:
         """The catalog: gift cards and cameras, their point cost and stock, in the
-        language of Accept-Language (public)"""
-        return rewards.list_items(context.runtime().db, language=context.language())
+        language of Accept-Language; provider gift cards only where their product serves
+        the donor's country and currency (public)"""
+        runtime = context.runtime()
+        return rewards.list_items(
+            runtime.db,
+            language=context.language(),
+            providers=gift_card_products.configured(runtime.settings),
+            **args,
+        )
 
 
 @blp.route("/redemptions")

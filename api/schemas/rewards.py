@@ -128,8 +128,33 @@ def _address_properties() -> dict[str, Any]:
     return {"properties": properties, "required": required, "additionalProperties": False}
 
 
+class CatalogQuery(StrictSchema):
+    country = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166 two-letter code"),
+        metadata={
+            "description": "The donor's country: provider gift cards not sent there are left out"
+        },
+    )
+    currency = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[A-Z]{3}$", error="an ISO 4217 three-letter code"),
+        metadata={
+            "description": "The donor's currency: gift cards in other currencies are left out"
+        },
+    )
+
+
 class RedeemSchema(StrictSchema):
     reward_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    country = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166 two-letter code"),
+        metadata={
+            "description": "Provider gift cards: the donor's country (ISO 3166 alpha-2), "
+            "one the card's product is sent to"
+        },
+    )
     shipping_address = ma.fields.Dict(
         load_default=None,
         allow_none=True,

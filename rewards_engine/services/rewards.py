@@ -23,7 +23,7 @@ from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised, validat
 from rewards_engine.domain.redemptions import RewardKind
 from rewards_engine.models import GiftCardCode, RewardItem
 from rewards_engine.providers.gift_cards import SOURCES
-from rewards_engine.services import audit
+from rewards_engine.services import audit, gift_card_products
 
 ITEM_FIELDS = (
     "kind",
@@ -55,10 +55,18 @@ class CatalogItem:
 
 
 def list_items(
-    db: Database, *, include_retired: bool = False, language: str = DEFAULT_LANGUAGE
+    db: Database,
+    *,
+    include_retired: bool = False,
+    language: str = DEFAULT_LANGUAGE,
+    country: str | None = None,
+    currency: str | None = None,
+    providers: frozenset[str] = frozenset(),
 ) -> list[CatalogItem]:
     """Items and what is left of each (camera units, or unassigned gift-card codes), in
-    ``language``."""
+    ``language``. The public catalog offers a provider-backed gift card only where its
+    product serves the donor's ``country`` and ``currency`` and its provider is one of
+    ``providers`` (configured: services/gift_card_products.py); staff see every item."""
     with db.read() as session:
         query = select(RewardItem).order_by(
             col(RewardItem.kind), col(RewardItem.point_cost), col(RewardItem.id)
@@ -66,6 +74,10 @@ def list_items(
         if not include_retired:
             query = query.where(col(RewardItem.active).is_(True))
         items = list(session.scalars(query))
+        if not include_retired:
+            items = gift_card_products.offered(
+                session, items, providers, country=country, currency=currency
+            )
         codes: dict[str, int] = {}
         for name, source in SOURCES.items():
             ids = [i.id for i in items if i.kind == RewardKind.GIFT_CARD and i.provider == name]
@@ -111,6 +123,10 @@ def validate_item(data: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput("stock cannot be negative", field="stock")
     if data.get("provider", "inventory") not in SOURCES:
         raise InvalidInput(f"provider is one of {', '.join(SOURCES)}", field="provider")
+    if data.get("provider", "inventory") != "inventory" and not data.get("sku"):
+        raise InvalidInput(
+            "a provider's gift card names the provider's product in sku", field="sku"
+        )
     limit = data.get("per_donor_limit")
     if limit is not None and limit < 1:
         raise InvalidInput("per_donor_limit is 1 or more, or null", field="per_donor_limit")
