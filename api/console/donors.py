@@ -18,6 +18,7 @@ from rewards_engine.domain.errors import DomainError
 from rewards_engine.services import (
     activity,
     cameras,
+    clip_review,
     clips,
     donors,
     fraud,
@@ -144,7 +145,7 @@ def adjust(donor_id: int) -> Any:
 def reverse(donor_id: int) -> Any:
     runtime = context.runtime()
     try:
-        result = support.reverse_clip(
+        result = clip_review.reverse_clip(
             runtime.db,
             runtime.clock,
             g.staff.actor(),

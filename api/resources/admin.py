@@ -24,7 +24,7 @@ from api.schemas.approvals import ApprovalSchema
 from api.schemas.common import IdempotencyHeader, page_of
 from api.schemas.submissions import ClipSchema
 from rewards_engine.domain import staff_policy as policy
-from rewards_engine.services import audit, support
+from rewards_engine.services import audit, clip_review, support
 from rewards_engine.services.approvals import ApprovalView
 
 blp = Blueprint("admin", __name__, description="Support and admin tools")
@@ -72,7 +72,7 @@ class Reverse(MethodView):
     def post(self, body: dict[str, Any], clip_id: int) -> Any:
         """Reverse a clip and everything it earned (a second call changes nothing)"""
         runtime = context.runtime()
-        return support.reverse_clip(
+        return clip_review.reverse_clip(
             runtime.db, runtime.clock, context.actor(), clip_id, body["reason"]
         )
 
@@ -86,7 +86,7 @@ class Review(MethodView):
     def post(self, body: dict[str, Any], clip_id: int) -> Any:
         """Accept (it earns now) or reject a clip that waits for review"""
         runtime = context.runtime()
-        return support.review_clip(
+        return clip_review.review_clip(
             runtime.db,
             runtime.clock,
             context.actor(),

@@ -23,8 +23,9 @@ from rewards_engine.domain.submissions import ClipStatus
 from rewards_engine.models import Clip
 from rewards_engine.services import approvals, staff_policy
 from rewards_engine.services.approvals import ApprovalView
+from rewards_engine.services.clip_review import decide_locked, locked_clip
 from rewards_engine.services.clips import ClipRecord
-from rewards_engine.services.support import _locked_clip, decide_locked, require_reason
+from rewards_engine.services.support import require_reason
 
 MAX_CLIPS = 500  # one call; more is several calls (each its own request if gated)
 
@@ -103,7 +104,7 @@ def review_clips(
                 clock,
                 now,
                 actor,
-                _locked_clip(session, clip_id),
+                locked_clip(session, clip_id),
                 accept=accept,
                 reason=reason,
             )

@@ -1,12 +1,13 @@
-"""Support staff's corrections: adjustments, clip reversals and reviews, all audited."""
+"""Support staff's corrections to a donor's account: the donor overview and adjustments of
+available points or cash (four-eyes above a threshold, limited per role), all audited.
+
+Decisions on clips (reviews and reversals) are in services/clip_review.py; the reason
+rule and the donor lock, shared by every staff use case, stay here."""
 
 from __future__ import annotations
 
 import uuid
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, UnitOfWork, retry_on_contention, row_view
+from rewards_engine.db import Database, retry_on_contention, row_view
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.currencies import validate_currency
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -24,24 +25,18 @@ from rewards_engine.domain.ledger import (
     AccountRef,
     Leg,
     TransferKind,
-    earnings,
     issue,
 )
-from rewards_engine.domain.staff_policy import CLIP_REVERSE, CLIPS_REVIEW
-from rewards_engine.domain.submissions import ClipStatus, Reason, Rules, vests_at
-from rewards_engine.models import Campaign, CampaignCounter, Clip, Donor, FraudFlag
+from rewards_engine.models import Clip, Donor, FraudFlag
 from rewards_engine.services import (
     approvals,
     audit,
     idempotency,
     ledger,
-    medals,
     staff_policy,
-    wall,
 )
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.clips import ClipRecord, clip_record
-from rewards_engine.services.deciding import add_to_counters, rules_of
 from rewards_engine.services.donors import DonorView, donor_view
 from rewards_engine.services.fraud.review import FlagView
 from rewards_engine.services.ledger import Balances
@@ -61,24 +56,14 @@ def require_reason(reason: str | None) -> str:
     return text
 
 
-def _locked_donor(session: Session, donor_id: int) -> Donor:
+def locked_donor(session: Session, donor_id: int) -> Donor:
+    """The donor, locked for update (a staff write's first lock); never an erased one."""
     donor = session.get(Donor, donor_id, with_for_update=True)
     if donor is None:
         raise NotFound(f"no donor {donor_id}", code="donor_not_found")
     if donor.status == "erased":  # nothing brings an erased donor back
         raise Conflict("the donor's data was erased", code="donor_erased")
     return donor
-
-
-def _locked_clip(session: Session, clip_id: int) -> Clip:
-    """Lock the clip's donor, then the clip: the order every writer locks them in."""
-    donor_id = session.scalar(select(col(Clip.donor_id)).where(col(Clip.id) == clip_id))
-    if donor_id is None:
-        raise NotFound(f"no clip {clip_id}", code="clip_not_found")
-    _locked_donor(session, donor_id)
-    clip = session.get(Clip, clip_id, with_for_update=True)
-    assert clip is not None
-    return clip
 
 
 @dataclass(frozen=True)
@@ -180,7 +165,7 @@ def adjust(
     with db.transaction() as uow:
         session = uow.session
         staff_policy.authorize(session, actor, f"{asset}.adjust", amount)
-        _locked_donor(session, donor_id)
+        locked_donor(session, donor_id)
         before = ledger.balances(session, donor_id)
         available = _balance_of(before, AccountRef.donor(donor_id, kind, currency))
 
@@ -267,217 +252,3 @@ def _balance_of(balances: Balances, account: AccountRef) -> int:
 
 def _balances_json(balances: Balances) -> dict[str, Any]:
     return asdict(balances)
-
-
-@dataclass(frozen=True)
-class ReversalResult:
-    clip: ClipRecord
-    already_reversed: bool
-    transfer_id: int | None
-
-
-@retry_on_contention
-def reverse_clip(
-    db: Database,
-    clock: Clock,
-    actor: Actor,
-    clip_id: int,
-    reason: str,
-    *,
-    donor_id: int | None = None,
-) -> ReversalResult:
-    """Reverse a clip and all it earned. Reversing a reversed clip changes nothing;
-    ``donor_id``, when given, must own the clip (a form on one donor's page cannot
-    reverse another donor's clip).
-
-    What it earned is taken back from where it is now: still pending if the review
-    window is open, else available. An available balance may go below zero here
-    (the points were spent, or the cash paid): that debt is shown and later earnings
-    repay it.
-    """
-    reason = require_reason(reason)
-    now = clock.now()
-    with db.transaction() as uow:
-        session = uow.session
-        staff_policy.authorize(session, actor, CLIP_REVERSE)
-        clip = _locked_clip(session, clip_id)
-        if donor_id is not None and clip.donor_id != donor_id:
-            raise NotFound(f"donor {donor_id} has no clip {clip_id}", code="clip_not_found")
-        if clip.status == ClipStatus.REVERSED:
-            return ReversalResult(clip_record(clip), True, None)
-        if clip.status not in (ClipStatus.ACCEPTED, ClipStatus.PENDING_REVIEW):
-            raise Conflict(
-                f"a {clip.status} clip earned nothing and cannot be reversed",
-                code="clip_not_reversible",
-                details={"status": clip.status},
-            )
-        before = {"status": clip.status, "points": clip.points, "cash_cents": clip.cash_cents}
-        transfers = reverse_locked(uow, now, actor, [clip], reason, "reversed_by_support")
-        transfer_id = transfers.get(f"reverse:clip:{clip.id}")
-        audit.record(
-            session,
-            clock,
-            actor,
-            action="clip.reverse",
-            target_type="clip",
-            target_id=clip_id,
-            before=before,
-            after={"status": clip.status},
-            reason=reason,
-        )
-        return ReversalResult(clip_record(clip), False, transfer_id)
-
-
-def reverse_locked(
-    uow: UnitOfWork, now: datetime, actor: Actor, clips: Sequence[Clip], reason: str, code: str
-) -> dict[str, int]:
-    """Reverse clips of one donor, already locked and reversible, in the caller's
-    transaction: each clip's earnings taken back (one ledger transfer per clip, keyed by
-    it, so nothing is taken twice), campaign counters, Honor Wall boards and medals
-    recounted once for all. Returns the transfer ids by key."""
-    session = uow.session
-    counted = [c for c in clips if c.status == ClipStatus.ACCEPTED]
-    transfers = [
-        ledger.TransferSpec(
-            TransferKind.REVERSAL,
-            ("clip", clip.id),
-            f"reverse:clip:{clip.id}",
-            legs,
-            reason,
-        )
-        for clip in counted
-        if (
-            legs := earnings(
-                clip.donor_id,
-                -clip.points,
-                -clip.cash_cents,
-                clip.currency,
-                vested=clip.vested_at is not None,
-            )
-        )
-    ]
-    recorded = ledger.post_many(session, now=now, actor=actor, transfers=transfers)
-    by_campaign: dict[str, Counter[str]] = {}
-    for clip in counted:
-        by_campaign.setdefault(clip.campaign_id, Counter())[clip.incident_type] -= 1
-    for campaign_id, changes in sorted(by_campaign.items()):
-        add_to_counters(session, campaign_id, changes)
-    for clip in clips:
-        clip.status = ClipStatus.REVERSED.value
-        clip.reason = code
-        clip.reversed_at = now
-    if counted:
-        session.flush()
-        wall.record_reversed(uow, now, counted)
-        medals.evaluate_donor(
-            uow,
-            now,
-            counted[0].donor_id,
-            touched=[c.accepted_at for c in counted],  # type: ignore[misc]  # counted clips were accepted: the query says so
-            reason=f"{len(counted)} clip(s) reversed"
-            if len(counted) > 1
-            else f"clip {counted[0].id} reversed",
-            reference={"reversed_clip_ids": [c.id for c in counted][:100]},
-        )
-    return recorded
-
-
-@retry_on_contention
-def _target_full(session: Session, rules: Rules, incident_type: str) -> bool:
-    """Whether a campaign that stops at its target has reached it for this type, read
-    under the counter's lock (as submissions do), so that accepting old footage in
-    review never pushes a stopping campaign past its target."""
-    target = rules.targets.get(incident_type)
-    if not rules.stop_at_target or target is None:
-        return False
-    add_to_counters(session, rules.campaign_id, Counter({incident_type: 0}), lock=True)
-    accepted = session.scalar(
-        select(col(CampaignCounter.accepted)).where(
-            col(CampaignCounter.campaign_id) == rules.campaign_id,
-            col(CampaignCounter.incident_type) == incident_type,
-        )
-    )
-    return (accepted or 0) >= target
-
-
-def review_clip(
-    db: Database, clock: Clock, actor: Actor, clip_id: int, *, accept: bool, reason: str
-) -> ClipRecord:
-    """Decide a clip that waits for review: accept it (it earns now) or reject it."""
-    reason = require_reason(reason)
-    now = clock.now()
-    with db.transaction() as uow:
-        staff_policy.authorize(uow.session, actor, CLIPS_REVIEW, 1)
-        clip = _locked_clip(uow.session, clip_id)
-        decided = decide_locked(uow, clock, now, actor, clip, accept=accept, reason=reason)
-        staff_policy.charge_daily(uow.session, clock, actor, CLIPS_REVIEW, 1)
-        return decided
-
-
-def decide_locked(
-    uow: UnitOfWork,
-    clock: Clock,
-    now: datetime,
-    actor: Actor,
-    clip: Clip,
-    *,
-    accept: bool,
-    reason: str,
-) -> ClipRecord:
-    """Decide one clip, locked with its donor, in the caller's transaction (one clip's
-    review, or each clip of a bulk review: services/bulk_review.py)."""
-    session = uow.session
-    clip_id = clip.id
-    donor_id = clip.donor_id
-    if clip.status != ClipStatus.PENDING_REVIEW:
-        raise Conflict(
-            f"the clip is {clip.status}, not waiting for review",
-            code="clip_not_pending_review",
-            details={"status": clip.status},
-        )
-    campaign = session.get(Campaign, clip.campaign_id)
-    assert campaign is not None
-    rules = rules_of(campaign)
-    before = {"status": clip.status}
-    clip.reviewed_at = now
-    if accept and _target_full(session, rules, clip.incident_type):
-        clip.status = ClipStatus.REJECTED.value
-        clip.reason = Reason.TARGET_REACHED.value
-    elif accept:
-        clip.status = ClipStatus.ACCEPTED.value
-        clip.reason = None
-        clip.accepted_at = now
-        clip.points, clip.cash_cents = rules.points_per_clip, rules.bounty_cents
-        clip.vests_at = vests_at(rules, now)
-        legs = earnings(donor_id, clip.points, clip.cash_cents, clip.currency)
-        if legs:
-            ledger.post(
-                session,
-                now=now,
-                kind=TransferKind.EARNING,
-                reference=("clip", clip.id),
-                actor=actor,
-                idempotency_key=f"earn:clip:{clip.id}",
-                legs=legs,
-                reason="accepted after review",
-            )
-        add_to_counters(session, clip.campaign_id, Counter({clip.incident_type: 1}))
-        wall.record_accepted(
-            uow, now, donor_id, Counter({(clip.campaign_id, clip.incident_type): 1})
-        )
-        medals.evaluate_donor(uow, now, donor_id, reference={"clip_id": clip.id})
-    else:
-        clip.status = ClipStatus.REJECTED.value
-        clip.reason = "rejected_in_review"
-    audit.record(
-        session,
-        clock,
-        actor,
-        action="clip.review",
-        target_type="clip",
-        target_id=clip_id,
-        before=before,
-        after={"status": clip.status},
-        reason=reason,
-    )
-    return clip_record(clip)

@@ -18,7 +18,7 @@ from rewards_engine.jobs import find_job
 from rewards_engine.logs import JsonFormatter
 from rewards_engine.models import AuditRecord, Clip, Donor, metadata
 from rewards_engine.scheduler import run_job
-from rewards_engine.services import fraud, ledger, support
+from rewards_engine.services import clip_review, fraud, ledger, support
 from tests.support.factories import (
     BOUNTY,
     CONSENT,
@@ -120,7 +120,7 @@ def test_each_clip_says_what_it_is_used_for_and_when_it_is_deleted(
     ben = auth_donor(runtime, auth, "ben")
     [copy] = donate(client, ben, [clip(video_sha256=same_camera[0]["video_sha256"])])
     [reversed_] = donate(client, ana, [clip()])
-    support.reverse_clip(runtime.db, runtime.clock, AGENT, reversed_["clip_id"], "test")
+    clip_review.reverse_clip(runtime.db, runtime.clock, AGENT, reversed_["clip_id"], "test")
 
     seen = usages(client, ana)
     assert seen[old["clip_id"]] == ("pending_review", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rewards_engine.domain.actors import Actor
-from rewards_engine.services import activity, support
+from rewards_engine.services import activity, clip_review
 from tests.support.factories import add_campaign, clip, consenting_donor, load_program
 from tests.support.factories import donate_ids as donate
 
@@ -32,7 +32,7 @@ def test_days_counts_and_the_cohort_of_the_same_campaigns(runtime, client, auth)
         client, auth("b"), [clip(recorded_at=clock.now() - timedelta(hours=1)) for _ in range(3)]
     )
     first = donate(client, auth("c"), [clip(recorded_at=clock.now() - timedelta(hours=1))])
-    support.reverse_clip(  # a reversed clip no longer counts
+    clip_review.reverse_clip(  # a reversed clip no longer counts
         runtime.db, clock, Actor(id="support:x", role="support"), first[0], "staged"
     )
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.submissions import ClipInput
+from rewards_engine.services import clip_review, holds, submissions, wall
 from rewards_engine.services import donors as donor_service
-from rewards_engine.services import holds, submissions, support, wall
 from tests.support.factories import CONSENT, add_campaign, consenting_donor, load_program, sha
 
 SUPPORT = Actor(id="support:prop", role="support")
@@ -73,7 +73,7 @@ def test_live_board_equals_rebuilt_board(runtime, clock, operations) -> None:
             accepted[donor] += [o.clip_id for o in result.outcomes if o.status == "accepted"]
         elif kind == "reverse" and accepted[donor]:
             clip_id = accepted[donor].pop(value % len(accepted[donor]))
-            support.reverse_clip(runtime.db, runtime.clock, SUPPORT, clip_id, "property test")
+            clip_review.reverse_clip(runtime.db, runtime.clock, SUPPORT, clip_id, "property test")
         elif kind == "hold":
             holds.set_hold(runtime.db, runtime.clock, SUPPORT, donor, value, "property test")
         elif kind == "visibility":

@@ -20,7 +20,15 @@ from rewards_engine.domain.fraud import FlagStatus, Severity
 from rewards_engine.domain.profiles import DonorStatus
 from rewards_engine.models import Clip, Donor, FraudEvidence, FraudFlag
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import approvals, audit, redemptions, staff_policy, support, wall
+from rewards_engine.services import (
+    approvals,
+    audit,
+    clip_review,
+    redemptions,
+    staff_policy,
+    support,
+    wall,
+)
 from rewards_engine.services.approvals import ApprovalView
 from rewards_engine.services.fraud.review import FlagView
 
@@ -125,7 +133,9 @@ def resolve(
                 }
             )
             clips = _reversible(session, donor.id, clip_ids)
-            support.reverse_locked(uow, now, actor, clips, f"fraud confirmed: {reason}", "fraud")
+            clip_review.reverse_locked(
+                uow, now, actor, clips, f"fraud confirmed: {reason}", "fraud"
+            )
             reversed_count = len(clips)
             flag.status = FlagStatus.CONFIRMED.value
             hold = keep_hold or ban or _other_high_flags(session, flag)
