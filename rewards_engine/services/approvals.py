@@ -1,5 +1,7 @@
-"""Four-eyes approval requests: recording them (the gate), refusing, expiring and
-listing them (docs/security.md, T3). Approving, which applies the action, is in
+"""Four-eyes approval requests: recording them (the gate), claiming an approved one when
+it applies, expiring and reading them (docs/security.md, T3). A second person's
+decision (approve or refuse, and the outcome of applying) is in
+``services/approval_decisions.py``; approving, which applies the action, is in
 ``services/approving.py`` (it calls the gated use cases, which call :func:`gate`).
 
 A gated use case calls :func:`gate` inside its own transaction before it changes
@@ -28,14 +30,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine import alerts
 from rewards_engine.clock import Clock
 from rewards_engine.config import PROJECT_ROOT
 from rewards_engine.db import Database, insert, row_view, table_of
 from rewards_engine.domain import approvals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.approvals import Policy, Status
-from rewards_engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
 from rewards_engine.models import ApprovalRequest
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.services import audit
@@ -43,7 +44,6 @@ from rewards_engine.services import audit
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "approvals.toml"
-REFUSED_EVENT = "approval.refused"
 DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
 
 
@@ -250,22 +250,8 @@ def _claim_approved(
     )
 
 
-def _locked(session: Session, approval_id: int) -> ApprovalRequest:
-    row = session.get(ApprovalRequest, approval_id, with_for_update=True, populate_existing=True)
-    if row is None:
-        raise NotFound(f"no approval request {approval_id}", code="approval_not_found")
-    return row
-
-
-def check_decider(policy: Policy, row: ApprovalRequest, decider: Actor) -> None:
-    """403 for the requester themself and for a role not named for this action."""
-    why = rules.refusal_to_decide(policy, row.action, row.requested_by, decider.id, decider.role)
-    if why is not None:
-        own = rules.subject_of(row.requested_by) == rules.subject_of(decider.id)
-        raise Forbidden(why, code="own_request" if own else "not_an_approver")
-
-
-def _expire_locked(session: Session, clock: Clock, row: ApprovalRequest) -> None:
+def expire_locked(session: Session, clock: Clock, row: ApprovalRequest) -> None:
+    """Mark a pending request, locked by the caller, expired (audited as the system)."""
     row.status = Status.EXPIRED.value
     audit.record(
         session,
@@ -286,89 +272,6 @@ def expired_conflict(row: ApprovalView) -> Conflict:
     )
 
 
-def decide(
-    db: Database,
-    clock: Clock,
-    decider: Actor,
-    approval_id: int,
-    *,
-    approve: bool,
-    reason: str | None,
-    policy: Policy | None = None,
-) -> tuple[ApprovalView, bool]:
-    """Approve or refuse a pending request (audited). Returns the request and whether
-    this call decided it: the same approver calling again finds their approval (an
-    approved request whose apply was interrupted is applied by the caller again).
-    An expired request is marked so and answered 409."""
-    now = clock.now()
-    expired = False
-    with db.transaction() as uow:
-        session = uow.session
-        policy = policy or policy_of(session)
-        row = _locked(session, approval_id)
-        if row.decided_by == decider.id and (row.status == Status.REFUSED) != approve:
-            return row_view(ApprovalView, row), False  # a retry of this person's call
-        check_decider(policy, row, decider)
-        if not rules.may_decide(row.status):
-            raise Conflict(
-                f"approval request {approval_id} is already {row.status}",
-                code="approval_already_decided",
-                details={"status": row.status, "decided_by": row.decided_by},
-            )
-        if rules.is_expired(row.expires_at, now):
-            _expire_locked(session, clock, row)
-            expired = True
-        else:
-            row.status = (Status.APPROVED if approve else Status.REFUSED).value
-            row.decided_by, row.decider_role = decider.id, decider.role
-            row.decided_at, row.decision_reason = now, reason
-            audit.record(
-                session,
-                clock,
-                decider,
-                action="approval.approved" if approve else "approval.refused",
-                target_type="approval",
-                target_id=row.id,
-                before={"status": Status.PENDING.value},
-                after={"status": row.status, "action": row.action, "amount": row.amount},
-                reason=reason,
-            )
-        view = row_view(ApprovalView, row)
-    if expired:
-        raise expired_conflict(view)
-    return view, True
-
-
-def record_outcome(
-    db: Database,
-    clock: Clock,
-    approver: Actor,
-    approval_id: int,
-    *,
-    result: dict[str, Any] | None = None,
-    error: dict[str, Any] | None = None,
-) -> ApprovalView:
-    """After applying: the action's result on an applied request, or the failure on
-    an approved one (the use case's transaction rolled back: nothing partial)."""
-    with db.transaction() as uow:
-        session = uow.session
-        row = _locked(session, approval_id)
-        if error is not None and row.status == Status.APPROVED:
-            row.status, row.error = Status.FAILED.value, error
-            audit.record(
-                session,
-                clock,
-                approver,
-                action="approval.failed",
-                target_type="approval",
-                target_id=row.id,
-                after={"action": row.action, **error},
-            )
-        elif result is not None and row.status == Status.APPLIED and row.result is None:
-            row.result = as_json(result)
-        return row_view(ApprovalView, row)
-
-
 def expire_pending(db: Database, clock: Clock) -> int:
     """The job: pending requests past their expiry become expired (each audited)."""
     now = clock.now()
@@ -386,7 +289,7 @@ def expire_pending(db: Database, clock: Clock) -> int:
             )
         )
         for row in rows:
-            _expire_locked(session, clock, row)
+            expire_locked(session, clock, row)
     log.info("approval requests expired", extra={"fields": {"expired": len(rows)}})
     return len(rows)
 
@@ -416,18 +319,3 @@ def list_requests(
             limit=limit,
             cursor=cursor,
         ).map(lambda row: row_view(ApprovalView, row))
-
-
-def alert_refused(view: ApprovalView) -> None:
-    """Issue 24, part 6: a refused request is an alert (log event and metric)."""
-    alerts.alert(
-        log,
-        REFUSED_EVENT,
-        {
-            "approval_id": view.id,
-            "action": view.action,
-            "requester": view.requested_by,
-            "decider": view.decided_by,
-            "amount": view.amount,
-        },
-    )

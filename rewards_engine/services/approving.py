@@ -25,6 +25,7 @@ from rewards_engine.domain.approvals import Status
 from rewards_engine.domain.errors import Conflict, DomainError
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import (
+    approval_decisions,
     approvals,
     bulk_review,
     campaigns,
@@ -133,7 +134,7 @@ def approve(
     current = approvals.get_request(runtime.db, approval_id)
     with runtime.db.read() as session:  # the approver's role must be allowed the action too
         staff_policy.authorize(session, approver, current.action, current.amount)
-    view, _ = approvals.decide(
+    view, _ = approval_decisions.decide(
         runtime.db, runtime.clock, approver, approval_id, approve=True, reason=reason
     )
     if view.status != Status.APPROVED:
@@ -144,7 +145,7 @@ def approve(
     except DomainError as error:
         if error.code == "approval_not_approved":  # a concurrent retry applied it
             return approvals.get_request(runtime.db, approval_id)
-        failed = approvals.record_outcome(
+        failed = approval_decisions.record_outcome(
             runtime.db,
             runtime.clock,
             approver,
@@ -162,7 +163,7 @@ def approve(
             code="approval_apply_failed",
             details={"approval_id": failed.id, "status": failed.status, "cause": error.code},
         ) from error
-    return approvals.record_outcome(
+    return approval_decisions.record_outcome(
         runtime.db, runtime.clock, approver, approval_id, result=_result_json(result)
     )
 
@@ -171,9 +172,9 @@ def refuse(runtime: Runtime, decider: Actor, approval_id: int, reason: str) -> A
     """Refuse with a reason (required): audited, and the alert: a structured log event
     ``approval.refused`` and the ``approvals_refused_total`` metric."""
     reason = require_reason(reason)
-    view, decided = approvals.decide(
+    view, decided = approval_decisions.decide(
         runtime.db, runtime.clock, decider, approval_id, approve=False, reason=reason
     )
     if decided:
-        approvals.alert_refused(view)
+        approval_decisions.alert_refused(view)
     return view
