@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.crypto import Vault
+from rewards_engine.providers.gift_cards import GiftCardOrders
 from rewards_engine.providers.payouts import PayoutProvider
 from rewards_engine.providers.push import PushSender, configured_senders
 from rewards_engine.providers.storage import VideoStore, open_store
@@ -31,9 +32,19 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         payout_rails=configured_rails,
         video_stores=configured_store,
         push_platforms=configured_push_senders,
+        gift_card_providers=configured_gift_card_providers,
     )
     live.attach(runtime)  # its committed notifications wake the live streams
     return runtime
+
+
+def configured_gift_card_providers(settings: Settings) -> Mapping[str, GiftCardOrders]:
+    """Tremendous where it has an API key and a funding source; otherwise none."""
+    if not settings.tremendous.configured:
+        return {}
+    from rewards_engine.providers.tremendous import TremendousOrders
+
+    return {"tremendous": TremendousOrders(settings.tremendous)}
 
 
 def configured_rails(settings: Settings) -> Mapping[str, PayoutProvider]:

@@ -11,6 +11,7 @@ from rewards_engine.scheduler import JobResult, JobSpec
 from rewards_engine.services import (
     approvals,
     fraud,
+    gift_card_orders,
     idempotency,
     medals,
     notifications,
@@ -78,6 +79,17 @@ def payout_batch(runtime: Runtime) -> JobResult:
 
 def payout_reconcile(runtime: Runtime) -> JobResult:
     return payouts.reconcile(runtime).as_dict()
+
+
+def gift_card_reconcile(runtime: Runtime) -> JobResult:
+    return gift_card_orders.reconcile(
+        runtime.db,
+        runtime.clock,
+        runtime.gift_card_orders,
+        runtime.vault,
+        runtime.settings.tremendous,
+        auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
+    ).as_dict()
 
 
 def fraud_scan(runtime: Runtime) -> JobResult:
@@ -191,6 +203,13 @@ JOBS: list[JobSpec] = [
         payout_reconcile,
         {"trigger": "interval", "minutes": 15},
         "resubmit batches without a clear answer; poll submitted ones until final",
+    ),
+    JobSpec(
+        "gift-card-orders",
+        gift_card_reconcile,
+        {"trigger": "interval", "minutes": 2},
+        "move provider gift-card orders forward: read open orders, look unanswered ones "
+        "up by external id, order again (same id) only when none is found",
     ),
     JobSpec(
         "medals-evaluate",

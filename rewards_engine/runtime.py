@@ -27,6 +27,7 @@ from rewards_engine.redis_client import CircuitBreaker, connect_redis
 from rewards_engine.redis_server import EmbeddedRedis
 
 if TYPE_CHECKING:
+    from rewards_engine.providers.gift_cards import GiftCardOrders
     from rewards_engine.providers.push import PushSender
     from rewards_engine.providers.storage import VideoStore
 
@@ -41,6 +42,11 @@ def manual_rail_only(_settings: Settings) -> Mapping[str, PayoutProvider]:
 
 def no_push_platform(_settings: Settings) -> Mapping[str, PushSender]:
     """Push is off unless the bootstrap names the configured platforms."""
+    return {}
+
+
+def no_gift_card_provider(_settings: Settings) -> Mapping[str, GiftCardOrders]:
+    """Gift cards come from the code inventory unless the bootstrap names a provider."""
     return {}
 
 
@@ -67,6 +73,7 @@ class Runtime:
     payout_rails: Callable[[Settings], Mapping[str, PayoutProvider]] = manual_rail_only
     video_stores: Callable[[Settings, Clock], VideoStore] | None = None
     push_platforms: Callable[[Settings], Mapping[str, PushSender]] = no_push_platform
+    gift_card_providers: Callable[[Settings], Mapping[str, GiftCardOrders]] = no_gift_card_provider
     _extensions: dict[str, object] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -105,6 +112,12 @@ class Runtime:
     def payout_providers(self) -> Mapping[str, PayoutProvider]:
         """The payout rails by name, built once per process."""
         return self.payout_rails(self.settings)
+
+    @cached_property
+    def gift_card_orders(self) -> Mapping[str, GiftCardOrders]:
+        """The gift-card providers that order cards on demand, by name (Tremendous
+        where TREMENDOUS_API_KEY and TREMENDOUS_FUNDING_SOURCE_ID are set)."""
+        return self.gift_card_providers(self.settings)
 
     @cached_property
     def video_store(self) -> VideoStore:

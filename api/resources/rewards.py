@@ -73,6 +73,7 @@ class Redemptions(MethodView):
                 idempotency_key=headers["idempotency_key"],
                 auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
                 vault=context.runtime().vault,
+                orders=runtime.gift_card_orders,
             )
         )
 

@@ -9,6 +9,7 @@ row, and a gift card's concurrent redemptions take different codes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ from rewards_engine.domain.redemptions import (
 from rewards_engine.models import (
     Donor,
     GiftCardCode,
+    GiftCardOrder,
     MedalAward,
     Redemption,
     RedemptionEvent,
@@ -43,8 +45,8 @@ from rewards_engine.models import (
     WallTally,
 )
 from rewards_engine.pagination import Page, fetch_page
-from rewards_engine.providers.gift_cards import source_for
-from rewards_engine.services import audit, idempotency, ledger, notifications
+from rewards_engine.providers.gift_cards import ORDERED, GiftCardOrders, source_for
+from rewards_engine.services import audit, gift_card_orders, idempotency, ledger, notifications
 
 OPEN = [s.value for s in Status if s not in RETURNING]
 
@@ -85,9 +87,22 @@ class RedemptionView:
 
     redemption: RedemptionRecord
     item_name: str
-    code: str | None
+    code: str | None  # a provider's card: its link, to its donor only, once delivered
     events: list[RedemptionStep]
     replayed: bool = False  # answered from the first call with the same Idempotency-Key
+    provider: str | None = None  # the gift-card provider that orders it, if any
+    order: ProviderState | None = None
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    """A provider order as support sees it (never the link)."""
+
+    order_id: str | None
+    order_status: str | None
+    delivery_status: str | None
+    attempts: int
+    last_error: str | None
 
 
 def _points_legs(donor_id: int, cost: int) -> list[Leg]:
@@ -180,7 +195,6 @@ def _check_eligible(session: Session, donor_id: int, item: RewardItem) -> None:
             )
 
 
-@retry_on_contention
 def redeem(
     db: Database,
     clock: Clock,
@@ -192,10 +206,40 @@ def redeem(
     idempotency_key: str | None = None,
     auto_fulfil: bool = True,
     vault: Vault | None = None,
+    orders: Mapping[str, GiftCardOrders] | None = None,
 ) -> RedemptionView:
     """Spend points on a reward. Gift cards are fulfilled at once (their code shown)
     unless the donor is under review or auto-fulfilment is off; cameras wait for
-    support to approve and ship them."""
+    support to approve and ship them. A provider's gift card (``orders`` names the
+    configured providers) is recorded ``ordering`` and committed, then ordered, then
+    the answer recorded: no call runs inside the transaction
+    (services/gift_card_orders.py)."""
+    view = _redeem(db, clock, actor, donor_id, item_id, shipping_address,
+                   idempotency_key=idempotency_key, auto_fulfil=auto_fulfil, vault=vault,
+                   orders=orders or {})  # fmt: skip
+    record = view.redemption
+    if record.status != Status.ORDERING or view.replayed or vault is None:
+        return view  # a replay's order is the job's to settle (it looks it up first)
+    item_provider = view.provider
+    assert orders is not None and item_provider is not None
+    gift_card_orders.place(db, clock, orders[item_provider], vault, record.id)
+    return donor_redemption(db, vault, donor_id, record.id)
+
+
+@retry_on_contention
+def _redeem(
+    db: Database,
+    clock: Clock,
+    actor: Actor,
+    donor_id: int,
+    item_id: str,
+    shipping_address: dict[str, Any] | None,
+    *,
+    idempotency_key: str | None,
+    auto_fulfil: bool,
+    vault: Vault | None,
+    orders: Mapping[str, GiftCardOrders],
+) -> RedemptionView:
     key = idempotency.Idempotency.for_request(
         f"donor:{donor_id}",
         idempotency_key,
@@ -214,7 +258,8 @@ def redeem(
         if donor is None or donor.status != "active":
             raise Forbidden("this account cannot redeem", code="donor_not_active")
         item = session.get(RewardItem, item_id)
-        if item is None or not item.active:
+        if item is None or not item.active or (item.provider in ORDERED and (
+                item.provider not in orders or vault is None)):  # fmt: skip
             raise InvalidInput(
                 f"no reward {item_id!r} on offer", code="unknown_reward", field="reward_id"
             )
@@ -247,7 +292,10 @@ def redeem(
             reason=item.name,
         )
         _event(session, now, redemption, None, actor)
-        if item.kind == RewardKind.GIFT_CARD:
+        if item.kind == RewardKind.GIFT_CARD and item.provider in ORDERED:
+            send = auto_fulfil and not donor.on_hold
+            gift_card_orders.open_order(session, now, redemption, item, send=send)
+        elif item.kind == RewardKind.GIFT_CARD:
             redemption.gift_card_code_id = source_for(item).issue(session, item, redemption.id, now)
             if auto_fulfil and not donor.on_hold:
                 _auto_fulfil(session, now, redemption)
@@ -404,6 +452,14 @@ def redemption_view(
 ) -> RedemptionView:
     item = session.get(RewardItem, redemption.item_id)
     code = None
+    order = session.get(GiftCardOrder, redemption.id) if redemption.kind == "gift_card" else None
+    state = None
+    if order is not None:
+        state = ProviderState(order.order_id, order.order_status, order.delivery_status,
+                              order.attempts, order.last_error)  # fmt: skip
+        delivered = redemption.status == Status.DELIVERED and order.link_encrypted
+        if reveal and delivered and vault is not None:
+            code = vault.decrypt(order.link_encrypted or "")
     if redemption.gift_card_code_id is not None:
         row = session.get(GiftCardCode, redemption.gift_card_code_id)
         assert row is not None
@@ -421,6 +477,8 @@ def redemption_view(
         item.name if item else redemption.item_id,
         code,
         [row_view(RedemptionStep, event) for event in events],
+        provider=order.provider if order is not None else None,
+        order=state,
     )
 
 
