@@ -155,7 +155,6 @@ def reverse_locked(
     return recorded
 
 
-@retry_on_contention
 def _target_full(session: Session, rules: Rules, incident_type: str) -> bool:
     """Whether a campaign that stops at its target has reached it for this type, read
     under the counter's lock (as submissions do), so that accepting old footage in
@@ -173,6 +172,7 @@ def _target_full(session: Session, rules: Rules, incident_type: str) -> bool:
     return (accepted or 0) >= target
 
 
+@retry_on_contention
 def review_clip(
     db: Database, clock: Clock, actor: Actor, clip_id: int, *, accept: bool, reason: str
 ) -> ClipRecord:

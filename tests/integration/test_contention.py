@@ -275,3 +275,56 @@ def test_two_admins_creating_the_same_medal_at_once_get_one_medal_and_a_409(
             select(MedalDefinition.version).where(MedalDefinition.code == "early-bird")
         ).all()
     assert versions == [1]
+
+
+def test_a_clip_review_that_lost_is_run_again_whole(runtime: Runtime, client, auth) -> None:  # type: ignore[no-untyped-def]
+    """review_clip is retried as a whole use case when it loses to another transaction
+    (the server's serialization failure, raised once by a trigger on the clip's update).
+    Its retry decorator once sat on a helper inside its transaction instead: the
+    reviewer got a 500 and the clip stayed waiting."""
+    from rewards_engine.domain.actors import Actor
+    from rewards_engine.services import clip_review
+    from tests.support.factories import donate_ids
+
+    load_program(runtime)
+    campaign = add_campaign(
+        runtime,
+        review_if_older_than_days=30,
+        starts_at=runtime.clock.now() - timedelta(days=90),
+    )
+    consenting_donor(runtime, "ada")
+    old = clip(recorded_at=runtime.clock.now() - timedelta(days=40))
+    [waiting] = donate_ids(client, auth("ada"), [old], campaign.id)
+    with runtime.db.transaction() as uow:  # a sequence is not rolled back: fails once only
+        uow.session.execute(text("CREATE SEQUENCE review_tries"))
+        uow.session.execute(
+            text(
+                "CREATE FUNCTION lose_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " IF nextval('review_tries') = 1 THEN RAISE EXCEPTION 'could not serialize'"
+                " USING ERRCODE = 'serialization_failure'; END IF; RETURN NEW; END $$"
+            )
+        )
+        uow.session.execute(
+            text(
+                "CREATE TRIGGER lose_once BEFORE UPDATE ON clips"
+                " FOR EACH ROW EXECUTE FUNCTION lose_once()"
+            )
+        )
+    try:
+        decided = clip_review.review_clip(
+            runtime.db,
+            runtime.clock,
+            Actor(id="admin:boss", role="admin"),
+            waiting,
+            accept=True,
+            reason="verified footage",
+        )
+        with runtime.db.read() as session:
+            tries = session.scalar(text("SELECT last_value FROM review_tries"))
+    finally:
+        with runtime.db.transaction() as uow:  # the run's database is shared by its tests
+            uow.session.execute(text("DROP TRIGGER lose_once ON clips"))
+            uow.session.execute(text("DROP FUNCTION lose_once()"))
+            uow.session.execute(text("DROP SEQUENCE review_tries"))
+    assert decided.status == "accepted"
+    assert tries == 2  # lost once, then applied
