@@ -15,6 +15,7 @@ from api.console import (  # noqa: F401  (their routes)
     admin,
     approvals,
     donors,
+    gift_cards,
     queues,
     session,
     sessions,

@@ -71,6 +71,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/v1/transparency"): PUBLIC,
     ("POST", "/v1/webhooks/paypal"): WEBHOOK,
     ("POST", "/v1/webhooks/stripe"): WEBHOOK,
+    ("POST", "/v1/webhooks/tremendous"): WEBHOOK,
     ("GET", "/v1/me"): DONOR,
     ("PATCH", "/v1/me"): DONOR,
     ("DELETE", "/v1/me"): DONOR,
@@ -129,6 +130,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/redemptions/<id64:redemption_id>/transition"): staff(
         policy.REDEMPTION_SHIP
     ),
+    ("POST", "/v1/admin/redemptions/<id64:redemption_id>/resend"): staff(policy.REDEMPTION_RESEND),
+    ("POST", "/v1/admin/redemptions/<id64:redemption_id>/cancel-order"): staff(
+        policy.REDEMPTION_CANCEL
+    ),
     ("GET", "/v1/admin/rewards"): staff(policy.CATALOG_READ),
     ("POST", "/v1/admin/submissions/review"): staff(policy.CLIPS_REVIEW),
     ("GET", "/v1/admin/approvals"): staff(policy.APPROVALS_READ),
@@ -181,6 +186,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/console/redemptions"): console(policy.REDEMPTIONS_READ),
     ("POST", "/console/redemptions/<id64:redemption_id>/transition"): console(
         policy.REDEMPTION_SHIP
+    ),
+    ("POST", "/console/redemptions/<id64:redemption_id>/resend"): console(policy.REDEMPTION_RESEND),
+    ("POST", "/console/redemptions/<id64:redemption_id>/cancel-order"): console(
+        policy.REDEMPTION_CANCEL
     ),
     ("GET", "/console/payouts"): console(policy.PAYOUTS_READ),
     ("GET", "/console/payouts/<int:batch_id>"): console(policy.PAYOUTS_READ),
