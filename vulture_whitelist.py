@@ -226,3 +226,5 @@ reason_nonce  # unused variable (rewards_engine/models/audit.py: as before_nonce
 before_digest  # unused variable (rewards_engine/models/audit.py: as before_nonce)
 after_digest  # unused variable (rewards_engine/models/audit.py: as before_nonce)
 decision_reason  # an approval request's column, read by name (row_view into ApprovalView, ApprovalSchema dumps it)
+stuck  # ReconcileReport counts (services/gift_card_orders.py), logged and returned through asdict
+closed  # ReconcileReport counts (services/gift_card_orders.py), logged and returned through asdict
