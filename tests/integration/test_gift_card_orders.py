@@ -435,3 +435,23 @@ def test_without_tremendous_settings_its_items_are_not_offered(
         redemptions.redeem(runtime.db, runtime.clock, Actor(id=f"donor:{ana}", role="donor"),
                            ana, ITEM, None, vault=runtime.vault, orders={})  # fmt: skip
     assert available(runtime, ana) == 2_500 and tremendous.orders == {}
+
+
+def test_through_the_api_the_donor_sees_the_link_and_support_does_not(
+    runtime: Runtime, tremendous: FakeTremendous, client: Any, auth: Any
+) -> None:
+    """POST /v1/redemptions reaches the provider path (the route passes the configured
+    providers); the donor's answer carries the link, support's list does not."""
+    ana = donor_with(runtime, "ana", 2_500)
+    answer = client.post("/v1/redemptions", json={"reward_id": ITEM},
+                         headers={**auth("ana"), "Idempotency-Key": "k-1"})  # fmt: skip
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    [order] = tremendous.orders_for(str(body["id"]))
+    link = order["rewards"][0]["delivery"]["link"]
+    assert body["status"] == "delivered" and body["code"] == link
+    mine = client.get("/v1/redemptions", headers=auth("ana")).get_json()["items"]
+    assert mine[0]["code"] == link
+    queue = client.get(f"/v1/admin/redemptions?donor_id={ana}", headers=auth("agent", "support"))
+    assert queue.status_code == 200 and link not in queue.get_data(as_text=True)
+    check_books(runtime, tremendous, body["id"], refunded=False)
