@@ -35,7 +35,7 @@ from rewards_engine.services import (
     support,
 )
 from rewards_engine.services.approvals import ApprovalView
-from rewards_engine.services.support import require_reason
+from rewards_engine.services.support import optional_reason, require_reason
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ def approve(
     """Approve and apply (see the module doc). 403 for the requester and for a role the
     policy does not name; 409 if another person decided first or it expired; 409
     ``approval_apply_failed`` if the action was refused when applied."""
+    reason = optional_reason(reason)
     current = approvals.get_request(runtime.db, approval_id)
     with runtime.db.read() as session:  # the approver's role must be allowed the action too
         staff_policy.authorize(session, approver, current.action, current.amount)

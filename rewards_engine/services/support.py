@@ -56,6 +56,17 @@ def require_reason(reason: str | None) -> str:
     return text
 
 
+def optional_reason(reason: str | None) -> str | None:
+    """A reason that may be left out (an approval's), but not past ``REASON_MAX``: a
+    console form is not bounded by the API's schema, and the column is."""
+    text = (reason or "").strip()
+    if len(text) > REASON_MAX:
+        raise InvalidInput(
+            f"a reason has at most {REASON_MAX} characters", code="reason_too_long", field="reason"
+        )
+    return text or None
+
+
 def locked_donor(session: Session, donor_id: int) -> Donor:
     """The donor, locked for update (a staff write's first lock); never an erased one."""
     donor = session.get(Donor, donor_id, with_for_update=True)

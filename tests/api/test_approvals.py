@@ -417,3 +417,24 @@ def test_a_removal_past_the_balance_is_refused_at_once_not_sent_for_approval(
     assert answer.status_code == 409 and answer.get_json()["error"] == "insufficient_balance"
     with runtime.db.read() as session:
         assert session.scalar(select(func.count()).select_from(ApprovalRequest)) == 0
+
+
+def test_a_console_approval_with_a_reason_too_long_changes_nothing_and_names_it(
+    app, client, runtime, donor, staff, settings
+) -> None:
+    """The console's approve form is not bounded by the API's schema: a reason past 500
+    characters was a 500 on PostgreSQL (the column is bounded) and stored whole on
+    SQLite. It is refused naming the field, the request stays pending, nothing applied."""
+    donor_id, ada = donor
+    asked = adjust(client, donor_id, staff["agent"], 15_000).get_json()
+    browser = sign_in(app.test_client(), make_token(settings, "lead-1", "support_lead"))
+    page = browser.get("/console/approvals")
+    answer = browser.post(
+        f"/console/approvals/{asked['id']}/approve",
+        data={"csrf_token": csrf_of(page.text), "reason": "y" * 3_000},
+    )
+    assert answer.status_code == 303
+    shown = browser.get("/console/approvals").text
+    assert "Nothing was changed (reason)" in shown and "at most 500" in shown
+    assert approvals.get_request(runtime.db, asked["id"]).status == "pending"
+    assert points(client, ada) == 0
