@@ -259,3 +259,51 @@ def test_sessions_are_purged_a_week_after_they_end(app, settings, clock, runtime
     assert staff_sessions.purge(runtime.db, clock) == 0
     clock.advance(timedelta(minutes=2))
     assert staff_sessions.purge(runtime.db, clock) == 1
+
+
+def test_no_token_session_id_nor_its_hash_reaches_a_log_line_or_an_answer(
+    app, settings, auth, runtime, caplog
+) -> None:
+    """Sign in, use a page, list and end sessions through the API and the console,
+    revoke the token and sign out: no log line (at any level) and no API answer holds the
+    bearer token, the session's random id or its SHA-256."""
+    import logging
+
+    token = make_token(settings, "agent-7", "support")
+    with caplog.at_level(logging.DEBUG):
+        target = sign_in(app.test_client(), token)
+        assert target.get(PAGE).status_code == 200
+        cookie = target.get_cookie("console_session", path="/console")
+        assert cookie is not None
+        sid = app.session_interface.get_signing_serializer(app).loads(cookie.value)["sid"]  # type: ignore[attr-defined]
+        with runtime.db.read() as session:
+            [id_hash] = session.scalars(select(StaffSession.id_hash))
+        client = app.test_client()
+        admin = auth("boss", "admin")
+        answers = [
+            client.get("/v1/admin/staff-sessions", headers=admin).text,
+            client.post(
+                "/v1/admin/token-revocations",
+                json={"jti": jwt_id(token), "reason": "leaked in a ticket"},
+                headers=admin,
+            ).text,
+            client.get("/v1/admin/token-revocations", headers=admin).text,
+            client.post(
+                "/v1/admin/staff-sessions/end",
+                json={"subject": "agent-7", "reason": "leaked in a ticket"},
+                headers=admin,
+            ).text,
+            client.get("/v1/admin/audit-log", headers=admin).text,
+        ]
+        target.post("/console/sign-out", data={"csrf_token": "stale"})
+    lines = [record.getMessage() + repr(getattr(record, "fields", "")) for record in caplog.records]
+    assert lines  # the requests were logged
+    for secret in (token, sid, id_hash):
+        assert not any(secret in line for line in lines)
+        assert not any(secret in answer for answer in answers)
+
+
+def jwt_id(token: str) -> str:
+    import jwt
+
+    return str(jwt.decode(token, options={"verify_signature": False})["jti"])
