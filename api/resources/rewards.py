@@ -74,6 +74,7 @@ class Redemptions(MethodView):
                 auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
                 vault=context.runtime().vault,
                 orders=runtime.gift_card_orders,
+                country=body["country"],
             )
         )
 

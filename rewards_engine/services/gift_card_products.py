@@ -6,8 +6,8 @@ a country). The catalog takes ``?country=&currency=`` and redeem takes ``country
 its body: the app knows where its donor is. A provider-backed item (``provider`` other
 than ``inventory``) names its product in ``sku``; it is offered when that product is
 synced, lists the item's currency, and (when a country is given) the country. Redeem
-requires the country for such an item and refuses one the product does not serve, with
-a 422 naming the field, before any point moves.
+refuses, with a 422 naming the field and before any point moves, a country the product
+does not serve and a product the provider no longer lists in the item's currency.
 """
 
 from __future__ import annotations
@@ -161,32 +161,37 @@ def offered(
 def check_offered(
     session: Session, item: RewardItem, configured: Iterable[str], country: str | None
 ) -> None:
-    """Refuse (422 naming the field) a provider-backed item the donor's country or the
-    item's currency rules out, or one whose provider or product is missing."""
+    """Refuse (422 naming the field) a provider-backed item the donor's ``country`` or
+    the item's currency rules out. The country is checked when the request gives it
+    (the engine keeps none for a donor); the product when the provider's products were
+    synced at least once (before that, the provider's own refusal of an unavailable
+    product fails the order and refunds it: services/gift_card_orders.py)."""
     if item.provider == INVENTORY:
         return
-    product = _products(session, [item]).get((item.provider, item.sku or ""))
-    if item.provider not in set(configured) or product is None:
+    if item.provider not in set(configured):
         raise InvalidInput(
             f"{item.name} is not on offer now", code="unknown_reward", field="reward_id"
         )
-    if not country:
+    synced = session.scalar(
+        select(col(GiftCardProduct.product_id))
+        .where(col(GiftCardProduct.provider) == item.provider)
+        .limit(1)
+    )
+    if synced is None:
+        return
+    product = _products(session, [item]).get((item.provider, item.sku or ""))
+    if product is None or item.currency not in product.currencies:
         raise InvalidInput(
-            "say which country the gift card is for (ISO 3166 two-letter code)",
-            code="country_required",
-            field="country",
+            f"{item.name} is not on offer now (its provider no longer lists it in {item.currency})",
+            code="unknown_reward",
+            field="reward_id",
         )
-    if country not in product.countries:
+    if country is not None and country not in product.countries:
         raise InvalidInput(
-            f"{item.name} is not available in {country}",
+            f"{item.name} is not available in {country}; it is in "
+            f"{', '.join(product.countries) or 'no country'}",
             code="country_not_served",
             field="country",
-        )
-    if item.currency not in product.currencies:
-        raise InvalidInput(
-            f"{item.name} is not available in {item.currency}",
-            code="currency_not_served",
-            field="reward_id",
         )
 
 

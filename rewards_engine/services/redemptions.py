@@ -46,7 +46,14 @@ from rewards_engine.models import (
 )
 from rewards_engine.pagination import Page, fetch_page
 from rewards_engine.providers.gift_cards import ORDERED, GiftCardOrders, source_for
-from rewards_engine.services import audit, gift_card_orders, idempotency, ledger, notifications
+from rewards_engine.services import (
+    audit,
+    gift_card_orders,
+    gift_card_products,
+    idempotency,
+    ledger,
+    notifications,
+)
 
 OPEN = [s.value for s in Status if s not in RETURNING]
 
@@ -207,16 +214,18 @@ def redeem(
     auto_fulfil: bool = True,
     vault: Vault | None = None,
     orders: Mapping[str, GiftCardOrders] | None = None,
+    country: str | None = None,
 ) -> RedemptionView:
     """Spend points on a reward. Gift cards are fulfilled at once (their code shown)
     unless the donor is under review or auto-fulfilment is off; cameras wait for
     support to approve and ship them. A provider's gift card (``orders`` names the
     configured providers) is recorded ``ordering`` and committed, then ordered, then
     the answer recorded: no call runs inside the transaction
-    (services/gift_card_orders.py)."""
+    (services/gift_card_orders.py), only where its product serves the donor's
+    ``country`` (services/gift_card_products.py)."""
     view = _redeem(db, clock, actor, donor_id, item_id, shipping_address,
                    idempotency_key=idempotency_key, auto_fulfil=auto_fulfil, vault=vault,
-                   orders=orders or {})  # fmt: skip
+                   orders=orders or {}, country=country)  # fmt: skip
     record = view.redemption
     if record.status != Status.ORDERING or view.replayed or vault is None:
         return view  # a replay's order is the job's to settle (it looks it up first)
@@ -239,12 +248,14 @@ def _redeem(
     auto_fulfil: bool,
     vault: Vault | None,
     orders: Mapping[str, GiftCardOrders],
+    country: str | None = None,
 ) -> RedemptionView:
     key = idempotency.Idempotency.for_request(
         f"donor:{donor_id}",
         idempotency_key,
         "redeem",
-        {"item_id": item_id, "shipping_address": shipping_address},
+        {"item_id": item_id, "shipping_address": shipping_address}
+        | ({"country": country} if country else {}),
     )
     now = clock.now()
     with db.transaction() as uow:
@@ -268,6 +279,8 @@ def _redeem(
             address = validate_address(shipping_address, list(item.shipping_countries or []))
         elif shipping_address is not None:
             raise InvalidInput("gift cards need no shipping address", field="shipping_address")
+        if item.provider in ORDERED:  # before any point moves: a 422 naming the field
+            gift_card_products.check_offered(session, item, orders, country)
         _check_eligible(session, donor_id, item)
         redemption = Redemption(
             donor_id=donor_id,

@@ -1,6 +1,7 @@
 """Provider gift cards in the catalog: Tremendous's products synced with their countries
 and currencies, and the catalog offering each card only where its product serves the
-donor's country and currency (issue 25, part 4)."""
+donor's country and currency, and redeem refusing a card they rule out (issue 25,
+part 4)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from rewards_engine.bootstrap import build_runtime
+from rewards_engine.cli import cli
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import Settings, TremendousSettings
 from rewards_engine.models import GiftCardProduct, RewardItem
@@ -19,6 +22,7 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import gift_card_products
 from tests.conftest import app_for
 from tests.support.factories import load_program
+from tests.support.gift_card_world import CARD, World, funded_donor, tremendous_world
 from tests.support.processes import serving
 from tests.support.tremendous_catalog import TremendousProducts, product
 
@@ -152,3 +156,49 @@ def test_without_tremendous_configured_its_cards_are_not_offered(
         }
     finally:
         plain.close()
+
+
+@pytest.fixture
+def world(settings: Settings, clock: FixedClock, cli_env: Settings) -> Iterator[World]:
+    with tremendous_world(settings, clock) as made:
+        yield made
+
+
+def refused_before_any_point_moved(world: World, ada: dict[str, str]) -> None:
+    assert world.client.get("/v1/redemptions", headers=ada).get_json()["items"] == []
+    me = world.client.get("/v1/me", headers=ada).get_json()
+    assert me["balances"]["points"]["available"] == 10_000
+    assert ("POST", "/api/v2/orders") not in world.fake.calls  # nothing ordered
+    verify = CliRunner().invoke(cli, ["ledger", "verify"])
+    assert verify.exit_code == 0, verify.output
+
+
+def test_redeem_refuses_a_country_the_cards_product_does_not_serve(world: World, auth) -> None:
+    funded_donor(world, "ada")
+    ada = auth("ada")
+    answer = world.client.post(
+        "/v1/redemptions", json={"reward_id": CARD, "country": "FR"}, headers=ada
+    )
+    assert answer.status_code == 422
+    assert answer.get_json()["error"] == "country_not_served"
+    assert "country" in answer.get_json()["errors"]["json"]
+    malformed = world.client.post(
+        "/v1/redemptions", json={"reward_id": CARD, "country": "France"}, headers=ada
+    )
+    assert malformed.status_code == 422 and "country" in malformed.get_json()["errors"]["json"]
+    refused_before_any_point_moved(world, ada)
+
+
+def test_redeem_refuses_a_card_whose_product_the_provider_stopped_listing(
+    world: World, auth
+) -> None:
+    funded_donor(world, "ada")
+    ada = auth("ada")
+    world.fake.unavailable = {"AMZN-US"}
+    assert gift_card_products.sync_from_provider(world.runtime)["removed"] == 1
+    assert CARD not in offered(world.client, "?country=US")
+    answer = world.client.post(
+        "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=ada
+    )
+    assert answer.status_code == 422 and "reward_id" in answer.get_json()["errors"]["json"]
+    refused_before_any_point_moved(world, ada)
