@@ -12,6 +12,7 @@ from rewards_engine.services import (
     approvals,
     fraud,
     gift_card_orders,
+    gift_card_products,
     idempotency,
     medals,
     notifications,
@@ -90,6 +91,10 @@ def gift_card_reconcile(runtime: Runtime) -> JobResult:
         runtime.settings.tremendous,
         auto_fulfil=runtime.settings.gift_cards_auto_fulfil,
     ).as_dict()
+
+
+def gift_card_products_sync(runtime: Runtime) -> JobResult:
+    return gift_card_products.sync_from_provider(runtime)
 
 
 def fraud_scan(runtime: Runtime) -> JobResult:
@@ -210,6 +215,13 @@ JOBS: list[JobSpec] = [
         {"trigger": "interval", "minutes": 2},
         "move provider gift-card orders forward: read open orders, look unanswered ones "
         "up by external id, order again (same id) only when none is found",
+    ),
+    JobSpec(
+        "gift-card-products",
+        gift_card_products_sync,
+        {"trigger": "cron", "hour": 3, "minute": 25},
+        "sync Tremendous's products (countries, currencies): the catalog offers a "
+        "provider card only where its product serves the donor",
     ),
     JobSpec(
         "medals-evaluate",

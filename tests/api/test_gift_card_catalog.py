@@ -202,3 +202,21 @@ def test_redeem_refuses_a_card_whose_product_the_provider_stopped_listing(
     )
     assert answer.status_code == 422 and "reward_id" in answer.get_json()["errors"]["json"]
     refused_before_any_point_moved(world, ada)
+
+
+def test_the_daily_job_syncs_the_products(
+    cli_env: Settings,
+    runtime: Runtime,
+    provider: tuple[TremendousProducts, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "TREMENDOUS_API_KEY": "tremendous-test-key",
+        "TREMENDOUS_BASE_URL": f"{provider[1]}/api/v2",
+        "TREMENDOUS_FUNDING_SOURCE_ID": "balance",
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["jobs", "run", "gift-card-products", "--no-lock"])
+    assert result.exit_code == 0, result.output
+    assert "listed=2, added=2, updated=0, removed=0" in result.stdout
+    assert set(stored(runtime)) == {"AMZ", "FNAC"}
