@@ -438,3 +438,16 @@ def test_a_console_approval_with_a_reason_too_long_changes_nothing_and_names_it(
     assert "Nothing was changed (reason)" in shown and "at most 500" in shown
     assert approvals.get_request(runtime.db, asked["id"]).status == "pending"
     assert points(client, ada) == 0
+
+
+def test_finance_may_not_approve_a_points_adjustment_it_may_not_make(
+    client, runtime, donor, staff
+) -> None:
+    """approvals.toml names finance for cash, not points; and the approver's role must be
+    allowed the action itself: finance (no points.adjust) is 403 and nothing changes."""
+    donor_id, ada = donor
+    asked = adjust(client, donor_id, staff["agent"], 15_000).get_json()
+    refused = approve(client, asked["id"], staff["finance"])
+    assert refused.status_code == 403 and "points.adjust" in refused.get_json()["message"]
+    assert approvals.get_request(runtime.db, asked["id"]).status == "pending"
+    assert points(client, ada) == 0

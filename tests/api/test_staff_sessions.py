@@ -15,6 +15,7 @@ from rewards_engine.models import AuditRecord, StaffSession
 from rewards_engine.services import staff_sessions
 from tests.conftest import make_token
 from tests.support.console import csrf_of, sign_in
+from tests.support.factories import consenting_donor, load_program
 
 PAGE = "/console/donors"
 
@@ -307,3 +308,52 @@ def jwt_id(token: str) -> str:
     import jwt
 
     return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+def _adjust_form(client: FlaskClient, donor_id: int, token: str) -> dict[str, str]:
+    return {
+        "csrf_token": token,
+        "asset": "points",
+        "amount": "5",
+        "reason": "goodwill credit",
+        "idempotency_key": "form-1",
+    }
+
+
+def test_a_form_sent_after_its_agent_was_revoked_writes_nothing(
+    app, settings, auth, clock, runtime
+) -> None:
+    """A page loaded before the agent's revocation, its form sent after: the session is
+    gone at that request, so the form is sent to sign in (303) and nothing is written."""
+    load_program(runtime)
+    donor_id = consenting_donor(runtime, "ada")
+    clock.set(datetime.now(UTC))
+    browser = agent(app, settings, "agent-7")
+    form = _adjust_form(browser, donor_id, csrf_of(browser.get(f"/console/donors/{donor_id}").text))
+    clock.advance(timedelta(milliseconds=1))
+    revoked = app.test_client().post(
+        "/v1/admin/subject-revocations",
+        json={"subject": "agent-7", "reason": "offboarded"},
+        headers=auth("boss", "admin"),
+    )
+    assert revoked.status_code == 201
+    before = len(audits(runtime, "ledger.adjust"))
+    answer = browser.post(f"/console/donors/{donor_id}/adjustments", data=form)
+    assert answer.status_code == 303 and "/console/sign-in" in answer.headers["Location"]
+    assert len(audits(runtime, "ledger.adjust")) == before == 0
+
+
+def test_a_csrf_token_of_an_ended_session_is_refused_in_the_next(app, settings, runtime) -> None:
+    """Signing in again starts a fresh CSRF token: a form token kept from the session
+    before (a replayed form) is 403, and nothing is written."""
+    load_program(runtime)
+    donor_id = consenting_donor(runtime, "ada")
+    browser = agent(app, settings, "agent-7")
+    old = csrf_of(browser.get(f"/console/donors/{donor_id}").text)
+    browser.post("/console/sign-out", data={"csrf_token": old})
+    sign_in(browser, make_token(settings, "agent-7", "support"))
+    replayed = browser.post(
+        f"/console/donors/{donor_id}/adjustments", data=_adjust_form(browser, donor_id, old)
+    )
+    assert replayed.status_code == 403
+    assert audits(runtime, "ledger.adjust") == []
