@@ -97,21 +97,24 @@ def provider_move_allowed(current: Status, target: Status) -> bool:
 _HELD = {"PENDING APPROVAL", "PENDING INTERNAL PAYMENT APPROVAL"}
 
 
-def order_outcome(order_status: str | None, delivery_status: str | None) -> Status | None:
+def order_outcome(
+    order_status: str | None, delivery_status: str | None, has_link: bool
+) -> Status | None:
     """The redemption status a provider order's state means, or None when it says
-    nothing new. EXECUTED with the reward's delivery SUCCEEDED is delivered; FAILED is
-    failed and CANCELED cancelled (the provider took no money, or gave it back: the
-    points go back); awaiting an approval is pending_approval; EXECUTED otherwise
-    (delivery scheduled, pending, or *failed*) and CART are ordered. A failed delivery
-    is not a failed redemption: the card exists and is paid for, so support resends it
-    or cancels the order; refunding the points as well would pay for it twice."""
+    nothing new. EXECUTED with the reward's delivery SUCCEEDED and its link known (the
+    card is the link the engine shows) is delivered; FAILED is failed and CANCELED
+    cancelled (the provider took no money, or gave it back: the points go back);
+    awaiting an approval is pending_approval; EXECUTED otherwise (delivery scheduled,
+    pending, *failed*, or no link read yet) and CART are ordered. A failed delivery is
+    not a failed redemption: the card exists and is paid for, so support resends it or
+    cancels the order; refunding the points as well would pay for it twice."""
     if order_status == "CANCELED":
         return Status.CANCELLED
     if order_status == "FAILED":
         return Status.FAILED
     if order_status in _HELD:
         return Status.PENDING_APPROVAL
-    if order_status == "EXECUTED" and delivery_status == "SUCCEEDED":
+    if order_status == "EXECUTED" and has_link and delivery_status == "SUCCEEDED":
         return Status.DELIVERED
     if order_status in {"EXECUTED", "CART"}:
         return Status.ORDERED

@@ -9,6 +9,10 @@
   same external id is safe; the engine never orders under another id.
 - ``GET /orders?external_id=...`` finds the order after an answer was lost, ``GET
   /orders/{id}`` reads its state (developers.tremendous.com/reference/obj-schema-orders).
+- A LINK reward's link "can be retrieved on a successfully ordered reward via the
+  /rewards or /rewards/{id} endpoint" (developers.tremendous.com/reference/
+  obj-schema-rewards): when an executed order's answer has none, ``GET /rewards/{id}``
+  fetches it; failing that, the order is returned without it (the job asks again).
 - Errors carry ``{"errors": {"message", "payload"}}``; 4xx other than 409 and 429 made
   no order (a refusal), anything else is no answer (:class:`OrderUnknown`).
 
@@ -18,6 +22,7 @@ API key is sent as a bearer token and never logged; neither is a reward's link.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -58,7 +63,7 @@ class TremendousOrders:
             },
         }
         answer = self._call("POST", "/orders", json=body)
-        return _order(answer.get("order"))
+        return self._with_link(_order(answer.get("order")))
 
     def find(self, external_id: str) -> ProviderOrder | None:
         answer = self._call("GET", "/orders", params={"external_id": external_id})
@@ -68,10 +73,23 @@ class TremendousOrders:
         matching = [
             o for o in orders if isinstance(o, dict) and o.get("external_id") == external_id
         ]
-        return _order(matching[0]) if matching else None
+        return self._with_link(_order(matching[0])) if matching else None
 
     def fetch(self, order_id: str) -> ProviderOrder:
-        return _order(self._call("GET", f"/orders/{order_id}").get("order"))
+        return self._with_link(_order(self._call("GET", f"/orders/{order_id}").get("order")))
+
+    def _with_link(self, order: ProviderOrder) -> ProviderOrder:
+        """The order with its reward's link, read from ``/rewards/{id}`` when the order's
+        answer lacks it (the order stands without it if that read fails)."""
+        if order.link or order.status != "EXECUTED" or not order.reward_id:
+            return order
+        try:
+            reward = self._call("GET", f"/rewards/{order.reward_id}").get("reward")
+        except OrderUnknown:
+            return order
+        delivery = reward.get("delivery") if isinstance(reward, dict) else None
+        link = delivery.get("link") if isinstance(delivery, dict) else None
+        return replace(order, link=link) if isinstance(link, str) and link else order
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:

@@ -211,7 +211,8 @@ def record(
             order.link_encrypted = vault.encrypt(answer.link)
         order.last_error = None
         order.checked_at = order.updated_at = now
-        target = order_outcome(answer.status, answer.delivery_status)
+        has_link = order.link_encrypted is not None
+        target = order_outcome(answer.status, answer.delivery_status, has_link)
         current = Status(redemption.status)
         if target is not None and provider_move_allowed(current, target):
             note = f"provider order {answer.status.lower()}" if target in RETURNS else None

@@ -145,10 +145,15 @@ def check_books(runtime: Runtime, tremendous: FakeTremendous, redemption_id: int
 pytestmark = pytest.mark.usefixtures("item", "cli_env")
 
 
+@pytest.mark.parametrize("link_in_order", [False, True], ids=["link-from-reward", "in-order"])
 def test_a_card_is_ordered_once_delivered_and_its_link_shown_to_its_donor_only(
-    runtime: Runtime, tremendous: FakeTremendous, caplog: pytest.LogCaptureFixture
+    runtime: Runtime,
+    tremendous: FakeTremendous,
+    caplog: pytest.LogCaptureFixture,
+    link_in_order: bool,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    tremendous.link_in_order = link_in_order
     ana = donor_with(runtime, "ana", 2_500)
     view = redeem(runtime, ana)
     rid = view.redemption.id
@@ -455,3 +460,20 @@ def test_through_the_api_the_donor_sees_the_link_and_support_does_not(
     queue = client.get(f"/v1/admin/redemptions?donor_id={ana}", headers=auth("agent", "support"))
     assert queue.status_code == 200 and link not in queue.get_data(as_text=True)
     check_books(runtime, tremendous, body["id"], refunded=False)
+
+
+def test_an_order_whose_link_cannot_be_read_yet_is_delivered_by_the_job(
+    runtime: Runtime, tremendous: FakeTremendous
+) -> None:
+    """The order is made but its reward's link cannot be read (GET /rewards/{id} 503):
+    the redemption is ordered, no link shown; the job reads it and delivers it."""
+    ana = donor_with(runtime, "ana", 2_500)
+    tremendous.reward_read_fail_next = [503]
+    view = redeem(runtime, ana)
+    rid = view.redemption.id
+    assert view.redemption.status == Status.ORDERED and view.code is None
+    reconcile(runtime)
+    assert status(runtime, rid) == Status.DELIVERED
+    assert redemptions.donor_redemption(runtime.db, runtime.vault, ana, rid).code
+    assert len(tremendous.orders) == 1
+    check_books(runtime, tremendous, rid, refunded=False)

@@ -82,6 +82,12 @@ class FakeTremendous:
     hang_next: int = 0  # orders made, then answered after hang_s (the client gave up)
     hang_s: float = 2.0
     read_fail_next: list[int] = field(default_factory=list)  # statuses for the next GETs
+    # Knob: whether an order's answer carries its LINK reward's link. The docs say the
+    # link "can be retrieved on a successfully ordered reward via the /rewards or
+    # /rewards/{id} endpoint" (developers.tremendous.com/reference/obj-schema-rewards),
+    # so by default orders answer without it and GET /rewards/{id} gives it.
+    link_in_order: bool = False
+    reward_read_fail_next: list[int] = field(default_factory=list)  # for GET /rewards/{id}
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,7 +133,9 @@ class FakeTremendous:
             if self.read_fail_next:
                 return _error("Internal error", self.read_fail_next.pop(0))
             order = self.orders.get(path.split("/")[2])
-            return _json({"order": order}) if order else _error("Resource not found", 404)
+            return _json({"order": self.shown(order)}) if order else _error("Not found", 404)
+        if path.startswith("/rewards/") and request.method == "GET":
+            return self.reward(path.split("/")[2])
         if path.startswith("/order_approvals/") and request.method == "POST":
             return self.decide(path.split("/")[2], path.split("/")[3])
         if path.startswith("/rewards/") and path.endswith("/resend"):
@@ -176,7 +184,7 @@ class FakeTremendous:
         for order in self.orders.values():
             if external_id and order["external_id"] == external_id:
                 if self.duplicate_status == 201:
-                    return _json({"order": order}, 201)
+                    return _json({"order": self.shown(order)}, 201)
                 return _error("external_id already used", self.duplicate_status)
         reward = body.get("reward") or {}
         products = reward.get("products") or []
@@ -227,7 +235,7 @@ class FakeTremendous:
             ],
         }
         self.orders[order_id] = order
-        return _json({"order": order}, 201)
+        return _json({"order": self.shown(order)}, 201)
 
     def list_orders(self, request: Request) -> Response:
         """GET /api/v2/orders?external_id=... [order-schema]: "It also allows for
@@ -236,7 +244,29 @@ class FakeTremendous:
         with self.lock:
             found = [o for o in self.orders.values()
                      if external_id is None or o["external_id"] == external_id]  # fmt: skip
-        return _json({"orders": found, "total_count": len(found)})
+        return _json({"orders": [self.shown(o) for o in found], "total_count": len(found)})
+
+    def shown(self, order: dict[str, Any]) -> dict[str, Any]:
+        """An order as answered: without its reward's link unless ``link_in_order``."""
+        if self.link_in_order:
+            return order
+        reward = order["rewards"][0]
+        delivery = {k: v for k, v in reward["delivery"].items() if k != "link"}
+        return {**order, "rewards": [{**reward, "delivery": delivery}]}
+
+    def reward(self, reward_id: str) -> Response:
+        """GET /api/v2/rewards/{id}: the reward, its delivery and, once ordered, its link
+        (developers.tremendous.com/reference/obj-schema-rewards)."""
+        if self.reward_read_fail_next:
+            return _error("Internal error", self.reward_read_fail_next.pop(0))
+        with self.lock:
+            for order in self.orders.values():
+                reward = order["rewards"][0]
+                if reward["id"] == reward_id:
+                    if order["status"] != "EXECUTED":
+                        reward = {**reward, "delivery": {**reward["delivery"], "link": None}}
+                    return _json({"reward": reward})
+        return _error("Resource not found", 404)
 
     def decide(self, order_id: str, decision: str) -> Response:
         """POST /api/v2/order_approvals/{id}/approve | reject [approvals]."""
@@ -252,7 +282,7 @@ class FakeTremendous:
             else:
                 order["status"] = "CANCELED"
                 self.balance += order["payment"]["total"]
-            return _json({"order": order})
+            return _json({"order": self.shown(order)})
 
     def resend(self, reward_id: str) -> Response:
         """POST /api/v2/rewards/{id}/resend: delivery tried again."""
