@@ -15,7 +15,7 @@ A gift card ordered from a provider (Tremendous) has the provider's states inste
     requested ──> ordering ──> ordered ──> delivered
                      │  │         │
                      │  └──> pending_approval ──> cancelled (also from ordered)
-                     └──> failed   (from ordering, ordered or pending_approval)
+                     └──> failed | cancelled (from ordering, ordered or pending_approval)
 
 ``ordering`` is recorded, with the points taken, before the provider is called: a
 crash or an ambiguous answer (timeout, 5xx, reset) leaves it there, never refunded,
@@ -72,7 +72,13 @@ _NEXT: dict[RewardKind, dict[Status, frozenset[Status]]] = {
 _PROVIDER_NEXT: dict[Status, frozenset[Status]] = {
     Status.REQUESTED: frozenset({Status.ORDERING}),
     Status.ORDERING: frozenset(
-        {Status.ORDERED, Status.PENDING_APPROVAL, Status.DELIVERED, Status.FAILED}
+        {
+            Status.ORDERED,
+            Status.PENDING_APPROVAL,
+            Status.DELIVERED,
+            Status.FAILED,
+            Status.CANCELLED,
+        }  # an order cancelled before its answer was read
     ),
     Status.PENDING_APPROVAL: frozenset(
         {Status.ORDERED, Status.DELIVERED, Status.CANCELLED, Status.FAILED}
