@@ -84,6 +84,14 @@ def revoke_jti(
     jti = _bounded(jti, "jti", MAX_JTI_LENGTH)
     reason = require_reason(reason)
     now = clock.now()
+    if expires_at is not None and expires_at < now:
+        # A past exp (a typo'd year, say) would let the purge job drop the denial at its
+        # next run while the token, if its real exp is later, still verifies.
+        raise InvalidInput(
+            "expires_at is the token's exp and must not be past (an expired token "
+            "needs no revocation; leave it out when unknown: 30 days)",
+            field="expires_at",
+        )
     with db.transaction() as uow:
         lock_keys(uow.session, "token-revocations", ["insert"])  # ids commit in order
         existing = uow.session.scalars(

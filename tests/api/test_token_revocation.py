@@ -212,6 +212,22 @@ def test_a_session_opened_with_a_jti_revoked_elsewhere_ends_at_its_next_request(
     assert console.get("/console/donors").status_code == 303
 
 
+def test_a_revocation_whose_expiry_is_past_is_refused_naming_it(client, runtime, auth) -> None:
+    """An ``expires_at`` already past (a typo'd year) would be purged at the next run of
+    purge-revocations while the token itself may still verify: 422 naming the field,
+    and nothing recorded."""
+    answer = client.post(
+        "/v1/admin/token-revocations",
+        json={"jti": "abc", "expires_at": "2020-01-01T00:00:00Z", "reason": "leaked token"},
+        headers=auth("boss", "admin"),
+    )
+    assert answer.status_code == 422, answer.json
+    assert set(answer.json["errors"]["json"]) == {"expires_at"}
+    with runtime.db.read() as session:
+        assert session.scalars(select(TokenRevocation)).all() == []
+    assert audits(runtime, "token.revoked") == []
+
+
 def test_revocation_requests_name_their_bad_fields(client, auth) -> None:
     admin = auth("boss", "admin")
     answer = client.post("/v1/admin/token-revocations", json={"jti": "x" * 200}, headers=admin)
