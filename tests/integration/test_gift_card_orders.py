@@ -477,3 +477,21 @@ def test_an_order_whose_link_cannot_be_read_yet_is_delivered_by_the_job(
     assert redemptions.donor_redemption(runtime.db, runtime.vault, ana, rid).code
     assert len(tremendous.orders) == 1
     check_books(runtime, tremendous, rid, refunded=False)
+
+
+def test_a_look_up_that_finds_nothing_orders_again_under_the_same_id_not_twice(
+    runtime: Runtime, tremendous: FakeTremendous
+) -> None:
+    """Whatever the look-up answers (here: never the order asked for), the card is
+    ordered again only with the same external id, and Tremendous answers the first."""
+    ana = donor_with(runtime, "ana", 2_500)
+    tremendous.list_filters = False
+    tremendous.hang_next = 1  # made, the answer too late
+    rid = redeem(runtime, ana).redemption.id
+    assert status(runtime, rid) == Status.ORDERING
+    runtime.clock.advance(timedelta(seconds=61))  # type: ignore[attr-defined]
+    assert reconcile(runtime).sent == 1
+    assert status(runtime, rid) == Status.DELIVERED
+    posts = [c for c in tremendous.calls if c == ("POST", "/api/v2/orders")]
+    assert len(posts) == 2 and len(tremendous.orders) == 1
+    check_books(runtime, tremendous, rid, refunded=False)

@@ -87,6 +87,11 @@ class FakeTremendous:
     # /rewards/{id} endpoint" (developers.tremendous.com/reference/obj-schema-rewards),
     # so by default orders answer without it and GET /rewards/{id} gives it.
     link_in_order: bool = False
+    # Knob: "It also allows for retrieving by external_id instead of id only"
+    # [order-schema] does not say how. False: the list ignores ?external_id= and answers
+    # only the newest orders, none of them the one asked for (the engine must then rely
+    # on ordering again with the same external id, which answers the first order).
+    list_filters: bool = True
     reward_read_fail_next: list[int] = field(default_factory=list)  # for GET /rewards/{id}
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -241,6 +246,8 @@ class FakeTremendous:
         """GET /api/v2/orders?external_id=... [order-schema]: "It also allows for
         retrieving by external_id instead of id only"."""
         external_id = request.args.get("external_id")
+        if not self.list_filters:
+            return _json({"orders": [], "total_count": len(self.orders)})
         with self.lock:
             found = [o for o in self.orders.values()
                      if external_id is None or o["external_id"] == external_id]  # fmt: skip
