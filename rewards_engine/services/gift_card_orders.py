@@ -203,6 +203,13 @@ def record(
         order = session.get(GiftCardOrder, redemption_id, with_for_update=True)
         assert order is not None
         now = clock.now()
+        if answer.external_id not in (None, order.external_id) or (
+            order.order_id not in (None, answer.order_id)
+        ):  # another redemption's order: never applied to this one
+            order.last_error = f"an answer for order {answer.order_id} does not match"[:300]
+            log.warning("gift card order answer mismatched",
+                        extra={"fields": {"redemption_id": redemption_id}})  # fmt: skip
+            return redemption.status
         order.order_id = answer.order_id
         order.reward_id = answer.reward_id or order.reward_id
         order.order_status = answer.status[:40]

@@ -27,6 +27,7 @@ from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput
 from rewards_engine.domain.redemptions import Status
 from rewards_engine.models import GiftCardOrder, LedgerTransfer, Redemption, RewardItem
+from rewards_engine.providers.gift_cards import ProviderOrder
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import gift_card_orders, ledger, redemptions, support
 from rewards_engine.services.donors import ensure_donor
@@ -495,3 +496,20 @@ def test_a_look_up_that_finds_nothing_orders_again_under_the_same_id_not_twice(
     posts = [c for c in tremendous.calls if c == ("POST", "/api/v2/orders")]
     assert len(posts) == 2 and len(tremendous.orders) == 1
     check_books(runtime, tremendous, rid, refunded=False)
+
+
+def test_an_answer_for_another_order_is_not_applied(
+    runtime: Runtime, tremendous: FakeTremendous
+) -> None:
+    ana = donor_with(runtime, "ana", 5_000)
+    first = redeem(runtime, ana).redemption.id
+    tremendous.fail_next = [503]
+    second = redeem(runtime, ana).redemption.id
+    [other] = tremendous.orders_for(str(first))
+    answer = ProviderOrder(
+        order_id=other["id"], external_id=str(first), status="CANCELED",
+        reward_id=None, delivery_status=None, link=None,
+    )  # fmt: skip
+    after = gift_card_orders.record(runtime.db, runtime.clock, runtime.vault, second, answer)
+    assert after == Status.ORDERING and available(runtime, ana) == 3_000
+    check_books(runtime, tremendous, second, refunded=False)
