@@ -56,8 +56,13 @@ def prepare(runtime: Runtime) -> list[str]:
                     updated_at=now,
                 )
             )
+    return prepare_donors(runtime, CLIENTS)
+
+
+def prepare_donors(runtime: Runtime, clients: int) -> list[str]:
+    """``clients`` donors with points enough for any run, and a token each."""
     tokens = []
-    for n in range(CLIENTS):
+    for n in range(clients):
         account = f"bench-donor-{n}"
         donor = donors.ensure_donor(runtime.db, runtime.clock, account)
         support.adjust(
@@ -77,7 +82,16 @@ def prepare(runtime: Runtime) -> list[str]:
     return tokens
 
 
-def run(base: str, tokens: list[str], items: list[str], seconds: float) -> dict[str, Any]:
+def run(
+    base: str,
+    tokens: list[str],
+    items: list[str],
+    seconds: float,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Each token's client redeems ``items`` (at random) for ``seconds``; ``body`` is the
+    rest of each request (cameras: their shipping address)."""
+    rest = {"shipping_address": ADDRESS} if body is None else body
     done = [0] * len(tokens)
     failures: list[str] = []
     stop = time.monotonic() + seconds
@@ -92,7 +106,7 @@ def run(base: str, tokens: list[str], items: list[str], seconds: float) -> dict[
                 f"{base}/v1/redemptions",
                 headers=headers,
                 timeout=60,
-                json={"reward_id": item, "shipping_address": ADDRESS},
+                json={"reward_id": item, **rest},
             )
             if response.status_code == 201:
                 done[index] += 1
