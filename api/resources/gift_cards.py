@@ -40,7 +40,7 @@ class Resend(MethodView):
     @staff_action(policy.REDEMPTION_RESEND)
     @blp.arguments(GiftCardActionSchema())
     @blp.response(200, GiftCardOutcomeSchema)
-    @blp.alt_response(409, description="Not an ordered or delivered provider gift card")
+    @blp.alt_response(409, description="Not an ordered provider gift card whose delivery failed")
     def post(self, body: dict[str, Any], redemption_id: int) -> Any:
         """Ask the provider to deliver a gift card again (audited)"""
         return gift_card_support.resend(

@@ -2,8 +2,8 @@
 order held for approval.
 
 - ``POST /rewards/{id}/resend`` (developers.tremendous.com/reference/resend-reward):
-  the reward's delivery is tried again (same link; for e-mail delivery, the e-mail
-  again). It answers 200 with an empty object; a reward that cannot be resent is a 4xx.
+  the reward's delivery is tried again; "only rewards with a previous delivery failure
+  can be resent" (another is refused with a 4xx).
 - ``POST /order_approvals/{id}/reject`` (developers.tremendous.com/changelog/
   update-new-endpoints-for-order-approvals-and-rejections): an order in ``PENDING
   APPROVAL`` is cancelled and its money returned; any other order is refused (4xx).

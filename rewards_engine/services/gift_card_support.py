@@ -8,7 +8,8 @@ then read again from the provider and recorded through services/gift_card_orders
 points once (the ledger's ``refund:redemption:<id>``); an order that was approved
 meanwhile moves on instead, and the agent is told it could not be cancelled.
 
-- Resend: an order the provider executed (``ordered`` or ``delivered``) with a reward.
+- Resend: an executed order (``ordered``) whose reward's delivery FAILED: Tremendous
+  resends only those (developers.tremendous.com/reference/resend-reward).
 - Cancel: an order the provider holds for approval (``pending_approval``): Tremendous
   rejects it and returns its money. An executed order cannot be cancelled there (the
   card exists and is paid for): 409 naming the state, resend instead.
@@ -30,7 +31,7 @@ from rewards_engine.runtime import Runtime
 from rewards_engine.services import audit, gift_card_orders, staff_policy
 
 log = logging.getLogger(__name__)
-RESENDABLE = frozenset({Status.ORDERED, Status.DELIVERED})
+RESENDABLE = frozenset({Status.ORDERED})  # and its delivery FAILED
 CANCELLABLE = frozenset({Status.PENDING_APPROVAL})
 
 
@@ -47,6 +48,7 @@ class _Target:
     provider: str
     order_id: str
     reward_id: str | None
+    delivery_status: str | None
     status: Status
 
 
@@ -64,7 +66,8 @@ def _target(runtime: Runtime, actor: Actor, redemption_id: int, action: str) -> 
                 code="no_provider_order",
                 details={"current": redemption.status},
             )
-        return _Target(order.provider, order.order_id, order.reward_id, Status(redemption.status))
+        return _Target(order.provider, order.order_id, order.reward_id,
+                       order.delivery_status, Status(redemption.status))  # fmt: skip
 
 
 def _configured(runtime: Runtime, provider: str) -> None:
@@ -118,10 +121,15 @@ def resend(
     """Ask the provider to deliver the card again (audited ``redemption.resend``)."""
     check_lengths(reason=reason)
     target = _target(runtime, actor, redemption_id, policy.REDEMPTION_RESEND)
-    if target.status not in RESENDABLE or not target.reward_id:
+    if (
+        target.status not in RESENDABLE
+        or not target.reward_id
+        or target.delivery_status != "FAILED"
+    ):
         raise Conflict(
-            f"a gift card that is {target.status.value} cannot be resent; "
-            "only an ordered or delivered one",
+            f"a gift card that is {target.status.value} (delivery "
+            f"{(target.delivery_status or 'unknown').lower()}) cannot be resent; "
+            "only an ordered one whose delivery failed",
             code="not_resendable",
             details={"current": target.status.value},
         )

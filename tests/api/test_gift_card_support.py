@@ -86,6 +86,10 @@ def test_support_resends_a_failed_delivery_and_the_card_is_delivered(world: Worl
         "delivery_status": "SUCCEEDED",
     }
     assert mine["code"] not in str(record.after)  # the link is never in the audit log
+    delivered = world.client.post(
+        f"/v1/admin/redemptions/{redemption_id}/resend", json={}, headers=auth("a", "support")
+    )
+    assert delivered.status_code == 409 and delivered.get_json()["error"] == "not_resendable"
     assert_money_sound(world, redemption_id, refunded=False)
 
 

@@ -292,11 +292,15 @@ class FakeTremendous:
             return _json({"order": self.shown(order)})
 
     def resend(self, reward_id: str) -> Response:
-        """POST /api/v2/rewards/{id}/resend: delivery tried again."""
+        """POST /api/v2/rewards/{id}/resend: delivery tried again. "Only rewards with a
+        previous delivery failure can be resent" (developers.tremendous.com/reference/
+        resend-reward): another is refused with a 422 (the status is not documented)."""
         with self.lock:
             for order in self.orders.values():
                 reward = order["rewards"][0]
                 if reward["id"] == reward_id:
+                    if reward["delivery"]["status"] != "FAILED":
+                        return _error("Only rewards with a delivery failure can be resent", 422)
                     reward["delivery"]["status"] = "SUCCEEDED"
                     return _json({})
         return _error("Resource not found", 404)
