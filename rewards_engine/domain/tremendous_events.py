@@ -5,9 +5,12 @@ Tremendous signs each webhook with the webhook's private key: the header
 request body (developers.tremendous.com/docs/webhooks-1, "Verifying webhooks"). The
 engine checks it over the bytes received, before parsing anything, in constant time;
 with no secret configured every webhook is refused (a forged event then cannot be told
-from a real one). The body's ``payload.resource`` names the order or reward the event is
-about; the engine fetches that resource from the API rather than trusting the body's
-copy of it (the same page advises it: events may arrive late, twice or out of order).
+from a real one). The body (same page, "Webhook requests") is ``{"event", "uuid",
+"created_utc", "payload": {"resource": {"id", "type"}, "meta"}}``; ``uuid`` identifies
+the webhook itself, "to avoid executing the same webhook twice". ``payload.resource``
+names the order or reward the event is about (its id and type only): the engine reads
+that order from the API, so a late, repeated or out-of-order event applies the order's
+state now, never the event's word for it.
 """
 
 from __future__ import annotations
