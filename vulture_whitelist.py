@@ -228,3 +228,4 @@ after_digest  # unused variable (rewards_engine/models/audit.py: as before_nonce
 decision_reason  # an approval request's column, read by name (row_view into ApprovalView, ApprovalSchema dumps it)
 stuck  # ReconcileReport counts (services/gift_card_orders.py), logged and returned through asdict
 closed  # ReconcileReport counts (services/gift_card_orders.py), logged and returned through asdict
+synced_at  # gift_card_products' column: when Tremendous last listed the product (models/gift_card_products.py), for operators reading the table

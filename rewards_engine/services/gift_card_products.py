@@ -193,14 +193,3 @@ def check_offered(
             code="country_not_served",
             field="country",
         )
-
-
-def stored_products(db: Database, provider: str) -> list[GiftCardProduct]:
-    with db.read() as session:
-        return list(
-            session.scalars(
-                select(GiftCardProduct)
-                .where(col(GiftCardProduct.provider) == provider)
-                .order_by(col(GiftCardProduct.product_id))
-            )
-        )
