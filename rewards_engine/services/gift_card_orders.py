@@ -60,6 +60,7 @@ from rewards_engine.providers.gift_cards import (
 log = logging.getLogger(__name__)
 PROVIDER = Actor.system("gift-card-provider")
 FIRST_CALL_GRACE = timedelta(minutes=1)  # an unsent order older than this was orphaned
+DOWN_AFTER = 3  # unanswered calls in a row that end a job run: the provider is down
 
 
 def open_order(
@@ -172,7 +173,8 @@ def _no_answer(db: Database, clock: Clock, redemption_id: int, error: str) -> st
         order = uow.session.get(GiftCardOrder, redemption_id, with_for_update=True)
         redemption = uow.session.get(Redemption, redemption_id)
         assert order is not None and redemption is not None
-        order.last_error, order.updated_at = error[:300], clock.now()
+        order.last_error = error[:300]
+        order.updated_at = order.checked_at = clock.now()  # to the back of the job's queue
         log.warning(
             "gift card order unanswered",
             extra={"fields": {"redemption_id": redemption_id, "error": error[:300]}},
@@ -256,8 +258,11 @@ def reconcile(
     auto_fulfil: bool = True,
     limit: int = 200,
 ) -> ReconcileReport:
-    """Move open provider orders forward, least recently checked first."""
+    """Move open provider orders forward, least recently checked first. A run ends
+    after ``DOWN_AFTER`` unanswered calls in a row (each may take the whole timeout:
+    a provider that is down would otherwise hold the job for limit times the timeout)."""
     report = ReconcileReport()
+    in_a_row = 0
     with db.read() as session:
         rows = session.execute(
             select(
@@ -319,7 +324,11 @@ def reconcile(
         except OrderUnknown as unknown:
             _no_answer(db, clock, redemption_id, str(unknown))
             report.unanswered += 1
+            in_a_row += 1
+            if in_a_row >= DOWN_AFTER:
+                break
             continue
+        in_a_row = 0
         report.moved += after != before
     log.info("gift card orders reconciled", extra={"fields": report.as_dict()})
     return report

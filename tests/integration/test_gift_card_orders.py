@@ -513,3 +513,23 @@ def test_an_answer_for_another_order_is_not_applied(
     after = gift_card_orders.record(runtime.db, runtime.clock, runtime.vault, second, answer)
     assert after == Status.ORDERING and available(runtime, ana) == 3_000
     check_books(runtime, tremendous, second, refunded=False)
+
+
+def test_a_provider_that_is_down_ends_the_run_after_three_unanswered_calls(
+    runtime: Runtime, tremendous: FakeTremendous
+) -> None:
+    """Each unanswered call may last the whole timeout: the run stops after three in a
+    row instead of holding the job for every open order; the next run starts with the
+    orders not yet tried."""
+    ana = donor_with(runtime, "ana", 10_000)
+    tremendous.fail_after_next = [500] * 5  # five orders made, no answer to any
+    ids = [redeem(runtime, ana).redemption.id for _ in range(5)]
+    tremendous.read_fail_next = [503] * 3
+    first = reconcile(runtime)
+    assert (first.checked, first.unanswered, first.moved) == (3, 3, 0)
+    second = reconcile(runtime)  # the two left first, then the three again
+    assert second.moved == 5 and second.unanswered == 0
+    assert {status(runtime, rid) for rid in ids} == {Status.DELIVERED}
+    assert len(tremendous.orders) == 5 and available(runtime, ana) == 5_000
+    for rid in ids:
+        check_books(runtime, tremendous, rid, refunded=False)
