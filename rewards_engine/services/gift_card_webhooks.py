@@ -17,7 +17,9 @@
    ``gift-card-orders`` job settles whatever a lost event would have.
 
 The provider not answering the fetch is a 503: nothing is recorded and Tremendous
-sends the event again.
+sends the event again. A ``PRODUCTS.ADDED`` or ``PRODUCTS.REMOVED`` event syncs the
+product list at once (services/gift_card_products.py), so a withdrawn product leaves the
+catalog before the daily job.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from rewards_engine.domain.errors import Unavailable
 from rewards_engine.models import GiftCardOrder, WebhookEvent
 from rewards_engine.providers.gift_cards import GiftCardOrders, OrderUnknown, ProviderOrder
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import gift_card_orders
+from rewards_engine.services import gift_card_orders, gift_card_products
 
 log = logging.getLogger(__name__)
 PROVIDER = "tremendous"
@@ -62,7 +64,14 @@ def tremendous_webhook(
         known = _order_of(session, event)
     orders = runtime.gift_card_orders.get(PROVIDER)
     redemption_id = status = None
-    if orders is not None and known is not None:
+    if event.name.startswith("PRODUCTS."):  # added or removed: the catalog follows now
+        synced = gift_card_products.sync_from_provider(runtime)
+        if "error" in synced:
+            raise Unavailable(
+                "Tremendous did not answer the product list; send the event again",
+                code="provider_unavailable",
+            )
+    elif orders is not None and known is not None:
         redemption_id, order_id = known
         try:
             answer: ProviderOrder = orders.fetch(order_id)

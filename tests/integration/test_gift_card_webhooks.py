@@ -16,6 +16,7 @@ from rewards_engine.domain.tremendous_events import signature_for
 from rewards_engine.models import WebhookEvent
 from rewards_engine.providers.gift_cards import OrderRequest
 from tests.support.gift_card_world import (
+    CARD,
     World,
     assert_money_sound,
     funded_donor,
@@ -211,3 +212,19 @@ def test_a_signed_event_without_its_uuid_is_refused_naming_the_field(world: Worl
     refused = post(world, malformed, headers)
     assert refused.status_code == 422 and "uuid" in refused.get_json()["errors"]["json"]
     assert events(world) == []
+
+
+def test_a_products_event_syncs_the_catalog_at_once(world: World, auth) -> None:
+    world.fake.unavailable = {"AMZN-US"}  # Tremendous withdrew the product
+    assert CARD in {item["id"] for item in world.client.get("/v1/rewards?country=US").get_json()}
+    body, headers = webhook(world.secret, "PRODUCTS.REMOVED", "AMZN-US", "products")
+    world.fake.read_fail_next = [503]  # the list unreadable: Tremendous must send it again
+    assert post(world, body, headers).status_code == 503 and events(world) == []
+    assert post(world, body, headers).status_code == 200
+    catalog = {item["id"] for item in world.client.get("/v1/rewards?country=US").get_json()}
+    assert CARD not in catalog and len(events(world)) == 1
+    funded_donor(world, "ada")
+    refused = world.client.post(
+        "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=auth("ada")
+    )
+    assert refused.status_code == 422 and "reward_id" in refused.get_json()["errors"]["json"]
