@@ -16,7 +16,17 @@ class RewardSchema(ma.Schema):
     name = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
     point_cost = ma.fields.Integer(required=True)
-    in_stock = ma.fields.Integer(required=True, metadata={"description": "Units or codes left"})
+    in_stock = ma.fields.Integer(
+        required=True,
+        metadata={"description": "Units or codes left (0 for a card ordered on demand)"},
+    )
+    ordered_on_demand = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "A gift card ordered from a provider when redeemed: no stock to "
+            "count, offered while its product serves the donor"
+        },
+    )
     brand = ma.fields.String(allow_none=True)
     denomination_cents = ma.fields.Integer(allow_none=True)
     currency = ma.fields.String(allow_none=True)
@@ -33,6 +43,7 @@ class RewardSchema(ma.Schema):
         item = entry.item
         data = {name: getattr(item, name) for name in self.fields if hasattr(item, name)}
         data["in_stock"] = entry.in_stock
+        data["ordered_on_demand"] = entry.ordered_on_demand
         data.update(entry.texts)
         return data
 

@@ -22,7 +22,7 @@ from rewards_engine.domain.ids import INT32_MAX
 from rewards_engine.domain.languages import DEFAULT_LANGUAGE, localised, validate_translations
 from rewards_engine.domain.redemptions import RewardKind
 from rewards_engine.models import GiftCardCode, RewardItem
-from rewards_engine.providers.gift_cards import SOURCES
+from rewards_engine.providers.gift_cards import ORDERED, SOURCES
 from rewards_engine.services import audit, gift_card_products
 
 ITEM_FIELDS = (
@@ -52,6 +52,7 @@ class CatalogItem:
     item: RewardItem
     in_stock: int
     texts: dict[str, str] = field(default_factory=dict)  # name, description: the reader's
+    ordered_on_demand: bool = False  # a provider's card: no stock, ordered when redeemed
 
 
 def list_items(
@@ -89,6 +90,7 @@ def list_items(
             localised(
                 {"name": item.name, "description": item.description}, item.translations, language
             ),
+            item.provider in ORDERED,
         )
         for item in items
     ]

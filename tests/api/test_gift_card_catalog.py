@@ -127,6 +127,8 @@ def test_the_catalog_offers_a_provider_card_only_in_its_products_countries_and_c
     gift_card_products.sync_from_provider(tremendous)
 
     assert {AMAZON, FNAC, INVENTORY_GIFT} <= offered(client)  # no country given: all
+    on_demand = {i["id"]: i["ordered_on_demand"] for i in client.get("/v1/rewards").get_json()}
+    assert on_demand[AMAZON] and not on_demand[INVENTORY_GIFT]
     assert AMAZON in offered(client, "?country=US") and FNAC not in offered(client, "?country=US")
     assert FNAC in offered(client, "?country=FR") and AMAZON not in offered(client, "?country=FR")
     in_euros = offered(client, "?currency=EUR")
