@@ -66,7 +66,7 @@ def test_admins_write_translations_and_a_change_without_them_keeps_them(client, 
     assert made.status_code == 201, made.get_json()
     changed = client.patch(
         "/v1/admin/campaigns/spring",
-        json={"points_per_clip": 20, "reason": "more points"},
+        json={"description": "Spring thefts", "reason": "a clearer description"},
         headers=admin,
     )
     assert changed.status_code == 200, changed.get_json()

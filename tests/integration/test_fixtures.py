@@ -26,6 +26,7 @@ def test_loading_twice_changes_nothing(runtime: Runtime, fixtures_dir: Path) -> 
         "medal": 12,
         "reward": 5,
         "fraud_rule": 8,
+        "staff_role": 4,
     }
     with runtime.db.read() as session:
         aliases = {d.account_id: d.alias for d in session.scalars(select(Donor))}
