@@ -98,6 +98,8 @@ def _event(
         )
     )
     kind = TOLD.get(Status(redemption.status))
+    if redemption.status == Status.DELIVERED and redemption.kind == RewardKind.GIFT_CARD:
+        kind = Kind.REDEMPTION_FULFILLED  # a provider's card, its link ready (maybe later)
     if kind is not None:
         item = session.get(RewardItem, redemption.item_id)
         data = {"redemption_id": redemption.id, "reward": item.name if item else ""}

@@ -26,7 +26,13 @@ from rewards_engine.cli import cli
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput
 from rewards_engine.domain.redemptions import Status
-from rewards_engine.models import GiftCardOrder, LedgerTransfer, Redemption, RewardItem
+from rewards_engine.models import (
+    GiftCardOrder,
+    LedgerTransfer,
+    Notification,
+    Redemption,
+    RewardItem,
+)
 from rewards_engine.providers.gift_cards import ProviderOrder
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import gift_card_orders, ledger, redemptions, support
@@ -177,6 +183,10 @@ def test_a_card_is_ordered_once_delivered_and_its_link_shown_to_its_donor_only(
     assert all(link not in record.getMessage() and link not in str(record.__dict__)
                for record in caplog.records)  # fmt: skip
     assert reconcile(runtime).checked == 0  # delivered: no longer open
+    with runtime.db.read() as session:
+        told = session.scalars(select(Notification).where(col(Notification.donor_id) == ana))
+        card = {"redemption_id": rid, "reward": "Amazon.com $10 (Tremendous)"}
+        assert [(n.kind, n.data) for n in told] == [("redemption_fulfilled", card)]
     check_books(runtime, tremendous, rid, refunded=False)
 
 
