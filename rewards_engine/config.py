@@ -123,6 +123,26 @@ class TremendousSettings:
     def configured(self) -> bool:
         return bool(self.api_key and self.funding_source_id)
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TremendousSettings:
+        """The ``TREMENDOUS_*`` variables. The API key and the funding source go
+        together: one without the other is refused at start, naming the missing one,
+        rather than the provider's items silently not offered."""
+        api_key = secret(env, "TREMENDOUS_API_KEY")
+        funding = env.get("TREMENDOUS_FUNDING_SOURCE_ID") or None
+        if bool(api_key) != bool(funding):
+            missing = "TREMENDOUS_FUNDING_SOURCE_ID" if api_key else "TREMENDOUS_API_KEY"
+            raise ConfigError(f"{missing} is not set: Tremendous needs both it and the other")
+        return cls(
+            api_key=api_key,
+            base_url=(env.get("TREMENDOUS_BASE_URL") or cls.base_url).rstrip("/"),
+            funding_source_id=funding,
+            webhook_secret=secret(env, "TREMENDOUS_WEBHOOK_SECRET"),
+            timeout_s=float(_int(env, "TREMENDOUS_TIMEOUT_S", 30)),
+            retry_after_s=max(_int(env, "TREMENDOUS_RETRY_AFTER_S", 600), 60),
+            max_attempts=max(_int(env, "TREMENDOUS_MAX_ATTEMPTS", 5), 1),
+        )
+
 
 @dataclass(frozen=True)
 class UploadSettings:
@@ -390,17 +410,7 @@ class Settings:
                 api_base=env.get("STRIPE_API_BASE") or None,
                 timeout_s=payout_timeout,
             ),
-            tremendous=TremendousSettings(
-                api_key=secret(env, "TREMENDOUS_API_KEY"),
-                base_url=(env.get("TREMENDOUS_BASE_URL") or TremendousSettings.base_url).rstrip(
-                    "/"
-                ),
-                funding_source_id=env.get("TREMENDOUS_FUNDING_SOURCE_ID") or None,
-                webhook_secret=secret(env, "TREMENDOUS_WEBHOOK_SECRET"),
-                timeout_s=float(_int(env, "TREMENDOUS_TIMEOUT_S", 30)),
-                retry_after_s=max(_int(env, "TREMENDOUS_RETRY_AFTER_S", 600), 60),
-                max_attempts=max(_int(env, "TREMENDOUS_MAX_ATTEMPTS", 5), 1),
-            ),
+            tremendous=TremendousSettings.from_env(env),
             uploads=UploadSettings(
                 storage_url=env.get("STORAGE_URL") or "",
                 public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
