@@ -228,3 +228,21 @@ def test_a_products_event_syncs_the_catalog_at_once(world: World, auth) -> None:
         "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=auth("ada")
     )
     assert refused.status_code == 422 and "reward_id" in refused.get_json()["errors"]["json"]
+
+
+def test_an_event_settles_an_order_whose_answer_was_lost(world: World, auth) -> None:
+    """The order was made but its answer never came (the client gave up): the
+    redemption waits ``ordering``; the event names an order id the engine does not know
+    yet, read from the API, whose external id is the redemption's."""
+    funded_donor(world, "ada")
+    ada = auth("ada")
+    world.fake.hang_next, world.fake.hang_s = 1, 3.0  # longer than the client's 2 s
+    created = redeem(world, ada)
+    assert created["status"] == "ordering" and order_of(world, created["id"]).order_id is None
+    [made] = world.fake.orders_for(str(created["id"]))
+    body, headers = webhook(world.secret, "ORDERS.CREATED", made["id"])
+    answer = post(world, body, headers).get_json()
+    assert answer["redemption_id"] == created["id"] and answer["status"] == "delivered"
+    assert order_of(world, created["id"]).order_id == made["id"]
+    assert len(world.fake.orders_for(str(created["id"]))) == 1  # ordered once
+    assert_money_sound(world, created["id"], refunded=False)
