@@ -170,6 +170,11 @@ def test_the_console_shows_the_provider_state_and_offers_what_the_role_may(
     assert page.status_code == 200
     assert f"order {order.order_id}, pending approval" in page.text
     assert f"/console/redemptions/{redemption_id}/cancel-order" in page.text
+    [queued] = world.client.get(
+        "/v1/admin/redemptions?status=pending_approval", headers=auth("boss", "admin")
+    ).get_json()["items"]
+    donor_page = lead.get(f"/console/donors/{queued['donor_id']}")
+    assert "tremendous: pending approval" in donor_page.text  # the provider state there too
     tier1 = sign_in(app_for(world.runtime).test_client(),
                     make_token(world.runtime.settings, "agent", "support"))  # fmt: skip
     assert "cancel-order" not in tier1.get("/console/redemptions?status=pending_approval").text
