@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from rewards_engine import alerts
 from rewards_engine.clock import Clock
@@ -20,7 +22,7 @@ from rewards_engine.domain import approvals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.approvals import Policy, Status
 from rewards_engine.domain.errors import Conflict, Forbidden, NotFound
-from rewards_engine.models import ApprovalRequest
+from rewards_engine.models import ApprovalRequest, TokenRevocation
 from rewards_engine.services import approvals, audit
 from rewards_engine.services.approvals import ApprovalView
 
@@ -57,7 +59,9 @@ def decide(
     """Approve or refuse a pending request (audited). Returns the request and whether
     this call decided it: the same approver calling again finds their approval (an
     approved request whose apply was interrupted is applied by the caller again).
-    An expired request is marked so and answered 409."""
+    An expired request is marked so and answered 409; approving the request of someone
+    whose tokens were revoked since they asked is 409 ``requester_revoked`` (refusing
+    it is not)."""
     now = clock.now()
     expired = False
     with db.transaction() as uow:
@@ -72,6 +76,13 @@ def decide(
                 f"approval request {approval_id} is already {row.status}",
                 code="approval_already_decided",
                 details={"status": row.status, "decided_by": row.decided_by},
+            )
+        if approve and _requester_revoked_since(session, row):
+            raise Conflict(
+                f"{row.requested_by}'s tokens were revoked after they asked: approving "
+                "would act for someone offboarded; refuse it, or let them ask again",
+                code="requester_revoked",
+                details={"requested_by": row.requested_by},
             )
         if rules.is_expired(row.expires_at, now):
             approvals.expire_locked(session, clock, row)
@@ -95,6 +106,21 @@ def decide(
     if expired:
         raise approvals.expired_conflict(view)
     return view, True
+
+
+def _requester_revoked_since(session: Session, row: ApprovalRequest) -> bool:
+    """Whether the requester's subject was revoked (a not-before, T2) at or after the
+    request was made: an offboarded agent's pending requests must not be applied in
+    their name by an approver who may not know."""
+    found = session.scalar(
+        select(col(TokenRevocation.id))
+        .where(
+            col(TokenRevocation.subject) == rules.subject_of(row.requested_by),
+            col(TokenRevocation.not_before) >= row.created_at,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def record_outcome(

@@ -451,3 +451,35 @@ def test_finance_may_not_approve_a_points_adjustment_it_may_not_make(
     assert refused.status_code == 403 and "points.adjust" in refused.get_json()["message"]
     assert approvals.get_request(runtime.db, asked["id"]).status == "pending"
     assert points(client, ada) == 0
+
+
+def test_a_request_of_someone_revoked_since_cannot_be_approved(
+    client, runtime, clock, donor, staff
+) -> None:
+    """An offboarded agent's pending request (their subject revoked after they asked)
+    is not applied in their name: approving is 409 requester_revoked and nothing moves;
+    refusing still works. A request made after the revocation (a new token) is not
+    affected."""
+    donor_id, ada = donor
+    asked = adjust(client, donor_id, staff["agent"], 15_000).get_json()
+    revoked = client.post(
+        "/v1/admin/subject-revocations",
+        json={"subject": "agent-1", "reason": "left the company"},
+        headers=staff["admin"],
+    )
+    assert revoked.status_code == 201
+    refused = approve(client, asked["id"], staff["lead"])
+    assert refused.status_code == 409 and refused.get_json()["error"] == "requester_revoked"
+    assert approvals.get_request(runtime.db, asked["id"]).status == "pending"
+    assert points(client, ada) == 0
+    closed = client.post(
+        f"/v1/admin/approvals/{asked['id']}/refuse",
+        json={"reason": "requester offboarded"},
+        headers=staff["lead"],
+    )
+    assert closed.status_code == 200 and closed.get_json()["status"] == "refused"
+    clock.advance(timedelta(seconds=1))  # the tokens here are issued on the real clock: newer
+    later = adjust(client, donor_id, staff["agent"], 15_000).get_json()
+    done = approve(client, later["id"], staff["lead"])
+    assert done.status_code == 200 and done.get_json()["status"] == "applied"
+    assert points(client, ada) == 15_000
