@@ -73,7 +73,10 @@ class Approve(MethodView):
     @blp.arguments(ApproveSchema())
     @blp.response(200, ApprovalSchema)
     @blp.alt_response(403, description="Your own request, or a role the action does not name")
-    @blp.alt_response(409, description="Decided by someone else, expired, or refused on apply")
+    @blp.alt_response(
+        409,
+        description="Decided by someone else, expired, its requester revoked, or refused on apply",
+    )
     def post(self, headers: dict[str, Any], body: dict[str, Any], approval_id: int) -> Any:
         """Approve: the action is applied once, as the requester, with you as approver. A
         retry (same approver, with or without the same Idempotency-Key) applies nothing
