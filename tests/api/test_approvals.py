@@ -483,3 +483,20 @@ def test_a_request_of_someone_revoked_since_cannot_be_approved(
     done = approve(client, later["id"], staff["lead"])
     assert done.status_code == 200 and done.get_json()["status"] == "applied"
     assert points(client, ada) == 15_000
+
+
+def test_an_applied_request_cannot_be_approved_or_refused_again(client, donor, staff) -> None:
+    donor_id, ada = donor
+    asked = adjust(client, donor_id, staff["agent"], 15_000).get_json()
+    assert approve(client, asked["id"], staff["lead"]).get_json()["status"] == "applied"
+    again = approve(client, asked["id"], staff["admin"])
+    late_refusal = client.post(
+        f"/v1/admin/approvals/{asked['id']}/refuse",
+        json={"reason": "too late now"},
+        headers=staff["admin"],
+    )
+    for answer in (again, late_refusal):
+        assert answer.status_code == 409
+        assert answer.get_json()["error"] == "approval_already_decided"
+        assert answer.get_json()["details"]["status"] == "applied"
+    assert points(client, ada) == 15_000
