@@ -9,10 +9,12 @@
   same external id is safe; the engine never orders under another id.
 - ``GET /orders?external_id=...`` finds the order after an answer was lost, ``GET
   /orders/{id}`` reads its state (developers.tremendous.com/reference/obj-schema-orders).
-- A LINK reward's link "can be retrieved on a successfully ordered reward via the
-  /rewards or /rewards/{id} endpoint" (developers.tremendous.com/reference/
-  obj-schema-rewards): when an executed order's answer has none, ``GET /rewards/{id}``
-  fetches it; failing that, the order is returned without it (the job asks again).
+- A LINK reward's link is in the answer that creates the order and never again
+  ("Tremendous treats links as passwords ... a link cannot be retrieved after the
+  moment that it is created", developers.tremendous.com/docs/link-delivery): when an
+  executed, delivered reward is answered without one (a look-up after a lost answer),
+  ``POST /rewards/{id}/generate_link`` makes a new one; failing that, the order is
+  returned without it (the redemption stays ordered, the job asks again).
 - Errors carry ``{"errors": {"message", "payload"}}``; 4xx other than 409 and 429 made
   no order (a refusal), anything else is no answer (:class:`OrderUnknown`).
 
@@ -79,16 +81,18 @@ class TremendousOrders:
         return self._with_link(_order(self._call("GET", f"/orders/{order_id}").get("order")))
 
     def _with_link(self, order: ProviderOrder) -> ProviderOrder:
-        """The order with its reward's link, read from ``/rewards/{id}`` when the order's
-        answer lacks it (the order stands without it if that read fails)."""
-        if order.link or order.status != "EXECUTED" or not order.reward_id:
+        """The order with a link for its reward: a new one generated when the answer
+        has none (the order stands without it if that call fails)."""
+        if order.link or order.status != "EXECUTED" or order.delivery_status != "SUCCEEDED":
+            return order
+        if not order.reward_id:
             return order
         try:
-            reward = self._call("GET", f"/rewards/{order.reward_id}").get("reward")
-        except OrderUnknown:
+            answer = self._call("POST", f"/rewards/{order.reward_id}/generate_link")
+        except (OrderUnknown, OrderRefused):
             return order
-        delivery = reward.get("delivery") if isinstance(reward, dict) else None
-        link = delivery.get("link") if isinstance(delivery, dict) else None
+        reward = answer.get("reward")
+        link = reward.get("link") if isinstance(reward, dict) else None
         return replace(order, link=link) if isinstance(link, str) and link else order
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

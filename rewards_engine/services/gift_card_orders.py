@@ -216,7 +216,7 @@ def record(
         order.reward_id = answer.reward_id or order.reward_id
         order.order_status = answer.status[:40]
         order.delivery_status = (answer.delivery_status or "")[:16] or None
-        if answer.link and order.link_encrypted is None:
+        if answer.link:  # the newest: generating a link may void the one before
             order.link_encrypted = vault.encrypt(answer.link)
         order.last_error = None
         order.checked_at = order.updated_at = now

@@ -8,6 +8,7 @@ cites its page:
 - [orders-create] https://developers.tremendous.com/reference/core-orders-create
 - [order-schema] https://developers.tremendous.com/reference/obj-schema-orders
 - [approvals] https://developers.tremendous.com/changelog/update-new-endpoints-for-order-approvals-and-rejections
+- [link-delivery] https://developers.tremendous.com/docs/link-delivery
 - [errors] the error bodies of the OpenAPI description (openapi.city/providers/
   tremendous/schemas): ``{"errors": {"message", "payload"}}``, 402, 422...
 
@@ -82,17 +83,18 @@ class FakeTremendous:
     hang_next: int = 0  # orders made, then answered after hang_s (the client gave up)
     hang_s: float = 2.0
     read_fail_next: list[int] = field(default_factory=list)  # statuses for the next GETs
-    # Knob: whether an order's answer carries its LINK reward's link. The docs say the
-    # link "can be retrieved on a successfully ordered reward via the /rewards or
-    # /rewards/{id} endpoint" (developers.tremendous.com/reference/obj-schema-rewards),
-    # so by default orders answer without it and GET /rewards/{id} gives it.
-    link_in_order: bool = False
+    # [link-delivery]: a LINK reward's link is in the answer that creates the order and
+    # never again: "Tremendous treats links as passwords ... a link cannot be retrieved
+    # after the moment that it is created"; POST /rewards/{id}/generate_link makes a new
+    # one. Knob (undocumented): whether the 201 answer to a repeated external_id carries
+    # the first order's link (hashed links say it cannot: False).
+    link_on_replay: bool = False
     # Knob: "It also allows for retrieving by external_id instead of id only"
     # [order-schema] does not say how. False: the list ignores ?external_id= and answers
     # only the newest orders, none of them the one asked for (the engine must then rely
     # on ordering again with the same external id, which answers the first order).
     list_filters: bool = True
-    reward_read_fail_next: list[int] = field(default_factory=list)  # for GET /rewards/{id}
+    link_fail_next: list[int] = field(default_factory=list)  # for the next generate_link
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -139,6 +141,8 @@ class FakeTremendous:
                 return _error("Internal error", self.read_fail_next.pop(0))
             order = self.orders.get(path.split("/")[2])
             return _json({"order": self.shown(order)}) if order else _error("Not found", 404)
+        if path.startswith("/rewards/") and path.endswith("/generate_link"):
+            return self.generate_link(path.split("/")[2])
         if path.startswith("/rewards/") and request.method == "GET":
             return self.reward(path.split("/")[2])
         if path.startswith("/order_approvals/") and request.method == "POST":
@@ -189,7 +193,7 @@ class FakeTremendous:
         for order in self.orders.values():
             if external_id and order["external_id"] == external_id:
                 if self.duplicate_status == 201:
-                    return _json({"order": self.shown(order)}, 201)
+                    return _json({"order": self.shown(order, link=self.link_on_replay)}, 201)
                 return _error("external_id already used", self.duplicate_status)
         reward = body.get("reward") or {}
         products = reward.get("products") or []
@@ -240,7 +244,7 @@ class FakeTremendous:
             ],
         }
         self.orders[order_id] = order
-        return _json({"order": self.shown(order)}, 201)
+        return _json({"order": self.shown(order, link=not held)}, 201)
 
     def list_orders(self, request: Request) -> Response:
         """GET /api/v2/orders?external_id=... [order-schema]: "It also allows for
@@ -253,26 +257,39 @@ class FakeTremendous:
                      if external_id is None or o["external_id"] == external_id]  # fmt: skip
         return _json({"orders": [self.shown(o) for o in found], "total_count": len(found)})
 
-    def shown(self, order: dict[str, Any]) -> dict[str, Any]:
-        """An order as answered: without its reward's link unless ``link_in_order``."""
-        if self.link_in_order:
+    @staticmethod
+    def shown(order: dict[str, Any], *, link: bool = False) -> dict[str, Any]:
+        """An order as answered: its reward's link only in the answer that created it
+        [link-delivery]."""
+        if link:
             return order
         reward = order["rewards"][0]
         delivery = {k: v for k, v in reward["delivery"].items() if k != "link"}
         return {**order, "rewards": [{**reward, "delivery": delivery}]}
 
     def reward(self, reward_id: str) -> Response:
-        """GET /api/v2/rewards/{id}: the reward, its delivery and, once ordered, its link
-        (developers.tremendous.com/reference/obj-schema-rewards)."""
-        if self.reward_read_fail_next:
-            return _error("Internal error", self.reward_read_fail_next.pop(0))
+        """GET /api/v2/rewards/{id}: the reward without its link ("Requests to GET
+        /reward/{reward_id} will not contain the link" [link-delivery])."""
         with self.lock:
+            for order in self.orders.values():
+                if order["rewards"][0]["id"] == reward_id:
+                    return _json({"reward": self.shown(order)["rewards"][0]})
+        return _error("Resource not found", 404)
+
+    def generate_link(self, reward_id: str) -> Response:
+        """POST /api/v2/rewards/{id}/generate_link, "Generate a reward URL": a new link
+        for an executed reward [link-delivery]; ``{"reward": {"id", "link"}}``."""
+        with self.lock:
+            if self.link_fail_next:
+                return _error("Internal error", self.link_fail_next.pop(0))
             for order in self.orders.values():
                 reward = order["rewards"][0]
                 if reward["id"] == reward_id:
                     if order["status"] != "EXECUTED":
-                        reward = {**reward, "delivery": {**reward["delivery"], "link": None}}
-                    return _json({"reward": reward})
+                        return _error("Reward not executed", 422)
+                    link = f"https://testflight.tremendous.com/rewards/payout/{reward_id}-{next(self.ids)}"
+                    reward["delivery"]["link"] = link
+                    return _json({"reward": {"id": reward_id, "link": link}})
         return _error("Resource not found", 404)
 
     def decide(self, order_id: str, decision: str) -> Response:
