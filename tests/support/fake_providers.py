@@ -39,13 +39,14 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def reset_connection(environ: Any) -> None:
-    """Drop the client's connection with a TCP reset (SO_LINGER 0), no answer sent: what
-    a load balancer or a dying server does mid-request."""
+    """Drop the client's connection, no answer sent: what a load balancer or a dying
+    server does mid-request. SO_LINGER 0, then shut down: a close alone leaves the socket
+    open while the server's file objects hold it, and the answer still went out."""
     sock = environ.get("werkzeug.socket")
     if sock is None:
         raise RuntimeError("the server does not expose its socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+    sock.shutdown(socket.SHUT_RDWR)
 
 
 # PayPal's answer to a sender_batch_id used in the last 30 days: HTTP 400,

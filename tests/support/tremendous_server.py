@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -32,17 +30,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from rewards_engine.config import TremendousSettings
-
-
-def reset_connection(environ: Any) -> None:
-    """Drop the client's connection, no answer sent (SO_LINGER 0, then shut down: a
-    close alone leaves the socket open while the server's file object holds it, and
-    the answer would still go out)."""
-    sock = environ.get("werkzeug.socket")
-    if sock is None:
-        raise RuntimeError("the server does not expose its socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.shutdown(socket.SHUT_RDWR)
+from tests.support.fake_providers import reset_connection
 
 
 def _json(data: Any, status: int = 200) -> Response:
