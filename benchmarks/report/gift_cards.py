@@ -4,6 +4,7 @@ provider path (Tremendous, its local server) beside the inventory path."""
 from __future__ import annotations
 
 from benchmarks.report import TIMES, Result, block, num, table
+from benchmarks.report.performance import redemption_rows
 
 
 @block("gift_card_orders")
@@ -12,16 +13,7 @@ def gift_card_orders(result: Result) -> list[str]:
         "inventory (codes uploaded, one transaction)": result["inventory_path"],
         "provider (two transactions and an order call)": result["provider_path"],
     }
-    rows = [
-        [
-            name,
-            num(r["redemptions"]),
-            num(r["seconds"], 1),
-            num(r["redemptions_per_s"]),
-            r["errors"],
-        ]
-        for name, r in paths.items()
-    ]
+    rows = redemption_rows(paths)
     return [
         f"{result['clients']} clients, gunicorn {result['gunicorn_workers']} workers, "
         f"PostgreSQL; the same run, one path after the other; load average "

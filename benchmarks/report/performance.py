@@ -176,22 +176,27 @@ def medals(result: Result) -> list[str]:
     ]
 
 
+def redemption_rows(runs: dict[str, Result]) -> list[list[str]]:
+    """One row per run of redemptions: how many, seconds, per second, errors."""
+    return [
+        [
+            name,
+            num(r["redemptions"]),
+            num(r["seconds"], 1),
+            num(r["redemptions_per_s"]),
+            str(r["errors"]),
+        ]
+        for name, r in runs.items()
+    ]
+
+
 @block("redemptions")
 def redemptions(result: Result) -> list[str]:
     runs = {
         "all on one hot item": result["one_hot_item"],
         "spread over 100 items": result["spread_over_100_items"],
     }
-    rows = [
-        [
-            name,
-            num(r["redemptions"]),
-            num(r["seconds"], 1),
-            num(r["redemptions_per_s"]),
-            r["errors"],
-        ]
-        for name, r in runs.items()
-    ]
+    rows = redemption_rows(runs)
     return [
         f"{result['clients']} clients, gunicorn {result['gunicorn_workers']} workers.",
         "",
