@@ -7,6 +7,11 @@ its external id (the redemption id, what the provider de-duplicates on), its ord
 and reward ids, statuses, and the card's link, encrypted. ``pending_approval`` is 16
 characters: the redemption status columns widen from 12 to 20.
 
+``installation_identity`` holds one random, non-secret id per database, made the first
+time an order needs it: external ids are ``<installation id>-<redemption id>``, so two
+installations sharing a Tremendous account, or a database recreated empty, never collide
+(Tremendous answers a repeated external id with the first order).
+
 Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-05 14:40:00
@@ -87,9 +92,18 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_gift_card_orders_open", "gift_card_orders", ["open", "checked_at"])
+    op.create_table(
+        "installation_identity",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("installation_id", STR(length=32), nullable=False),
+        sa.Column("created_at", TIME, nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_installation_identity_single_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_installation_identity")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("installation_identity")
     op.drop_index("ix_gift_card_orders_open", table_name="gift_card_orders")
     op.drop_table("gift_card_orders")
     _statuses(12, OLD)

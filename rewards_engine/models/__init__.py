@@ -10,6 +10,7 @@ from rewards_engine.models.consents import ConsentRecord
 from rewards_engine.models.donors import Donor
 from rewards_engine.models.fraud import FraudEvidence, FraudFlag, FraudRule, FraudScanState
 from rewards_engine.models.gift_card_products import GiftCardProduct
+from rewards_engine.models.installation import InstallationIdentity
 from rewards_engine.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards_engine.models.medals import MedalAward, MedalDefinition, MedalNotification
 from rewards_engine.models.notifications import (
@@ -57,6 +58,7 @@ __all__ = [
     "GiftCardOrder",
     "GiftCardProduct",
     "IdempotencyKey",
+    "InstallationIdentity",
     "InstallationSecret",
     "LedgerAccount",
     "LedgerEntry",

@@ -83,8 +83,8 @@ class CodeInventory:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """One card to order: ``external_id`` is the redemption's id, which the provider
-    de-duplicates on. The recipient is named by the redemption, not the donor (no
+    """One card to order: ``external_id`` is ``<installation id>-<redemption id>``,
+    which the provider de-duplicates on. The recipient is named by the redemption, not the donor (no
     personal data leaves the engine); the card comes back as a link."""
 
     external_id: str

@@ -1,8 +1,8 @@
 """Tremendous's REST API (https://developers.tremendous.com/reference), through
 ``requests``: the gift-card orders of issue 25.
 
-- ``POST /orders`` with ``external_id`` (the redemption id): "When set, external_id
-  makes order idempotent. All requests that use the same external_id after the
+- ``POST /orders`` with ``external_id`` (``<installation id>-<redemption id>``): "When
+  set, external_id makes order idempotent. All requests that use the same external_id after the
   initial order creation, will result in a response that returns the data of the
   initially created order. The response will have a 201 response code"
   (developers.tremendous.com/reference/core-orders-create). So ordering again with the

@@ -4,7 +4,9 @@ Three steps, never an HTTP call inside a transaction:
 
 1. The redemption's transaction (services/redemptions.py ``redeem``) takes the points,
    records the redemption ``ordering`` and a :class:`GiftCardOrder` whose external id
-   is the redemption id. It commits.
+   is ``<installation id>-<redemption id>`` (services/installation_identity.py: another
+   installation on the same account, or this database recreated, numbers its
+   redemptions from 1 again and must never be answered with our orders). It commits.
 2. :func:`place` records the attempt (a short transaction), calls the provider with
    that external id, then records the answer in another transaction: an order →
    ordered / pending_approval / delivered; a definite refusal, once a look-up by
@@ -56,6 +58,7 @@ from rewards_engine.providers.gift_cards import (
     OrderUnknown,
     ProviderOrder,
 )
+from rewards_engine.services.installation_identity import external_id, installation_id
 
 log = logging.getLogger(__name__)
 PROVIDER = Actor.system("gift-card-provider")
@@ -72,7 +75,7 @@ def open_order(
         GiftCardOrder(
             redemption_id=redemption.id,
             provider=item.provider,
-            external_id=str(redemption.id),
+            external_id=external_id(installation_id(session, now), redemption.id),
             created_at=now,
             updated_at=now,
         )
@@ -125,7 +128,7 @@ def place(
     try:
         answer = orders.place(request)
     except OrderRefused as refused:
-        return _refused(db, clock, orders, vault, redemption_id, refused)
+        return _refused(db, clock, orders, vault, redemption_id, request.external_id, refused)
     except OrderUnknown as unknown:
         return _no_answer(db, clock, redemption_id, str(unknown))
     return record(db, clock, vault, redemption_id, answer)
@@ -137,13 +140,14 @@ def _refused(
     orders: GiftCardOrders,
     vault: Vault,
     redemption_id: int,
+    ours: str,
     refused: OrderRefused,
 ) -> str:
     """A refusal fails the redemption only once a look-up by external id finds no order
     (a provider answering a repeated external id with an error would otherwise fail a
     card that exists)."""
     try:
-        found = orders.find(str(redemption_id))
+        found = orders.find(ours)
     except OrderUnknown as unknown:
         return _no_answer(db, clock, redemption_id, f"refused ({refused}); look-up: {unknown}")
     if found is not None:
@@ -277,13 +281,14 @@ def reconcile(
             .order_by(col(GiftCardOrder.checked_at).is_not(None), col(GiftCardOrder.checked_at))
             .limit(limit)
         ).all()
-        snapshot = [(o.redemption_id, o.provider, o.order_id, o.attempts, o.sent_at,
-                     o.created_at, s, h, d) for o, s, h, d in rows]  # fmt: skip
+        snapshot = [(o.redemption_id, o.provider, o.order_id, o.external_id, o.attempts,
+                     o.sent_at, o.created_at, s, h, d) for o, s, h, d in rows]  # fmt: skip
     now = clock.now()
     for (
         redemption_id,
         provider,
         order_id,
+        ours,
         attempts,
         sent_at,
         created,
@@ -311,7 +316,7 @@ def reconcile(
             if order_id is not None:
                 after = record(db, clock, vault, redemption_id, orders.fetch(order_id))
             else:
-                found = orders.find(str(redemption_id))
+                found = orders.find(ours)
                 if found is not None:
                     after = record(db, clock, vault, redemption_id, found)
                 elif _may_send(now, attempts, sent_at, created, settings):

@@ -72,14 +72,14 @@ def tremendous_webhook(
                 code="provider_unavailable",
             )
     elif orders is not None and known is not None:
-        redemption_id, order_id = known
+        redemption_id, order_id, ours = known
         try:
             answer: ProviderOrder = orders.fetch(order_id)
         except OrderUnknown as exc:
             raise Unavailable(
                 "Tremendous did not answer; send the event again", code="provider_unavailable"
             ) from exc
-        if answer.external_id not in (None, str(redemption_id)):
+        if answer.external_id not in (None, ours):
             log.warning(  # an order id of ours naming another external id: apply nothing
                 "gift card webhook order mismatch",
                 extra={"fields": {"redemption_id": redemption_id, "order_id": order_id}},
@@ -135,22 +135,25 @@ def _first_time(session: Session, now: datetime, event_id: str, name: str) -> bo
     return inserted is not None
 
 
-def _order_of(session: Session, event: tremendous_events.Event) -> tuple[int, str] | None:
-    """Our redemption and the provider's order id the event is about, when we know the
-    order (by its id, or by its reward's id for ``REWARDS.*`` events)."""
+def _order_of(session: Session, event: tremendous_events.Event) -> tuple[int, str, str] | None:
+    """Our redemption, the provider's order id and our external id of the order the
+    event is about, when we know the order (by its id, or by its reward's id for
+    ``REWARDS.*`` events)."""
     column = (
         col(GiftCardOrder.reward_id)
         if event.resource_type in ("rewards", "reward") or event.name.startswith("REWARDS.")
         else col(GiftCardOrder.order_id)
     )
     row = session.execute(
-        select(col(GiftCardOrder.redemption_id), col(GiftCardOrder.order_id)).where(
-            col(GiftCardOrder.provider) == PROVIDER, column == event.resource_id
-        )
+        select(
+            col(GiftCardOrder.redemption_id),
+            col(GiftCardOrder.order_id),
+            col(GiftCardOrder.external_id),
+        ).where(col(GiftCardOrder.provider) == PROVIDER, column == event.resource_id)
     ).first()
     if row is None or row[1] is None:
         return None
-    return int(row[0]), str(row[1])
+    return int(row[0]), str(row[1]), str(row[2])
 
 
 def _fetch_unknown_order(orders: GiftCardOrders, order_id: str) -> ProviderOrder | None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,12 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from rewards_engine import schema
+from rewards_engine.bootstrap import build_runtime
 from rewards_engine.cli import cli
+from rewards_engine.clock import FixedClock
+from rewards_engine.config import Settings
+from rewards_engine.db import Database
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput
 from rewards_engine.domain.redemptions import Status
@@ -38,6 +44,7 @@ from rewards_engine.providers.gift_cards import ProviderOrder
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import gift_card_orders, ledger, redemptions, support
 from rewards_engine.services.donors import ensure_donor
+from tests.support.backends import database_for_run
 from tests.support.processes import serving
 from tests.support.tremendous_server import FakeTremendous
 
@@ -61,6 +68,10 @@ def settings(settings, tremendous):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def item(runtime: Runtime) -> str:
+    return add_item(runtime)
+
+
+def add_item(runtime: Runtime) -> str:
     with runtime.db.transaction() as uow:
         uow.session.add(
             RewardItem(
@@ -114,6 +125,14 @@ def reconcile(runtime: Runtime) -> gift_card_orders.ReconcileReport:
     )
 
 
+def ours(runtime: Runtime, redemption_id: int) -> str:
+    """The external id the engine ordered the redemption's card under."""
+    with runtime.db.read() as session:
+        order = session.get(GiftCardOrder, redemption_id)
+        assert order is not None
+        return order.external_id
+
+
 def status(runtime: Runtime, redemption_id: int) -> str:
     with runtime.db.read() as session:
         redemption = session.get(Redemption, redemption_id)
@@ -145,7 +164,7 @@ def check_books(runtime: Runtime, tremendous: FakeTremendous, redemption_id: int
     moves = transfers(runtime, redemption_id)
     assert moves.get("redemption") == 1
     assert moves.get("refund", 0) == (1 if refunded else 0)
-    assert len(tremendous.orders_for(str(redemption_id))) <= 1
+    assert len(tremendous.orders_for(ours(runtime, redemption_id))) <= 1
     verify = CliRunner().invoke(cli, ["ledger", "verify"])
     assert verify.exit_code == 0, verify.output
 
@@ -162,7 +181,7 @@ def test_a_card_is_ordered_once_delivered_and_its_link_shown_to_its_donor_only(
     rid = view.redemption.id
 
     assert view.redemption.status == Status.DELIVERED
-    [order] = tremendous.orders_for(str(rid))
+    [order] = tremendous.orders_for(ours(runtime, rid))
     link = order["rewards"][0]["delivery"]["link"]
     assert view.code == link  # the donor sees the card
     sent = next(c for c in tremendous.calls if c[0] == "POST")
@@ -207,7 +226,7 @@ def test_a_refused_order_fails_the_redemption_and_refunds_once(
     assert reason in (view.redemption.note or "")
     assert view.code is None
     assert available(runtime, ana) == 2_500
-    assert tremendous.orders_for(str(rid)) == []
+    assert tremendous.orders_for(ours(runtime, rid)) == []
     for _ in range(2):  # the job and a second pass change nothing
         runtime.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
         reconcile(runtime)
@@ -226,7 +245,7 @@ def test_a_repeated_external_id_answers_the_first_order(
     assert status(runtime, rid) == Status.ORDERING
     after = place_again(runtime, rid)
     assert after == Status.DELIVERED
-    assert len(tremendous.orders_for(str(rid))) == 1
+    assert len(tremendous.orders_for(ours(runtime, rid))) == 1
     check_books(runtime, tremendous, rid, refunded=False)
 
 
@@ -250,7 +269,7 @@ def test_a_duplicate_answered_with_an_error_is_found_not_refunded(
     assert after == (Status.DELIVERED if duplicate_status == 422 else Status.ORDERING)
     reconcile(runtime)
     assert status(runtime, rid) == Status.DELIVERED
-    assert len(tremendous.orders_for(str(rid))) == 1
+    assert len(tremendous.orders_for(ours(runtime, rid))) == 1
     check_books(runtime, tremendous, rid, refunded=False)
 
 
@@ -279,7 +298,7 @@ def test_an_ambiguous_answer_never_refunds_and_the_job_settles_it(
     assert view.redemption.status == Status.ORDERING  # no answer: no refund, no link
     assert view.code is None
     assert available(runtime, ana) == 1_500
-    assert len(tremendous.orders_for(str(rid))) == (1 if made else 0)
+    assert len(tremendous.orders_for(ours(runtime, rid))) == (1 if made else 0)
 
     report = reconcile(runtime)  # at once: looks up, finds it or waits
     if made:
@@ -289,7 +308,7 @@ def test_an_ambiguous_answer_never_refunds_and_the_job_settles_it(
         runtime.clock.advance(timedelta(seconds=61))  # type: ignore[attr-defined]
         assert reconcile(runtime).sent == 1  # none found: ordered again, same external id
         assert status(runtime, rid) == Status.DELIVERED
-    assert [o["external_id"] for o in tremendous.orders.values()] == [str(rid)]
+    assert [o["external_id"] for o in tremendous.orders.values()] == [ours(runtime, rid)]
     assert reconcile(runtime).checked == 0
     check_books(runtime, tremendous, rid, refunded=False)
 
@@ -344,7 +363,7 @@ def test_an_order_pending_approval_then_approved_or_rejected(
     rid = view.redemption.id
     assert view.redemption.status == Status.PENDING_APPROVAL and view.code is None
     assert reconcile(runtime).moved == 0
-    [order] = tremendous.orders_for(str(rid))
+    [order] = tremendous.orders_for(ours(runtime, rid))
     tremendous.decide(order["id"], decision)
     reconcile(runtime)
     if decision == "approve":
@@ -370,7 +389,7 @@ def test_a_failed_delivery_is_not_refunded_and_a_resend_delivers(
     assert view.order is not None and view.order.delivery_status == "FAILED"
     reconcile(runtime)
     assert status(runtime, rid) == Status.ORDERED and available(runtime, ana) == 1_500
-    [order] = tremendous.orders_for(str(rid))
+    [order] = tremendous.orders_for(ours(runtime, rid))
     tremendous.resend(order["rewards"][0]["id"])
     reconcile(runtime)
     assert status(runtime, rid) == Status.DELIVERED
@@ -461,7 +480,7 @@ def test_through_the_api_the_donor_sees_the_link_and_support_does_not(
                          headers={**auth("ana"), "Idempotency-Key": "k-1"})  # fmt: skip
     assert answer.status_code == 201, answer.get_json()
     body = answer.get_json()
-    [order] = tremendous.orders_for(str(body["id"]))
+    [order] = tremendous.orders_for(ours(runtime, body["id"]))
     link = order["rewards"][0]["delivery"]["link"]
     assert body["status"] == "delivered" and body["code"] == link
     mine = client.get("/v1/redemptions", headers=auth("ana")).get_json()["items"]
@@ -487,7 +506,7 @@ def test_a_lost_answer_s_link_is_generated_again_and_shown_once_generated(
     assert redemptions.donor_redemption(runtime.db, runtime.vault, ana, rid).code is None
     reconcile(runtime)
     assert status(runtime, rid) == Status.DELIVERED
-    [order] = tremendous.orders_for(str(rid))
+    [order] = tremendous.orders_for(ours(runtime, rid))
     newest = order["rewards"][0]["delivery"]["link"]
     assert redemptions.donor_redemption(runtime.db, runtime.vault, ana, rid).code == newest
     assert len(tremendous.orders) == 1
@@ -519,9 +538,9 @@ def test_an_answer_for_another_order_is_not_applied(
     first = redeem(runtime, ana).redemption.id
     tremendous.fail_next = [503]
     second = redeem(runtime, ana).redemption.id
-    [other] = tremendous.orders_for(str(first))
+    [other] = tremendous.orders_for(ours(runtime, first))
     answer = ProviderOrder(
-        order_id=other["id"], external_id=str(first), status="CANCELED",
+        order_id=other["id"], external_id=ours(runtime, first), status="CANCELED",
         reward_id=None, delivery_status=None, link=None,
     )  # fmt: skip
     after = gift_card_orders.record(runtime.db, runtime.clock, runtime.vault, second, answer)
@@ -547,3 +566,38 @@ def test_a_provider_that_is_down_ends_the_run_after_three_unanswered_calls(
     assert len(tremendous.orders) == 5 and available(runtime, ana) == 5_000
     for rid in ids:
         check_books(runtime, tremendous, rid, refunded=False)
+
+
+def test_two_databases_sharing_one_account_never_see_each_other_s_orders(
+    runtime: Runtime,
+    tremendous: FakeTremendous,
+    settings: Settings,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    """A second installation on the same Tremendous account, or this one's database
+    recreated empty, numbers its redemptions from 1 too: its external ids carry its own
+    installation id, so Tremendous makes it its own order instead of answering with ours
+    (and our donor's link)."""
+    ana = donor_with(runtime, "ana", 2_500)
+    mine = redeem(runtime, ana).redemption.id
+    with database_for_run(tmp_path, "second") as url:
+        database = Database(url)
+        schema.upgrade_to_head(database.engine)
+        database.dispose()
+        other = build_runtime(replace(settings, database_url=url), clock=clock)
+        try:
+            add_item(other)
+            bea = donor_with(other, "bea", 2_500)
+            theirs = redeem(other, bea).redemption.id
+            assert theirs == mine  # both number from the same start
+            assert status(other, theirs) == status(runtime, mine) == Status.DELIVERED
+            assert ours(other, theirs) != ours(runtime, mine)
+            assert len(tremendous.orders) == 2
+            their_link = redemptions.donor_redemption(other.db, other.vault, bea, theirs).code
+        finally:
+            other.close()
+    [order] = tremendous.orders_for(ours(runtime, mine))
+    my_link = redemptions.donor_redemption(runtime.db, runtime.vault, ana, mine).code
+    assert my_link == order["rewards"][0]["delivery"]["link"] != their_link
+    check_books(runtime, tremendous, mine, refunded=False)

@@ -239,10 +239,11 @@ def test_an_event_settles_an_order_whose_answer_was_lost(world: World, auth) -> 
     world.fake.hang_next, world.fake.hang_s = 1, 3.0  # longer than the client's 2 s
     created = redeem(world, ada)
     assert created["status"] == "ordering" and order_of(world, created["id"]).order_id is None
-    [made] = world.fake.orders_for(str(created["id"]))
+    [made] = world.fake.orders_for(order_of(world, created["id"]).external_id)
     body, headers = webhook(world.secret, "ORDERS.CREATED", made["id"])
     answer = post(world, body, headers).get_json()
     assert answer["redemption_id"] == created["id"] and answer["status"] == "delivered"
     assert order_of(world, created["id"]).order_id == made["id"]
-    assert len(world.fake.orders_for(str(created["id"]))) == 1  # ordered once
+    ours = order_of(world, created["id"]).external_id
+    assert len(world.fake.orders_for(ours)) == 1  # ordered once
     assert_money_sound(world, created["id"], refunded=False)
