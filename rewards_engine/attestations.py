@@ -34,7 +34,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from rewards_engine.config import ConfigError, Settings, development_secret
+from rewards_engine.config import ConfigError, Settings
+from rewards_engine.secret_sources import development_secret
 
 ALGORITHMS = ("ES256", "RS256", "EdDSA")
 LEEWAY = timedelta(seconds=30)  # clock skew between the device cloud and the engine
