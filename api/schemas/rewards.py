@@ -163,7 +163,8 @@ class RedeemSchema(StrictSchema):
         validate=ma.validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166 two-letter code"),
         metadata={
             "description": "Provider gift cards: the donor's country (ISO 3166 alpha-2), "
-            "one the card's product is sent to"
+            "one the card's product is sent to; required for them (422 country_required), "
+            "ignored for other rewards"
         },
     )
     shipping_address = ma.fields.Dict(

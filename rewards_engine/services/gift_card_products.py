@@ -6,8 +6,10 @@ a country). The catalog takes ``?country=&currency=`` and redeem takes ``country
 its body: the app knows where its donor is. A provider-backed item (``provider`` other
 than ``inventory``) names its product in ``sku``; it is offered when that product is
 synced, lists the item's currency, and (when a country is given) the country. Redeem
-refuses, with a 422 naming the field and before any point moves, a country the product
-does not serve and a product the provider no longer lists in the item's currency.
+requires the country for such an item and refuses, with a 422 naming the field and
+before any point moves, a missing country, a country the product does not serve, and a
+product not synced or no longer listed in the item's currency (the catalog does not
+show it either).
 """
 
 from __future__ import annotations
@@ -162,27 +164,27 @@ def check_offered(
     session: Session, item: RewardItem, configured: Iterable[str], country: str | None
 ) -> None:
     """Refuse (422 naming the field) a provider-backed item the donor's ``country`` or
-    the item's currency rules out. The country is checked when the request gives it
-    (the engine keeps none for a donor); the product when the provider's products were
-    synced at least once (before that, the provider's own refusal of an unavailable
-    product fails the order and refunds it: services/gift_card_orders.py)."""
+    the item's currency rules out. The engine keeps no country for a donor, so the
+    request must give it: without one, a card could be ordered for a country its
+    product is not sent to. A product not synced yet cannot be checked and is not
+    offered (the catalog leaves it out too; the daily job or ``sync-gift-card-products``
+    syncs it)."""
     if item.provider == INVENTORY:
         return
     if item.provider not in set(configured):
         raise InvalidInput(
             f"{item.name} is not on offer now", code="unknown_reward", field="reward_id"
         )
-    synced = session.scalar(
-        select(col(GiftCardProduct.product_id))
-        .where(col(GiftCardProduct.provider) == item.provider)
-        .limit(1)
-    )
-    if synced is None:
-        return
+    if country is None:
+        raise InvalidInput(
+            f"{item.name} is sent to some countries only: give the donor's country",
+            code="country_required",
+            field="country",
+        )
     product = _products(session, [item]).get((item.provider, item.sku or ""))
     if product is None or item.currency not in product.currencies:
         raise InvalidInput(
-            f"{item.name} is not on offer now (its provider no longer lists it in {item.currency})",
+            f"{item.name} is not on offer now (its provider does not list it in {item.currency})",
             code="unknown_reward",
             field="reward_id",
         )

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.cli import cli
@@ -188,6 +188,33 @@ def test_redeem_refuses_a_country_the_cards_product_does_not_serve(world: World,
         "/v1/redemptions", json={"reward_id": CARD, "country": "France"}, headers=ada
     )
     assert malformed.status_code == 422 and "country" in malformed.get_json()["errors"]["json"]
+    refused_before_any_point_moved(world, ada)
+
+
+def test_redeem_of_a_provider_card_requires_the_country(world: World, auth) -> None:
+    """The engine keeps no country for a donor: without one in the request, a card
+    could be ordered for a country its product is not sent to."""
+    funded_donor(world, "ada")
+    ada = auth("ada")
+    answer = world.client.post("/v1/redemptions", json={"reward_id": CARD}, headers=ada)
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["error"] == "country_required"
+    assert "country" in answer.get_json()["errors"]["json"]
+    refused_before_any_point_moved(world, ada)
+
+
+def test_redeem_refuses_a_card_whose_product_was_never_synced(world: World, auth) -> None:
+    """Before the first sync the country cannot be checked: the card is not offered,
+    as the catalog does not show it."""
+    funded_donor(world, "ada")
+    ada = auth("ada")
+    with world.runtime.db.transaction() as uow:
+        uow.session.execute(delete(GiftCardProduct))
+    assert CARD not in offered(world.client, "?country=US")
+    answer = world.client.post(
+        "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=ada
+    )
+    assert answer.status_code == 422 and "reward_id" in answer.get_json()["errors"]["json"]
     refused_before_any_point_moved(world, ada)
 
 

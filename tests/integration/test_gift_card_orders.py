@@ -42,7 +42,13 @@ from rewards_engine.models import (
 )
 from rewards_engine.providers.gift_cards import ProviderOrder
 from rewards_engine.runtime import Runtime
-from rewards_engine.services import gift_card_orders, ledger, redemptions, support
+from rewards_engine.services import (
+    gift_card_orders,
+    gift_card_products,
+    ledger,
+    redemptions,
+    support,
+)
 from rewards_engine.services.donors import ensure_donor
 from tests.support.backends import database_for_run
 from tests.support.processes import serving
@@ -86,6 +92,7 @@ def add_item(runtime: Runtime) -> str:
                 provider="tremendous",
             )
         )
+    assert gift_card_products.sync_from_provider(runtime)["listed"] == 2  # US, USD
     return ITEM
 
 
@@ -107,6 +114,7 @@ def redeem(runtime: Runtime, donor_id: int, key: str | None = None) -> redemptio
         idempotency_key=key,
         vault=runtime.vault,
         orders=runtime.gift_card_orders,
+        country="US",
     )
 
 
@@ -320,7 +328,7 @@ def test_a_crash_between_the_commit_and_the_call_is_recovered_by_the_job(
     view = redemptions._redeem(  # the transaction alone: the process died after commit
         runtime.db, runtime.clock, Actor(id=f"donor:{ana}", role="donor"), ana, ITEM, None,
         idempotency_key=None, auto_fulfil=True, vault=runtime.vault,
-        orders=runtime.gift_card_orders,
+        orders=runtime.gift_card_orders, country="US",
     )  # fmt: skip
     rid = view.redemption.id
     assert view.redemption.status == Status.ORDERING and tremendous.orders == {}
@@ -434,7 +442,7 @@ def test_a_held_donor_is_ordered_once_released(
     ana = donor_with(runtime, "ana", 2_500)
     rid = redemptions.redeem(
         runtime.db, runtime.clock, Actor(id=f"donor:{ana}", role="donor"), ana, ITEM, None,
-        vault=runtime.vault, orders=runtime.gift_card_orders, auto_fulfil=False,
+        vault=runtime.vault, orders=runtime.gift_card_orders, auto_fulfil=False, country="US",
     ).redemption.id  # fmt: skip
     assert status(runtime, rid) == Status.REQUESTED and tremendous.orders == {}
     assert gift_card_orders.reconcile(
@@ -476,7 +484,7 @@ def test_through_the_api_the_donor_sees_the_link_and_support_does_not(
     """POST /v1/redemptions reaches the provider path (the route passes the configured
     providers); the donor's answer carries the link, support's list does not."""
     ana = donor_with(runtime, "ana", 2_500)
-    answer = client.post("/v1/redemptions", json={"reward_id": ITEM},
+    answer = client.post("/v1/redemptions", json={"reward_id": ITEM, "country": "US"},
                          headers={**auth("ana"), "Idempotency-Key": "k-1"})  # fmt: skip
     assert answer.status_code == 201, answer.get_json()
     body = answer.get_json()
