@@ -497,3 +497,7 @@ cli.add_command(secrets_group)
 from rewards_engine.cli_tokens import tokens_group  # noqa: E402  (it uses command_runtime)
 
 cli.add_command(tokens_group)
+
+from rewards_engine.cli_gift_cards import gift_cards_group  # noqa: E402  (it uses command_runtime)
+
+cli.add_command(gift_cards_group)

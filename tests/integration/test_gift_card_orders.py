@@ -34,6 +34,7 @@ from rewards_engine.domain.errors import Conflict, InvalidInput
 from rewards_engine.domain.redemptions import Status
 from rewards_engine.jobs import find_job
 from rewards_engine.models import (
+    AuditRecord,
     GiftCardOrder,
     LedgerTransfer,
     Notification,
@@ -609,3 +610,45 @@ def test_two_databases_sharing_one_account_never_see_each_other_s_orders(
     my_link = redemptions.donor_redemption(runtime.db, runtime.vault, ana, mine).code
     assert my_link == order["rewards"][0]["delivery"]["link"] != their_link
     check_books(runtime, tremendous, mine, refunded=False)
+
+
+def test_a_stuck_order_is_retried_by_command_under_the_same_external_id(
+    runtime: Runtime, tremendous: FakeTremendous, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its attempts, an order waits for a person; once the cause is fixed,
+    ``gift-cards retry-order`` (audited) looks it up, orders it again under the same
+    external id, and refuses a second time: the provider has it now."""
+    ana = donor_with(runtime, "ana", 2_500)
+    tremendous.fail_next = [503] * 20
+    rid = redeem(runtime, ana).redemption.id
+    for _ in range(10):
+        runtime.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+        reconcile(runtime)
+    assert reconcile(runtime).stuck == 1 and tremendous.orders == {}
+    tremendous.fail_next = []  # the outage is over
+    configured = runtime.settings.tremendous
+    for name, value in {
+        "TREMENDOUS_API_KEY": configured.api_key,
+        "TREMENDOUS_BASE_URL": configured.base_url,
+        "TREMENDOUS_FUNDING_SOURCE_ID": configured.funding_source_id,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    command = ["gift-cards", "retry-order", str(rid), "--by", "cli:ops"]
+    no_reason = CliRunner().invoke(cli, command)
+    assert no_reason.exit_code == 2 and "--reason" in no_reason.output
+    retried = CliRunner().invoke(cli, [*command, "--reason", "Tremendous outage over"])
+    assert retried.exit_code == 0, retried.output
+    assert "ordered again under the same external id" in retried.output
+    assert ours(runtime, rid) in retried.output and "now delivered" in retried.output
+    [order] = tremendous.orders.values()
+    assert order["external_id"] == ours(runtime, rid) and status(runtime, rid) == Status.DELIVERED
+    again = CliRunner().invoke(cli, [*command, "--reason", "once more"])
+    assert again.exit_code == 1 and "already_ordered" in again.output
+    assert len(tremendous.orders) == 1
+    with runtime.db.read() as session:
+        [record] = session.scalars(
+            select(AuditRecord).where(col(AuditRecord.action) == "gift_card_order.retry")
+        ).all()
+        assert (record.actor_id, record.target_id) == ("cli:ops", str(rid))
+        assert record.reason == "Tremendous outage over"
+    check_books(runtime, tremendous, rid, refunded=False)
