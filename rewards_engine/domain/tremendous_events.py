@@ -1,16 +1,28 @@
 """Tremendous webhooks: the signature check and what an event names, with no I/O.
 
-Tremendous signs each webhook with the webhook's private key: the header
-``Tremendous-Webhook-Signature: sha256=<hex>`` carries the HMAC-SHA256 of the raw
-request body (developers.tremendous.com/docs/webhooks-1, "Verifying webhooks"). The
-engine checks it over the bytes received, before parsing anything, in constant time;
-with no secret configured every webhook is refused (a forged event then cannot be told
-from a real one). The body (same page, "Webhook requests") is ``{"event", "uuid",
-"created_utc", "payload": {"resource": {"id", "type"}, "meta"}}``; ``uuid`` identifies
-the webhook itself, "to avoid executing the same webhook twice". ``payload.resource``
-names the order or reward the event is about (its id and type only): the engine reads
-that order from the API, so a late, repeated or out-of-order event applies the order's
-state now, never the event's word for it.
+Tremendous signs each webhook with the webhook's private key (the ``private_key`` of
+``POST /webhooks``'s answer: "Private key for the webhook", tremendous-rewards/
+tremendous-python, models/list_webhooks200_response_webhooks_inner.py). What is signed
+is shown by Tremendous's own receiver, tremendous-rewards/
+tremendous-for-platforms-sample-app, controllers/webhooks_controller.rb: it reads the
+``Tremendous-Webhook-Signature`` header, splits it at the first ``=`` into an algorithm
+and a hex digest, and compares the digest with ``OpenSSL::HMAC.hexdigest(sha256,
+private_key, JSON.parse(body).to_json)``: HMAC-SHA256 of the body re-serialised as
+compact JSON, which is the body itself when Tremendous sends it compact. The engine
+accepts either: the HMAC of the bytes received or of their compact JSON form
+(:func:`compact_json`, Ruby's ``to_json``: no spaces, UTF-8 kept, ``/`` unescaped),
+each compared in constant time: the raw body first; only if that fails is the body
+parsed to check its compact form, and no event is read from a body that did not
+verify. The header must be ``sha256=<hex>`` (the sample ignores the algorithm; the
+engine refuses any other). With no secret configured every webhook is refused (a
+forged event then cannot be told from a real one).
+
+The body (developers.tremendous.com/docs/webhooks-1, "Webhook requests") is
+``{"event", "uuid", "created_utc", "payload": {"resource": {"id", "type"}, "meta"}}``;
+``uuid`` identifies the webhook itself, "to avoid executing the same webhook twice".
+``payload.resource`` names the order or reward the event is about (its id and type
+only): the engine reads that order from the API, so a late, repeated or out-of-order
+event applies the order's state now, never the event's word for it.
 """
 
 from __future__ import annotations
@@ -32,6 +44,16 @@ def signature_for(secret: str, body: bytes) -> str:
     return f"{_SCHEME}{digest}"
 
 
+def compact_json(body: bytes) -> bytes | None:
+    """``body`` re-serialised as Ruby's ``JSON.parse(body).to_json`` writes it (what
+    Tremendous's sample receiver signs), or None when it is not JSON."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        return None
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _refuse(message: str) -> InvalidInput:
     return InvalidInput(
         message, code="invalid_signature", field=SIGNATURE_HEADER, location="headers"
@@ -39,13 +61,23 @@ def _refuse(message: str) -> InvalidInput:
 
 
 def verify(secret: str | None, body: bytes, header: str | None) -> None:
-    """Raise 422 ``invalid_signature`` naming the header unless ``header`` is the
-    HMAC-SHA256 of ``body`` under ``secret``; no secret refuses every event."""
+    """Raise 422 ``invalid_signature`` naming the header unless ``header`` is
+    ``sha256=`` and the HMAC-SHA256 under ``secret`` of ``body`` or of its compact JSON
+    form; no secret refuses every event."""
     if not secret:
         raise _refuse("Tremendous webhooks are not configured (TREMENDOUS_WEBHOOK_SECRET)")
     if not header:
         raise _refuse(f"the {SIGNATURE_HEADER} header is missing")
-    if not hmac.compare_digest(signature_for(secret, body).encode(), header.strip().encode()):
+    given = header.strip()
+    if not given.lower().startswith(_SCHEME):
+        raise _refuse("the webhook signature does not verify")
+    given = _SCHEME + given[len(_SCHEME) :].lower()  # hex digits in either case
+    if hmac.compare_digest(signature_for(secret, body).encode(), given.encode()):
+        return
+    compact = compact_json(body)  # only after the raw body did not verify
+    if compact is None or compact == body:
+        raise _refuse("the webhook signature does not verify")
+    if not hmac.compare_digest(signature_for(secret, compact).encode(), given.encode()):
         raise _refuse("the webhook signature does not verify")
 
 

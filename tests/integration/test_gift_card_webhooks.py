@@ -5,6 +5,7 @@ once, ``ledger verify`` exits 0."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy import select
 
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import Settings
-from rewards_engine.domain.tremendous_events import signature_for
+from rewards_engine.domain.errors import InvalidInput
+from rewards_engine.domain.tremendous_events import signature_for, verify
 from rewards_engine.models import WebhookEvent
 from rewards_engine.providers.gift_cards import OrderRequest
 from tests.support.gift_card_world import (
@@ -115,6 +117,45 @@ def test_a_forged_event_is_refused_and_changes_nothing(world: World, auth, forge
     assert "Tremendous-Webhook-Signature" in error["errors"]["headers"]
     assert status(world, redemption_id, ada) == "ordered"  # not delivered
     assert events(world) == [] and len(world.fake.calls) == reads_before  # nothing read
+    assert_money_sound(world, redemption_id, refunded=False)
+
+
+def test_an_event_signed_over_its_compact_json_as_tremendous_s_sample_is_accepted(
+    world: World, auth
+) -> None:
+    """Tremendous's own receiver (tremendous-rewards/tremendous-for-platforms-sample-app,
+    controllers/webhooks_controller.rb) checks the HMAC of ``JSON.parse(body).to_json``:
+    a body sent with other spacing but signed that way verifies, upper-case hex too; the
+    same signature over a changed body does not, and a body nested past the parser's
+    depth is a 422, not a 500."""
+    redemption_id, ada = ordered(world, auth)
+    order = order_of(world, redemption_id)
+    world.fake.set_delivery(order.order_id or "", "SUCCEEDED")
+    event = {
+        "event": "REWARDS.DELIVERY.SUCCEEDED",
+        "uuid": "4b7c6a2e-1f0d-4c55-9a51-0f3c2b1d9e77",
+        "created_utc": "2026-12-05T15:00:00.000-05:00",
+        "payload": {
+            "resource": {"id": order.reward_id, "type": "rewards"},
+            "meta": {"note": "é/x"},
+        },
+    }
+    ruby_to_json = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    signed = signature_for(world.secret, ruby_to_json)
+    headers = {"Tremendous-Webhook-Signature": "sha256=" + signed[7:].upper(),
+               "Content-Type": "application/json"}  # fmt: skip
+    spaced = json.dumps(event, indent=2).encode()  # \u00e9 escaped, spaces and newlines
+    changed = spaced.replace(b"SUCCEEDED", b"FAILED")
+    refused = post(world, changed, headers)
+    assert refused.status_code == 422 and refused.get_json()["error"] == "invalid_signature"
+    deep = b"[" * 100_000 + b"]" * 100_000  # the API refuses it first (json_too_deep)
+    with pytest.raises(InvalidInput) as too_deep:
+        verify(world.secret, deep, headers["Tremendous-Webhook-Signature"])
+    assert too_deep.value.code == "invalid_signature"
+    answer = post(world, spaced, headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["status"] == "delivered" and len(events(world)) == 1
+    assert status(world, redemption_id, ada) == "delivered"
     assert_money_sound(world, redemption_id, refunded=False)
 
 
