@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 
 import click
@@ -274,68 +274,6 @@ def ledger_verify() -> None:
         sys.exit(1)
 
 
-@cli.group("audit")
-def audit_group() -> None:
-    """Check and export the tamper-evident audit log."""
-
-
-@audit_group.command("verify")
-@click.option(
-    "--anchor",
-    default=None,
-    metavar="SEQ:HASH",
-    help="A head an earlier verification reported: fail if that record is gone or changed.",
-)
-def audit_verify(anchor: str | None) -> None:
-    """Walk the audit log's hash chain; exit 1 naming the first broken record."""
-    from rewards_engine.services.audit import chain
-
-    head: tuple[int, str] | None = None
-    if anchor is not None:
-        seq, _, digest = anchor.partition(":")
-        if not seq.isdigit() or len(digest) != 64:
-            raise click.BadParameter("SEQ:HASH, e.g. 1234:<64 hex digits>", param_hint="--anchor")
-        head = (int(seq), digest)
-    runtime = command_runtime()
-    with progress("verifying the audit chain") as bar:
-        walk = chain.verify(runtime.db, anchor=head, on_progress=bar.report)
-    if not walk.ok:
-        where = f"record {walk.broken_id}" if walk.broken_id is not None else "the log's end"
-        click.echo(f"BROKEN at {where}: {walk.problem} ({walk.records} records verified before)")
-        sys.exit(1)
-    click.echo(
-        f"verified {walk.records} records ({walk.erased_values} values erased): intact; "
-        f"head {walk.head_seq}:{walk.head_hash}"
-    )
-
-
-@audit_group.command("export")
-@click.option("--since", default=None, help="From this ISO 8601 time (inclusive).")
-@click.option("--until", default=None, help="To this ISO 8601 time (exclusive).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True))
-def audit_export(since: str | None, until: str | None, out_path: str) -> None:
-    """Write the audit records as JSON lines for auditors (docs/operations.md)."""
-    from rewards_engine.services.audit import chain
-
-    bounds = [_utc_option(name, value) for name, value in (("--since", since), ("--until", until))]
-    runtime = command_runtime()
-    with open(out_path, "w", encoding="utf-8") as out, progress("exporting") as bar:
-        written = chain.export(
-            runtime.db, out, since=bounds[0], until=bounds[1], on_progress=bar.report
-        )
-    click.echo(f"wrote {written} audit records to {out_path}")
-
-
-def _utc_option(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter("an ISO 8601 date or time", param_hint=name) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 @cli.group("wall")
 def wall_group() -> None:
     """Maintain the Honor Wall."""
@@ -447,49 +385,6 @@ def clips_export_training(campaign: str | None, output: Any) -> None:
     click.echo(f"{bar.done} clips exported", err=True)
 
 
-@cli.group("payouts")
-def payouts_group() -> None:
-    """Cash payouts."""
-
-
-@payouts_group.command("report")
-@click.option("--batch", "batch_id", type=int, default=None)
-def payouts_report(batch_id: int | None) -> None:
-    """Per batch: the provider's paid total against the ledger's and the items'."""
-    from rewards_engine.services import payouts
-
-    lines = payouts.reconciliation_report(command_runtime(), batch_id)
-    for line in lines:
-        provider = "-" if line.provider_paid_cents is None else line.provider_paid_cents
-        click.echo(
-            f"batch {line.batch_id:>6} {line.provider:7} provider {provider:>12} "
-            f"ledger {line.ledger_paid_cents:>12} items {line.items_paid_cents:>12} "
-            + ("; ".join(line.differences) or "ok")
-        )
-    if any(line.differences for line in lines):
-        sys.exit(1)
-
-
-@payouts_group.command("tax-report")
-@click.option("--year", type=int, required=True)
-@click.option(
-    "--threshold-cents",
-    type=int,
-    default=None,
-    help="Default: US 1099 ($600 through 2025, $2,000 from 2026).",
-)
-def payouts_tax_report(year: int, threshold_cents: int | None) -> None:
-    """Payees whose payouts settled in YEAR reach the reporting threshold (CSV)."""
-    from rewards_engine.services import payouts
-
-    lines = payouts.tax_report(command_runtime().db, year, threshold_cents)
-    click.echo("donor_id,account_id,currency,paid")
-    for line in lines:
-        click.echo(
-            f"{line.donor_id},{line.account_id or ''},{line.currency},{line.paid_cents / 100:.2f}"
-        )
-
-
 from rewards_engine.cli_secrets import secrets_group  # noqa: E402  (it uses command_runtime)
 
 cli.add_command(secrets_group)
@@ -501,3 +396,11 @@ cli.add_command(tokens_group)
 from rewards_engine.cli_gift_cards import gift_cards_group  # noqa: E402  (it uses command_runtime)
 
 cli.add_command(gift_cards_group)
+
+from rewards_engine.cli_audit import audit_group  # noqa: E402  (it uses command_runtime)
+
+cli.add_command(audit_group)
+
+from rewards_engine.cli_payouts import payouts_group  # noqa: E402  (it uses command_runtime)
+
+cli.add_command(payouts_group)
