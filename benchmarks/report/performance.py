@@ -271,6 +271,24 @@ def load_mix(result: Result) -> list[str]:
         *table(["connections", *(headers[label] for label in runs)], rows),
         "",
         f"{load_mix_maxima(result)} Answers other than 2xx, all steps: {errors}.",
+        *load_mix_limits(runs),
+    ]
+
+
+def load_mix_limits(runs: dict[str, Result]) -> list[str]:
+    """The machine's HTTP limit measured after the mix in the same run (a bare route of
+    the same app and server), where the run has it."""
+    limits = [
+        f"{label} {num(r['bare_route_rps'])} requests/s (the mix at "
+        f"{pct(r['share_of_bare_route'])} of it)"
+        for label, r in runs.items()
+        if r.get("bare_route_rps")
+    ]
+    if not limits:
+        return []
+    return [
+        "",
+        "A bare Flask route of the same app and server, same run: " + "; ".join(limits) + ".",
     ]
 
 
