@@ -355,8 +355,12 @@ def fraud_scan_restart(result: Result, before: Result) -> list[str]:
         "scan). Now the server packs the hashes into one value a part, read straight into "
         "arrays on two connections at once, and the first scan reads them while its other "
         "rules run; the near-duplicate rule waits for what is left. The run of the first "
-        "column recorded no load average and ran on another processor (below); this one "
-        "shared its 2 cores with other work (a load average of 2 keeps both busy), which "
-        "slows every figure of its column: compare what the restart adds with the scan "
-        "beside it, in the same column.",
+        "column recorded no load average and ran on another processor (below); "
+        + (
+            "this one shared its 2 cores with other work (a load average of 2 keeps both "
+            "busy), which slows every figure of its column: "
+            if result["load_average_before"] >= 2
+            else "this one ran with no other work on the machine: "
+        )
+        + "compare what the restart adds with the scan beside it, in the same column.",
     ]
