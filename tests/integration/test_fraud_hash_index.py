@@ -95,10 +95,10 @@ def test_a_restart_reads_exactly_the_hashes_the_rule_compares(
     assert by_camera["CAM-NEW"] not in known.values()
 
 
-def test_the_first_scan_after_a_restart_finds_what_a_warm_one_finds(runtime, clock) -> None:
-    """A re-encoded copy (a few bits from an old clip, on another camera) arrives after
-    the last scan: the scan that follows a restart reads every old hash first and flags
-    it, as the scheduler's warm index would."""
+def scanned_then_copied(runtime, clock, *, flipped: int) -> int:  # type: ignore[no-untyped-def]
+    """A population scanned in full, then a re-encoded copy of its first accepted clip
+    (its perceptual hash with the ``flipped`` bits changed, on another camera) arriving
+    after the scan; the original clip's id."""
     campaign, population = populate(runtime, clock)
     population.insert(runtime, campaign)
     fraud.scan(runtime, full=True)
@@ -111,20 +111,33 @@ def test_the_first_scan_after_a_restart_finds_what_a_warm_one_finds(runtime, clo
     assert original is not None
     copy = Population(random.Random(9))
     at = clock.now() - timedelta(minutes=10)
-    copy.add(PlannedClip("re-encoder", "CAM-R", at, at, phash=(original[1] ^ 0b101) & MASK))
+    copy.add(PlannedClip("re-encoder", "CAM-R", at, at, phash=(original[1] ^ flipped) & MASK))
     copy.insert(runtime, campaign)
-    fraud.hash_index(runtime).reset()  # what a restart leaves: an empty index
-    clock.advance(timedelta(minutes=1))
-    report = fraud.scan(runtime, full=False)
-    assert report.clips_in_scope == 1
+    return int(original[0])
+
+
+def pair_flagged(runtime, original: int) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the near-duplicate rule flagged a pair with the original clip."""
     with runtime.db.read() as session:
         keys = set(
             session.scalars(
                 select(col(FraudEvidence.key)).where(col(FraudEvidence.rule) == "near_duplicate")
             )
         )
-    assert any(key.startswith(f"pair:{original[0]}:") for key in keys)
-    assert fraud.hash_index(runtime).up_to_id > original[0]
+    return any(key.startswith(f"pair:{original}:") for key in keys)
+
+
+def test_the_first_scan_after_a_restart_finds_what_a_warm_one_finds(runtime, clock) -> None:
+    """A re-encoded copy (a few bits from an old clip, on another camera) arrives after
+    the last scan: the scan that follows a restart reads every old hash first and flags
+    it, as the scheduler's warm index would."""
+    original = scanned_then_copied(runtime, clock, flipped=0b101)
+    fraud.hash_index(runtime).reset()  # what a restart leaves: an empty index
+    clock.advance(timedelta(minutes=1))
+    report = fraud.scan(runtime, full=False)
+    assert report.clips_in_scope == 1
+    assert pair_flagged(runtime, original)
+    assert fraud.hash_index(runtime).up_to_id > original
 
 
 def test_a_failed_read_behind_the_rules_leaves_the_rule_to_read(
@@ -133,20 +146,7 @@ def test_a_failed_read_behind_the_rules_leaves_the_rule_to_read(
     """On PostgreSQL the first scan after a restart reads the index in a thread while the
     other rules run; if that read fails, the near-duplicate rule reads what is missing
     itself and finds the same copy."""
-    campaign, population = populate(runtime, clock)
-    population.insert(runtime, campaign)
-    fraud.scan(runtime, full=True)
-    with runtime.db.read() as session:
-        original = session.execute(
-            select(col(Clip.id), col(Clip.perceptual_hash))
-            .where(col(Clip.perceptual_hash).is_not(None), col(Clip.status) == "accepted")
-            .order_by(col(Clip.id))
-        ).first()
-    assert original is not None
-    copy = Population(random.Random(9))
-    at = clock.now() - timedelta(minutes=10)
-    copy.add(PlannedClip("re-encoder", "CAM-R", at, at, phash=(original[1] ^ 0b11) & MASK))
-    copy.insert(runtime, campaign)
+    original = scanned_then_copied(runtime, clock, flipped=0b11)
     fraud.hash_index(runtime).reset()
     packed, failures = base._packed_rows, []
 
@@ -159,11 +159,5 @@ def test_a_failed_read_behind_the_rules_leaves_the_rule_to_read(
     monkeypatch.setattr(base, "_packed_rows", fails_once)
     clock.advance(timedelta(minutes=1))
     fraud.scan(runtime, full=False)
-    with runtime.db.read() as session:
-        keys = set(
-            session.scalars(
-                select(col(FraudEvidence.key)).where(col(FraudEvidence.rule) == "near_duplicate")
-            )
-        )
-    assert any(key.startswith(f"pair:{original[0]}:") for key in keys)
+    assert pair_flagged(runtime, original)
     assert not fraud.hash_index(runtime).lock.locked()
