@@ -17,12 +17,18 @@ from rewards_engine.bootstrap import build_runtime
 from rewards_engine.cli import cli
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import Settings, TremendousSettings
-from rewards_engine.models import GiftCardProduct, RewardItem
+from rewards_engine.models import GiftCardProduct
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import gift_card_products
 from tests.conftest import app_for
 from tests.support.factories import load_program
-from tests.support.gift_card_world import CARD, World, funded_donor, tremendous_world
+from tests.support.gift_card_world import (
+    CARD,
+    World,
+    funded_donor,
+    tremendous_card,
+    tremendous_world,
+)
 from tests.support.processes import serving
 from tests.support.tremendous_catalog import TremendousProducts, product
 
@@ -63,16 +69,14 @@ def tremendous(
         cards = ((AMAZON, "AMZ", 2500, "USD"), (FNAC, "FNAC", 2000, "EUR"))
         for item_id, sku, cents, currency in cards:
             uow.session.add(
-                RewardItem(
-                    id=item_id,
-                    kind="gift_card",
-                    name=item_id,
-                    point_cost=2500,
-                    brand=item_id.split("-")[1],
-                    denomination_cents=cents,
+                tremendous_card(
+                    item_id,
+                    item_id,
+                    2500,
+                    cents,
                     currency=currency,
                     sku=sku,
-                    provider="tremendous",
+                    brand=item_id.split("-")[1],
                 )
             )
     yield runtime

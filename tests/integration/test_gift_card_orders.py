@@ -39,7 +39,6 @@ from rewards_engine.models import (
     LedgerTransfer,
     Notification,
     Redemption,
-    RewardItem,
 )
 from rewards_engine.providers.gift_cards import ProviderOrder
 from rewards_engine.runtime import Runtime
@@ -52,6 +51,7 @@ from rewards_engine.services import (
 )
 from rewards_engine.services.donors import ensure_donor
 from tests.support.backends import database_for_run
+from tests.support.gift_card_world import tremendous_card
 from tests.support.processes import serving
 from tests.support.tremendous_server import FakeTremendous
 
@@ -80,19 +80,7 @@ def item(runtime: Runtime) -> str:
 
 def add_item(runtime: Runtime) -> str:
     with runtime.db.transaction() as uow:
-        uow.session.add(
-            RewardItem(
-                id=ITEM,
-                kind="gift_card",
-                name="Amazon.com $10 (Tremendous)",
-                point_cost=COST,
-                brand="Amazon",
-                denomination_cents=1_000,
-                currency="USD",
-                sku="AMZN-US",
-                provider="tremendous",
-            )
-        )
+        uow.session.add(tremendous_card(ITEM, "Amazon.com $10 (Tremendous)", COST, 1_000))
     assert gift_card_products.sync_from_provider(runtime)["listed"] == 2  # US, USD
     return ITEM
 

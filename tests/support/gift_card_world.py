@@ -37,6 +37,30 @@ class World:
     secret: str
 
 
+def tremendous_card(
+    item_id: str,
+    name: str,
+    point_cost: int,
+    denomination_cents: int,
+    *,
+    currency: str = "USD",
+    sku: str = "AMZN-US",
+    brand: str = "Amazon",
+) -> RewardItem:
+    """A gift card ordered from Tremendous on redemption: its product is ``sku``."""
+    return RewardItem(
+        id=item_id,
+        kind="gift_card",
+        name=name,
+        point_cost=point_cost,
+        brand=brand,
+        denomination_cents=denomination_cents,
+        currency=currency,
+        sku=sku,
+        provider="tremendous",
+    )
+
+
 @contextmanager
 def tremendous_world(
     settings: Settings, clock: Clock, *, webhook_secret: str | None = "tremendous-webhook-secret"
@@ -53,19 +77,7 @@ def tremendous_world(
         try:
             load_program(runtime)
             with runtime.db.transaction() as uow:
-                uow.session.add(
-                    RewardItem(
-                        id=CARD,
-                        kind="gift_card",
-                        name="Amazon.com $25",
-                        point_cost=COST,
-                        brand="Amazon",
-                        denomination_cents=2500,
-                        currency="USD",
-                        sku="AMZN-US",
-                        provider="tremendous",
-                    )
-                )
+                uow.session.add(tremendous_card(CARD, "Amazon.com $25", COST, 2500))
             gift_card_products.sync_from_provider(runtime)
             yield World(runtime, fake, app_for(runtime).test_client(), webhook_secret or "")
         finally:
