@@ -192,9 +192,11 @@ def _prepare_fraud_rule(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _new_fraud_rule_version(
-    session: Session, existing: FraudRule, record: dict[str, Any], now: datetime
+def _new_version(
+    session: Session, existing: FraudRule | StaffRole, record: dict[str, Any], now: datetime
 ) -> None:
+    """Rules kept as versioned rows (fraud rules, staff roles): --update rewrites the row
+    as a new version, by the fixtures."""
     for name, value in record.items():
         setattr(existing, name, value)
     existing.version += 1
@@ -210,15 +212,6 @@ def _prepare_staff_role(record: dict[str, Any]) -> dict[str, Any]:
         "may": sorted(parsed.may),
         "limits": staff_policy.limits_json(parsed.limits),
     }
-
-
-def _new_staff_role_version(
-    session: Session, existing: StaffRole, record: dict[str, Any], now: datetime
-) -> None:
-    for name, value in record.items():
-        setattr(existing, name, value)
-    existing.version += 1
-    existing.updated_at, existing.updated_by = now, FIXTURES_ACTOR
 
 
 KINDS = (
@@ -286,7 +279,7 @@ KINDS = (
         _prepare_fraud_rule,
         lambda s, r: s.get(FraudRule, r["code"]),
         defaults=lambda now: {"version": 1, "updated_at": now, "updated_by": FIXTURES_ACTOR},
-        revise=_new_fraud_rule_version,
+        revise=_new_version,
     ),
     FixtureKind(  # [roles.<role>] tables rather than a list: keyed by the role
         "staff_role",
@@ -297,7 +290,7 @@ KINDS = (
         _prepare_staff_role,
         lambda s, r: s.get(StaffRole, r["role"]),
         defaults=lambda now: {"version": 1, "updated_at": now, "updated_by": FIXTURES_ACTOR},
-        revise=_new_staff_role_version,
+        revise=_new_version,
     ),
 )
 
