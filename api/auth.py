@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import g, request
 from flask_smorest import Blueprint, abort
@@ -95,23 +95,26 @@ def auth_required(role: Role) -> Callable[[F], F]:
                     _unauthorized("this account was erased at its owner's request")
             return view(*args, **kwargs)
 
-        documented = Blueprint.doc(
-            security=[{"bearerAuth": []}],
-            responses={
-                "401": {"description": "Missing, expired or invalid token", "content": _ERROR_REF},
-                "403": {
-                    "description": f"The token's role is not {role.value}",
-                    "content": _ERROR_REF,
-                },
-                "429": {
-                    "description": "Too many refused tokens from this address: see Retry-After",
-                    "content": _ERROR_REF,
-                },
-            },
-        )
-        return documented(wrapper)  # type: ignore[no-any-return]  # flask-smorest ships no types
+        return cast(F, _documented(wrapper, f"The token's role is not {role.value}"))
 
     return decorator
+
+
+def _documented(view: Callable[..., Any], forbidden: str) -> Any:
+    """The OpenAPI security and refusals of a route behind a bearer token; ``forbidden``
+    says what its 403 means."""
+    documented = Blueprint.doc(
+        security=[{"bearerAuth": []}],
+        responses={
+            "401": {"description": "Missing, expired or invalid token", "content": _ERROR_REF},
+            "403": {"description": forbidden, "content": _ERROR_REF},
+            "429": {
+                "description": "Too many refused tokens from this address: see Retry-After",
+                "content": _ERROR_REF,
+            },
+        },
+    )
+    return documented(view)  # flask-smorest ships no types
 
 
 def staff_action(*actions: str) -> Callable[[F], F]:
@@ -133,21 +136,13 @@ def staff_action(*actions: str) -> Callable[[F], F]:
             g.principal = caller
             return view(*args, **kwargs)
 
-        documented = Blueprint.doc(
-            security=[{"bearerAuth": []}],
-            responses={
-                "401": {"description": "Missing, expired or invalid token", "content": _ERROR_REF},
-                "403": {
-                    "description": "The token's role may not do this action, or the amount "
-                    "passes its limit (`over_limit`, `daily_limit_exceeded`)",
-                    "content": _ERROR_REF,
-                },
-                "429": {
-                    "description": "Too many refused tokens from this address: see Retry-After",
-                    "content": _ERROR_REF,
-                },
-            },
+        return cast(
+            F,
+            _documented(
+                wrapper,
+                "The token's role may not do this action, or the amount passes its limit "
+                "(`over_limit`, `daily_limit_exceeded`)",
+            ),
         )
-        return documented(wrapper)  # type: ignore[no-any-return]  # flask-smorest ships no types
 
     return decorator
