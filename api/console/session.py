@@ -39,6 +39,7 @@ from api import auth, context, limits
 from api.console.blueprint import bp
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import STAFF_ROLES, Role
+from rewards_engine.domain.staff_policy import Policy
 from rewards_engine.services import staff_policy, staff_sessions
 from rewards_engine.tokens import InvalidToken, Principal
 
@@ -93,12 +94,21 @@ def csrf_token() -> str:
     return token
 
 
+def request_policy() -> Policy:
+    """The staff policy, read once per request: a page asks ``may`` for every link and
+    form it shows."""
+    if "staff_policy" not in g:
+        g.staff_policy = staff_policy.current(context.runtime().db)
+    policy: Policy = g.staff_policy
+    return policy
+
+
 def may(action: str) -> bool:
     """Whether the signed-in agent's role may do ``action`` (pages show only what works)."""
     staff: Staff | None = g.get("staff")
     if staff is None:
         return False
-    return staff_policy.current(context.runtime().db).allows(staff.role.value, action)
+    return request_policy().allows(staff.role.value, action)
 
 
 @bp.app_context_processor
@@ -134,8 +144,7 @@ def staff_required(*actions: str) -> Callable[[F], F]:
             if staff is None:
                 back = request.full_path.rstrip("?") if request.method == "GET" else None
                 return redirect(url_for("console.sign_in", next=back), 303)
-            policy = staff_policy.current(context.runtime().db)
-            if not policy.allows_any(staff.role.value, actions):
+            if not request_policy().allows_any(staff.role.value, actions):
                 abort(403, f"The {staff.role.value} role may not do {' or '.join(actions)}.")
             return view(*args, **kwargs)
 

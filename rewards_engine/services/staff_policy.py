@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 SHIPPED_POLICY = PROJECT_ROOT / "fixtures" / "staff_roles.toml"
 DAILY_LIMIT_EVENT = "staff.daily_limit_exceeded"
 _STAFF = frozenset(role.value for role in STAFF_ROLES)
+_SESSION_KEY = "staff_policy"  # Session.info: the policy this transaction read
 _POLICIES: WeakKeyDictionary[Pool, tuple[tuple[int, int], rules.Policy]] = WeakKeyDictionary()
 
 
@@ -65,7 +66,15 @@ def _of_row(row: StaffRole) -> rules.RolePolicy:
 
 
 def load(session: Session) -> rules.Policy:
-    """The policy in force, re-read only when a role changed since this process read it."""
+    """The policy in force, re-read only when a role changed since this process read it;
+    asked once per transaction (a use case authorizes, then charges the day's use)."""
+    known_here: rules.Policy | None = session.info.get(_SESSION_KEY)
+    if known_here is None:
+        known_here = session.info[_SESSION_KEY] = _in_force(session)
+    return known_here
+
+
+def _in_force(session: Session) -> rules.Policy:
     pool = session.get_bind().engine.pool
     count, versions = session.execute(
         select(func.count(), func.coalesce(func.sum(col(StaffRole.version)), 0))
