@@ -62,7 +62,7 @@ COST = 1_000
 
 @pytest.fixture
 def tremendous() -> Iterator[FakeTremendous]:
-    fake = FakeTremendous(hang_s=1.5)
+    fake = FakeTremendous(hang_s=6.0)  # well past the client's timeout, however busy the machine
     with serving(fake) as url:
         fake.url = url
         yield fake
@@ -70,7 +70,7 @@ def tremendous() -> Iterator[FakeTremendous]:
 
 @pytest.fixture
 def settings(settings, tremendous):  # type: ignore[no-untyped-def]
-    return replace(settings, tremendous=tremendous.client_settings(timeout_s=0.5))
+    return replace(settings, tremendous=tremendous.client_settings(timeout_s=3.0))
 
 
 @pytest.fixture
