@@ -9,8 +9,9 @@ as the API runs it. A few donors each make one call first (their ledger accounts
 wall entries are created then), then ``--calls`` calls go round the same donors, each
 timed whole and with the time spent inside:
 
-- the Honor Wall: the outbox row in the transaction (``wall.record_accepted``) and the
-  drain to Redis after the commit (the runtime's commit handler);
+- the Honor Wall: the outbox row in the transaction (``wall.record_accepted``), the
+  placements read before the commit (the runtime's commit preparer) and their write to
+  Redis after it (the runtime's commit handler);
 - the ledger transfer (``ledger.post``);
 - medal evaluation (``medals.evaluate_donor``).
 
@@ -138,6 +139,7 @@ def bench(backend: str, calls: int) -> dict[str, Any]:
         runtime = build_runtime(settings_for(url, REDIS, Path(instance)), clock=SystemClock())
         # The drain after the commit, timed: set before the database is first used.
         runtime.commit_handlers = [meter.wrap("wall_drain", h) for h in runtime.commit_handlers]
+        runtime.commit_preparers = [meter.wrap("wall_prepare", p) for p in runtime.commit_preparers]
         open_campaign(runtime, CAMPAIGN, "Submission call benchmark", list(KINDS), days=30)
         ids = []
         for n in range(DONORS):
@@ -157,7 +159,7 @@ def bench(backend: str, calls: int) -> dict[str, Any]:
 
         for donor_id in ids:  # first calls: accounts and wall entries created
             call(donor_id)
-        meter.seconds = {"wall_drain": 0.0}
+        meter.seconds = {"wall_prepare": 0.0, "wall_drain": 0.0}
         parts = {
             "wall_outbox": (deciding.wall, "record_accepted"),
             "ledger": (deciding.ledger, "post"),
@@ -213,7 +215,9 @@ def main() -> None:
     figures = {backend: bench(backend, args.calls) for backend in backends}
     figures["parts"] = {
         "wall_outbox": "wall.record_accepted: the Honor Wall's outbox row, in the transaction",
-        "wall_drain": "the runtime's commit handler: the drain of that row to Redis",
+        "wall_prepare": "the runtime's commit preparer: the row's placements read before "
+        "the commit",
+        "wall_drain": "the runtime's commit handler: the placements written to Redis",
         "ledger": "ledger.post: the earning transfer",
         "medals": "medals.evaluate_donor",
     }

@@ -28,6 +28,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     runtime = Runtime(
         settings,
         clock=clock or SystemClock(),
+        commit_preparers=(wall.prepare_events,),
         commit_handlers=(wall.handle_events,),
         payout_rails=configured_rails,
         video_stores=configured_store,

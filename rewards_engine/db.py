@@ -118,9 +118,18 @@ class UnitOfWork:
 
     session: Session
     events: list[object] = field(default_factory=list)
+    preparers: Sequence[Callable[[UnitOfWork], None]] = ()
 
     def publish(self, event: object) -> None:
         self.events.append(event)
+
+    def prepare(self) -> None:
+        """Run the database's preparers (``Database.before_commit``) now, before the
+        rows the caller is about to update last are locked; the commit runs them again
+        for what is published after (a preparer only handles events not yet prepared)."""
+        if self.events:
+            for prepare in self.preparers:
+                prepare(self)
 
 
 class Database:
@@ -166,10 +175,18 @@ class Database:
             bind=self.engine.execution_options(write=True), expire_on_commit=False, info=info
         )
         self._subscribers: list[Callable[[list[object]], None]] = []
+        self._preparers: list[Callable[[UnitOfWork], None]] = []
 
     def subscribe(self, handler: Callable[[list[object]], None]) -> None:
         """Call ``handler`` with the events of every committed transaction that had any."""
         self._subscribers.append(handler)
+
+    def before_commit(self, preparer: Callable[[UnitOfWork], None]) -> None:
+        """Call ``preparer`` with every transaction that published events, just before it
+        commits: it may read in that transaction (what its subscribers will need, as the
+        commit will make it) and publish more events. Its failure rolls the transaction
+        back, so a preparer only reads."""
+        self._preparers.append(preparer)
 
     @property
     def is_sqlite(self) -> bool:
@@ -187,11 +204,12 @@ class Database:
         (it is redone): on PostgreSQL its commit does not wait for the WAL flush.
         """
         session = self._writer()
-        uow = UnitOfWork(session)
+        uow = UnitOfWork(session, preparers=self._preparers)
         if not durable and self.is_postgres:
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         try:
             yield uow
+            uow.prepare()
             session.commit()
         except BaseException:
             session.rollback()

@@ -30,6 +30,16 @@ import redis
 
 from rewards_engine.domain.wall import TIME_SPAN
 from rewards_engine.redis_client import script_batch
+from rewards_engine.redis_wall_scripts import (
+    APPLY,
+    FILL,
+    PAGE,
+    PROFILE,
+    PROFILES_IF_ABSENT,
+    STANDING,
+    SWAP,
+    TAKE_APPLIED,
+)
 
 MEMBER_BASE = 10**12 - 1  # members sort so that, on equal scores, lower ids come first
 
@@ -46,162 +56,6 @@ def member_of(donor_id: int) -> str:
 
 def donor_of(member: str) -> int:
     return MEMBER_BASE - int(member)
-
-
-_APPLY = """
-local current = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
-if tonumber(ARGV[2]) <= current then return 0 end
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-if ARGV[3] == 'listed' then
-  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-elseif ARGV[3] == 'shadow' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-  redis.call('ZREM', KEYS[1], ARGV[1])
-else
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
-redis.call('INCR', KEYS[4])
-return 1
-"""
-
-# Reads, one round trip each. Scores are exact integers below 2**53; Lua would print
-# them with 14 digits, so they are formatted with %.0f before going back to Redis.
-# KEYS: listed, rev. ARGV: offset, limit, 2**31.
-_PAGE = """
-local span = tonumber(ARGV[3])
-local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
-local higher = 0
-if #rows > 0 and tonumber(ARGV[1]) > 0 then
-  local clips = math.floor(tonumber(rows[2]) / span)
-  higher = redis.call('ZCOUNT', KEYS[1], string.format('%.0f', (clips + 1) * span), '+inf')
-end
-return {redis.call('GET', KEYS[2]) or '0', redis.call('ZCARD', KEYS[1]), rows, higher}
-"""
-
-# KEYS: listed, shadow, rev. ARGV: member, around, 2**31.
-_STANDING = """
-local span = tonumber(ARGV[3])
-local around = tonumber(ARGV[2])
-local total = redis.call('ZCARD', KEYS[1])
-local listed = redis.call('ZSCORE', KEYS[1], ARGV[1])
-local score = listed or redis.call('ZSCORE', KEYS[2], ARGV[1])
-local position, higher, start, stop = -1, 0, 0, -1
-if not score then
-  start = math.max(total - around, 0)
-  stop = total - 1
-else
-  local clips = math.floor(tonumber(score) / span)
-  higher = redis.call('ZCOUNT', KEYS[1], string.format('%.0f', (clips + 1) * span), '+inf')
-  if listed then
-    position = redis.call('ZREVRANK', KEYS[1], ARGV[1])
-    stop = position + around
-  else
-    position = redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', tonumber(score)), '+inf')
-    stop = position + around - 1
-  end
-  start = math.max(position - math.max(around, 1), 0)
-end
-local rows = {}
-if stop >= start then rows = redis.call('ZREVRANGE', KEYS[1], start, stop, 'WITHSCORES') end
-local first_higher = 0
-if #rows > 0 then
-  local clips = math.floor(tonumber(rows[2]) / span)
-  first_higher = redis.call('ZCOUNT', KEYS[1], string.format('%.0f', (clips + 1) * span), '+inf')
-end
-return {redis.call('GET', KEYS[3]) or '0', total, listed and 1 or 0, score or '', position,
-        higher, start, rows, first_higher}
-"""
-
-# KEYS: profiles. ARGV: member, profile JSON (with its version "v"), version.
-_PROFILE = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local ok, known = pcall(cjson.decode, current)
-  if ok and known.v and tonumber(known.v) >= tonumber(ARGV[3]) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
-
-# A rebuild's chunk, packed into one argument of lines: the server splits 10,000 lines
-# faster than a client sends 30,000 arguments (docs/performance.md, the wall rebuild).
-# Lines "member version placement score", placement l(isted), s(hadow) or r(emoved);
-# scores are integers, passed on as the strings they came as (never Lua numbers).
-# KEYS: temp listed, temp shadow, temp versions. ARGV: the lines. Returns lines read.
-_FILL = """
-local listed, shadow, versions = {}, {}, {}
-local n, l, s = 0, 0, 0  -- counted, not #t: a table's length is a search
-for member, version, placement, score in string.gmatch(ARGV[1], '(%d+) (%d+) (%a) (%d+)') do
-  n = n + 1
-  versions[2 * n - 1] = member
-  versions[2 * n] = version
-  if placement == 'l' then
-    l = l + 1
-    listed[2 * l - 1] = score
-    listed[2 * l] = member
-  elseif placement == 's' then
-    s = s + 1
-    shadow[2 * s - 1] = score
-    shadow[2 * s] = member
-  end
-end
-local function write(command, key, values)  -- in slices: Lua's C stack holds ~8,000
-  for i = 1, #values, 4000 do
-    redis.call(command, key, unpack(values, i, math.min(i + 3999, #values)))
-  end
-end
-write('ZADD', KEYS[1], listed)
-write('ZADD', KEYS[2], shadow)
-write('HSET', KEYS[3], versions)
-return n
-"""
-
-# A rebuild's chunk of public profiles, each written only where none is (never over
-# a newer drain's profile): which are known asked with HMGET, the others set with one
-# HSET, a slice at a time (a command per member would cost Redis more than the rest of
-# the rebuild). Lines "member profile-JSON": JSON as json.dumps writes it holds no
-# newline. KEYS: profiles. ARGV: the lines. Returns profiles written.
-_PROFILES_IF_ABSENT = """
-local members, profiles = {}, {}
-local n = 0
-for member, profile in string.gmatch(ARGV[1], '(%d+) ([^\\n]+)') do
-  n = n + 1
-  members[n] = member
-  profiles[n] = profile
-end
-local written = 0
-for i = 1, n, 2000 do
-  local last = math.min(i + 1999, n)
-  local known = redis.call('HMGET', KEYS[1], unpack(members, i, last))
-  local missing, m = {}, 0
-  for k = 1, last - i + 1 do
-    if not known[k] then
-      m = m + 1
-      missing[2 * m - 1] = members[i + k - 1]
-      missing[2 * m] = profiles[i + k - 1]
-    end
-  end
-  if m > 0 then
-    redis.call('HSET', KEYS[1], unpack(missing, 1, 2 * m))
-    written = written + m
-  end
-end
-return written
-"""
-
-# KEYS: temp listed, temp shadow, temp versions, listed, shadow, versions, rev
-_SWAP = """
-for i = 1, 3 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('RENAME', KEYS[i], KEYS[i + 3])
-  else
-    redis.call('DEL', KEYS[i + 3])
-  end
-end
-return redis.call('INCR', KEYS[7])
-"""
 
 
 def _pairs(flat: list[Any]) -> list[tuple[int, float]]:
@@ -261,17 +115,19 @@ class HonorWall:
 
     PROFILE_TTL_S = 5.0  # how stale a renamed donor's name may be on public pages
     PROFILE_CACHE_MAX = 200_000
+    APPLIED_MAX = 200_000  # bounds the list while the wall-drain job is not running
 
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self.client = client
         self.namespace = namespace
-        self._apply = client.register_script(_APPLY)
-        self._swap = client.register_script(_SWAP)
-        self._fill = client.register_script(_FILL)
-        self._profiles_if_absent = client.register_script(_PROFILES_IF_ABSENT)
-        self._page = client.register_script(_PAGE)
-        self._standing = client.register_script(_STANDING)
-        self._profile = client.register_script(_PROFILE)
+        self._apply = client.register_script(APPLY)
+        self._swap = client.register_script(SWAP)
+        self._fill = client.register_script(FILL)
+        self._profiles_if_absent = client.register_script(PROFILES_IF_ABSENT)
+        self._page = client.register_script(PAGE)
+        self._standing = client.register_script(STANDING)
+        self._profile = client.register_script(PROFILE)
+        self._take_applied = client.register_script(TAKE_APPLIED)
         self._profiles: dict[int, tuple[float, dict[str, Any] | None]] = {}
 
     def keys(self, board: str) -> BoardKeys:
@@ -290,8 +146,23 @@ class HonorWall:
     def profiles_key(self) -> str:
         return f"{{{self.namespace}:wall:profiles}}"
 
-    def apply(self, updates: Sequence[Update], profiles: dict[int, dict[str, Any] | None]) -> int:
-        """Write updates (guarded by version) and public profiles; returns how many applied."""
+    @property
+    def applied_key(self) -> str:
+        return f"{{{self.namespace}:wall:applied}}"
+
+    def apply(
+        self,
+        updates: Sequence[Update],
+        profiles: dict[int, dict[str, Any] | None],
+        outbox_ids: Sequence[int] = (),
+    ) -> int:
+        """Write updates (guarded by version) and public profiles; returns how many applied.
+
+        ``outbox_ids``, the rows these writes apply, are listed in the same round trip
+        for :meth:`take_applied`: the drain after a commit leaves marking them in the
+        database to the job. The list keeps the newest ``APPLIED_MAX``; a row dropped
+        from it is only applied again.
+        """
         pipe = script_batch(self.client)
         for update in updates:
             keys = self.keys(update.board)
@@ -315,8 +186,16 @@ class HonorWall:
                     args=[member_of(donor_id), json.dumps(profile), profile["v"]],
                     client=pipe,  # type: ignore[arg-type]  # ImmediateBatch has what a Script calls
                 )
+        if outbox_ids:
+            pipe.rpush(self.applied_key, *outbox_ids)
+            pipe.ltrim(self.applied_key, -self.APPLIED_MAX, -1)
         results = pipe.execute()
         return sum(1 for result in results[: len(updates)] if result == 1)
+
+    def take_applied(self, limit: int) -> list[int]:
+        """Up to ``limit`` outbox row ids listed by :meth:`apply`, oldest first, removed
+        from the list (lost if the caller fails before marking them: applied again)."""
+        return [int(i) for i in self._take_applied(keys=[self.applied_key], args=[limit])]
 
     def profiles(self, donors: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Public profiles of listed donors, from a short-lived cache or Redis."""

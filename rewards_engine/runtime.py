@@ -20,7 +20,7 @@ from rewards_engine.attestations import AttestationVerifier, verifier_for
 from rewards_engine.clock import Clock, SystemClock
 from rewards_engine.config import Settings
 from rewards_engine.crypto import Vault
-from rewards_engine.db import Database
+from rewards_engine.db import Database, UnitOfWork
 from rewards_engine.providers.manual import ManualProvider
 from rewards_engine.providers.payouts import PayoutProvider
 from rewards_engine.redis_client import CircuitBreaker, connect_redis
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CommitHandler = Callable[["Runtime", list[object]], None]
+CommitPreparer = Callable[["Runtime", UnitOfWork], None]
 
 
 def manual_rail_only(_settings: Settings) -> Mapping[str, PayoutProvider]:
@@ -63,13 +64,15 @@ def redis_url_for(settings: Settings) -> str:
 class Runtime:
     """What a process shares between requests and jobs: settings, clock, database,
     Redis, vault. Built by ``bootstrap.build_runtime``, which says who hears committed
-    events (``commit_handlers``), which payout rails exist (``payout_rails``), where
+    events (``commit_handlers``, with ``commit_preparers`` reading what they need in the
+    transaction before its commit), which payout rails exist (``payout_rails``), where
     videos are kept (``video_stores``) and which phone platforms are pushed to
     (``push_platforms``)."""
 
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     commit_handlers: Sequence[CommitHandler] = ()
+    commit_preparers: Sequence[CommitPreparer] = ()
     payout_rails: Callable[[Settings], Mapping[str, PayoutProvider]] = manual_rail_only
     video_stores: Callable[[Settings, Clock], VideoStore] | None = None
     push_platforms: Callable[[Settings], Mapping[str, PushSender]] = no_push_platform
@@ -89,6 +92,8 @@ class Runtime:
                 "fixtures_dir": self.settings.fixtures_dir,
             },
         )
+        for preparer in self.commit_preparers:
+            database.before_commit(functools.partial(preparer, self))
         for handler in self.commit_handlers:
             database.subscribe(functools.partial(handler, self))
         return database

@@ -6,8 +6,8 @@ from __future__ import annotations
 from benchmarks.report import TIMES, Result, block, by_database, num, pct, table
 
 CALL_PARTS = {
-    "wall": "the Honor Wall: the outbox row (`wall.record_accepted`) and its drain to Redis "
-    "after the commit",
+    "wall": "the Honor Wall: the outbox row (`wall.record_accepted`), the placements read "
+    "before the commit (since issue 23's second pass) and their write to Redis after it",
     "ledger": "the ledger transfer (`ledger.post`)",
     "medals": "medal evaluation (`medals.evaluate_donor`)",
 }
@@ -24,8 +24,8 @@ def submission_call(result: Result, leader: Result) -> list[str]:
         shares = run["share_of_call"]
         if part != "wall":
             return pct(shares[part])
-        outbox, drain = shares["wall_outbox"], shares["wall_drain"]
-        return f"{pct(outbox + drain)} ({pct(outbox)} + {pct(drain)})"
+        parts = [shares[p] for p in ("wall_outbox", "wall_prepare", "wall_drain") if p in shares]
+        return f"{pct(sum(parts))} ({' + '.join(pct(p) for p in parts)})"
 
     def call(run: Result) -> str:
         return (

@@ -44,7 +44,8 @@ class BoardKind(StrEnum):
 
 _MONTH = re.compile(r"^month:(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^week:(\d{4})-W(\d{2})$")
-_CAMPAIGN = re.compile(r"^campaign:([A-Za-z0-9_.-]{1,64})$")
+CAMPAIGN_PREFIX = "campaign:"  # a campaign's board: the prefix, then the campaign's id
+_CAMPAIGN = re.compile(rf"^{CAMPAIGN_PREFIX}([A-Za-z0-9_.-]{{1,64}})$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ def all_time() -> Board:
 
 def campaign_board(campaign_id: str, starts_at: datetime) -> Board:
     """A campaign's board counts from its start (its epoch), for as long as it exists."""
-    return Board(f"campaign:{campaign_id}", BoardKind.CAMPAIGN, starts_at, None, campaign_id)
+    return Board(
+        f"{CAMPAIGN_PREFIX}{campaign_id}", BoardKind.CAMPAIGN, starts_at, None, campaign_id
+    )
 
 
 def month_board(year: int, month: int) -> Board:

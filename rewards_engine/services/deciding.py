@@ -326,6 +326,7 @@ def store(
     )
     if accepted:
         medals.evaluate_donor(uow, now, donor_id, reference={"batch_id": batch_id})
+    uow.prepare()  # what the commit's subscribers read, before the counters are held
     # Last: every call to the campaign updates these rows, so hold them the least time.
     add_to_counters(session, rules.campaign_id, accepted_types)
     outcomes = [

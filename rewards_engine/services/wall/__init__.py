@@ -4,8 +4,8 @@ A board in Redis is a projection: the database decides, Redis shows. The parts:
 
 - ``outbox``: writes inside the caller's transaction. Use cases call ``record_*``;
   tallies, the donor's ``wall_version`` and an outbox row commit with their change.
-- ``draining``: after the commit the runtime drains those rows into Redis; if Redis is
-  down they wait for the ``wall-drain`` job, so nothing is lost.
+- ``draining``: the placements are read before the commit and written to Redis after
+  it; if Redis is down the rows wait for the ``wall-drain`` job, so nothing is lost.
 - ``rebuilding``: recounts boards from the clips, for drift or a Redis that lost them.
 - ``archive``: periods; closed weeks and months become snapshots in the database.
 - ``read``: pages and standings, from Redis for live boards, from the archive after.
@@ -17,7 +17,14 @@ internal patches the module that owns it.
 
 from rewards_engine.services.wall.archive import rollover
 from rewards_engine.services.wall.boards import LIVE_GRACE, hall, is_live, page_cache
-from rewards_engine.services.wall.draining import DrainReport, drain, handle_events, purge_outbox
+from rewards_engine.services.wall.draining import (
+    DrainReport,
+    WallPrepared,
+    drain,
+    handle_events,
+    prepare_events,
+    purge_outbox,
+)
 from rewards_engine.services.wall.outbox import (
     WallChanged,
     boards_of_acceptance,
@@ -47,6 +54,7 @@ __all__ = [
     "WallChanged",
     "WallEntry",
     "WallPage",
+    "WallPrepared",
     "WallStanding",
     "all_time_rank",
     "boards_of_acceptance",
@@ -57,6 +65,7 @@ __all__ = [
     "is_live",
     "live_boards",
     "page_cache",
+    "prepare_events",
     "purge_outbox",
     "read_page",
     "read_standing",

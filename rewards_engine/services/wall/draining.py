@@ -1,6 +1,12 @@
 """Draining the outbox into Redis: each donor's placement recomputed from the
 database and written with its version, so drains racing each other, retries and
 replays all converge on what the database says.
+
+After a use case's transaction the placements are read in that transaction just
+before its commit (``prepare_events``: no session of their own), written to Redis
+after it (``handle_events``) and the rows listed in Redis as applied; the wall-drain
+job marks the listed rows applied in the database and applies whatever is still
+pending (Redis was down, the process died between the commit and the write).
 """
 
 from __future__ import annotations
@@ -11,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine.db import changed_rows, one_of
+from rewards_engine.db import UnitOfWork, changed_rows, one_of
 from rewards_engine.domain import wall as rules
-from rewards_engine.domain.wall import Board
+from rewards_engine.domain.wall import CAMPAIGN_PREFIX, Board
 from rewards_engine.models import Campaign, Donor, MedalAward, WallOutbox, WallTally
 from rewards_engine.redis_wall import Placement, Update
 from rewards_engine.services.wall.boards import hall, is_live, page_cache
@@ -38,6 +44,7 @@ class DrainReport:
     donors: int = 0
     writes: int = 0
     applied: int = 0
+    acknowledged: int = 0  # rows applied after their commit, marked by the job
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -45,6 +52,7 @@ class DrainReport:
             "donors": self.donors,
             "writes": self.writes,
             "applied": self.applied,
+            "acknowledged": self.acknowledged,
         }
 
 
@@ -108,25 +116,38 @@ def _only_boards(wanted: dict[int, set[str] | None]) -> set[str] | None:
 
 def _donor_states(
     session: Session, donor_ids: Iterable[int], boards: set[str] | None = None
-) -> dict[int, DonorState]:
-    """Donors and their tallies in one statement: one consistent snapshot."""
+) -> tuple[dict[int, DonorState], dict[str, datetime]]:
+    """Donors, their tallies and medal counts, and the starts of the campaigns their
+    campaign boards name, in one statement: one consistent snapshot, one round trip."""
     ids = list(donor_ids)
     joined = col(WallTally.donor_id) == Donor.id
     if boards is not None:
         joined &= one_of(session, WallTally.board, boards)
+    held = (
+        select(col(MedalAward.donor_id).label("donor_id"), func.count().label("medals"))
+        .where(col(MedalAward.revoked_at).is_(None), one_of(session, MedalAward.donor_id, ids))
+        .group_by(col(MedalAward.donor_id))
+        .subquery()
+    )
     rows = session.execute(
         select(
             *STANDING,
             col(Donor.display_name),
             col(Donor.alias),
+            held.c.medals,
             col(WallTally.board),
             col(WallTally.clips),
             col(WallTally.reached_at),
+            col(Campaign.id).label("campaign_id"),
+            col(Campaign.starts_at),
         )
+        .outerjoin(held, held.c.donor_id == Donor.id)
         .outerjoin(WallTally, joined)
+        .outerjoin(Campaign, col(WallTally.board) == literal(CAMPAIGN_PREFIX) + col(Campaign.id))
         .where(one_of(session, Donor.id, ids))
     )
     states: dict[int, DonorState] = {}
+    starts: dict[str, datetime] = {}
     for row in rows:
         state = states.get(row.id)
         if state is None:
@@ -137,12 +158,13 @@ def _donor_states(
                 row.on_hold,
                 row.display_name,
                 row.alias,
+                medals=row.medals or 0,
             )
         if row.board is not None:
             state.tallies[row.board] = (row.clips, row.reached_at)
-    for donor_id, count in medal_counts(session, ids).items():
-        states[donor_id].medals = count
-    return states
+        if row.campaign_id is not None:
+            starts[row.campaign_id] = row.starts_at
+    return states, starts
 
 
 def medal_counts(session: Session, donor_ids: Sequence[int]) -> dict[int, int]:
@@ -172,6 +194,8 @@ def drain(
     Raises if Redis is down; the rows then stay pending for the next drain.
     """
     report = DrainReport()
+    if ids is None and since is None:
+        report.acknowledged = _acknowledge(runtime)
     after_id = 0
     while True:
         with runtime.db.read() as session:
@@ -194,13 +218,30 @@ def drain(
         after_id = rows[-1].id
 
 
+def _acknowledge(runtime: Runtime) -> int:
+    """Mark applied the rows the drains after commits listed in Redis."""
+    marked = 0
+    while ids := hall(runtime).take_applied(DRAIN_BATCH):
+        with runtime.db.transaction(durable=False) as uow:
+            marked += changed_rows(
+                uow.session,
+                update(WallOutbox)
+                .where(one_of(uow.session, WallOutbox.id, ids))
+                .where(col(WallOutbox.applied_at).is_(None))
+                .values(applied_at=runtime.clock.now()),
+            )
+        if len(ids) < DRAIN_BATCH:
+            break
+    return marked
+
+
 def _placements(
     session: Session, rows: Sequence[Any], now: datetime
 ) -> tuple[list[Update], dict[int, dict[str, Any] | None]]:
     """What Redis must hold for the donors of these outbox rows, read from the database."""
     wanted = _boards_wanted(rows)
-    states = _donor_states(session, wanted, _only_boards(wanted))
-    return _writes(wanted, states, _Resolver(session), now)
+    states, starts = _donor_states(session, wanted, _only_boards(wanted))
+    return _writes(wanted, states, _Resolver(starts), now)
 
 
 def _apply(
@@ -239,11 +280,10 @@ def _boards_wanted(rows: Sequence[Any]) -> dict[int, set[str] | None]:
 
 
 class _Resolver:
-    """Boards by name, looking each campaign's start up once."""
+    """Boards by name, given the starts of the campaigns they may name."""
 
-    def __init__(self, session: Session) -> None:
-        query = select(col(Campaign.id), col(Campaign.starts_at))
-        self.starts: dict[str, datetime] = dict(session.execute(query).all())
+    def __init__(self, starts: dict[str, datetime]) -> None:
+        self.starts = starts
 
     def __call__(self, name: str) -> Board | None:
         if not rules.is_board_name(name):
@@ -288,23 +328,56 @@ def purge_outbox(runtime: Runtime) -> int:
         )
 
 
-def handle_events(runtime: Runtime, events: list[object]) -> None:
-    """After a commit: push that transaction's wall changes to Redis at once, from the
-    rows its events carry (not read back).
+@dataclass(frozen=True)
+class WallPrepared:
+    """What Redis must hold after a transaction's outbox rows, read in it before its
+    commit (``prepare_events``)."""
 
-    Best effort: if Redis is unreachable, the rows stay pending for the job.
-    """
-    rows = [
+    rows: list[OutboxRow]
+    updates: list[Update]
+    profiles: dict[int, dict[str, Any] | None]
+
+
+def _rows_of(events: Sequence[object]) -> list[OutboxRow]:
+    return [
         OutboxRow(event.outbox_id, event.donor_id, event.boards)
         for event in events
         if isinstance(event, WallChanged)
     ]
+
+
+def prepare_events(runtime: Runtime, uow: UnitOfWork) -> None:
+    """Before a commit: the placements of its outbox rows, read in its own transaction
+    (the donors' rows are locked by the ``wall_version`` bump, so they are what the
+    commit makes visible): the write after the commit needs no session of its own.
+    Rows prepared already (``UnitOfWork.prepare`` ran earlier) are not read again."""
+    done = {row.id for event in uow.events if isinstance(event, WallPrepared) for row in event.rows}
+    rows = [row for row in _rows_of(uow.events) if row.id not in done]
+    if rows:
+        updates, profiles = _placements(uow.session, rows, runtime.clock.now())
+        uow.publish(WallPrepared(rows, updates, profiles))
+
+
+def handle_events(runtime: Runtime, events: list[object]) -> None:
+    """After a commit: push that transaction's wall changes to Redis at once, from the
+    placements read before the commit (or read now, for a runtime without
+    ``prepare_events``), and list the rows as applied for the job to mark.
+
+    Best effort: if Redis is unreachable, the rows stay pending for the job.
+    """
+    rows = _rows_of(events)
     if not rows:
         return
+    prepared = [event for event in events if isinstance(event, WallPrepared)]
     try:
-        with runtime.db.read() as session:
-            updates, profiles = _placements(session, rows, runtime.clock.now())
-        _apply(runtime, rows, updates, profiles, DrainReport())
+        if {row.id for event in prepared for row in event.rows} >= {row.id for row in rows}:
+            updates = [u for event in prepared for u in event.updates]
+            profiles = {d: p for event in prepared for d, p in event.profiles.items()}
+        else:
+            with runtime.db.read() as session:
+                updates, profiles = _placements(session, rows, runtime.clock.now())
+        hall(runtime).apply(updates, profiles, outbox_ids=[row.id for row in rows])
+        page_cache(runtime).clear()
     except Exception as exc:  # Redis down: the wall-drain job catches up
         fields = {"rows": len(rows), "error": str(exc)}
         log.warning("wall update deferred", extra={"fields": fields})
