@@ -85,11 +85,13 @@ class Runtime:
             self.settings.database_url,
             echo=self.settings.sql_echo,
             lock_timeout_ms=self.settings.database_lock_timeout_ms,
-            # every session carries the erasure salts (services.installation) and where
-            # the data files are (services.approvals reads approvals.toml there)
+            # every session carries the erasure salts (services.installation), where
+            # the data files are (services.approvals reads approvals.toml there) and the
+            # process's ledger account ids (services.ledger_accounts), one shared dict
             session_info={
                 "erasure_salts": self.hashing_secrets.erasure_salts,
                 "fixtures_dir": self.settings.fixtures_dir,
+                "ledger_account_ids": {},
             },
         )
         for preparer in self.commit_preparers:

@@ -23,7 +23,6 @@ from rewards_engine.domain.errors import Conflict
 from rewards_engine.domain.ledger import (
     POINTS,
     AccountKind,
-    AccountRef,
     Leg,
     TransferKind,
     check_balanced,
@@ -37,44 +36,7 @@ from rewards_engine.models import (
     LedgerTransfer,
 )
 from rewards_engine.pagination import Page, check_limit, decode_cursor, encode_cursor
-
-
-def account_ids(
-    session: Session, refs: Sequence[AccountRef], now: datetime
-) -> dict[AccountRef, int]:
-    """The ids of these accounts, creating the missing ones (safe under concurrency)."""
-    wanted = set(refs)
-    owners = {ref.owner for ref in wanted}
-
-    def lookup() -> dict[AccountRef, int]:
-        account = LedgerAccount
-        rows = session.execute(
-            select(
-                col(account.id), col(account.owner), col(account.kind), col(account.currency)
-            ).where(one_of(session, col(account.owner), owners))
-        )
-        found = {AccountRef(o, AccountKind(k), c): i for i, o, k, c in rows}
-        return {ref: found[ref] for ref in wanted if ref in found}
-
-    found = lookup()
-    missing = wanted - set(found)
-    if missing:
-        session.execute(
-            insert(session, table_of(LedgerAccount)).on_conflict_do_nothing(),
-            [
-                {
-                    "owner": ref.owner,
-                    "donor_id": ref.donor_id,
-                    "kind": ref.kind.value,
-                    "currency": ref.currency,
-                    "balance": 0,
-                    "created_at": now,
-                }
-                for ref in missing
-            ],
-        )
-        found = lookup()
-    return found
+from rewards_engine.services.ledger_accounts import account_ids
 
 
 def post(

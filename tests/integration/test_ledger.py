@@ -2,7 +2,7 @@
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from rewards_engine.cli import cli
@@ -64,6 +64,43 @@ def test_a_spend_cannot_take_a_guarded_balance_below_zero(runtime, donor_id) -> 
         keep_source_non_negative=True,
     )
     assert post(runtime, "spend", exact) is not None
+
+
+def test_account_ids_are_remembered_but_never_one_a_rolled_back_transaction_created(
+    runtime, donor_id
+) -> None:
+    """A process keeps the account ids it has read (two round trips fewer a submission),
+    but not those its own transaction created: that transaction may roll back, and
+    SQLite then hands the same id to the next account created, another donor's."""
+    other = ensure_donor(runtime.db, runtime.clock, "other-donor").id
+    earn = issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 10)
+    with pytest.raises(RuntimeError), runtime.db.transaction() as uow:
+        for key in ("earn", "bonus"):  # the second finds the account the first created
+            ledger.post(
+                uow.session,
+                now=runtime.clock.now(),
+                kind=TransferKind.ADJUSTMENT,
+                reference=("test", 1),
+                actor=SYSTEM,
+                idempotency_key=key,
+                legs=earn,
+            )
+        raise RuntimeError("the use case fails after posting: all of it rolls back")
+    post(runtime, "other", issue(other, AccountKind.POINTS_AVAILABLE, POINTS, 5))
+    post(runtime, "earn", earn)
+    assert ledger.donor_balances(runtime.db, donor_id).points_available == 10
+    assert ledger.donor_balances(runtime.db, other).points_available == 5
+    assert ledger.verify(runtime.db).ok
+
+    known = runtime.db._writer.kw["info"]["ledger_account_ids"]
+    assert {ref.donor_id for ref in known} == {None}  # the program's; each donor's was new
+    post(runtime, "again", earn)  # read from the database once, then kept
+    assert {ref.donor_id for ref in known} == {None, donor_id}
+    statements: list[str] = []
+    event.listen(runtime.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    post(runtime, "third", earn)
+    assert not [s for s in statements if "FROM ledger_accounts" in s]
+    assert ledger.donor_balances(runtime.db, donor_id).points_available == 30
 
 
 def test_ledger_rows_cannot_be_changed_or_deleted(runtime, donor_id) -> None:
