@@ -59,3 +59,45 @@ def submission_call(result: Result, leader: Result) -> list[str]:
         f"For comparison, a {big}-clip call of `ingest_leader` (another run, another "
         f"database state) took {num(big_ms)} ms on PostgreSQL.",
     ]  # fmt: skip
+
+
+@block("submission_call_pass2")
+def submission_call_pass2(result: Result) -> list[str]:
+    """Issue 23's second pass: the same call at three commits run in turn, each round's
+    figures a multiple of the raw insert measured in that run."""
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    def cells(rounds: list[Result], key: str) -> list[str]:
+        calls = [r[key] for r in rounds]
+        small = mean([c["ms_median"] for c in calls])
+        times = mean([c["times_raw_insert"] for c in calls])
+        large = mean([c["large"]["times_raw_insert"] for c in calls])
+        return [
+            f"{num(small, 1)} ms, {num(times, 1)}{TIMES} ({num(calls[0]['statements_per_call'])})",
+            f"{num(large, 1)}{TIMES}",
+        ]  # fmt: skip
+
+    rows = [
+        [f"`{commit}`: {what}", *cells(result["runs"][commit], "postgres"),
+         *cells(result["runs"][commit], "sqlite")]
+        for commit, what in result["commits"].items()
+    ]  # fmt: skip
+    rounds = len(next(iter(result["runs"].values())))
+    return [
+        *table(
+            [
+                "code",
+                f"PostgreSQL: 25 clips, {TIMES} raw insert (statements)",
+                "500 clips",
+                "SQLite: 25 clips",
+                "500 clips",
+            ],
+            rows,
+        ),
+        "",
+        f"Each cell is the mean of {rounds} rounds' medians (50 calls of 25 clips, 20 of 500 "
+        "in a round); a multiple is the call's median over the raw insert of the same rows "
+        "measured in that round.",
+    ]
