@@ -459,3 +459,26 @@ def load_mix_issue_23(before: Result, after: Result) -> list[str]:
          "bare route"],
         rows,
     )  # fmt: skip
+
+
+@block("load_mix_pass2")
+def load_mix_pass2(result: Result) -> list[str]:
+    """The mix at three commits run one after the other on a quiet machine: before issue
+    23, at the start of its second pass, and after it."""
+    best = "max_rps_with_p99_under_250ms"
+
+    def cells(run: Result) -> list[str]:
+        top = max(step["requests_per_s"] for step in run["steps"])
+        bare = run.get("bare_route_rps")
+        share = f" ({pct(top / bare, 1)})" if bare else ""
+        return [num(run[best], 1), f"{num(top, 1)}{share}", num(bare) if bare else "not run"]
+
+    rows = []
+    for key, label in DATABASES.items():
+        for commit, what in result["commits"].items():
+            rows.append([f"{label}, `{commit}` ({what})", *cells(result["runs"][commit][key])])
+    return table(
+        ["req/s", "p99 under 250 ms", "highest, any step (share of the bare route)",
+         "bare route"],
+        rows,
+    )  # fmt: skip

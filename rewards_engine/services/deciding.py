@@ -357,12 +357,11 @@ def add_to_counters(
     if not changes:
         return
     table = table_of(CampaignCounter)
-    statement = insert(session, table).values(
-        [{"campaign_id": campaign_id, "incident_type": k, "accepted": n} for k, n in changes]
-    )
-    session.execute(
+    statement = insert(session, table)
+    session.execute(  # an executemany, compiled once (a multi-row VALUES never is)
         statement.on_conflict_do_update(
             index_elements=["campaign_id", "incident_type"],
             set_={"accepted": table.c.accepted + statement.excluded.accepted},
-        )
+        ),
+        [{"campaign_id": campaign_id, "incident_type": k, "accepted": n} for k, n in changes],
     )

@@ -54,17 +54,19 @@ def record_accepted(
     if not added:
         return
     table = table_of(WallTally)
-    statement = insert(uow.session, table).values(
+    statement = insert(uow.session, table)
+    uow.session.execute(  # an executemany, compiled once (a multi-row VALUES never is)
+        statement.on_conflict_do_update(
+            index_elements=["board", "donor_id"],
+            set_={
+                "clips": table.c.clips + statement.excluded.clips,
+                "reached_at": statement.excluded.reached_at,
+            },
+        ),
         [
             {"board": b, "donor_id": donor_id, "clips": n, "reached_at": now}
             for b, n in added.items()
-        ]
-    )
-    uow.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["board", "donor_id"],
-            set_={"clips": table.c.clips + statement.excluded.clips, "reached_at": now},
-        )
+        ],
     )
     _changed(uow, now, donor_id, sorted(name for name in added if rules.is_board_name(name)))
 
