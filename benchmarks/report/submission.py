@@ -80,15 +80,15 @@ def submission_call_pass2(result: Result) -> list[str]:
         ]  # fmt: skip
 
     rows = [
-        [f"`{commit}`: {what}", *cells(result["runs"][commit], "postgres"),
-         *cells(result["runs"][commit], "sqlite")]
+        [f"`{commit}`: {what}", num(len(result["runs"][commit])),
+         *cells(result["runs"][commit], "postgres"), *cells(result["runs"][commit], "sqlite")]
         for commit, what in result["commits"].items()
     ]  # fmt: skip
-    rounds = len(next(iter(result["runs"].values())))
     return [
         *table(
             [
                 "code",
+                "rounds",
                 f"PostgreSQL: 25 clips, {TIMES} raw insert (statements)",
                 "500 clips",
                 "SQLite: 25 clips",
@@ -97,7 +97,7 @@ def submission_call_pass2(result: Result) -> list[str]:
             rows,
         ),
         "",
-        f"Each cell is the mean of {rounds} rounds' medians (50 calls of 25 clips, 20 of 500 "
-        "in a round); a multiple is the call's median over the raw insert of the same rows "
-        "measured in that round.",
+        "Each cell is the mean of the rounds' medians (50 calls of 25 clips, 20 of 500 in a "
+        "round); a multiple is the call's median over the raw insert of the same rows measured "
+        "in that round.",
     ]
