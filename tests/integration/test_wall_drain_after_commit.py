@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
@@ -43,16 +44,21 @@ def standing_clips(client: FlaskClient, headers: dict[str, str]) -> int:
     return int(answer.get_json()["clips"])
 
 
+@pytest.fixture
+def headers(runtime: Runtime, auth: Any) -> dict[str, str]:
+    """Ada's, a consenting donor of the loaded program."""
+    load_program(runtime)
+    consenting_donor(runtime, "ada")
+    return dict(auth("ada"))
+
+
 def drain_job(runtime: Runtime) -> dict[str, Any]:
     return dict(run_job(runtime, find_job("wall-drain")))
 
 
 def test_the_write_after_a_commit_sends_nothing_to_the_database(
-    runtime: Runtime, client: FlaskClient, auth: Any
+    runtime: Runtime, client: FlaskClient, headers: dict[str, str]
 ) -> None:
-    load_program(runtime)
-    consenting_donor(runtime, "ada")
-    headers = auth("ada")
     committed: list[object] = []
     runtime.db.subscribe(committed.extend)  # after the wall's own handler
     donate(client, headers, 3)
@@ -74,11 +80,8 @@ def test_the_write_after_a_commit_sends_nothing_to_the_database(
 
 
 def test_the_job_marks_the_listed_rows_applied_without_writing_them_again(
-    runtime: Runtime, client: FlaskClient, auth: Any
+    runtime: Runtime, client: FlaskClient, headers: dict[str, str]
 ) -> None:
-    load_program(runtime)
-    consenting_donor(runtime, "ada")
-    headers = auth("ada")
     for _ in range(3):
         donate(client, headers, 2)
     waiting = pending(runtime)
@@ -92,14 +95,11 @@ def test_the_job_marks_the_listed_rows_applied_without_writing_them_again(
 
 
 def test_a_lost_list_only_makes_the_job_write_the_rows_again(
-    runtime: Runtime, client: FlaskClient, auth: Any
+    runtime: Runtime, client: FlaskClient, headers: dict[str, str]
 ) -> None:
     """Redis restarted without its data, or the list trimmed while the job was stopped:
     the rows are still pending in the database, and writing them again changes nothing
     (each write carries the donor's version)."""
-    load_program(runtime)
-    consenting_donor(runtime, "ada")
-    headers = auth("ada")
     donate(client, headers, 2)
     donate(client, headers, 1)
     waiting = pending(runtime)
