@@ -9,6 +9,8 @@ can live on different shards::
     {ns:wall:<board>}:versions  hash: member -> version of the last write applied
     {ns:wall:<board>}:rev       counter: bumped by every change (the ETag)
     {ns:wall:profiles}          hash: member -> what public pages show for the donor
+    {ns:wall:applied}           list: outbox row ids written after their commit, which
+                                the wall-drain job marks applied in the database
 
 Members are opaque ids derived from the donor id (never a name). Every write sets
 a donor's value as computed from the database, guarded by a version: a write older
@@ -158,10 +160,12 @@ class HonorWall:
     ) -> int:
         """Write updates (guarded by version) and public profiles; returns how many applied.
 
-        ``outbox_ids``, the rows these writes apply, are listed in the same round trip
-        for :meth:`take_applied`: the drain after a commit leaves marking them in the
-        database to the job. The list keeps the newest ``APPLIED_MAX``; a row dropped
-        from it is only applied again.
+        ``outbox_ids``, the rows these writes apply, are then listed for
+        :meth:`take_applied` (the drain after a commit leaves marking them in the
+        database to the job): in a round trip of their own, once every write answered
+        without an error, since a pipeline runs the commands after a failed one. The
+        list keeps the newest ``APPLIED_MAX``; a row dropped from it is only applied
+        again.
         """
         pipe = script_batch(self.client)
         for update in updates:
@@ -186,10 +190,12 @@ class HonorWall:
                     args=[member_of(donor_id), json.dumps(profile), profile["v"]],
                     client=pipe,  # type: ignore[arg-type]  # ImmediateBatch has what a Script calls
                 )
-        if outbox_ids:
-            pipe.rpush(self.applied_key, *outbox_ids)
-            pipe.ltrim(self.applied_key, -self.APPLIED_MAX, -1)
         results = pipe.execute()
+        if outbox_ids:
+            listing = self.client.pipeline(transaction=False)  # one key: one slot
+            listing.rpush(self.applied_key, *outbox_ids)
+            listing.ltrim(self.applied_key, -self.APPLIED_MAX, -1)
+            listing.execute()
         return sum(1 for result in results[: len(updates)] if result == 1)
 
     def take_applied(self, limit: int) -> list[int]:

@@ -326,7 +326,11 @@ def store(
     )
     if accepted:
         medals.evaluate_donor(uow, now, donor_id, reference={"batch_id": batch_id})
-    uow.prepare()  # what the commit's subscribers read, before the counters are held
+    # What the commit's subscribers read (the wall's placements), before the counters
+    # are held. A change made after this to what a board shows must publish its own
+    # event (wall.record_*), which the commit prepares: an unpublished one would be
+    # written to Redis stale and listed as applied.
+    uow.prepare()
     # Last: every call to the campaign updates these rows, so hold them the least time.
     add_to_counters(session, rules.campaign_id, accepted_types)
     outcomes = [

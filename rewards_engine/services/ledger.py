@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from rewards_engine.db import Database, insert, one_of, table_of
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Conflict
+from rewards_engine.domain.errors import Conflict, Unavailable
 from rewards_engine.domain.ledger import (
     POINTS,
     AccountKind,
@@ -36,7 +36,7 @@ from rewards_engine.models import (
     LedgerTransfer,
 )
 from rewards_engine.pagination import Page, check_limit, decode_cursor, encode_cursor
-from rewards_engine.services.ledger_accounts import account_ids
+from rewards_engine.services.ledger_accounts import account_ids, forget
 
 
 def post(
@@ -83,7 +83,16 @@ def post(
     for leg in legs:
         if leg.account.donor_id is not None:
             moves[ids[leg.account]] = moves.get(ids[leg.account], 0) + leg.amount
-    balances = _move_balances(session, moves) if moves else {}
+    moved = _move_balances(session, moves) if moves else {}
+    balances = {account: row[0] for account, row in moved.items()}
+    for leg in legs:
+        if leg.account.donor_id is not None and moved[ids[leg.account]][1:] != (
+            leg.account.owner,
+            leg.account.kind.value,
+            leg.account.currency,
+        ):  # an id kept from before a restore names another account now
+            forget(session)
+            raise Unavailable("ledger account ids changed under this process; retry", retry_after=1)
     for leg in legs:
         account = ids[leg.account]
         if leg.keep_non_negative and balances.get(account, 0) < 0:
@@ -109,16 +118,17 @@ def post(
     return int(inserted)
 
 
-def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, int]:
-    """Add each amount to its account's balance in one statement; the new balances."""
+def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, tuple[int, str, str, str]]:
+    """Add each amount to its account's balance in one statement; the new balances, with
+    whose accounts they are (owner, kind, currency)."""
     table = table_of(LedgerAccount)
     rows = session.execute(
         update(table)
         .where(one_of(session, table.c.id, moves))
         .values(balance=table.c.balance + case(moves, value=table.c.id))
-        .returning(table.c.id, table.c.balance)
+        .returning(table.c.id, table.c.balance, table.c.owner, table.c.kind, table.c.currency)
     )
-    return dict(rows.all())
+    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -169,7 +179,8 @@ def post_many(
     recorded = [t for t in transfers if t.idempotency_key in ids]
     if not recorded:
         return {}
-    accounts = account_ids(session, [leg.account for t in recorded for leg in t.legs], now)
+    refs = [leg.account for t in recorded for leg in t.legs]
+    accounts = account_ids(session, refs, now, kept=False)
     moves: dict[int, int] = {}
     guarded: set[int] = set()
     for transfer in recorded:

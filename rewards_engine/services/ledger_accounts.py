@@ -4,7 +4,10 @@ An account's id never changes and no account is ever deleted, so a process may k
 the ids it has read: ``account_ids`` asks the database only for those it has not seen
 (two round trips fewer in a submission that pays clips and a medal bonus). Only ids read
 as committed rows are kept: an account created by the caller's own transaction could
-still roll back, and SQLite may hand its id to another account.
+still roll back, and SQLite may hand its id to another account. A database restored from
+a backup under running processes breaks the premise (new accounts get old ids):
+``ledger.post`` checks every donor account it moves against the account it meant, and
+on a mismatch forgets the ids and refuses with a 503, so the retry reads them again.
 """
 
 from __future__ import annotations
@@ -26,12 +29,17 @@ KNOWN_MAX = 300_000  # about 100,000 donors' accounts; then forgotten and read a
 
 
 def account_ids(
-    session: Session, refs: Sequence[AccountRef], now: datetime
+    session: Session, refs: Sequence[AccountRef], now: datetime, *, kept: bool = True
 ) -> dict[AccountRef, int]:
-    """The ids of these accounts, creating the missing ones (safe under concurrency)."""
+    """The ids of these accounts, creating the missing ones (safe under concurrency).
+
+    ``kept=False`` reads them all from the database: for a caller that does not check
+    the accounts it moves (``ledger.post_many``, a weekly batch)."""
     wanted = set(refs)
-    known: dict[AccountRef, int] | None = session.info.get(KNOWN)
-    found = {ref: known[ref] for ref in wanted if ref in known} if known is not None else {}
+    known: dict[AccountRef, int] | None = session.info.get(KNOWN) if kept else None
+    found: dict[AccountRef, int] = {}
+    if known is not None:  # .get: another thread may clear it between a test and a read
+        found = {ref: i for ref in wanted if (i := known.get(ref)) is not None}
     if len(found) == len(wanted):
         return found
     read = _lookup(session, {ref.owner for ref in wanted - set(found)})
@@ -61,6 +69,14 @@ def account_ids(
         read = _lookup(session, {ref.owner for ref in missing})
         found |= {ref: read[ref] for ref in missing if ref in read}
     return found
+
+
+def forget(session: Session) -> None:
+    """Drop the process's ids: one no longer named its account (a database restored
+    from a backup under running processes hands old ids to new accounts)."""
+    known = session.info.get(KNOWN)
+    if known is not None:
+        known.clear()
 
 
 def _lookup(session: Session, owners: set[str]) -> dict[AccountRef, int]:

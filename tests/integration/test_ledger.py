@@ -7,10 +7,10 @@ from sqlalchemy.exc import DBAPIError
 
 from rewards_engine.cli import cli
 from rewards_engine.domain.actors import Actor
-from rewards_engine.domain.errors import Conflict, InvalidInput
+from rewards_engine.domain.errors import Conflict, InvalidInput, Unavailable
 from rewards_engine.domain.ledger import POINTS, AccountKind, TransferKind, issue, move
 from rewards_engine.pagination import encode_cursor
-from rewards_engine.services import ledger
+from rewards_engine.services import ledger, ledger_accounts
 from rewards_engine.services.donors import ensure_donor
 from tests.support.factories import add_campaign
 
@@ -92,7 +92,8 @@ def test_account_ids_are_remembered_but_never_one_a_rolled_back_transaction_crea
     assert ledger.donor_balances(runtime.db, other).points_available == 5
     assert ledger.verify(runtime.db).ok
 
-    known = runtime.db._writer.kw["info"]["ledger_account_ids"]
+    with runtime.db.read() as session:
+        known = session.info[ledger_accounts.KNOWN]  # the process's, shared by its sessions
     assert {ref.donor_id for ref in known} == {None}  # the program's; each donor's was new
     post(runtime, "again", earn)  # read from the database once, then kept
     assert {ref.donor_id for ref in known} == {None, donor_id}
@@ -101,6 +102,33 @@ def test_account_ids_are_remembered_but_never_one_a_rolled_back_transaction_crea
     post(runtime, "third", earn)
     assert not [s for s in statements if "FROM ledger_accounts" in s]
     assert ledger.donor_balances(runtime.db, donor_id).points_available == 30
+
+
+def test_a_kept_id_that_names_another_account_now_is_refused_and_forgotten(
+    runtime, donor_id
+) -> None:
+    """A database restored from a backup under a running process: the account id it
+    kept for one donor now names another donor's account. The posting is refused (503,
+    nothing written) and the ids forgotten, so the retry reads them again."""
+    other = ensure_donor(runtime.db, runtime.clock, "other-donor").id
+    earn = issue(donor_id, AccountKind.POINTS_AVAILABLE, POINTS, 10)
+    post(runtime, "earn", earn)
+    post(runtime, "theirs", issue(other, AccountKind.POINTS_AVAILABLE, POINTS, 5))
+    post(runtime, "read", earn)  # both donors' accounts read once, now kept
+    post(runtime, "read-theirs", issue(other, AccountKind.POINTS_AVAILABLE, POINTS, 5))
+    with runtime.db.read() as session:
+        known = session.info[ledger_accounts.KNOWN]
+    [mine] = [ref for ref in known if ref.donor_id == donor_id]
+    [theirs] = [ref for ref in known if ref.donor_id == other]
+    known[mine] = known[theirs]  # as a restore would reassign the id
+
+    with pytest.raises(Unavailable):
+        post(runtime, "after-restore", earn)
+    assert known == {}
+    assert ledger.donor_balances(runtime.db, other).points_available == 10  # untouched
+    post(runtime, "after-restore", earn)  # the retry
+    assert ledger.donor_balances(runtime.db, donor_id).points_available == 30
+    assert ledger.verify(runtime.db).ok
 
 
 def test_ledger_rows_cannot_be_changed_or_deleted(runtime, donor_id) -> None:

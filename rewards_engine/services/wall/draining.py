@@ -36,6 +36,7 @@ log = logging.getLogger(__package__)  # the wall's one logger, as before the spl
 
 OUTBOX_KEEP = timedelta(days=1)  # applied rows kept for rebuilds to replay
 DRAIN_BATCH = 1000
+PREPARE_MAX = 50  # outbox rows a transaction reads before its commit; more: after it
 
 
 @dataclass
@@ -350,10 +351,12 @@ def prepare_events(runtime: Runtime, uow: UnitOfWork) -> None:
     """Before a commit: the placements of its outbox rows, read in its own transaction
     (the donors' rows are locked by the ``wall_version`` bump, so they are what the
     commit makes visible): the write after the commit needs no session of its own.
-    Rows prepared already (``UnitOfWork.prepare`` ran earlier) are not read again."""
+    Rows prepared already (``UnitOfWork.prepare`` ran earlier) are not read again. A
+    bulk change (a job's hundreds of donors) is read after its commit instead, so that
+    the read does not hold its locks (SQLite's one writer, the donors' rows)."""
     done = {row.id for event in uow.events if isinstance(event, WallPrepared) for row in event.rows}
     rows = [row for row in _rows_of(uow.events) if row.id not in done]
-    if rows:
+    if 0 < len(rows) <= PREPARE_MAX:
         updates, profiles = _placements(uow.session, rows, runtime.clock.now())
         uow.publish(WallPrepared(rows, updates, profiles))
 
