@@ -23,6 +23,7 @@ from rewards_engine.domain.errors import Conflict, Unavailable
 from rewards_engine.domain.ledger import (
     POINTS,
     AccountKind,
+    AccountRef,
     Leg,
     TransferKind,
     check_balanced,
@@ -84,19 +85,16 @@ def post(
         if leg.account.donor_id is not None:
             moves[ids[leg.account]] = moves.get(ids[leg.account], 0) + leg.amount
     moved = _move_balances(session, moves) if moves else {}
-    balances = {account: row[0] for account, row in moved.items()}
-    for leg in legs:
-        if leg.account.donor_id is not None and moved[ids[leg.account]][1:] != (
-            leg.account.owner,
-            leg.account.kind.value,
-            leg.account.currency,
-        ):  # an id kept from before a restore names another account now
-            forget(session)
-            raise Unavailable("ledger account ids changed under this process; retry", retry_after=1)
     for leg in legs:
         account = ids[leg.account]
-        if leg.keep_non_negative and balances.get(account, 0) < 0:
-            available = balances[account] - moves[account]
+        if account not in moved:
+            continue  # a program account
+        balance, moved_account = moved[account]
+        if moved_account != leg.account:
+            forget(session)  # an id kept from before a restore names another account now
+            raise Unavailable("ledger account ids changed under this process; retry", retry_after=1)
+        if leg.keep_non_negative and balance < 0:
+            available = balance - moves[account]
             raise Conflict(
                 f"the {leg.account.kind.value.replace('_', ' ')} balance is {available}; "
                 f"it cannot go below zero",
@@ -118,9 +116,9 @@ def post(
     return int(inserted)
 
 
-def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, tuple[int, str, str, str]]:
+def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, tuple[int, AccountRef]]:
     """Add each amount to its account's balance in one statement; the new balances, with
-    whose accounts they are (owner, kind, currency)."""
+    the accounts they are (which the caller checks against the ones it meant)."""
     table = table_of(LedgerAccount)
     rows = session.execute(
         update(table)
@@ -128,7 +126,7 @@ def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, tuple[i
         .values(balance=table.c.balance + case(moves, value=table.c.id))
         .returning(table.c.id, table.c.balance, table.c.owner, table.c.kind, table.c.currency)
     )
-    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+    return {i: (balance, AccountRef(o, AccountKind(k), c)) for i, balance, o, k, c in rows}
 
 
 @dataclass(frozen=True)
