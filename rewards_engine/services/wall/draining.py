@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import Select, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -124,12 +124,7 @@ def _donor_states(
     joined = col(WallTally.donor_id) == Donor.id
     if boards is not None:
         joined &= one_of(session, WallTally.board, boards)
-    held = (
-        select(col(MedalAward.donor_id).label("donor_id"), func.count().label("medals"))
-        .where(col(MedalAward.revoked_at).is_(None), one_of(session, MedalAward.donor_id, ids))
-        .group_by(col(MedalAward.donor_id))
-        .subquery()
-    )
+    held = _medals_held(session, ids).subquery()
     rows = session.execute(
         select(
             *STANDING,
@@ -174,16 +169,23 @@ def medal_counts(session: Session, donor_ids: Sequence[int]) -> dict[int, int]:
     Always for given donors, so a caller's memory is bounded by what it asks for; a
     ``range`` of ids (the rebuild's chunk) is read as one ``BETWEEN``.
     """
-    query = select(col(MedalAward.donor_id), func.count()).where(
-        col(MedalAward.revoked_at).is_(None)
-    )
+    if isinstance(donor_ids, range) and not donor_ids:
+        return {}
+    return dict(session.execute(_medals_held(session, donor_ids)).all())
+
+
+def _medals_held(session: Session, donor_ids: Sequence[int]) -> Select[int, int]:
+    """``(donor_id, medals)`` of these donors who hold any (a statement or a subquery)."""
+    donor = col(MedalAward.donor_id)
     if isinstance(donor_ids, range) and donor_ids.step == 1:
-        if not donor_ids:
-            return {}
-        query = query.where(col(MedalAward.donor_id).between(donor_ids[0], donor_ids[-1]))
+        chosen = donor.between(donor_ids[0], donor_ids[-1])
     else:
-        query = query.where(one_of(session, MedalAward.donor_id, donor_ids))
-    return dict(session.execute(query.group_by(col(MedalAward.donor_id))).all())
+        chosen = one_of(session, MedalAward.donor_id, donor_ids)
+    return (
+        select(donor.label("donor_id"), func.count().label("medals"))
+        .where(col(MedalAward.revoked_at).is_(None), chosen)
+        .group_by(donor)
+    )
 
 
 def drain(
