@@ -179,6 +179,16 @@ def refused_before_any_point_moved(world: World, ada: dict[str, str]) -> None:
     assert verify.exit_code == 0, verify.output
 
 
+def refused_as_not_offered(world: World, ada: dict[str, str]) -> None:
+    """The card is off the catalog and redeeming it names ``reward_id``."""
+    assert CARD not in offered(world.client, "?country=US")
+    answer = world.client.post(
+        "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=ada
+    )
+    assert answer.status_code == 422 and "reward_id" in answer.get_json()["errors"]["json"]
+    refused_before_any_point_moved(world, ada)
+
+
 def test_redeem_refuses_a_country_the_cards_product_does_not_serve(world: World, auth) -> None:
     funded_donor(world, "ada")
     ada = auth("ada")
@@ -214,12 +224,7 @@ def test_redeem_refuses_a_card_whose_product_was_never_synced(world: World, auth
     ada = auth("ada")
     with world.runtime.db.transaction() as uow:
         uow.session.execute(delete(GiftCardProduct))
-    assert CARD not in offered(world.client, "?country=US")
-    answer = world.client.post(
-        "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=ada
-    )
-    assert answer.status_code == 422 and "reward_id" in answer.get_json()["errors"]["json"]
-    refused_before_any_point_moved(world, ada)
+    refused_as_not_offered(world, ada)
 
 
 def test_redeem_refuses_a_card_whose_product_the_provider_stopped_listing(
@@ -229,12 +234,7 @@ def test_redeem_refuses_a_card_whose_product_the_provider_stopped_listing(
     ada = auth("ada")
     world.fake.unavailable = {"AMZN-US"}
     assert gift_card_products.sync_from_provider(world.runtime)["removed"] == 1
-    assert CARD not in offered(world.client, "?country=US")
-    answer = world.client.post(
-        "/v1/redemptions", json={"reward_id": CARD, "country": "US"}, headers=ada
-    )
-    assert answer.status_code == 422 and "reward_id" in answer.get_json()["errors"]["json"]
-    refused_before_any_point_moved(world, ada)
+    refused_as_not_offered(world, ada)
 
 
 def test_the_daily_job_syncs_the_products(
