@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     DateTime,
+    Insert,
     Integer,
     String,
     Table,
@@ -382,8 +383,16 @@ def delete_older(
 
 def insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both backends."""
-    dialect = session.get_bind().dialect.name
+    return insert_of(dialect_of(session), table)
+
+
+def insert_of(dialect: str, table: Any) -> Any:
+    """``insert`` for a statement built once per dialect (``functools.cache``)."""
     return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+
+
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -403,14 +412,22 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     ):
         session.execute(table.insert(), list(rows))
         return
+    session.execute(
+        _unnest_insert(table, tuple(names)),
+        {f"column_{n}": [row[name] for row in rows] for n, name in enumerate(names)},
+    )
+
+
+@functools.cache
+def _unnest_insert(table: Table, names: tuple[str, ...]) -> Insert:
+    """``insert_rows``' statement on PostgreSQL, built once per table and columns: one
+    array parameter ``column_<n>`` per column."""
     arrays = [
-        bindparam(
-            f"column_{n}", [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)
-        )
+        bindparam(f"column_{n}", type_=postgresql.ARRAY(table.c[name].type))
         for n, name in enumerate(names)
     ]
     source = func.unnest(*arrays).table_valued(*names).render_derived()
-    session.execute(table.insert().from_select(names, select(*source.c)))
+    return table.insert().from_select(names, select(*source.c))
 
 
 def allocate_ids(session: Session, table: Any, count: int) -> list[int]:
@@ -448,6 +465,14 @@ def one_of(session: Session, column: Any, values: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+def one_of_bound(dialect: str, column: Any, name: str) -> Any:
+    """``one_of`` for a statement built once (per dialect) and bound at each execution:
+    the values are passed as parameter ``name``, a list."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def point_lookups(session: Session) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, ScalarSelect, Select, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -45,7 +45,7 @@ class ConsentEvent:
     created_at: datetime
 
 
-def _newest_published(what: Any, now: datetime) -> Select[Any]:
+def _newest_published(what: Any, now: datetime | BindParameter[datetime]) -> Select[Any]:
     """``what`` of the newest published consent text (a future one is not current yet)."""
     return (
         select(what)
@@ -72,32 +72,35 @@ def get_current(db: Database, clock: Clock, language: str = DEFAULT_LANGUAGE) ->
         return replace(text, **localised(english, version.translations, language))
 
 
-def require_current(session: Session, donor: Donor, given_version: str, now: datetime) -> None:
-    """A donation needs the current consent, both as sent and as held by the donor.
+def current_version_name(now: BindParameter[datetime]) -> ScalarSelect[str]:
+    """The current version's name as a scalar subquery, for a use case that reads the
+    donor anyway to take it in that same statement (a submission: one round trip)."""
+    return _newest_published(col(ConsentVersion.version), now).scalar_subquery()
 
-    Only the current version's name is read: every submission checks it, and the text
-    with its translations is not needed for that."""
-    current = session.execute(_newest_published(col(ConsentVersion.version), now)).first()
+
+def require_current(donor: Donor, given_version: str, current: str | None) -> None:
+    """A donation needs the current consent (``current``, the version read with
+    ``current_version_name``), both as sent and as held by the donor."""
     if current is None:
         raise Conflict("no consent text is published yet", code="consent_not_published")
-    if given_version != current.version:
+    if given_version != current:
         raise Conflict(
             f"consent version {given_version!r} is not current; the current one is "
-            f"{current.version!r}: show it to the donor and grant it",
+            f"{current!r}: show it to the donor and grant it",
             code="consent_outdated",
-            details={"current_version": current.version},
+            details={"current_version": current},
         )
     if donor.consent_withdrawn_at is not None:
         raise Conflict(
             "the donor withdrew consent; no clip is accepted until they grant it again",
             code="consent_withdrawn",
-            details={"current_version": current.version},
+            details={"current_version": current},
         )
-    if donor.consent_version != current.version:
+    if donor.consent_version != current:
         raise Conflict(
-            f"the donor has not granted consent version {current.version!r}",
+            f"the donor has not granted consent version {current!r}",
             code="consent_required",
-            details={"current_version": current.version},
+            details={"current_version": current},
         )
 
 

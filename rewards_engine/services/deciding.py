@@ -8,6 +8,7 @@ and targets are decided the same way, and exactly, whichever way a clip arrives.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -23,10 +24,12 @@ from sqlmodel import col
 from rewards_engine.db import (
     UnitOfWork,
     allocate_ids,
-    insert,
+    dialect_of,
+    insert_of,
     insert_rows,
     lock_keys,
     one_of,
+    one_of_bound,
     point_lookups,
     table_of,
 )
@@ -119,6 +122,28 @@ def lock_shared_caps(session: Session, rules: Rules, clips: Sequence[ClipInput])
             add_to_counters(session, rules.campaign_id, Counter(dict.fromkeys(kinds, 0)), lock=True)
 
 
+@dataclass(frozen=True)
+class _Probes:
+    """``prior_counts``' lookups every call sends, built once per dialect."""
+
+    hashes: Select[str, int, str]  # bound: hashes
+    cameras: Select[str]  # bound: donor, serials
+
+
+@functools.cache
+def _probes(dialect: str) -> _Probes:
+    clips, cameras = table_of(Clip), table_of(Camera)
+    return _Probes(
+        hashes=select(clips.c.video_sha256, clips.c.id, clips.c.campaign_id).where(
+            one_of_bound(dialect, clips.c.video_sha256, "hashes"), HOLDS_ITS_HASH
+        ),
+        cameras=select(cameras.c.serial).where(
+            cameras.c.donor_id == bindparam("donor"),
+            one_of_bound(dialect, cameras.c.serial, "serials"),
+        ),
+    )
+
+
 def prior_counts(
     session: Session, donor_id: int, rules: Rules, clips: Sequence[ClipInput], now: datetime
 ) -> PriorCounts:
@@ -134,21 +159,14 @@ def prior_counts(
     # A probe of the hashes' unique index. The campaign is compared here rather than
     # in SQL, where it would tempt a planner without statistics to walk the campaign.
     point_lookups(session)
-    holders = session.execute(
-        select(col(Clip.video_sha256), col(Clip.id), col(Clip.campaign_id)).where(
-            one_of(session, col(Clip.video_sha256), list(hashes)), HOLDS_ITS_HASH
-        )
-    ).all()
+    probes = _probes(dialect_of(session))
+    holders = session.execute(probes.hashes, {"hashes": list(hashes)})
     prior.owners = {
         hashes[digest]: clip_id for digest, clip_id, where in holders if where == campaign
     }
     serials = {clip.camera_id for clip in clips}
     prior.registered_cameras = frozenset(
-        session.scalars(
-            select(col(Camera.serial)).where(
-                col(Camera.donor_id) == donor_id, one_of(session, col(Camera.serial), serials)
-            )
-        )
+        session.scalars(probes.cameras, {"donor": donor_id, "serials": list(serials)})
     )
     if rules.cap_per_camera_per_incident_type is not None:
         # A camera's clips whose metadata was deleted keep a salted serial: counted too.
@@ -360,12 +378,18 @@ def add_to_counters(
     changes = sorted((kind, n) for kind, n in accepted.items() if n or lock)
     if not changes:
         return
-    table = table_of(CampaignCounter)
-    statement = insert(session, table)
     session.execute(  # an executemany, compiled once (a multi-row VALUES never is)
-        statement.on_conflict_do_update(
-            index_elements=["campaign_id", "incident_type"],
-            set_={"accepted": table.c.accepted + statement.excluded.accepted},
-        ),
+        _counters_upsert(dialect_of(session)),
         [{"campaign_id": campaign_id, "incident_type": k, "accepted": n} for k, n in changes],
+    )
+
+
+@functools.cache
+def _counters_upsert(dialect: str) -> Any:
+    """``add_to_counters``' statement, built once per dialect."""
+    table = table_of(CampaignCounter)
+    statement = insert_of(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=["campaign_id", "incident_type"],
+        set_={"accepted": table.c.accepted + statement.excluded.accepted},
     )

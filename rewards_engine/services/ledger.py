@@ -7,6 +7,7 @@ event twice (a retried job, a replayed request) records it once.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,15 @@ from sqlalchemy import Row, Select, bindparam, case, func, select, true, union_a
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine.db import Database, insert, one_of, table_of
+from rewards_engine.db import (
+    Database,
+    dialect_of,
+    insert,
+    insert_of,
+    one_of,
+    one_of_bound,
+    table_of,
+)
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, Unavailable
 from rewards_engine.domain.ledger import (
@@ -60,21 +69,18 @@ def post(
     caller's whole transaction rolls back.
     """
     check_balanced(legs)
-    transfers = table_of(LedgerTransfer)
     inserted = session.execute(
-        insert(session, transfers)
-        .values(
-            kind=kind.value,
-            reference_type=reference[0],
-            reference_id=str(reference[1]),
-            actor=actor.id,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            reverses_id=reverses_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(transfers.c.id)
+        _transfer_insert(dialect_of(session)),
+        {
+            "kind": kind.value,
+            "reference_type": reference[0],
+            "reference_id": str(reference[1]),
+            "actor": actor.id,
+            "reason": reason,
+            "idempotency_key": idempotency_key,
+            "reverses_id": reverses_id,
+            "created_at": now,
+        },
     ).scalar()
     if inserted is None:
         return None
@@ -116,17 +122,47 @@ def post(
     return int(inserted)
 
 
+@functools.cache
+def _transfer_insert(dialect: str) -> Any:
+    """``post``'s insert of the transfer (none if its key exists), built once per dialect."""
+    transfers = table_of(LedgerTransfer)
+    return (
+        insert_of(dialect, transfers)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(transfers.c.id)
+    )
+
+
 def _move_balances(session: Session, moves: dict[int, int]) -> dict[int, tuple[int, AccountRef]]:
     """Add each amount to its account's balance in one statement; the new balances, with
     the accounts they are (which the caller checks against the ones it meant)."""
+    values: dict[str, Any] = {"accounts": list(moves)}
+    for n, (account, amount) in enumerate(moves.items()):
+        values |= {f"account_{n}": account, f"amount_{n}": amount}
+    rows = session.execute(_balances_update(dialect_of(session), len(moves)), values)
+    return {i: (balance, AccountRef(o, AccountKind(k), c)) for i, balance, o, k, c in rows}
+
+
+@functools.cache
+def _balances_update(dialect: str, accounts: int) -> Any:
+    """``_move_balances``' statement for a number of accounts, built once: bound with
+    ``accounts`` (their ids) and ``account_<n>``, ``amount_<n>`` for each."""
     table = table_of(LedgerAccount)
-    rows = session.execute(
+    added = case(
+        *[
+            (
+                table.c.id == bindparam(f"account_{n}", type_=table.c.id.type),
+                bindparam(f"amount_{n}", type_=table.c.balance.type),
+            )
+            for n in range(accounts)
+        ]
+    )
+    return (
         update(table)
-        .where(one_of(session, table.c.id, moves))
-        .values(balance=table.c.balance + case(moves, value=table.c.id))
+        .where(one_of_bound(dialect, table.c.id, "accounts"))
+        .values(balance=table.c.balance + added)
         .returning(table.c.id, table.c.balance, table.c.owner, table.c.kind, table.c.currency)
     )
-    return {i: (balance, AccountRef(o, AccountKind(k), c)) for i, balance, o, k, c in rows}
 
 
 @dataclass(frozen=True)

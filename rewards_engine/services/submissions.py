@@ -10,13 +10,15 @@ from datetime import datetime
 from secrets import token_hex
 from typing import Any
 
+from sqlalchemy import bindparam, select
+from sqlmodel import col
+
 from rewards_engine.clock import Clock
 from rewards_engine.config import UploadSettings
 from rewards_engine.db import (
     Database,
     UnitOfWork,
     allocate_ids,
-    insert,
     retry_on_contention,
     table_of,
 )
@@ -127,6 +129,17 @@ def submit(
     )
 
 
+# What every call checks first, in one round trip: the donor, locked (one donor's calls
+# run one at a time, so their caps are counted exactly), the campaign, and the current
+# consent version. Built once: bound at each call.
+_DONOR_CAMPAIGN_CONSENT = (
+    select(Donor, Campaign, consents.current_version_name(bindparam("now")))
+    .outerjoin(Campaign, col(Campaign.id) == bindparam("campaign"))
+    .where(col(Donor.id) == bindparam("donor"))
+    .with_for_update(of=Donor)
+)
+
+
 def _submit_once(
     db: Database,
     clock: Clock,
@@ -143,13 +156,15 @@ def _submit_once(
         replay = idempotency.claim(session, key, now)
         if replay is not None:
             return SubmissionResult.from_json(replay, replayed=True)
-        # One donor's calls run one at a time, so their caps are counted exactly.
-        donor = session.get(Donor, donor_id, with_for_update=True)
-        if donor is None:
+        found = session.execute(
+            _DONOR_CAMPAIGN_CONSENT,
+            {"donor": donor_id, "campaign": request.campaign_id, "now": now},
+        ).first()
+        if found is None:
             raise NotFound(f"no donor {donor_id}", code="donor_not_found")
+        donor, campaign, current_consent = found
         if donor.status != "active":
             raise Forbidden("this account cannot donate", code=f"donor_{donor.status}")
-        campaign = session.get(Campaign, request.campaign_id)
         if campaign is None:
             raise InvalidInput(
                 f"no campaign {request.campaign_id!r}",
@@ -158,7 +173,7 @@ def _submit_once(
             )
         rules = rules_of(campaign)
         rules.check_open(now)
-        consents.require_current(session, donor, request.consent_version, now)
+        consents.require_current(donor, request.consent_version, current_consent)
         rules_of_clips.validate(rules, request.clips, now)
         if trusted is not None:
             result = _decide_now(uow, now, actor, donor_id, rules, request, trusted)
@@ -183,26 +198,26 @@ def _new_batch(
     request: SubmissionRequest,
     totals: tuple[int, int, int] = (0, 0, 0),
 ) -> int:
-    session = uow.session
-    batches = table_of(SubmissionBatch)
     accepted, points, cash = totals
     return int(
-        session.execute(
-            insert(session, batches)
-            .values(
-                donor_id=donor_id,
-                campaign_id=rules.campaign_id,
-                consent_version=request.consent_version,
-                clip_count=len(request.clips),
-                accepted=accepted,
-                points=points,
-                cash_cents=cash,
-                currency=rules.currency,
-                created_at=now,
-            )
-            .returning(batches.c.id)
+        uow.session.execute(
+            _BATCH_INSERT,
+            {
+                "donor_id": donor_id,
+                "campaign_id": rules.campaign_id,
+                "consent_version": request.consent_version,
+                "clip_count": len(request.clips),
+                "accepted": accepted,
+                "points": points,
+                "cash_cents": cash,
+                "currency": rules.currency,
+                "created_at": now,
+            },
         ).scalar_one()
     )
+
+
+_BATCH_INSERT = table_of(SubmissionBatch).insert().returning(table_of(SubmissionBatch).c.id)
 
 
 def _decide_now(

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
+from rewards_engine.db import table_of
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain import wall as boards
 from rewards_engine.models import Campaign, WallTally
@@ -21,13 +21,13 @@ DEFAULT_REVIEW_WINDOW = timedelta(days=14)
 
 
 def donor_tallies(session: Session, donor_id: int) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(col(WallTally.board), col(WallTally.clips)).where(
-                col(WallTally.donor_id) == donor_id
-            )
-        ).all()
-    )
+    return dict(session.execute(_TALLIES, {"donor": donor_id}).all())
+
+
+_tallies = table_of(WallTally)
+_TALLIES = select(_tallies.c.board, _tallies.c.clips).where(
+    _tallies.c.donor_id == bindparam("donor")
+)  # built once: every accepted submission reads it
 
 
 def period_board(rule: rules.PeriodRule | rules.PlacementRule, moment: datetime) -> boards.Board:

@@ -254,12 +254,7 @@ def evaluate_donor(
                 grants.append(Grant(donor_id, definition, key, {**evidence, **(reference or {})}))
     # Standing awards by (code, period): their keys only, unless a reversal must judge
     # each award (a donor's awards grow with every period they donate in).
-    standing = session.execute(
-        select(col(MedalAward.code), col(MedalAward.period_key)).where(
-            col(MedalAward.donor_id) == donor_id, col(MedalAward.revoked_at).is_(None)
-        )
-    ).all()
-    held = {tuple(key) for key in standing}
+    held = {(code, period) for code, period in session.execute(_STANDING, {"donor": donor_id})}
     fresh = [g for g in grants if (g.definition.code, g.period_key) not in held]
     codes = grant_all(session, now, fresh)
     if reason is not None:
@@ -273,6 +268,12 @@ def evaluate_donor(
     if codes or reason is not None:
         session.flush()
     return codes
+
+
+_awards = table_of(MedalAward)
+_STANDING = select(_awards.c.code, _awards.c.period_key).where(
+    _awards.c.donor_id == bindparam("donor"), _awards.c.revoked_at.is_(None)
+)  # built once: every accepted submission reads it
 
 
 def _evidence_lost(

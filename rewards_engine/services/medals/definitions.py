@@ -15,7 +15,7 @@ from sqlalchemy.pool import Pool
 from sqlmodel import col
 
 from rewards_engine.clock import Clock
-from rewards_engine.db import Database, lock_keys, row_view
+from rewards_engine.db import Database, lock_keys, row_view, table_of
 from rewards_engine.domain import medals as rules
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.errors import Conflict, InvalidInput, NotFound
@@ -80,7 +80,7 @@ class Catalog:
     @classmethod
     def load(cls, session: Session) -> Catalog:
         pool = session.get_bind().engine.pool
-        count = session.scalar(select(func.count()).select_from(MedalDefinition))
+        count = session.scalar(_COUNT)
         known = _CATALOGS.get(pool)
         if known is not None and known[0] == count:
             return known[1]
@@ -103,6 +103,8 @@ class Catalog:
     def of(self, code: str, version: int) -> Definition | None:
         return self.versions.get((code, version))
 
+
+_COUNT = select(func.count()).select_from(table_of(MedalDefinition))  # built once
 
 # The last catalog read from each database (by its engine's pool), with its row count.
 _CATALOGS: WeakKeyDictionary[Pool, tuple[int, Catalog]] = WeakKeyDictionary()

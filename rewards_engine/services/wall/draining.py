@@ -11,6 +11,7 @@ pending (Redis was down, the process died between the commit and the write).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from sqlalchemy import Select, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine.db import UnitOfWork, changed_rows, one_of
+from rewards_engine.db import UnitOfWork, changed_rows, one_of, one_of_bound
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import CAMPAIGN_PREFIX, Board
 from rewards_engine.models import Campaign, Donor, MedalAward, WallOutbox, WallTally
@@ -121,27 +122,11 @@ def _donor_states(
     """Donors, their tallies and medal counts, and the starts of the campaigns their
     campaign boards name, in one statement: one consistent snapshot, one round trip."""
     ids = list(donor_ids)
-    joined = col(WallTally.donor_id) == Donor.id
+    statement = _states_statement(session.get_bind().dialect.name, boards is not None)
+    values: dict[str, list[Any]] = {"donors": ids, "holders": ids}
     if boards is not None:
-        joined &= one_of(session, WallTally.board, boards)
-    held = _medals_held(session, ids).subquery()
-    rows = session.execute(
-        select(
-            *STANDING,
-            col(Donor.display_name),
-            col(Donor.alias),
-            held.c.medals,
-            col(WallTally.board),
-            col(WallTally.clips),
-            col(WallTally.reached_at),
-            col(Campaign.id).label("campaign_id"),
-            col(Campaign.starts_at),
-        )
-        .outerjoin(held, held.c.donor_id == Donor.id)
-        .outerjoin(WallTally, joined)
-        .outerjoin(Campaign, col(WallTally.board) == literal(CAMPAIGN_PREFIX) + col(Campaign.id))
-        .where(one_of(session, Donor.id, ids))
-    )
+        values["boards"] = list(boards)
+    rows = session.execute(statement, values)
     states: dict[int, DonorState] = {}
     starts: dict[str, datetime] = {}
     for row in rows:
@@ -175,16 +160,47 @@ def medal_counts(session: Session, donor_ids: Sequence[int]) -> dict[int, int]:
 
 
 def _medals_held(session: Session, donor_ids: Sequence[int]) -> Select[int, int]:
-    """``(donor_id, medals)`` of these donors who hold any (a statement or a subquery)."""
+    """``(donor_id, medals)`` of these donors who hold any."""
     donor = col(MedalAward.donor_id)
     if isinstance(donor_ids, range) and donor_ids.step == 1:
-        chosen = donor.between(donor_ids[0], donor_ids[-1])
-    else:
-        chosen = one_of(session, MedalAward.donor_id, donor_ids)
+        return _held_where(donor.between(donor_ids[0], donor_ids[-1]))
+    return _held_where(one_of(session, MedalAward.donor_id, donor_ids))
+
+
+def _held_where(chosen: Any) -> Select[int, int]:
+    donor = col(MedalAward.donor_id)
     return (
         select(donor.label("donor_id"), func.count().label("medals"))
         .where(col(MedalAward.revoked_at).is_(None), chosen)
         .group_by(donor)
+    )
+
+
+@functools.cache
+def _states_statement(dialect: str, some_boards: bool) -> Select[Any]:
+    """``_donor_states``' statement, built once per dialect and shape (every submission
+    reads it): bound with ``donors`` and ``holders`` (the donor ids, twice) and
+    ``boards`` (read only when ``some_boards``)."""
+    joined = col(WallTally.donor_id) == Donor.id
+    if some_boards:
+        joined &= one_of_bound(dialect, WallTally.board, "boards")
+    held = _held_where(one_of_bound(dialect, MedalAward.donor_id, "holders")).subquery()
+    return (
+        select(
+            *STANDING,
+            col(Donor.display_name),
+            col(Donor.alias),
+            held.c.medals,
+            col(WallTally.board),
+            col(WallTally.clips),
+            col(WallTally.reached_at),
+            col(Campaign.id).label("campaign_id"),
+            col(Campaign.starts_at),
+        )
+        .outerjoin(held, held.c.donor_id == Donor.id)
+        .outerjoin(WallTally, joined)
+        .outerjoin(Campaign, col(WallTally.board) == literal(CAMPAIGN_PREFIX) + col(Campaign.id))
+        .where(one_of_bound(dialect, Donor.id, "donors"))
     )
 
 

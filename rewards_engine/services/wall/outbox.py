@@ -7,15 +7,17 @@ applies the rows after the commit, so a Redis outage loses nothing.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import col
 
-from rewards_engine.db import UnitOfWork, insert, one_of, table_of
+from rewards_engine.db import UnitOfWork, dialect_of, insert, insert_of, one_of, table_of
 from rewards_engine.domain import wall as rules
 from rewards_engine.models import Clip, Donor, WallOutbox, WallTally
 from rewards_engine.services.wall.boards import counts_on, resolve_board
@@ -53,22 +55,28 @@ def record_accepted(
         added[type_key(incident_type)] += n
     if not added:
         return
-    table = table_of(WallTally)
-    statement = insert(uow.session, table)
     uow.session.execute(  # an executemany, compiled once (a multi-row VALUES never is)
-        statement.on_conflict_do_update(
-            index_elements=["board", "donor_id"],
-            set_={
-                "clips": table.c.clips + statement.excluded.clips,
-                "reached_at": statement.excluded.reached_at,
-            },
-        ),
+        _tallies_upsert(dialect_of(uow.session)),
         [
             {"board": b, "donor_id": donor_id, "clips": n, "reached_at": now}
             for b, n in added.items()
         ],
     )
     _changed(uow, now, donor_id, sorted(name for name in added if rules.is_board_name(name)))
+
+
+@functools.cache
+def _tallies_upsert(dialect: str) -> Any:
+    """``record_accepted``'s statement, built once per dialect: adds to a tally."""
+    table = table_of(WallTally)
+    statement = insert_of(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=["board", "donor_id"],
+        set_={
+            "clips": table.c.clips + statement.excluded.clips,
+            "reached_at": statement.excluded.reached_at,
+        },
+    )
 
 
 def type_key(incident_type: str) -> str:
@@ -142,15 +150,18 @@ def record_donors_changed(uow: UnitOfWork, now: datetime, donor_ids: Sequence[in
 
 
 def _changed(uow: UnitOfWork, now: datetime, donor_id: int, boards: list[str] | None) -> None:
-    uow.session.execute(
-        update(Donor)
-        .where(col(Donor.id) == donor_id)
-        .values(wall_version=col(Donor.wall_version) + 1)
-    )
-    table = table_of(WallOutbox)
+    uow.session.execute(_BUMP_VERSION, {"donor": donor_id})
     outbox_id = uow.session.execute(
-        insert(uow.session, table)
-        .values(donor_id=donor_id, boards=boards, created_at=now)
-        .returning(table.c.id)
+        _OUTBOX_INSERT, {"donor_id": donor_id, "boards": boards, "created_at": now}
     ).scalar_one()
     uow.publish(WallChanged(outbox_id, donor_id, boards))
+
+
+# Built once: every accepted submission sends both (Core: no ORM session to synchronise).
+_donors = table_of(Donor)
+_BUMP_VERSION = (
+    _donors.update()
+    .where(_donors.c.id == bindparam("donor"))
+    .values(wall_version=_donors.c.wall_version + 1)
+)
+_OUTBOX_INSERT = table_of(WallOutbox).insert().returning(table_of(WallOutbox).c.id)
