@@ -105,8 +105,8 @@ class Statements:
 
 def raw_insert_ms(runtime: Runtime, donor_id: int, count: int, calls: int) -> float:
     """The median time of inserting ``count`` clip rows like a call's, alone in a
-    transaction, the way the service inserts them (``db.insert_rows``: one statement of
-    arrays on PostgreSQL, an executemany on SQLite): what a call cannot go below."""
+    transaction, the way the service inserts them (``db.insert_rows``: a COPY on
+    PostgreSQL, an executemany on SQLite): what a call cannot go below."""
     table = table_of(Clip)
     now = runtime.clock.now()
     with runtime.db.engine.connect() as connection:  # the clips' batch: any real one
@@ -179,6 +179,7 @@ def bench(backend: str, calls: int) -> dict[str, Any]:
         large_calls = max(1, calls * LARGE_CALLS // CALLS)
         large = [call(ids[n % len(ids)], LARGE_CALL) for n in range(large_calls)]
         large_sent = statements.count
+        unseen = 1 if runtime.db.is_postgres else 0  # the clips' COPY: no cursor event
         raw = raw_insert_ms(runtime, ids[0], CLIPS_PER_CALL, calls)
         large_raw = raw_insert_ms(runtime, ids[0], LARGE_CALL, large_calls)
         runtime.close()
@@ -191,7 +192,7 @@ def bench(backend: str, calls: int) -> dict[str, Any]:
         "donors": DONORS,
         "ms_median": round(small_ms, 1),
         "ms_mean": round(1000 * total / calls, 1),
-        "statements_per_call": round(sent / calls, 1),
+        "statements_per_call": round(sent / calls + unseen, 1),
         "raw_insert_ms_median": round(raw, 2),
         "times_raw_insert": round(small_ms / raw, 1),
         "share_of_call": {part: round(s / total, 3) for part, s in meter.seconds.items()},
@@ -199,7 +200,7 @@ def bench(backend: str, calls: int) -> dict[str, Any]:
             "calls": large_calls,
             "clips_per_call": LARGE_CALL,
             "ms_median": round(large_ms, 1),
-            "statements_per_call": round(large_sent / large_calls, 1),
+            "statements_per_call": round(large_sent / large_calls + unseen, 1),
             "raw_insert_ms_median": round(large_raw, 2),
             "times_raw_insert": round(large_ms / large_raw, 1),
         },

@@ -1,16 +1,20 @@
-"""db.insert_rows: one statement of arrays on PostgreSQL, the same rows as an
-executemany on either database."""
+"""db.insert_rows: one COPY on PostgreSQL, an executemany on SQLite; the same rows
+either way, the columns' own conversions kept, and SQLAlchemy's errors raised (the hash
+race's retry and the 503 of a lock timeout see what an INSERT would raise)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from rewards_engine.db import insert_rows, table_of
 from rewards_engine.models import Clip, SubmissionBatch
 from rewards_engine.runtime import Runtime
-from tests.support.factories import add_campaign, consenting_donor, load_program
+from tests.support.factories import BOUNTY, add_campaign, consenting_donor, load_program
 
 
 def test_rows_arrive_whole_in_their_order(runtime: Runtime) -> None:
@@ -53,3 +57,72 @@ def test_no_rows_is_no_statement(runtime: Runtime) -> None:
         insert_rows(uow.session, table_of(Clip), [])
     with runtime.db.read() as session:
         assert session.execute(select(table_of(Clip).c.id)).first() is None
+
+
+EAST = timezone(timedelta(hours=5))
+
+
+@pytest.fixture
+def batch(runtime: Runtime) -> dict[str, Any]:
+    load_program(runtime)
+    donor_id = consenting_donor(runtime, "rows-donor")
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        batch_id = uow.session.execute(
+            table_of(SubmissionBatch)
+            .insert()
+            .returning(table_of(SubmissionBatch).c.id),
+            {"donor_id": donor_id, "campaign_id": BOUNTY, "consent_version": "v",
+             "clip_count": 2, "accepted": 0, "points": 0, "cash_cents": 0,
+             "currency": "USD", "created_at": now},
+        ).scalar_one()  # fmt: skip
+    return {"batch_id": batch_id, "donor_id": donor_id, "campaign_id": BOUNTY}
+
+
+def clip_row(batch: dict[str, Any], digest: str, recorded_at: datetime) -> dict[str, Any]:
+    return {
+        **batch, "video_sha256": digest, "perceptual_hash": None, "event_id": "ev",
+        "incident_type": "package_theft", "camera_id": "CAM-1", "recorded_at": recorded_at,
+        "duration_s": 12.5, "staged": True, "status": "accepted", "camera_rule": "allow",
+        "points": 10, "cash_cents": 5, "currency": "USD", "created_at": recorded_at,
+        "accepted_at": recorded_at,
+    }  # fmt: skip
+
+
+def test_rows_keep_their_values_order_and_time_zone(runtime: Runtime, batch) -> None:  # type: ignore[no-untyped-def]
+    east = datetime(2025, 1, 15, 17, 0, tzinfo=EAST)  # 12:00 UTC
+    rows = [clip_row(batch, f"{n:064x}", east + timedelta(minutes=n)) for n in (3, 1, 2)]
+    with runtime.db.transaction() as uow:
+        insert_rows(uow.session, table_of(Clip), rows)
+    clips = table_of(Clip)
+    with runtime.db.read() as session:
+        stored = session.execute(
+            select(clips.c.video_sha256, clips.c.recorded_at, clips.c.duration_s,
+                   clips.c.staged, clips.c.perceptual_hash).order_by(clips.c.id)
+        ).all()  # fmt: skip
+    assert [r.video_sha256 for r in stored] == [row["video_sha256"] for row in rows]
+    assert stored[0].recorded_at == datetime(2025, 1, 15, 12, 3, tzinfo=UTC)
+    assert stored[0].recorded_at.utcoffset() == timedelta(0)
+    assert (stored[0].duration_s, stored[0].staged, stored[0].perceptual_hash) == (
+        12.5, True, None,
+    )  # fmt: skip
+
+
+def test_a_taken_hash_raises_sqlalchemy_s_integrity_error_and_writes_nothing(
+    runtime: Runtime, batch
+) -> None:  # type: ignore[no-untyped-def]
+    now = runtime.clock.now()
+    with runtime.db.transaction() as uow:
+        insert_rows(uow.session, table_of(Clip), [clip_row(batch, "a" * 64, now)])
+    rows = [clip_row(batch, "b" * 64, now), clip_row(batch, "a" * 64, now)]
+    with pytest.raises(IntegrityError) as raised, runtime.db.transaction() as uow:
+        insert_rows(uow.session, table_of(Clip), rows)
+    assert "video_sha256" in str(raised.value.orig) or "uq_clips" in str(raised.value.orig)
+    with runtime.db.read() as session:
+        assert session.scalars(select(table_of(Clip).c.video_sha256)).all() == ["a" * 64]
+
+
+def test_a_naive_time_is_refused_as_by_an_insert(runtime: Runtime, batch) -> None:  # type: ignore[no-untyped-def]
+    naive = datetime(2025, 1, 15, 12, 0)
+    with pytest.raises(Exception, match="naive datetime"), runtime.db.transaction() as uow:
+        insert_rows(uow.session, table_of(Clip), [clip_row(batch, "c" * 64, naive)])

@@ -22,8 +22,9 @@ from tests.support.factories import BOUNTY, body, clip, consenting_donor, load_p
 # after the commit sends nothing to the database (the wall-drain job marks its rows
 # applied). 38 on both backends since then (42 on PostgreSQL and 43 on SQLite before);
 # 37 once the process keeps ledger account ids (the bonus reuses what the earning read;
-# the donor's next call reads none).
-BUDGET = 37
+# the donor's next call reads none); 35 once the donor, the campaign and the consent
+# version are read in one statement.
+BUDGET = 35
 
 
 @contextmanager
@@ -59,7 +60,12 @@ def test_a_submission_stays_within_its_statement_budget(
     # request comes then (a slow machine can put the two calls 2 s apart): not this
     # call's cost.
     sent = [s for s in sent if "token_revocations" not in s]
+    # Nothing is read once per clip: the clips go in one COPY on PostgreSQL (which the
+    # engine's events do not see: counted here), one executemany on SQLite.
+    inserts = sum("INSERT INTO clips" in s for s in sent)
+    if runtime.db.is_postgres:
+        assert inserts == 0
+        sent.append("COPY clips")
+    else:
+        assert inserts == 1
     assert len(sent) <= BUDGET, "\n".join(sent)
-    # Nothing is read once per clip: the clips go in one statement on PostgreSQL, or
-    # one executemany on SQLite.
-    assert sum("INSERT INTO clips" in s for s in sent) == 1
