@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import TypeDecorator
 
 from rewards_engine.domain.errors import Unavailable
@@ -405,36 +406,65 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return
     names = list(rows[0])
-    if session.get_bind().dialect.name != "postgresql" or any(
-        row.keys() != rows[0].keys() for row in rows
+    constants = _constant_defaults(table, names)
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or constants is None
+        or any(row.keys() != rows[0].keys() for row in rows)
     ):
         session.execute(table.insert(), list(rows))
         return
-    _copy_rows(session, table, names, rows)
+    _copy_rows(session, table, [row | constants for row in rows] if constants else rows)
 
 
-def _copy_rows(
-    session: Session, table: Table, names: list[str], rows: Sequence[dict[str, Any]]
-) -> None:
+def _constant_defaults(table: Table, names: list[str]) -> dict[str, Any] | None:
+    """The Python defaults of the columns not in ``names`` (an INSERT fills them in; a
+    COPY does not), or None if one is computed (SQLAlchemy's INSERT must then run)."""
+    constants = {}
+    for column in table.c:
+        default = column.default
+        if column.name in names or default is None:
+            continue
+        if not isinstance(default, ScalarElementColumnDefault):
+            return None
+        constants[column.name] = default.arg
+    return constants
+
+
+def _copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """``COPY`` the rows into ``table`` in the session's transaction. SQLAlchemy does not
-    speak COPY, so its part is done here: each column type's bind processing (UTC
-    datetimes, JSON) is applied to the values, and a driver error is raised as
-    SQLAlchemy's (an ``IntegrityError``, a lock timeout), as from an ``INSERT``. The
+    speak COPY, so its part is done here (the caller adds the columns' Python defaults):
+    each column type's bind processing for the dialect (UTC datetimes: a naive one is
+    refused), and a driver error raised as SQLAlchemy's (an ``IntegrityError``, a lock
+    timeout, a lost connection, which is invalidated), as from an ``INSERT``. The
     engine's cursor events do not see it."""
     connection = session.connection()
     dialect = connection.dialect
-    processed = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
+    names = list(rows[0])
+    processed = [
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
+    ]
     columns = ", ".join(f'"{name}"' for name in names)
     statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
     driver_error = dialect.loaded_dbapi.Error
-    cursor = connection.connection.cursor()
+    raw = connection.connection
+    cursor = raw.cursor()
     try:
         with cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([row[n] if p is None else p(row[n]) for n, p in processed])
     except driver_error as exc:
+        lost = dialect.is_disconnect(exc, raw.dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
         raise DBAPIError.instance(
-            statement, None, exc, driver_error, hide_parameters=True, dialect=dialect
+            statement,
+            None,
+            exc,
+            driver_error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
         ) from exc
     finally:
         cursor.close()

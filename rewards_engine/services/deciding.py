@@ -124,7 +124,8 @@ def lock_shared_caps(session: Session, rules: Rules, clips: Sequence[ClipInput])
 
 @dataclass(frozen=True)
 class _Probes:
-    """``prior_counts``' lookups every call sends, built once per dialect."""
+    """``prior_counts``' lookups every call sends, built once per dialect (Core: they do
+    not autoflush; the tables they read are written with Core statements)."""
 
     hashes: Select[str, int, str]  # bound: hashes
     cameras: Select[str]  # bound: donor, serials

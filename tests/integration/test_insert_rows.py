@@ -126,3 +126,27 @@ def test_a_naive_time_is_refused_as_by_an_insert(runtime: Runtime, batch) -> Non
     naive = datetime(2025, 1, 15, 12, 0)
     with pytest.raises(Exception, match="naive datetime"), runtime.db.transaction() as uow:
         insert_rows(uow.session, table_of(Clip), [clip_row(batch, "c" * 64, naive)])
+
+
+def test_columns_left_out_take_their_defaults_as_from_an_insert(runtime: Runtime, batch) -> None:  # type: ignore[no-untyped-def]
+    now = runtime.clock.now()
+    constant = clip_row(batch, "d" * 64, now)
+    for name in ("points", "cash_cents", "intake"):
+        constant.pop(name, None)
+    computed = clip_row(batch, "e" * 64, now)
+    computed.pop("created_at")  # a computed default: SQLAlchemy's INSERT runs instead
+    clips = table_of(Clip)
+    for row in (constant, computed):
+        with runtime.db.transaction() as uow:
+            insert_rows(uow.session, clips, [row])
+    with runtime.db.read() as session:
+        stored = {
+            r.video_sha256: r
+            for r in session.execute(
+                select(clips.c.video_sha256, clips.c.points, clips.c.cash_cents,
+                       clips.c.intake, clips.c.created_at)
+            )
+        }  # fmt: skip
+    assert (stored["d" * 64].points, stored["d" * 64].cash_cents) == (0, 0)
+    assert stored["d" * 64].intake == "imported"
+    assert stored["e" * 64].created_at is not None

@@ -27,7 +27,7 @@ def donor_tallies(session: Session, donor_id: int) -> dict[str, int]:
 _tallies = table_of(WallTally)
 _TALLIES = select(_tallies.c.board, _tallies.c.clips).where(
     _tallies.c.donor_id == bindparam("donor")
-)  # built once: every accepted submission reads it
+)  # built once (every accepted submission reads it); Core: it does not autoflush
 
 
 def period_board(rule: rules.PeriodRule | rules.PlacementRule, moment: datetime) -> boards.Board:

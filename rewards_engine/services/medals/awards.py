@@ -273,7 +273,7 @@ def evaluate_donor(
 _awards = table_of(MedalAward)
 _STANDING = select(_awards.c.code, _awards.c.period_key).where(
     _awards.c.donor_id == bindparam("donor"), _awards.c.revoked_at.is_(None)
-)  # built once: every accepted submission reads it
+)  # built once (every accepted submission reads it); Core: it does not autoflush
 
 
 def _evidence_lost(
