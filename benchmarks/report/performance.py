@@ -461,10 +461,11 @@ def load_mix_issue_23(before: Result, after: Result) -> list[str]:
     )  # fmt: skip
 
 
+@block("load_mix_pass3")
 @block("load_mix_pass2")
 def load_mix_pass2(result: Result) -> list[str]:
-    """The mix at three commits run one after the other on a quiet machine: before issue
-    23, at the start of its second pass, and after it."""
+    """The mix at commits run one after the other on a quiet machine (issue 23's second
+    and third passes)."""
     best = "max_rps_with_p99_under_250ms"
 
     def cells(run: Result) -> list[str]:
