@@ -391,6 +391,24 @@ def insert_of(dialect: str, table: Any) -> Any:
     return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
 
 
+@functools.cache
+def upsert_adding(
+    dialect: str, table: Table, keys: tuple[str, ...], added: str, taken: tuple[str, ...] = ()
+) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE``: the new row's ``added`` is added to the
+    stored one and its ``taken`` columns replace the stored ones. Built once per dialect
+    and shape, and run as an executemany (compiled once; a multi-row VALUES never is):
+    the counters and tallies every submission moves."""
+    statement = insert_of(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            added: table.c[added] + statement.excluded[added],
+            **{name: statement.excluded[name] for name in taken},
+        },
+    )
+
+
 def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 

@@ -25,13 +25,13 @@ from rewards_engine.db import (
     UnitOfWork,
     allocate_ids,
     dialect_of,
-    insert_of,
     insert_rows,
     lock_keys,
     one_of,
     one_of_bound,
     point_lookups,
     table_of,
+    upsert_adding,
 )
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
@@ -379,18 +379,12 @@ def add_to_counters(
     changes = sorted((kind, n) for kind, n in accepted.items() if n or lock)
     if not changes:
         return
-    session.execute(  # an executemany, compiled once (a multi-row VALUES never is)
-        _counters_upsert(dialect_of(session)),
+    session.execute(
+        upsert_adding(
+            dialect_of(session),
+            table_of(CampaignCounter),
+            ("campaign_id", "incident_type"),
+            "accepted",
+        ),
         [{"campaign_id": campaign_id, "incident_type": k, "accepted": n} for k, n in changes],
-    )
-
-
-@functools.cache
-def _counters_upsert(dialect: str) -> Any:
-    """``add_to_counters``' statement, built once per dialect."""
-    table = table_of(CampaignCounter)
-    statement = insert_of(dialect, table)
-    return statement.on_conflict_do_update(
-        index_elements=["campaign_id", "incident_type"],
-        set_={"accepted": table.c.accepted + statement.excluded.accepted},
     )

@@ -7,17 +7,15 @@ applies the rows after the commit, so a Redis outage loses nothing.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import col
 
-from rewards_engine.db import UnitOfWork, dialect_of, insert, insert_of, one_of, table_of
+from rewards_engine.db import UnitOfWork, dialect_of, insert, one_of, table_of, upsert_adding
 from rewards_engine.domain import wall as rules
 from rewards_engine.models import Clip, Donor, WallOutbox, WallTally
 from rewards_engine.services.wall.boards import counts_on, resolve_board
@@ -55,28 +53,20 @@ def record_accepted(
         added[type_key(incident_type)] += n
     if not added:
         return
-    uow.session.execute(  # an executemany, compiled once (a multi-row VALUES never is)
-        _tallies_upsert(dialect_of(uow.session)),
+    uow.session.execute(
+        upsert_adding(
+            dialect_of(uow.session),
+            table_of(WallTally),
+            ("board", "donor_id"),
+            "clips",
+            taken=("reached_at",),
+        ),
         [
             {"board": b, "donor_id": donor_id, "clips": n, "reached_at": now}
             for b, n in added.items()
         ],
     )
     _changed(uow, now, donor_id, sorted(name for name in added if rules.is_board_name(name)))
-
-
-@functools.cache
-def _tallies_upsert(dialect: str) -> Any:
-    """``record_accepted``'s statement, built once per dialect: adds to a tally."""
-    table = table_of(WallTally)
-    statement = insert_of(dialect, table)
-    return statement.on_conflict_do_update(
-        index_elements=["board", "donor_id"],
-        set_={
-            "clips": table.c.clips + statement.excluded.clips,
-            "reached_at": statement.excluded.reached_at,
-        },
-    )
 
 
 def type_key(incident_type: str) -> str:
