@@ -22,7 +22,7 @@ from sqlalchemy import Select, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from rewards_engine.db import UnitOfWork, changed_rows, one_of, one_of_bound
+from rewards_engine.db import UnitOfWork, changed_rows, dialect_of, one_of, one_of_bound
 from rewards_engine.domain import wall as rules
 from rewards_engine.domain.wall import CAMPAIGN_PREFIX, Board
 from rewards_engine.models import Campaign, Donor, MedalAward, WallOutbox, WallTally
@@ -122,7 +122,7 @@ def _donor_states(
     """Donors, their tallies and medal counts, and the starts of the campaigns their
     campaign boards name, in one statement: one consistent snapshot, one round trip."""
     ids = list(donor_ids)
-    statement = _states_statement(session.get_bind().dialect.name, boards is not None)
+    statement = _states_statement(dialect_of(session), boards is not None)
     values: dict[str, list[Any]] = {"donors": ids, "holders": ids}
     if boards is not None:
         values["boards"] = list(boards)
