@@ -533,6 +533,26 @@ def one_of_bound(dialect: str, column: Any, name: str) -> Any:
     return column.in_(bindparam(name, expanding=True))
 
 
+def one_of_words(dialect: str, column: Any, name: str) -> Any:
+    """``one_of_bound`` for values that hold no comma (hex digests): on PostgreSQL they
+    travel as one text, split by the server, instead of an array whose every element
+    psycopg quotes in Python (a 500-clip call probes 1,000 hashes). Bind ``name`` with
+    ``words(dialect, values)``."""
+    if dialect == "postgresql":
+        return column == any_(func.string_to_array(bindparam(name, type_=String), ","))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def words(dialect: str, values: Iterable[str]) -> str | list[str]:
+    """The values of a ``one_of_words`` parameter for the dialect."""
+    values = list(values)
+    if dialect != "postgresql":
+        return values
+    if any("," in value for value in values):
+        raise ValueError("one_of_words takes values without commas")
+    return ",".join(values)
+
+
 def point_lookups(session: Session) -> None:
     """Tell PostgreSQL that the rest of this transaction's statements are index probes,
     whatever its statistics say: a table filled in a burst (a new installation, a large

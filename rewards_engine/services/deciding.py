@@ -29,9 +29,11 @@ from rewards_engine.db import (
     lock_keys,
     one_of,
     one_of_bound,
+    one_of_words,
     point_lookups,
     table_of,
     upsert_adding,
+    words,
 )
 from rewards_engine.domain import submissions as rules_of_clips
 from rewards_engine.domain.actors import Actor
@@ -127,7 +129,7 @@ class _Probes:
     """``prior_counts``' lookups every call sends, built once per dialect (Core: they do
     not autoflush; the tables they read are written with Core statements)."""
 
-    hashes: Select[str, int, str]  # bound: hashes
+    hashes: Select[str, int, str]  # bound: hashes (db.words)
     cameras: Select[str]  # bound: donor, serials
 
 
@@ -136,7 +138,7 @@ def _probes(dialect: str) -> _Probes:
     clips, cameras = table_of(Clip), table_of(Camera)
     return _Probes(
         hashes=select(clips.c.video_sha256, clips.c.id, clips.c.campaign_id).where(
-            one_of_bound(dialect, clips.c.video_sha256, "hashes"), HOLDS_ITS_HASH
+            one_of_words(dialect, clips.c.video_sha256, "hashes"), HOLDS_ITS_HASH
         ),
         cameras=select(cameras.c.serial).where(
             cameras.c.donor_id == bindparam("donor"),
@@ -160,8 +162,9 @@ def prior_counts(
     # A probe of the hashes' unique index. The campaign is compared here rather than
     # in SQL, where it would tempt a planner without statistics to walk the campaign.
     point_lookups(session)
-    probes = _probes(dialect_of(session))
-    holders = session.execute(probes.hashes, {"hashes": list(hashes)})
+    dialect = dialect_of(session)
+    probes = _probes(dialect)
+    holders = session.execute(probes.hashes, {"hashes": words(dialect, hashes)})
     prior.owners = {
         hashes[digest]: clip_id for digest, clip_id, where in holders if where == campaign
     }
