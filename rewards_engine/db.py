@@ -327,7 +327,7 @@ def lock_keys(session: Session, namespace: str, keys: Iterable[str]) -> None:
     never wait on each other in a cycle. PostgreSQL: advisory locks on a 64-bit hash
     of each name (a collision only makes two names share a lock). SQLite needs none:
     its writers run one at a time (``BEGIN IMMEDIATE``)."""
-    if session.get_bind().dialect.name != "postgresql":
+    if dialect_of(session) != "postgresql":
         return
     ids = sorted(
         {
@@ -423,16 +423,12 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     """
     if not rows:
         return
-    names = list(rows[0])
-    constants = _constant_defaults(table, names)
-    if (
-        session.get_bind().dialect.name != "postgresql"
-        or constants is None
-        or any(row.keys() != rows[0].keys() for row in rows)
-    ):
-        session.execute(table.insert(), list(rows))
-        return
-    _copy_rows(session, table, [row | constants for row in rows] if constants else rows)
+    if dialect_of(session) == "postgresql" and all(row.keys() == rows[0].keys() for row in rows):
+        constants = _constant_defaults(table, list(rows[0]))
+        if constants is not None:
+            _copy_rows(session, table, [row | constants for row in rows] if constants else rows)
+            return
+    session.execute(table.insert(), list(rows))
 
 
 def _constant_defaults(table: Table, names: list[str]) -> dict[str, Any] | None:
@@ -499,7 +495,7 @@ def allocate_ids(session: Session, table: Any, count: int) -> list[int]:
     if count == 0:
         return []
     name = table.name
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         rows = session.execute(
             text(
                 "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
@@ -520,7 +516,7 @@ def one_of(session: Session, column: Any, values: Any) -> Any:
     cache it.
     """
     values = list(values)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
 
@@ -540,7 +536,7 @@ def one_of_words(dialect: str, column: Any, name: str) -> Any:
     ``words(dialect, values)``."""
     if dialect == "postgresql":
         return column == any_(func.string_to_array(bindparam(name, type_=String), ","))
-    return column.in_(bindparam(name, expanding=True))
+    return one_of_bound(dialect, column, name)
 
 
 def words(dialect: str, values: Iterable[str]) -> str | list[str]:
@@ -561,7 +557,7 @@ def point_lookups(session: Session) -> None:
     For transactions made of point lookups (deciding clips): a statement that has no
     index to use still scans. Set once per transaction (``SET LOCAL`` ends with it).
     """
-    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_PROBES):
+    if dialect_of(session) == "postgresql" and not session.info.get(_PROBES):
         session.execute(text("SET LOCAL enable_seqscan = off"))
         session.info[_PROBES] = True
 
@@ -578,7 +574,7 @@ NIGHTLY_WORK_MEM = "256MB"
 def nightly_work_mem(session: Session, size: str = NIGHTLY_WORK_MEM) -> None:
     """Give the session's current transaction ``size`` of ``work_mem`` (PostgreSQL;
     SQLite has no such setting). ``SET LOCAL``: it ends with the transaction."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         if not re.fullmatch(r"\d+[kMG]B", size):
             raise ValueError(f"not a memory size: {size!r}")
         session.execute(text(f"SET LOCAL work_mem = '{size}'"))
@@ -587,7 +583,7 @@ def nightly_work_mem(session: Session, size: str = NIGHTLY_WORK_MEM) -> None:
 def utc_bucket(session: Session, column: Any, unit: str) -> Any:
     """The UTC hour (``2025-01-15 13``), day (``2025-01-15``) or quarter (``2025-Q1``) of
     a timestamp column, as text, the same on both backends (for GROUP BY)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         pattern = {"hour": "YYYY-MM-DD HH24", "day": "YYYY-MM-DD", "quarter": 'YYYY-"Q"Q'}[unit]
         return func.to_char(func.timezone("UTC", column), pattern)
     if unit == "quarter":
@@ -598,6 +594,6 @@ def utc_bucket(session: Session, column: Any, unit: str) -> Any:
 
 def seconds_between(session: Session, later: Any, earlier: Any) -> Any:
     """``later - earlier`` in seconds, as a SQL expression."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0

@@ -156,18 +156,16 @@ def medal_counts(session: Session, donor_ids: Sequence[int]) -> dict[int, int]:
     """
     if isinstance(donor_ids, range) and not donor_ids:
         return {}
-    return dict(session.execute(_medals_held(session, donor_ids)).all())
-
-
-def _medals_held(session: Session, donor_ids: Sequence[int]) -> Select[int, int]:
-    """``(donor_id, medals)`` of these donors who hold any."""
-    donor = col(MedalAward.donor_id)
     if isinstance(donor_ids, range) and donor_ids.step == 1:
-        return _held_where(donor.between(donor_ids[0], donor_ids[-1]))
-    return _held_where(one_of(session, MedalAward.donor_id, donor_ids))
+        chosen = col(MedalAward.donor_id).between(donor_ids[0], donor_ids[-1])
+    else:
+        chosen = one_of(session, MedalAward.donor_id, donor_ids)
+    return dict(session.execute(_held_where(chosen)).all())
 
 
 def _held_where(chosen: Any) -> Select[int, int]:
+    """``(donor_id, medals)`` of the donors ``chosen`` picks who hold any (a statement or
+    a subquery)."""
     donor = col(MedalAward.donor_id)
     return (
         select(donor.label("donor_id"), func.count().label("medals"))
