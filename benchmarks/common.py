@@ -47,6 +47,13 @@ def machine() -> dict[str, str]:
     }
 
 
+def commit() -> str:
+    """The commit of the code measured (this checkout's HEAD; "-dirty" when its files
+    differ from it)."""
+    head = ["git", "describe", "--always", "--dirty", "--exclude", "*"]
+    return subprocess.run(head, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 @contextmanager
 def fresh_database(kind: str) -> Iterator[str]:
     """A new, migrated database: ``postgres`` (a database of its own) or ``sqlite``."""
@@ -192,6 +199,7 @@ def report(name: str, payload: dict[str, object], *, save: bool = True) -> None:
     """Print the figures; keep them as JSON under benchmarks/results/ when ``save``
     (runs at the sizes the issues name; a smaller trial run only prints)."""
     payload = {"benchmark": name, "machine": machine(), **payload}
+    payload.setdefault("commit", commit())
     if save:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")

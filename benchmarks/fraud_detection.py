@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from benchmarks.common import fresh_database, report
+from benchmarks.common import commit, fresh_database, report
 from rewards_engine.clock import FixedClock
 from rewards_engine.config import RateLimits, Settings
 from rewards_engine.models import Donor, FraudEvidence, FraudFlag
@@ -48,12 +47,6 @@ SEED = 99
 ORDINARY, KEEN, KEEN_CLIPS = 1_000, 100, (100, 150)
 HEAVY_PER_DAY, HEAVY_CAMERAS = 550, 40
 HEAVY = "enthusiast"
-
-
-def commit() -> str:
-    head = ["git", "describe", "--always", "--dirty", "--exclude", "*"]
-    root = Path(__file__).resolve().parent
-    return subprocess.run(head, cwd=root, capture_output=True, text=True).stdout.strip()
 
 
 def measure(url: str, instance: Path) -> dict[str, Any]:

@@ -10,7 +10,9 @@ The load steps up in concurrent connections; each step reports requests per seco
 p50 and p99 latency and errors (any answer other than 2xx counts). The figure to read:
 the highest throughput whose p99 stays under 250 ms, beside the machine's limit measured
 in the same run: a bare Flask route of the same app and server
-(``benchmarks.wall_server``). The campaign decides clips on their metadata
+(``benchmarks.wall_server``). Each step also reports the CPU it took per request, by
+process role (``benchmarks.cpu_use``): what bounds the rate on a machine whose cores
+the load keeps busy. The campaign decides clips on their metadata
 (``requires_upload`` false, ``common.open_campaign``): this measures the decision path;
 uploads and their verification are ``benchmarks.verification``'s.
 
@@ -23,10 +25,12 @@ import argparse
 import json
 import tempfile
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import fresh_database, open_campaign, report, served, settings_for, wrk
+from benchmarks.cpu_use import with_cpu
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
 from rewards_engine.domain.actors import Actor
@@ -169,11 +173,12 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
         with served(settings, 8795, workers, scheduler=True) as base:
             wrk(base + "/healthz", seconds=2, connections=2, lua="")  # warm the workers
             for connections in STEPS:
-                result = wrk(
-                    base, seconds=seconds, connections=connections,
+                load = partial(
+                    wrk, base, seconds=seconds, connections=connections,
                     threads=min(2, connections), lua=lua,
                     timeout_s=30,  # overload shows as latency, not as dropped requests
                 )  # fmt: skip
+                result = with_cpu(load, seconds)
                 result["connections"] = connections
                 print(backend, result, flush=True)
                 steps.append(result)
@@ -181,11 +186,13 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
         # server (one sorted-set range read, no auth, schema or database), same steps.
         with served(settings, 8797, workers, app="benchmarks.wall_server:app") as base:
             wrk(base + "/bare/honor-wall", seconds=2, connections=2, lua="")
-            bare = max(
-                wrk(base + "/bare/honor-wall", seconds=seconds // 2, connections=c,
-                    threads=min(2, c), lua="")["requests_per_s"]
+            bare_steps = [
+                with_cpu(partial(wrk, base + "/bare/honor-wall", seconds=seconds // 2,
+                                 connections=c, threads=min(2, c), lua=""), seconds // 2)
                 for c in (2, 8)
-            )  # fmt: skip
+            ]  # fmt: skip
+            bare_best = max(bare_steps, key=lambda s: s["requests_per_s"])
+            bare = bare_best["requests_per_s"]
         if redis_url == "embedded":
             from rewards_engine.redis_server import EmbeddedRedis
 
@@ -197,6 +204,7 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
         "scheduler": True,
         "steps": steps,
         "bare_route_rps": bare,
+        "bare_route_cpu_ms_per_request": bare_best["cpu_ms_per_request"],
         "max_rps_with_p99_under_250ms": best["requests_per_s"] if best else None,
         "share_of_bare_route": round(best["requests_per_s"] / bare, 3) if best else None,
         "at_connections": best["connections"] if best else None,
@@ -209,6 +217,7 @@ def main() -> None:
     parser.add_argument("--backend", action="append", choices=["postgres", "sqlite"])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--name", default="load_mix", help="the result file's name")
     args = parser.parse_args()
     figures = {
         backend: run_backend(backend, args.workers, args.seconds)
@@ -219,7 +228,7 @@ def main() -> None:
         f"{CAMERAS} cameras shared by all donors, capped 10 per camera per type, "
         "40 event ids per donor capped 3 each), 10% ledger/medals/redemptions"
     )
-    report("load_mix", {"mix": mix, "donors": DONORS, **figures}, save=args.seconds >= 20)
+    report(args.name, {"mix": mix, "donors": DONORS, **figures}, save=args.seconds >= 20)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from api import create_app
 from api.context import EXTENSION
-from benchmarks.common import machine
+from benchmarks.common import commit, machine
 from rewards_engine import schema
 from rewards_engine.config import RateLimits, Settings
 from rewards_engine.db import Database
@@ -33,12 +32,6 @@ from tests.support.processes import RedisProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CALLS = 3  # each call this many times: the first ones meet a closed breaker
-
-
-def commit() -> str:
-    """The commit of the code measured (its checkout's HEAD)."""
-    head = ["git", "describe", "--always", "--dirty", "--exclude", "*"]
-    return subprocess.run(head, cwd=RESULTS.parent, capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
