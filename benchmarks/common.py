@@ -92,7 +92,7 @@ def settings_for(database_url: str, redis_url: str, instance: Path) -> Settings:
         redis_url=redis_url,
         redis_namespace=f"bench{secrets.token_hex(3)}",
         jwt_secret="bench-secret-" + "b" * 40,
-    )
+    ).with_encryption_key()  # the one a served process makes from the same instance
 
 
 def server_env(settings: Settings) -> dict[str, str]:
