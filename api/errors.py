@@ -16,6 +16,7 @@ from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 
+from rewards_engine.config import ConfigError
 from rewards_engine.db import database_failure
 from rewards_engine.domain.errors import (
     Conflict,
@@ -152,6 +153,18 @@ def database_failure_response(exc: Exception, failure: str) -> Any:
     return jsonify(body), 503, {"Retry-After": "2"}
 
 
+def misconfigured_response(exc: ConfigError) -> Any:
+    """A 503: the process cannot serve this until its operators change its configuration
+    (a check made at start that a request met first, e.g. an erasure salt the database
+    holds and ERASURE_SALTS does not name). The operator's message goes to the log, not
+    to the client."""
+    log.error("configuration error", extra={"fields": {"reason": str(exc)}})
+    body = error_body(
+        503, "service_misconfigured", "the service cannot serve this now; its operators are told"
+    )
+    return jsonify(body), 503, {"Retry-After": "60"}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def on_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]  # Flask's handler return union is untyped
@@ -173,5 +186,7 @@ def register_error_handlers(app: Flask) -> None:
         failure = database_failure(exc)
         if failure is not None:
             return database_failure_response(exc, failure)
+        if isinstance(exc, ConfigError):
+            return misconfigured_response(exc)
         log.exception("unhandled error")
         return jsonify(error_body(500, "internal_error", "an unexpected error occurred")), 500

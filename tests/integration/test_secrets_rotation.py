@@ -14,7 +14,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from rewards_engine.bootstrap import build_runtime
@@ -25,13 +25,13 @@ from rewards_engine.config import ConfigError, Settings
 from rewards_engine.crypto import LEGACY, Vault, generate_key
 from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
-from rewards_engine.models import AuditRecord, Donor, GiftCardCode, InstallationSecret
+from rewards_engine.models import AuditRecord, Clip, Donor, GiftCardCode, InstallationSecret
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import donors, installation, key_rotation, rewards
 from rewards_engine.services.payouts.destinations import prepare_destination
 from tests.conftest import app_for
-from tests.support.factories import clip, consenting_donor, donate, load_program
+from tests.support.factories import BOUNTY, body, clip, consenting_donor, donate, load_program
 
 ITEM = "gift-card-amazon-10-usd"
 OLD_SALT, NEW_SALT, LEGACY_SALT = "o" * 64, "n" * 64, "l" * 64
@@ -84,6 +84,25 @@ def test_a_database_salt_the_configuration_does_not_name_refuses_to_start(runtim
     for salts in ((LEGACY_SALT,), (NEW_SALT, LEGACY_SALT)):  # named, newest first or alone
         refuse_unsafe_secrets(runtimes(erasure_salts=salts))
         assert not donors.is_erased(runtimes(erasure_salts=salts).db, "someone")
+
+
+def test_a_salt_mismatch_met_first_in_a_request_answers_503_and_writes_nothing(  # type: ignore[no-untyped-def]
+    runtimes, auth, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = runtimes(erasure_salts=(NEW_SALT,))
+    load_program(first)
+    consenting_donor(first, "ana")
+    _plant_legacy_salt(first)  # after this process checked its database
+    runtime = runtimes(erasure_salts=(NEW_SALT,))  # started without the start check
+    client = app_for(runtime).test_client()
+    answer = client.post("/v1/submissions", json=body(BOUNTY, [clip()]), headers=auth("ana"))
+    assert answer.status_code == 503, answer.get_json()
+    assert answer.get_json()["error"] == "service_misconfigured"
+    assert answer.headers["Retry-After"] == "60"
+    assert "ERASURE_SALTS" not in answer.get_data(as_text=True)  # for the operator: the log
+    assert any(r.getMessage() == "configuration error" for r in caplog.records)
+    with runtime.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Clip)) == 0
 
 
 def test_export_then_forget_moves_the_salt_out_of_the_database(  # type: ignore[no-untyped-def]
