@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -33,10 +35,12 @@ from benchmarks.common import fresh_database, open_campaign, report, served, set
 from benchmarks.cpu_use import with_cpu
 from rewards_engine.bootstrap import build_runtime
 from rewards_engine.clock import SystemClock
+from rewards_engine.config import Settings
 from rewards_engine.domain.actors import Actor
 from rewards_engine.domain.roles import Role
 from rewards_engine.domain.submissions import ClipInput
 from rewards_engine.models import Campaign
+from rewards_engine.redis_server import EmbeddedRedis
 from rewards_engine.runtime import Runtime
 from rewards_engine.services import consents, donors, submissions
 from rewards_engine.tokens import issue_token
@@ -152,7 +156,10 @@ def prepare(runtime: Runtime, count: int) -> list[str]:
     return tokens
 
 
-def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
+@contextmanager
+def prepared(backend: str) -> Iterator[tuple[Settings, list[str]]]:
+    """A fresh database with the mix's campaign and donors (``prepare``): its settings
+    and the donors' tokens, for the block; the embedded Redis (SQLite) stops after it."""
     with fresh_database(backend) as url, tempfile.TemporaryDirectory() as instance:
         redis_url = "redis://127.0.0.1:6379/0" if backend == "postgres" else "embedded"
         settings = settings_for(url, redis_url, Path(instance))
@@ -160,6 +167,15 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
         print(f"{backend}: preparing {DONORS} donors ...", flush=True)
         tokens = prepare(runtime, DONORS)
         runtime.close()
+        try:
+            yield settings, tokens
+        finally:
+            if redis_url == "embedded":
+                EmbeddedRedis(Path(instance)).stop()
+
+
+def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
+    with prepared(backend) as (settings, tokens):
         recorded = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         lua = (
             LUA.replace("{TOKENS}", json.dumps(tokens).replace("[", "{").replace("]", "}"))
@@ -193,10 +209,6 @@ def run_backend(backend: str, workers: int, seconds: int) -> dict[str, Any]:
             ]  # fmt: skip
             bare_best = max(bare_steps, key=lambda s: s["requests_per_s"])
             bare = bare_best["requests_per_s"]
-        if redis_url == "embedded":
-            from rewards_engine.redis_server import EmbeddedRedis
-
-            EmbeddedRedis(Path(instance)).stop()
     within = [s for s in steps if s["p99_ms"] < P99_BUDGET_MS and s["errors"] == 0]
     best = max(within, key=lambda s: s["requests_per_s"]) if within else None
     return {

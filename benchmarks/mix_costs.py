@@ -19,12 +19,10 @@ import logging
 import random
 import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -32,10 +30,8 @@ from werkzeug.test import TestResponse
 
 from api import create_app
 from api.context import EXTENSION
-from benchmarks.common import fresh_database, report, settings_for
-from benchmarks.load_mix import CAMERAS, CAMPAIGN, CONSENT, DONORS, KINDS, prepare
-from rewards_engine.bootstrap import build_runtime
-from rewards_engine.clock import SystemClock
+from benchmarks.common import report
+from benchmarks.load_mix import CAMERAS, CAMPAIGN, CONSENT, KINDS, prepared
 from rewards_engine.runtime import Runtime
 
 # The shares of load_mix's Lua script, in percent.
@@ -68,13 +64,7 @@ def submission(recorded: str) -> dict[str, Any]:
 
 
 def measure(backend: str, requests: int) -> dict[str, Any]:
-    with fresh_database(backend) as url, tempfile.TemporaryDirectory() as instance:
-        redis_url = "redis://127.0.0.1:6379/0" if backend == "postgres" else "embedded"
-        settings = settings_for(url, redis_url, Path(instance))
-        runtime = build_runtime(settings, clock=SystemClock())
-        print(f"{backend}: preparing {DONORS} donors ...", flush=True)
-        tokens = prepare(runtime, DONORS)
-        runtime.close()
+    with prepared(backend) as (settings, tokens):
         app = create_app(settings)
         logging.disable(logging.WARNING)  # as served: LOG_LEVEL=WARNING
         client = app.test_client()
