@@ -76,7 +76,13 @@ class AttestationVerifier:
                 for key in document["keys"]
                 if key.get("use", "sig") == "sig"
             }
-        except (ValueError, KeyError, TypeError, jwt.PyJWKError) as exc:
+        except jwt.PyJWTError as exc:
+            # Not PyJWT's message: some quote the whole key, which may hold private parts.
+            raise ConfigError(
+                f"DEVICE_ATTESTATION_KEYS is not a usable JWKS: PyJWT cannot use a key "
+                f"({type(exc).__name__}; the key is not shown, it may hold private parts)"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"DEVICE_ATTESTATION_KEYS is not a usable JWKS: {exc}") from None
         symmetric = [kid for kid, key in self._keys.items() if key.algorithm_name not in ALGORITHMS]
         if symmetric or not self._keys:

@@ -25,7 +25,15 @@ from rewards_engine.config import ConfigError, Settings
 from rewards_engine.crypto import LEGACY, Vault, generate_key
 from rewards_engine.domain.actors import Actor
 from rewards_engine.jobs import find_job
-from rewards_engine.models import AuditRecord, Clip, Donor, GiftCardCode, InstallationSecret
+from rewards_engine.models import (
+    AuditRecord,
+    Clip,
+    Donor,
+    GiftCardCode,
+    IdempotencyKey,
+    InstallationSecret,
+    SubmissionBatch,
+)
 from rewards_engine.runtime import Runtime
 from rewards_engine.scheduler import run_job
 from rewards_engine.services import donors, installation, key_rotation, rewards
@@ -95,14 +103,17 @@ def test_a_salt_mismatch_met_first_in_a_request_answers_503_and_writes_nothing( 
     _plant_legacy_salt(first)  # after this process checked its database
     runtime = runtimes(erasure_salts=(NEW_SALT,))  # started without the start check
     client = app_for(runtime).test_client()
-    answer = client.post("/v1/submissions", json=body(BOUNTY, [clip()]), headers=auth("ana"))
+    headers = {**auth("ana"), "Idempotency-Key": "first-try"}
+    answer = client.post("/v1/submissions", json=body(BOUNTY, [clip()]), headers=headers)
     assert answer.status_code == 503, answer.get_json()
     assert answer.get_json()["error"] == "service_misconfigured"
     assert answer.headers["Retry-After"] == "60"
     assert "ERASURE_SALTS" not in answer.get_data(as_text=True)  # for the operator: the log
-    assert any(r.getMessage() == "configuration error" for r in caplog.records)
-    with runtime.db.read() as session:
-        assert session.scalar(select(func.count()).select_from(Clip)) == 0
+    [logged] = [r for r in caplog.records if r.getMessage() == "configuration error"]
+    assert "ERASURE_SALTS does not name" in logged.__dict__["fields"]["reason"]
+    with runtime.db.read() as session:  # the whole transaction rolled back
+        for written in (Clip, SubmissionBatch, IdempotencyKey):
+            assert session.scalar(select(func.count()).select_from(written)) == 0
 
 
 def test_export_then_forget_moves_the_salt_out_of_the_database(  # type: ignore[no-untyped-def]
