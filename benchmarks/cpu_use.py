@@ -6,10 +6,14 @@ seconds of CPU per request for all of them. This reads the CPU time (user + syst
 the processes of each role from /proc before and after a load and divides by the
 requests served: the cost per request beside that budget, as milliseconds.
 
-Roles, by process name: ``app`` (gunicorn and its workers), ``scheduler`` (``api.cli
-scheduler``), ``database`` (``postgres`` processes: empty on SQLite, whose work is in
-the app's), ``redis`` (``redis-server``) and ``load`` (this process's finished
-children: wrk). Measure on a quiet machine: any other process with these names counts.
+Roles, by process name: ``app`` (gunicorn and its workers, and the live event streams'
+process ``serve`` starts beside them), ``scheduler`` (``api.cli scheduler``),
+``database`` (every ``postgres`` process on the machine: empty on SQLite, whose work is
+in the app's), ``redis`` (``redis-server``) and ``load`` (this process's finished
+children: wrk). A process's time includes its children that ended (PostgreSQL's
+autovacuum workers, Redis's save child): a role's time is its processes' total after,
+less their total before. Measure on a quiet machine: any other process with these
+names counts.
 """
 
 from __future__ import annotations
@@ -33,27 +37,26 @@ def _role(comm: str, command: str) -> str | None:
         return "redis"
     if "api.cli scheduler" in command:
         return "scheduler"
-    if "gunicorn" in command or "api.cli serve" in command:
+    if any(name in command for name in ("gunicorn", "api.cli serve", "api.cli streams")):
         return "app"
     return None
 
 
-def _by_process() -> dict[tuple[int, str], float]:
-    """CPU seconds so far of each live process that has a role."""
-    seconds = {}
+def _by_role() -> dict[str, float]:
+    """CPU seconds so far of the live processes of each role, with their ended children."""
+    seconds = dict.fromkeys(ROLES, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # ended meanwhile
             continue
         comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1]
         role = _role(comm, command)
-        if role is not None:
-            utime, stime = fields.split()[11:13]
-            seconds[(int(entry.name), role)] = (int(utime) + int(stime)) / _TICKS
+        if role is not None:  # utime, stime, cutime, cstime: fields 14 to 17 of stat
+            seconds[role] += sum(int(ticks) for ticks in fields.split()[11:15]) / _TICKS
     return seconds
 
 
@@ -64,14 +67,14 @@ def _children() -> float:
 
 @contextmanager
 def measured() -> Iterator[dict[str, float]]:
-    """CPU seconds of each role spent in the block (filled when it ends). A process
-    that ended inside the block is not counted: the served processes live through it."""
-    before, children = _by_process(), _children()
+    """CPU seconds of each role spent in the block (filled when it ends). A process of a
+    role that ended in the block without a parent of the same role is not counted: the
+    served processes live through it."""
+    before, children = _by_role(), _children()
     spent: dict[str, float] = {}
     yield spent
-    spent.update(dict.fromkeys(ROLES, 0.0))
-    for key, seconds in _by_process().items():
-        spent[key[1]] += seconds - before.get(key, 0.0)
+    after = _by_role()
+    spent.update({role: after[role] - before[role] for role in ROLES})
     spent["load"] = _children() - children
 
 

@@ -3,11 +3,14 @@ process: where the app's share of the mix's CPU per request goes.
 
 The same donors, campaign and requests as ``load_mix`` (its ``prepare`` and its request
 shapes: submissions of 1 to 50 clips on shared cameras and events), sent one at a time
-through Flask's test client to the app built as gunicorn's workers build it. For each
+through Flask's test client to the app configured as the served one (no rate limits,
+logs at WARNING), each request's body and headers made before it is timed. For each
 kind of request: the app's CPU time (this process's, which holds the app and nothing of
-the database server or Redis), the wall time and the statements sent. Weighted by the
-mix's shares, the CPU per request is what ``load_mix`` measures for its app workers
-(``cpu_ms_per_request.app``), less the HTTP server's own work.
+the database server or Redis), the wall time and the statements sent (on PostgreSQL
+without the clips' COPY, which the engine's cursor events do not see). Weighted by the
+mix's shares, the CPU per request comes near what ``load_mix`` measures for its app
+workers (``cpu_ms_per_request.app``): here the test client's work on each request
+counts, there gunicorn's.
 
     python -m benchmarks.mix_costs [--backend postgres --backend sqlite] [--requests 200]
 """
@@ -15,12 +18,14 @@ mix's shares, the CPU per request is what ``load_mix`` measures for its app work
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import secrets
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -32,8 +37,10 @@ from api import create_app
 from api.context import EXTENSION
 from benchmarks.common import report
 from benchmarks.load_mix import CAMERAS, CAMPAIGN, CONSENT, KINDS, prepared
+from rewards_engine.config import RateLimits
 from rewards_engine.runtime import Runtime
 
+WARM_UP = 10  # requests of each kind before the timed ones
 # The shares of load_mix's Lua script, in percent.
 SHARES = {
     "GET /v1/honor-wall": 30,
@@ -65,8 +72,9 @@ def submission(recorded: str) -> dict[str, Any]:
 
 def measure(backend: str, requests: int) -> dict[str, Any]:
     with prepared(backend) as (settings, tokens):
-        app = create_app(settings)
-        logging.disable(logging.WARNING)  # as served: LOG_LEVEL=WARNING
+        # As served: no rate limits (the benchmarks' server_env), logs at WARNING.
+        app = create_app(replace(settings, rate_limits=RateLimits(0, 0, 0, 0)))
+        logging.disable(logging.INFO)
         client = app.test_client()
         recorded = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         served: Runtime = app.extensions[EXTENSION]
@@ -76,31 +84,42 @@ def measure(backend: str, requests: int) -> dict[str, Any]:
         def count(*_: Any) -> None:
             statements[0] += 1
 
-        def send(kind: str) -> TestResponse:
+        def call(kind: str) -> Callable[[], TestResponse]:
+            """One request of ``kind``, its body and headers made now, not when timed."""
             method, path = kind.split(" ")
-            headers = {"Authorization": "Bearer " + random.choice(tokens)}
+            headers = {}
+            if kind != "GET /v1/honor-wall":  # the Lua script sends the page without a token
+                headers["Authorization"] = "Bearer " + random.choice(tokens)
             if method == "POST":
-                headers["Idempotency-Key"] = secrets.token_hex(8)
-                return client.post(path, json=submission(recorded), headers=headers)
+                headers["Idempotency-Key"] = secrets.token_hex(16)
+                data = json.dumps(submission(recorded))
+                return partial(client.post, path, data=data, headers=headers,
+                               content_type="application/json")  # fmt: skip
             query = {"GET /v1/honor-wall": "?board=all-time&limit=25",
                      "GET /v1/honor-wall/me": "?board=all-time",
                      "GET /v1/me/ledger": "?limit=25"}.get(kind, "")  # fmt: skip
-            return client.get(path + query, headers=headers)
+            return partial(client.get, path + query, headers=headers)
 
-        costs = {kind: cost(partial(send, kind), requests, statements) for kind in SHARES}
-        logging.disable(logging.NOTSET)
-        served.close()
+        try:
+            costs = {
+                kind: cost([call(kind) for _ in range(WARM_UP + requests)], statements)
+                for kind in SHARES
+            }
+        finally:
+            logging.disable(logging.NOTSET)
+            served.close()
     weighted = sum(SHARES[k] * c["cpu_ms_mean"] for k, c in costs.items()) / 100
     return {"requests": costs, "mix_app_cpu_ms_per_request": round(weighted, 2)}
 
 
-def cost(send: Callable[[], TestResponse], requests: int, statements: list[int]) -> dict[str, Any]:
-    """The app's CPU and wall time of ``requests`` requests (after a few to warm up)."""
-    for _ in range(10):
+def cost(calls: list[Callable[[], TestResponse]], statements: list[int]) -> dict[str, Any]:
+    """The app's CPU and wall time of the calls after the first ``WARM_UP``."""
+    for send in calls[:WARM_UP]:
         send()
+    timed = calls[WARM_UP:]
     cpu, wall = [], []
     sent = statements[0]
-    for _ in range(requests):
+    for send in timed:
         started_cpu, started = time.process_time(), time.perf_counter()
         response = send()
         cpu.append((time.process_time() - started_cpu) * 1000)
@@ -110,7 +129,7 @@ def cost(send: Callable[[], TestResponse], requests: int, statements: list[int])
     return {
         "cpu_ms_mean": round(statistics.fmean(cpu), 2),
         "wall_ms_median": round(statistics.median(wall), 2),
-        "statements_per_request": round((statements[0] - sent) / requests, 1),
+        "statements_per_request": round((statements[0] - sent) / len(timed), 1),
     }
 
 
