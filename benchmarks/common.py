@@ -48,10 +48,15 @@ def machine() -> dict[str, str]:
 
 
 def commit() -> str:
-    """The commit of the code measured (this checkout's HEAD; "-dirty" when its files
-    differ from it)."""
-    head = ["git", "describe", "--always", "--dirty", "--exclude", "*"]
-    return subprocess.run(head, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    """The commit of the code measured (this checkout's HEAD), "-dirty" when a tracked
+    file other than a result differs from it (a run writes its results first)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)benchmarks/results")  # fmt: skip
+    return git("rev-parse", "--short", "HEAD").strip() + ("-dirty" if changed.strip() else "")
 
 
 @contextmanager
