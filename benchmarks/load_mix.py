@@ -163,11 +163,11 @@ def prepared(backend: str) -> Iterator[tuple[Settings, list[str]]]:
     with fresh_database(backend) as url, tempfile.TemporaryDirectory() as instance:
         redis_url = "redis://127.0.0.1:6379/0" if backend == "postgres" else "embedded"
         settings = settings_for(url, redis_url, Path(instance))
-        runtime = build_runtime(settings, clock=SystemClock())
-        print(f"{backend}: preparing {DONORS} donors ...", flush=True)
-        tokens = prepare(runtime, DONORS)
-        runtime.close()
         try:
+            runtime = build_runtime(settings, clock=SystemClock())  # starts the embedded one
+            print(f"{backend}: preparing {DONORS} donors ...", flush=True)
+            tokens = prepare(runtime, DONORS)
+            runtime.close()
             yield settings, tokens
         finally:
             if redis_url == "embedded":
